@@ -1,0 +1,1 @@
+"""The prospect base: versioned Parquet snapshots (attributes + encrypted contacts) and manifest."""

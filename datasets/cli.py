@@ -1,0 +1,83 @@
+"""`rental base ...`: generate, refresh and describe base snapshots."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from datasets import snapshot
+from datasets.build import generate_snapshot
+from datasets.refresh import refresh_snapshot
+from kit import clock
+from kit.settings import get_settings
+
+app = typer.Typer(help="The prospect base: generate, refresh, info.", no_args_is_help=True)
+
+
+class TerminalProgress:
+    """One line on stderr, rewritten in place when it is a terminal."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        pct = 100 * done // total if total else 100
+        line = f"{stage}: {done:,}/{total:,} ({pct}%) {time.monotonic() - self.start:.1f}s"
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(len(self.last)))
+            if done >= total:
+                sys.stderr.write("\n")
+        elif done >= total and stage != self.last.split(":")[0]:
+            sys.stderr.write(line + "\n")
+        self.last = line
+        sys.stderr.flush()
+
+
+def _root(out: Path | None) -> Path:
+    return out if out is not None else get_settings().base_dir
+
+
+@app.command()
+def generate(
+    rows: Annotated[int, typer.Option(min=1, help="Number of prospects.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same snapshot.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")]
+    = None,
+    as_of: Annotated[str | None, typer.Option(help="Reference day, YYYY-MM-DD (default today).")]
+    = None,
+) -> None:
+    """Generate a synthetic base and make it the current snapshot."""
+    day = date.fromisoformat(as_of) if as_of else clock.today_paris()
+    snap = generate_snapshot(_root(out), rows, seed, day, TerminalProgress())
+    typer.echo(json.dumps({"version": snap.version, "path": str(snap.path),
+                           "rows": snap.manifest["rows"]}))
+
+
+@app.command()
+def refresh(
+    churn: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of prospects replaced.")]
+    = 0.04,
+    out: Annotated[Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")]
+    = None,
+) -> None:
+    """Write the next version: new, removed and moved prospects, withdrawn consents."""
+    snap = refresh_snapshot(_root(out), churn, clock.today_paris(), TerminalProgress())
+    typer.echo(json.dumps({"version": snap.version, "rows": snap.manifest["rows"],
+                           "changes": snap.manifest["changes"]}))
+
+
+@app.command()
+def info(
+    out: Annotated[Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")]
+    = None,
+) -> None:
+    """Print the current snapshot's manifest as JSON."""
+    typer.echo(json.dumps(snapshot.current(_root(out)).manifest, indent=2, sort_keys=True))

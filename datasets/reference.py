@@ -1,0 +1,80 @@
+"""Reference tables committed under datasets/reference/ (sources in reference/SOURCES.md)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+
+DIR = Path(__file__).parent / "reference"
+
+AGE_BANDS: tuple[tuple[str, int, int], ...] = (
+    ("18-24", 18, 24),
+    ("25-34", 25, 34),
+    ("35-44", 35, 44),
+    ("45-54", 45, 54),
+    ("55-64", 55, 64),
+    ("65+", 65, 200),
+)
+
+
+def _read(name: str, codes: tuple[str, ...] = ()) -> pl.DataFrame:
+    return pl.read_csv(DIR / name, schema_overrides={c: pl.String for c in codes})
+
+
+@lru_cache(maxsize=None)
+def departments() -> pl.DataFrame:
+    return _read("departments.csv", ("code", "region_code"))
+
+
+@lru_cache(maxsize=None)
+def regions() -> pl.DataFrame:
+    return _read("regions.csv", ("code",))
+
+
+@lru_cache(maxsize=None)
+def communes() -> pl.DataFrame:
+    return _read("communes.csv", ("insee", "department", "postcodes"))
+
+
+@lru_cache(maxsize=None)
+def age_sex() -> pl.DataFrame:
+    return _read("age_sex.csv")
+
+
+@lru_cache(maxsize=None)
+def pcs_by_age() -> pl.DataFrame:
+    return _read("pcs_by_age.csv")
+
+
+@lru_cache(maxsize=None)
+def pcs() -> pl.DataFrame:
+    return _read("pcs.csv", ("code",))
+
+
+@lru_cache(maxsize=None)
+def household() -> pl.DataFrame:
+    return _read("household.csv")
+
+
+@lru_cache(maxsize=None)
+def income() -> pl.DataFrame:
+    return _read("income.csv", ("code",))
+
+
+@lru_cache(maxsize=None)
+def interests() -> pl.DataFrame:
+    return _read("interests.csv")
+
+
+@lru_cache(maxsize=None)
+def consent_sources() -> pl.DataFrame:
+    return _read("consent_sources.csv", ("code",))
+
+
+def age_band_of(age: int) -> str:
+    for label, lo, hi in AGE_BANDS:
+        if lo <= age <= hi:
+            return label
+    raise ValueError(f"age {age} is under 18")

@@ -1,0 +1,1 @@
+"""Sending (issue: one-shot dispatch): Celery app, send windows, carriers, receipts."""

@@ -1,0 +1,58 @@
+"""Secrets of one instance, each in its own file under RENTAL_HOME/secrets (mode 0600).
+
+They are separate files on purpose: the API process reads only the noise secret; the vault key
+that decrypts phone numbers is read by the base generator and the dispatch worker alone.
+Settings (environment) take precedence over the files, as production injects them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from kit.errors import ConfigurationError
+from kit.settings import get_settings
+
+
+def _load_or_create(name: str, configured: str | None, size: int = 32) -> bytes:
+    if configured:
+        try:
+            key = base64.b64decode(configured, validate=True)
+        except ValueError as exc:
+            raise ConfigurationError(f"setting for {name} is not valid base64") from exc
+        if len(key) < 32:
+            raise ConfigurationError(f"setting for {name} must decode to at least 32 bytes")
+        return key
+    path = get_settings().secrets_dir / f"{name}.key"
+    if path.exists():
+        return base64.b64decode(path.read_bytes().strip())
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = os.urandom(size)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(base64.b64encode(key))
+    try:
+        os.link(tmp, path)  # atomic and never overwrites a key another process just created
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return base64.b64decode(Path(path).read_bytes().strip())
+
+
+def vault_key() -> bytes:
+    """AES-256-GCM key of the contacts vault."""
+    return _load_or_create("vault", get_settings().vault_key)
+
+
+def hmac_key() -> bytes:
+    """Key of the HMAC-SHA256 of normalised E.164 numbers (opt-out matching)."""
+    return _load_or_create("hmac", get_settings().hmac_key)
+
+
+def noise_secret() -> bytes:
+    """Seed secret of the deterministic noise on shown counts."""
+    s = get_settings().noise_secret
+    return s.encode() if s else _load_or_create("noise", None)

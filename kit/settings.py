@@ -1,0 +1,76 @@
+"""One settings object for the whole service, read from `RENTAL_*` environment variables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENTAL_", extra="ignore")
+
+    # All state of one instance lives under this directory: base snapshots, database, secrets.
+    home: Path = Path("./var")
+    database_url: str | None = None  # default: SQLite file under home
+
+    # Starts the service clock at this instant (ISO 8601 with offset); it then runs in real time.
+    now: datetime | None = None
+
+    # Privacy of counts.
+    min_segment_size: int = Field(default=100, ge=10)
+    daily_quote_budget: int = Field(default=500, ge=1)
+    quote_ttl_days: int = Field(default=14, ge=1)
+    max_list_values: int = Field(default=500, ge=1)
+    max_radius_km: int = Field(default=200, ge=1)
+
+    # Eligibility (DESIGN.md: at most 2 messages per rolling 30 days, none within 7 days).
+    inactivity_years: int = Field(default=3, ge=1)
+    pressure_max_messages: int = Field(default=2, ge=1)
+    pressure_window_days: int = Field(default=30, ge=1)
+    pressure_min_gap_days: int = Field(default=7, ge=0)
+
+    # Pricing: a JSON file overriding the default grid (see rental/pricing/grid.py).
+    price_grid_file: Path | None = None
+
+    # Secrets; generated under home/secrets on first use when not given.
+    noise_secret: str | None = None
+    vault_key: str | None = None  # base64 AES-256 key (only datasets and dispatch read it)
+    hmac_key: str | None = None  # base64 key for the HMAC of normalised numbers
+
+    duckdb_threads: int = Field(default=2, ge=1)
+    duckdb_memory_limit: str = "4GB"
+
+    @field_validator("now")
+    @classmethod
+    def _offset_required(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("RENTAL_NOW needs a UTC offset, e.g. 2026-12-01T09:00:00+01:00")
+        return v
+
+    @property
+    def base_dir(self) -> Path:
+        return self.home / "base"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'rental.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests set the environment first, then call `reset_settings`."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

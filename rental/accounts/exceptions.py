@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from kit.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+
+class InvalidApiKey(Unauthorized):
+    code = "invalid_api_key"
+
+
+class OrganisationNotFound(NotFound):
+    code = "organisation_not_found"
+
+
+class OrganisationExists(Conflict):
+    code = "organisation_exists"
+
+
+class RoleRequired(Forbidden):
+    code = "role_required"

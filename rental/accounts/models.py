@@ -1,0 +1,67 @@
+"""Organisations, their users (role per user) and API keys (stored as SHA-256 digests)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kit.db import Base, UTCDateTime
+
+
+class Role(enum.StrEnum):
+    client = "client"
+    account_manager = "account_manager"
+    admin = "admin"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings to tell keys apart
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    """Who did what, when: every quote, and later every order action."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_user_action_at", "user_id", "action", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True
+    )
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[str] = mapped_column(Text, default="{}")

@@ -1,0 +1,78 @@
+"""Accounts: organisations, users and their API keys. Services never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy.orm import Session
+
+from kit import clock
+from kit.errors import InvalidInput
+from rental.accounts.exceptions import InvalidApiKey, OrganisationExists, OrganisationNotFound
+from rental.accounts.models import Organisation, Role
+from rental.accounts.repository import AccountRepository
+from rental.accounts.schemas import IssuedKey, Principal
+
+KEY_PREFIX = "rk_"
+
+
+def digest(key: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough: no dictionary attack can reach them.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def add_organisation(session: Session, name: str) -> Organisation:
+    name = name.strip()
+    if not 2 <= len(name) <= 120:
+        raise InvalidInput("organisation name must have 2 to 120 characters")
+    repo = AccountRepository(session)
+    if repo.organisation_by_name(name):
+        raise OrganisationExists(f"organisation {name!r} already exists")
+    return repo.add_organisation(name, clock.now())
+
+
+def add_key(session: Session, organisation: str, role: Role, user_name: str | None = None) -> IssuedKey:
+    repo = AccountRepository(session)
+    org = repo.organisation_by_name(organisation)
+    if org is None:
+        raise OrganisationNotFound(
+            f"no organisation named {organisation!r}: create it with "
+            f"`rental accounts add-organisation {organisation!r}`"
+        )
+    now = clock.now()
+    name = user_name or f"{role.value}-{repo.count_users(org) + 1}"
+    user = repo.add_user(org, name, role, now)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    repo.add_key(user, key[:10], digest(key), now)
+    return IssuedKey(key=key, prefix=key[:10], organisation=org.name, role=role, user=name)
+
+
+def authenticate(session: Session, key: str | None) -> Principal:
+    if not key:
+        raise InvalidApiKey("missing API key: send the header 'Authorization: Bearer <key>'")
+    found = AccountRepository(session).key_by_digest(digest(key))
+    if found is None:
+        raise InvalidApiKey("unknown or revoked API key")
+    user = found.user
+    return Principal(user.id, user.organisation_id, user.organisation.name, user.role)
+
+
+BROKER = "Broker"  # the broker's own organisation: home of its staff and of its operators
+OPERATOR = "cli-operator"
+
+
+def operator(session: Session, on_behalf_of: str | None = None) -> Principal:
+    """The broker's command-line operator (account manager), acting for an organisation."""
+    repo = AccountRepository(session)
+    broker = repo.organisation_by_name(BROKER) or repo.add_organisation(BROKER, clock.now())
+    user = repo.user_by_name(broker, OPERATOR) or repo.add_user(
+        broker, OPERATOR, Role.account_manager, clock.now()
+    )
+    org = broker
+    if on_behalf_of is not None:
+        found = repo.organisation_by_name(on_behalf_of)
+        if found is None:
+            raise OrganisationNotFound(f"no organisation named {on_behalf_of!r}")
+        org = found
+    return Principal(user.id, org.id, org.name, Role.account_manager)

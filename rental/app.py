@@ -1,0 +1,84 @@
+"""FastAPI application factory and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from kit import redact
+from kit.errors import RentalError
+from rental import api
+from rental.migrations import upgrade
+
+log = logging.getLogger("rental")
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _validation_message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    if err.get("type") == "json_invalid":
+        return "the request body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    where = _location(tuple(err.get("loc", ())))
+    return redact.redact(f"{where}: {msg}")
+
+
+async def _rental_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RentalError)  # noqa: S101  (registered for RentalError only)
+    headers = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry = exc.extra.get("retry_after_seconds")
+    if retry:
+        headers["Retry-After"] = str(retry)
+    body = exc.to_dict()
+    body["detail"] = redact.redact(body["detail"])
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    # The input is never echoed back: pydantic's "input" field could carry what was typed.
+    problems = [_validation_message(e) for e in exc.errors()]
+    return JSONResponse(
+        {"error": "invalid_request", "detail": "; ".join(problems), "problems": problems},
+        status_code=422,
+    )
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    redact.install()
+    upgrade()
+    try:  # load the base now rather than on the first quote
+        from segmentation import runtime
+
+        runtime.current()
+    except RentalError as exc:
+        log.warning("%s", exc.detail)
+    yield
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Prospect file rental",
+        version="1",
+        description="Targeted SMS campaigns on a rented opt-in base. Customers never see a "
+        "phone number; counts under the minimum segment size are never shown.",
+        lifespan=_lifespan,
+    )
+    app.add_exception_handler(RentalError, _rental_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,127 @@
+"""The `rental` command: base, accounts, quote, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from datasets.cli import app as base_app
+from kit.db import unit_of_work
+from kit.errors import RentalError
+from rental.accounts import service as accounts
+from rental.accounts.models import Role
+from rental.accounts.repository import AccountRepository
+from rental.migrations import upgrade
+
+app = typer.Typer(help="Prospect file rental for SMS marketing.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(base_app, name="base")
+accounts_app = typer.Typer(help="Organisations, users and API keys.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@accounts_app.command("add-organisation")
+def add_organisation(name: str) -> None:
+    """Create an organisation (a customer, or the broker itself)."""
+    upgrade()
+    try:
+        with unit_of_work() as session:
+            org = accounts.add_organisation(session, name)
+            typer.echo(json.dumps({"organisation": org.name, "id": org.id}))
+    except RentalError as exc:
+        _fail(exc.detail)
+
+
+@accounts_app.command("add-key")
+def add_key(
+    organisation: Annotated[str, typer.Option(help="Organisation name.")],
+    role: Annotated[Role, typer.Option(help="client, account_manager or admin.")] = Role.client,
+    name: Annotated[str | None, typer.Option(help="User name (default: role-N).")] = None,
+) -> None:
+    """Create a user with a role and print its API key (shown once, stored hashed)."""
+    upgrade()
+    try:
+        with unit_of_work() as session:
+            issued = accounts.add_key(session, organisation, role, name)
+    except RentalError as exc:
+        _fail(exc.detail)
+    typer.echo(json.dumps({"key": issued.key, "organisation": issued.organisation,
+                           "role": issued.role.value, "user": issued.user}))
+    typer.echo("Store this key now: it is not shown again.", err=True)
+
+
+@app.command()
+def quote(
+    criteria: Annotated[Path, typer.Option(help="JSON file of criteria ('-' for stdin).")],
+    organisation: Annotated[str | None, typer.Option(help="Organisation the quote is for "
+                                                     "(default: the broker's own).")] = None,
+) -> None:
+    """Count and price a segment; prints the same JSON as POST /v1/quotes (staff view)."""
+    from segmentation import runtime
+    from segmentation.criteria import Criteria
+    from rental.quotes import service
+
+    upgrade()
+    text = sys.stdin.read() if str(criteria) == "-" else criteria.read_text()
+    try:
+        parsed = Criteria.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'criteria'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        _fail(problems, 2)
+        return
+    try:
+        with unit_of_work() as session:
+            who = accounts.operator(session, organisation)
+            q = service.create_quote(session, who, parsed, runtime.current())
+            out = service.view(q, who)
+    except RentalError as exc:
+        _fail(exc.detail)
+        return
+    typer.echo(out.model_dump_json(indent=2))
+
+
+@app.command("demo-accounts")
+def demo_accounts(
+    organisation: Annotated[str, typer.Option(help="Demo customer organisation.")] = "Demo",
+) -> None:
+    """Create (if needed) a demo customer and the broker, and print fresh API keys for them."""
+    upgrade()
+    with unit_of_work() as session:
+        accounts.operator(session)  # makes sure the broker's organisation exists
+        if AccountRepository(session).organisation_by_name(organisation) is None:
+            accounts.add_organisation(session, organisation)
+        client = accounts.add_key(session, organisation, Role.client, "demo-client")
+        manager = accounts.add_key(session, accounts.BROKER, Role.account_manager, "demo-manager")
+    typer.echo(f"client key ({organisation}):        {client.key}")
+    typer.echo(f"account manager key (Broker): {manager.key}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from rental.app import create_app
+
+    upgrade()
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

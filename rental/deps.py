@@ -1,0 +1,54 @@
+"""FastAPI dependencies: the request's transaction and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlalchemy.orm import Session
+
+from kit.db import session_factory
+from rental.accounts import service as accounts
+from rental.accounts.exceptions import RoleRequired
+from rental.accounts.schemas import Principal
+
+
+def _session() -> Iterator[Session]:
+    """The request owns the transaction: commit when the endpoint returns, before the response
+    is sent (scope="function"), roll back when it raises."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _principal(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    key = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            key = value.strip()
+    return accounts.authenticate(session, key)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _staff(who: PrincipalDep) -> Principal:
+    if not who.is_staff:
+        raise RoleRequired("this action is reserved to account managers")
+    return who
+
+
+StaffDep = Annotated[Principal, Depends(_staff)]

@@ -1,0 +1,144 @@
+"""Quotes: count a segment, protect what is shown, price it, record and audit it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, time, timedelta
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from datasets import reference
+from kit import clock, keys
+from kit.settings import get_settings
+from rental.accounts.repository import AuditRepository
+from rental.accounts.schemas import Principal
+from rental.pricing.grid import default_grid
+from rental.pricing.service import price
+from rental.quotes.exceptions import QuoteBudgetExhausted, QuoteNotFound
+from rental.quotes.models import Quote
+from rental.quotes.repository import QuoteRepository
+from rental.quotes.schemas import BreakdownCell, QuoteOut, QuoteStaffOut
+from segmentation import privacy
+from segmentation.criteria import Criteria
+from segmentation.engine import DIMENSIONS
+from segmentation.runtime import Segmenter
+
+
+@lru_cache(maxsize=1)
+def dimension_values() -> dict[str, list[tuple[str, str]]]:
+    """Every possible cell of each breakdown, data-independent (an empty cell is not a tell)."""
+    deps = reference.departments().sort("code")
+    regions = dict(zip(reference.regions()["code"], reference.regions()["name"], strict=True))
+    used_regions = sorted(set(deps["region_code"].to_list()))
+    return {
+        "region": [(r, regions.get(r, r)) for r in used_regions],
+        "department": list(zip(deps["code"], deps["name"], strict=True)),
+        "age_band": [(b, b) for b, _, _ in reference.AGE_BANDS],
+        "sex": [("F", "Femme / Woman"), ("M", "Homme / Man")],
+        "csp": list(zip(reference.pcs()["code"], reference.pcs()["label_fr"], strict=True)),
+    }
+
+
+@lru_cache(maxsize=1)
+def zone_of_department() -> dict[str, str]:
+    deps = reference.departments()
+    return {
+        code: "metro" if terr == "metro" else "overseas"
+        for code, terr in zip(deps["code"], deps["territory"], strict=True)
+    }
+
+
+def _start_of_day_paris(now: datetime) -> datetime:
+    local = now.astimezone(clock.PARIS)
+    return datetime.combine(local.date(), time(0), tzinfo=clock.PARIS)
+
+
+def check_budget(session: Session, who: Principal, now: datetime) -> None:
+    budget = get_settings().daily_quote_budget
+    used = AuditRepository(session).count_since(who.user_id, "quote.create",
+                                                _start_of_day_paris(now))
+    if used >= budget:
+        reset = _start_of_day_paris(now) + timedelta(days=1)
+        raise QuoteBudgetExhausted(
+            f"daily quote budget of {budget} quotes reached for this API key; it resets at "
+            f"{reset.isoformat()} (midnight Europe/Paris). Ask your account manager if you "
+            "need more.",
+            retry_after_seconds=int((reset - now).total_seconds()) + 1,
+        )
+
+
+def create_quote(session: Session, who: Principal, criteria: Criteria, seg: Segmenter) -> Quote:
+    s = get_settings()
+    now = clock.now()
+    check_budget(session, who, now)
+    today = now.astimezone(clock.PARIS).date()
+    excluded = seg.eligibility.excluded(session, now, s)
+    result = seg.engine.count(criteria, today, s.inactivity_years, excluded)
+    canonical = criteria.canonical_json()
+    material = f"{canonical}|{seg.version}"
+    secret = keys.noise_secret()
+    shown = privacy.shown_count(result.total, s.min_segment_size, secret, material)
+    breakdowns = {}
+    for dim in DIMENSIONS:
+        exact = result.breakdowns.get(dim, {})
+        cells = [privacy.Cell(v, label, exact.get(v, 0)) for v, label in dimension_values()[dim]]
+        if shown is None:  # nothing of a segment under k is shown, not even its parts
+            protected = [privacy.ShownCell(c.value, c.label, None) for c in cells]
+        else:
+            protected = privacy.protect(cells, s.min_segment_size, secret, f"{material}|{dim}")
+        breakdowns[dim] = [
+            BreakdownCell(value=c.value, label=c.label, count=c.count,
+                          suppressed=c.suppressed).model_dump()
+            for c in protected
+        ]
+    zones: dict[str, int] = {}
+    for dep, n in result.breakdowns.get("department", {}).items():
+        zone = zone_of_department()[dep]
+        zones[zone] = zones.get(zone, 0) + n
+    quote_price = price(default_grid(), shown, zones) if shown is not None else None
+    quote = QuoteRepository(session).add(Quote(
+        id=str(uuid.uuid4()), organisation_id=who.organisation_id, user_id=who.user_id,
+        snapshot_version=seg.version, criteria=canonical, exact_count=result.total,
+        shown_count=shown, breakdowns=json.dumps(breakdowns), zone_mix=json.dumps(zones),
+        price=quote_price.model_dump_json() if quote_price else None,
+        created_at=now, expires_at=now + timedelta(days=s.quote_ttl_days),
+    ))
+    AuditRepository(session).record(now, who.user_id, who.organisation_id, "quote.create", quote.id, {
+        "criteria": criteria.canonical(), "snapshot": seg.version, "exact_count": result.total,
+        "shown_count": shown,
+    })
+    return quote
+
+
+def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
+    """A quote of the caller's organisation (any organisation for staff); 404 otherwise, so that
+    a quote's existence is not revealed to another organisation."""
+    quote = QuoteRepository(session).get(quote_id, None if who.is_staff else who.organisation_id)
+    if quote is None:
+        raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
+    AuditRepository(session).record(clock.now(), who.user_id, who.organisation_id, "quote.read", quote.id, {})
+    return quote
+
+
+def view(quote: Quote, who: Principal) -> QuoteOut:
+    now = clock.now()
+    s = get_settings()
+    fields = dict(
+        id=quote.id,
+        criteria=json.loads(quote.criteria),
+        snapshot=quote.snapshot_version,
+        shown_count=quote.shown_count,
+        below_minimum=quote.shown_count is None,
+        minimum_segment_size=s.min_segment_size,
+        orderable=quote.shown_count is not None and quote.expires_at > now,
+        breakdowns=json.loads(quote.breakdowns),
+        price=json.loads(quote.price) if quote.price else None,
+        created_at=quote.created_at,
+        expires_at=quote.expires_at,
+        expired=quote.expires_at <= now,
+    )
+    if who.is_staff:
+        return QuoteStaffOut(**fields, exact_count=quote.exact_count)
+    return QuoteOut(**fields)

@@ -1,0 +1,1 @@
+"""Anonymised send reports (issue: reports): aggregates with small-cell suppression."""

@@ -1,0 +1,1 @@
+"""Criteria to counts: bound-parameter DuckDB SQL over a base snapshot, with privacy-safe output."""

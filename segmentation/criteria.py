@@ -1,0 +1,216 @@
+"""The criteria model (a public contract) and its catalogue.
+
+AND across keys, OR within a key's list; `exclude` removes the prospects that match all of its
+own keys. Every value is checked against the catalogue, so nothing unknown reaches the SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from datasets import reference
+from kit.settings import get_settings
+
+LIST_KEYS = (
+    "sex", "csp", "regions", "departments", "postcodes", "communes",
+    "housing", "dwelling", "income", "interests",
+)  # fmt: skip
+KEYS = ("sex", "age", "csp", "regions", "departments", "postcodes", "communes", "radius",
+        "housing", "dwelling", "children", "income", "interests", "exclude")
+MIN_AGE, MAX_AGE = 18, 105
+
+
+class AgeRange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: int = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
+    max: int = Field(default=MAX_AGE, ge=MIN_AGE, le=MAX_AGE)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeRange:
+        if self.min > self.max:
+            raise ValueError(f"age min ({self.min}) is greater than age max ({self.max})")
+        return self
+
+
+class Radius(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commune: str
+    km: float = Field(gt=0)
+
+    @field_validator("commune")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in allowed("communes"):
+            raise ValueError(f"unknown commune {v!r}: give an INSEE commune code, e.g. '06088'")
+        return v
+
+    @field_validator("km")
+    @classmethod
+    def _limit(cls, v: float) -> float:
+        limit = get_settings().max_radius_km
+        if v > limit:
+            raise ValueError(f"radius of {v} km is over the limit of {limit} km")
+        return v
+
+
+class _Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sex: list[str] | None = None
+    age: AgeRange | None = None
+    csp: list[str] | None = None
+    regions: list[str] | None = None
+    departments: list[str] | None = None
+    postcodes: list[str] | None = None
+    communes: list[str] | None = None
+    radius: Radius | None = None
+    housing: list[str] | None = None
+    dwelling: list[str] | None = None
+    children: bool | None = None
+    income: list[str] | None = None
+    interests: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            names = set(cls.model_fields)
+            unknown = sorted(k for k in data if k not in names)
+            if unknown:
+                raise ValueError(
+                    f"unknown criterion {', '.join(map(repr, unknown))}; "
+                    f"allowed criteria: {', '.join(sorted(names))}"
+                )
+        return data
+
+    @field_validator(*LIST_KEYS)
+    @classmethod
+    def _values(cls, v: list[str] | None, info: Any) -> list[str] | None:
+        if v is None:
+            return None
+        key = info.field_name
+        limit = get_settings().max_list_values
+        if not v:
+            raise ValueError(f"{key} is an empty list: leave the key out to select everyone")
+        if len(v) > limit:
+            raise ValueError(f"{key} has {len(v)} values, more than the limit of {limit}")
+        ok = allowed(key)
+        bad = [x for x in v if x not in ok]
+        if bad:
+            shown = ", ".join(sorted(ok)) if len(ok) <= 120 else "see GET /v1/criteria"
+            raise ValueError(
+                f"unknown value {', '.join(map(repr, bad[:5]))} for {key}; allowed: {shown}"
+            )
+        return sorted(set(v))
+
+
+class Exclusion(_Filters):
+    """Prospects matching all of these keys are removed from the segment."""
+
+
+class Criteria(_Filters):
+    exclude: Exclusion | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """Sorted, deduplicated, unset keys dropped: the same segment always reads the same."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=None)
+def allowed(key: str) -> frozenset[str]:
+    com = reference.communes()
+    values: dict[str, Any] = {
+        "sex": ("F", "M"),
+        "csp": reference.pcs()["code"].to_list(),
+        "regions": reference.departments()["region_code"].unique().to_list(),
+        "departments": reference.departments()["code"].to_list(),
+        "communes": com["insee"].to_list(),
+        "postcodes": com["postcodes"].str.split("|").explode().unique().to_list(),
+        "housing": ("owner", "tenant"),
+        "dwelling": ("house", "flat"),
+        "income": reference.income()["code"].to_list(),
+        "interests": reference.interests()["code"].to_list(),
+    }
+    return frozenset(values[key])
+
+
+def catalogue() -> dict[str, Any]:
+    """Every criterion with its allowed values and French and English labels."""
+    deps = reference.departments().sort("code")
+    regs = reference.regions().sort("code")
+    keep_regions = allowed("regions")
+
+    def vals(rows: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+        return [{"value": v, "label_fr": fr, "label_en": en} for v, fr, en in rows]
+
+    def labelled(df: Any, code: str = "code") -> list[dict[str, str]]:
+        return vals([(r[code], r["label_fr"], r["label_en"]) for r in df.iter_rows(named=True)])
+
+    s = get_settings()
+    return {
+        "semantics": "AND across criteria, OR within a list; 'exclude' removes prospects "
+        "matching all of its keys; eligibility (SMS consent, recent interaction, opt-outs, "
+        "contact pressure, reservations) always applies.",
+        "minimum_segment_size": s.min_segment_size,
+        "criteria": [
+            {"key": "sex", "type": "list", "label_fr": "Sexe", "label_en": "Sex",
+             "values": vals([("F", "Femme", "Woman"), ("M", "Homme", "Man")])},
+            {"key": "age", "type": "range", "label_fr": "Âge", "label_en": "Age",
+             "min": MIN_AGE, "max": MAX_AGE, "example": {"min": 25, "max": 45}},
+            {"key": "csp", "type": "list", "label_fr": "Catégorie socioprofessionnelle (PCS)",
+             "label_en": "Socio-professional group (PCS)", "values": labelled(reference.pcs())},
+            {"key": "regions", "type": "list", "label_fr": "Régions", "label_en": "Regions",
+             "values": vals([(r["code"], r["name"], r["name"]) for r in regs.iter_rows(named=True)
+                             if r["code"] in keep_regions])},
+            {"key": "departments", "type": "list", "label_fr": "Départements",
+             "label_en": "Departments",
+             "values": vals([(r["code"], r["name"], r["name"]) for r in deps.iter_rows(named=True)])},
+            {"key": "postcodes", "type": "list", "label_fr": "Codes postaux",
+             "label_en": "Postcodes", "values_count": len(allowed("postcodes")),
+             "lookup": "/v1/criteria/communes?search=", "example": ["06000"]},
+            {"key": "communes", "type": "list", "label_fr": "Communes (code INSEE)",
+             "label_en": "Communes (INSEE code)", "values_count": len(allowed("communes")),
+             "lookup": "/v1/criteria/communes?search=", "example": ["06088"]},
+            {"key": "radius", "type": "radius", "label_fr": "Rayon autour d'une commune",
+             "label_en": "Radius around a commune", "max_km": s.max_radius_km,
+             "example": {"commune": "06088", "km": 20}},
+            {"key": "housing", "type": "list", "label_fr": "Statut d'occupation",
+             "label_en": "Housing tenure",
+             "values": vals([("owner", "Propriétaire", "Owner"), ("tenant", "Locataire", "Tenant")])},
+            {"key": "dwelling", "type": "list", "label_fr": "Type de logement",
+             "label_en": "Dwelling type",
+             "values": vals([("house", "Maison", "House"), ("flat", "Appartement", "Flat")])},
+            {"key": "children", "type": "boolean", "label_fr": "Enfants au foyer",
+             "label_en": "Children at home"},
+            {"key": "income", "type": "list", "label_fr": "Tranche de revenus",
+             "label_en": "Income band", "values": labelled(reference.income())},
+            {"key": "interests", "type": "list", "label_fr": "Centres d'intérêt",
+             "label_en": "Interests", "values": labelled(reference.interests())},
+            {"key": "exclude", "type": "criteria", "label_fr": "Exclusion (repoussoir)",
+             "label_en": "Exclusion", "description": "same shape as the criteria, without exclude"},
+        ],
+    }
+
+
+def search_communes(text: str, limit: int = 20) -> list[dict[str, Any]]:
+    import polars as pl
+
+    com = reference.communes()
+    needle = text.strip().lower()
+    hits = com.filter(
+        pl.col("name").str.to_lowercase().str.contains(needle, literal=True)
+        | pl.col("insee").str.starts_with(needle)
+        | pl.col("postcodes").str.contains(needle, literal=True)
+    ).sort("population", descending=True)
+    return [
+        {"commune": r["insee"], "name": r["name"], "department": r["department"],
+         "postcodes": r["postcodes"].split("|")}
+        for r in hits.head(limit).iter_rows(named=True)
+    ]

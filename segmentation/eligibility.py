@@ -1,0 +1,69 @@
+"""The set of prospects no quote may count: opted out, over the contact-pressure cap, reserved.
+
+Opt-outs and contact history are stored by number HMAC; they are resolved to the snapshot's
+prospect ids through the contacts file. Resolutions are cached per snapshot and extended
+incrementally (the suppression list only grows), so a quote pays for new opt-outs only.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from kit.settings import Settings
+from segmentation.engine import Engine
+from segmentation.repository import (
+    ContactHistoryRepository,
+    ReservationRepository,
+    SuppressionRepository,
+)
+
+
+class Eligibility:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._suppressed_upto = 0
+        self._suppressed_ids = np.empty(0, dtype=np.int64)
+        self._resolved: dict[bytes, np.ndarray] = {}
+
+    def _suppressed(self, session: Session) -> np.ndarray:
+        repo = SuppressionRepository(session)
+        with self._lock:
+            if repo.stamp() > self._suppressed_upto:
+                fresh = repo.hmacs_after(self._suppressed_upto)
+                ids = self.engine.resolve_hmacs([h for _, h in fresh])
+                self._suppressed_ids = np.union1d(self._suppressed_ids, ids)
+                self._suppressed_upto = fresh[-1][0]
+            return self._suppressed_ids
+
+    def _resolve(self, hmacs: list[bytes]) -> np.ndarray:
+        with self._lock:
+            missing = [h for h in hmacs if h not in self._resolved]
+            if missing:
+                # One query for all missing numbers; those absent from the snapshot map to nothing.
+                found = self.engine.resolve_hmacs_with_keys(missing)
+                for h in missing:
+                    self._resolved[h] = found.get(h, np.empty(0, dtype=np.int64))
+            parts = [self._resolved[h] for h in hmacs]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def excluded(self, session: Session, now: datetime, settings: Settings) -> pa.Table:
+        """Prospect ids to leave out of every count and sample at `now`."""
+        pressured = ContactHistoryRepository(session).over_cap(
+            now, settings.pressure_max_messages, settings.pressure_window_days,
+            settings.pressure_min_gap_days,
+        )
+        window = timedelta(days=settings.pressure_min_gap_days)
+        reserved = ReservationRepository(session).reserved_between(
+            now - window, now + timedelta(days=settings.pressure_window_days)
+        )
+        ids = np.union1d(
+            np.union1d(self._suppressed(session), self._resolve(pressured)),
+            np.asarray(reserved, dtype=np.int64),
+        )
+        return pa.table({"prospect_id": pa.array(ids, type=pa.int64())})

@@ -1,0 +1,95 @@
+"""All SQL of the eligibility stores. Values are always bound; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from segmentation.models import ContactEvent, Reservation, Suppression
+
+
+class SuppressionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, phone_hmac: bytes, reason: str, source: str | None, at: datetime) -> bool:
+        """Record an opt-out; False when the number was already suppressed (it stays so)."""
+        exists = self.session.scalar(
+            select(Suppression.id).where(Suppression.phone_hmac == phone_hmac)
+        )
+        if exists is not None:
+            return False
+        self.session.add(Suppression(phone_hmac=phone_hmac, reason=reason, source=source,
+                                     created_at=at))
+        self.session.flush()
+        return True
+
+    def contains(self, phone_hmac: bytes) -> bool:
+        return self.session.scalar(
+            select(Suppression.id).where(Suppression.phone_hmac == phone_hmac)
+        ) is not None
+
+    def stamp(self) -> int:
+        """Changes whenever the list grows (insert-only table)."""
+        return int(self.session.scalar(select(func.coalesce(func.max(Suppression.id), 0))) or 0)
+
+    def hmacs_after(self, after_id: int) -> list[tuple[int, bytes]]:
+        rows = self.session.execute(
+            select(Suppression.id, Suppression.phone_hmac).where(Suppression.id > after_id)
+            .order_by(Suppression.id)
+        )
+        return [(int(i), bytes(h)) for i, h in rows]
+
+
+class ContactHistoryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(self, rows: Iterable[tuple[bytes, str, datetime]]) -> None:
+        values = [{"phone_hmac": h, "order_id": o, "sent_at": t} for h, o, t in rows]
+        if values:
+            self.session.execute(insert(ContactEvent), values)
+
+    def over_cap(self, now: datetime, max_messages: int, window_days: int,
+                 min_gap_days: int) -> list[bytes]:
+        """Numbers that reached the cap in the rolling window or were contacted too recently."""
+        window_start = now - timedelta(days=window_days)
+        gap_start = now - timedelta(days=min_gap_days)
+        q = (
+            select(ContactEvent.phone_hmac)
+            .where(ContactEvent.sent_at >= window_start)
+            .group_by(ContactEvent.phone_hmac)
+            .having((func.count() >= max_messages) | (func.max(ContactEvent.sent_at) >= gap_start))
+        )
+        return [bytes(h) for h in self.session.scalars(q)]
+
+
+class ReservationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def reserve(self, order_id: str, prospect_ids: Iterable[int], send_at: datetime) -> int:
+        values = [{"order_id": order_id, "prospect_id": int(p), "send_at": send_at}
+                  for p in prospect_ids]
+        if values:
+            self.session.execute(insert(Reservation), values)
+        return len(values)
+
+    def release(self, order_id: str, at: datetime) -> None:
+        self.session.execute(
+            update(Reservation)
+            .where(Reservation.order_id == order_id, Reservation.released_at.is_(None))
+            .values(released_at=at)
+        )
+
+    def reserved_between(self, start: datetime, end: datetime) -> list[int]:
+        """Prospects held by orders that send in [start, end] (the pressure window)."""
+        q = select(Reservation.prospect_id).where(
+            Reservation.released_at.is_(None),
+            Reservation.send_at >= start,
+            Reservation.send_at <= end,
+        ).distinct()
+        return [int(p) for p in self.session.scalars(q)]
