@@ -144,7 +144,7 @@ def _interests(
 ) -> np.ndarray:
     mask = np.zeros(len(age), dtype=np.int32)
     for bit, row in enumerate(reference.interests().iter_rows(named=True)):
-        rate = np.full(len(age), float(row["rate"]))
+        rate = np.full(len(age), float(row["base_rate"]))
         rate = np.where(is_f, rate * row["f_mult"], rate)
         rate = np.where(age < 35, rate * row["young_mult"], rate)
         rate = np.where(age >= 65, rate * row["senior_mult"], rate)
