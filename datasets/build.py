@@ -1,10 +1,16 @@
-"""Writing snapshots: `generate` a first version, shared helpers for `refresh`."""
+"""Writing snapshots: `generate` a first version, and the pieces `refresh` shares.
+
+Sealing the vault (AES-GCM + HMAC per number) is the costliest step, so it starts first, in
+worker processes, as soon as ids and territories are drawn; the main process samples the other
+attributes meanwhile. Workers are spawned, not forked, so they never hold a copy of the base.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
@@ -16,74 +22,125 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets import phones, reference, snapshot
-from datasets.generate import Progress, _noop, attributes, numbers, seal_chunk
+from datasets.generate import (
+    TERRITORY_CODES,
+    Progress,
+    _noop,
+    attributes,
+    numbers,
+    plan,
+    seal_chunk,
+)
 from kit import clock, keys
 
-CHUNK = 200_000
+CHUNK = 250_000
+TERRITORY = pa.dictionary(pa.int8(), pa.string())
 CONTACTS_SCHEMA = pa.schema(
     [
         ("prospect_id", pa.int64()),
         ("phone_enc", pa.binary()),
         ("phone_hmac", pa.binary(32)),
-        ("territory", pa.string()),
-        ("time_zone", pa.string()),
+        ("territory", TERRITORY),
+        ("time_zone", TERRITORY),
     ]
 )
+TIME_ZONES = [phones.TERRITORIES[t].time_zone for t in TERRITORY_CODES]
 
 
 def write_attributes(df: pl.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    df.write_parquet(
-        tmp, compression="zstd", statistics=True, row_group_size=snapshot.ROW_GROUP
-    )
+    df.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=snapshot.ROW_GROUP)
     os.replace(tmp, path)
 
 
-def write_contacts(
-    path: Path,
-    parts: Iterable[pa.Table],
-) -> None:
-    """Stream contact tables (already sealed) into one Parquet file, atomically."""
+def write_contacts(path: Path, parts: Iterable[pa.Table]) -> None:
+    """Stream contact tables into one Parquet file, atomically. Ciphertexts and HMACs are
+    random bytes: neither compressed nor dictionary-encoded (it would cost time for nothing)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with pq.ParquetWriter(tmp, CONTACTS_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(
+        tmp,
+        CONTACTS_SCHEMA,
+        compression={
+            "prospect_id": "zstd",
+            "phone_enc": "none",
+            "phone_hmac": "none",
+            "territory": "zstd",
+            "time_zone": "zstd",
+        },
+        use_dictionary=["territory", "time_zone"],
+    ) as writer:
         for part in parts:
             writer.write_table(part.cast(CONTACTS_SCHEMA), row_group_size=snapshot.ROW_GROUP)
     os.replace(tmp, path)
 
 
-def seal_contacts(
+def sealing_pool(workers: int | None = None) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers or min(os.cpu_count() or 1, 4), mp_context=get_context("spawn")
+    )
+
+
+def start_sealing(
+    pool: ProcessPoolExecutor, ids: np.ndarray, national: np.ndarray, cc: np.ndarray
+) -> list[Future[tuple[pa.Array, pa.Array]]]:
+    vault_key, hmac_key = keys.vault_key(), keys.hmac_key()
+    return [
+        pool.submit(
+            seal_chunk,
+            (vault_key, hmac_key, ids[i : i + CHUNK], national[i : i + CHUNK], cc[i : i + CHUNK]),
+        )
+        for i in range(0, len(ids), CHUNK)
+    ]
+
+
+def contact_tables(
+    futures: list[Future[tuple[pa.Array, pa.Array]]],
     ids: np.ndarray,
-    national: np.ndarray,
-    cc: np.ndarray,
     territory: np.ndarray,
     progress: Progress = _noop,
-    workers: int | None = None,
-) -> Iterable[pa.Table]:
-    """Encrypt and HMAC numbers chunk by chunk on every core, yielding contact tables in order."""
-    vault_key, hmac_key = keys.vault_key(), keys.hmac_key()
-    workers = workers or min(os.cpu_count() or 1, 4)
-    jobs = (
-        (vault_key, hmac_key, ids[i : i + CHUNK], national[i : i + CHUNK], cc[i : i + CHUNK])
-        for i in range(0, len(ids), CHUNK)
-    )
-    tz = {code: t.time_zone for code, t in phones.TERRITORIES.items()}
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        done = 0
-        for start, (cts, macs) in zip(
-            range(0, len(ids), CHUNK), pool.map(seal_chunk, jobs), strict=True
-        ):
-            terr = territory[start : start + CHUNK]
-            yield pa.table(
-                {
-                    "prospect_id": pa.array(ids[start : start + CHUNK]),
-                    "phone_enc": cts,
-                    "phone_hmac": macs,
-                    "territory": pa.array(terr),
-                    "time_zone": pa.array([tz[t] for t in terr.tolist()]),
-                }
-            )
-            done += len(terr)
-            progress("encrypting contacts", done, len(ids))
+) -> Iterator[pa.Table]:
+    """The sealed chunks as contact tables, in order, as the workers finish them."""
+    names, zones = pa.array(TERRITORY_CODES), pa.array(TIME_ZONES)
+    for k, fut in enumerate(futures):
+        cts, macs = fut.result()
+        sl = slice(k * CHUNK, (k + 1) * CHUNK)
+        codes = pa.array(territory[sl], type=pa.int8())
+        yield pa.table(
+            {
+                "prospect_id": pa.array(ids[sl]),
+                "phone_enc": cts,
+                "phone_hmac": macs,
+                "territory": pa.DictionaryArray.from_arrays(codes, names),
+                "time_zone": pa.DictionaryArray.from_arrays(codes, zones),
+            }
+        )
+        progress("encrypting contacts", min((k + 1) * CHUNK, len(ids)), len(ids))
+
+
+class Background(threading.Thread):
+    """Runs a function in a thread; `join()` re-raises its exception in the caller."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
+        super().__init__(daemon=True)
+        self.fn, self.args = fn, args
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn(*self.args)
+        except BaseException as exc:  # handed to the joining thread
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
+def territory_counts(territory: np.ndarray) -> dict[str, int]:
+    codes, counts = np.unique(territory, return_counts=True)
+    return {TERRITORY_CODES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
 
 
 def generate_snapshot(
@@ -93,29 +150,37 @@ def generate_snapshot(
     if rows < 1:
         raise ValueError("--rows must be at least 1")
     version = snapshot.next_version(root)
-    progress("sampling attributes", 0, rows)
-    df = attributes(rows, seed, as_of)
-    territory = df["_territory"].to_numpy()
-    df = df.drop("_territory")
-    progress("sampling attributes", rows, rows)
-    national, cc = numbers(np.random.default_rng([seed, 3]), territory)
-    ids = df["prospect_id"].to_numpy()
-    with snapshot.building(root, version) as tmp:
+    draft = plan(rows, seed)
+    national, cc, number_counters = numbers(seed, draft.territory)
+    with snapshot.building(root, version) as tmp, sealing_pool() as pool:
+        futures = start_sealing(pool, draft.ids, national, cc)
+        progress("sampling attributes", 0, rows)
+        df = attributes(draft, seed, as_of)
         write_attributes(df, tmp / snapshot.ATTRIBUTES)
         del df
-        write_contacts(tmp / snapshot.CONTACTS, seal_contacts(ids, national, cc, territory, progress))
-        snapshot.write_manifest(tmp, manifest(
-            version, rows, seed, as_of, territory,
-            interests=reference.interests()["code"].to_list(),  # bit order of `interests`
-        ))
+        progress("sampling attributes", rows, rows)
+        write_contacts(
+            tmp / snapshot.CONTACTS, contact_tables(futures, draft.ids, draft.territory, progress)
+        )
+        snapshot.write_manifest(
+            tmp,
+            manifest(
+                version,
+                rows,
+                seed,
+                as_of,
+                territory_counts(draft.territory),
+                interests=reference.interests()["code"].to_list(),  # bit order of `interests`
+                counters={"prospect_id": rows, "numbers": number_counters},
+            ),
+        )
     snapshot.set_current(root, version)
     return snapshot.load(root, version)
 
 
 def manifest(
-    version: str, rows: int, seed: int, as_of: date, territory: np.ndarray, **extra: Any
+    version: str, rows: int, seed: int, as_of: date, territories: dict[str, int], **extra: Any
 ) -> dict[str, Any]:
-    terr, counts = np.unique(territory, return_counts=True)
     return {
         "version": version,
         "created_at": clock.now().isoformat(timespec="seconds"),
@@ -125,6 +190,6 @@ def manifest(
         "seed": seed,
         "synthetic": True,
         "generator": "datasets.generate (INSEE-derived distributions, see reference/SOURCES.md)",
-        "territories": {str(t): int(c) for t, c in zip(terr, counts, strict=True)},
+        "territories": territories,
         **extra,
     }

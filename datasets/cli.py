@@ -49,35 +49,48 @@ def _root(out: Path | None) -> Path:
 def generate(
     rows: Annotated[int, typer.Option(min=1, help="Number of prospects.")] = 1_000_000,
     seed: Annotated[int, typer.Option(help="Same seed, same snapshot.")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")]
-    = None,
-    as_of: Annotated[str | None, typer.Option(help="Reference day, YYYY-MM-DD (default today).")]
-    = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Reference day, YYYY-MM-DD (default today).")
+    ] = None,
 ) -> None:
     """Generate a synthetic base and make it the current snapshot."""
     day = date.fromisoformat(as_of) if as_of else clock.today_paris()
     snap = generate_snapshot(_root(out), rows, seed, day, TerminalProgress())
-    typer.echo(json.dumps({"version": snap.version, "path": str(snap.path),
-                           "rows": snap.manifest["rows"]}))
+    typer.echo(
+        json.dumps({"version": snap.version, "path": str(snap.path), "rows": snap.manifest["rows"]})
+    )
 
 
 @app.command()
 def refresh(
-    churn: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of prospects replaced.")]
-    = 0.04,
-    out: Annotated[Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")]
-    = None,
+    churn: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of prospects replaced.")
+    ] = 0.04,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
+    ] = None,
 ) -> None:
     """Write the next version: new, removed and moved prospects, withdrawn consents."""
     snap = refresh_snapshot(_root(out), churn, clock.today_paris(), TerminalProgress())
-    typer.echo(json.dumps({"version": snap.version, "rows": snap.manifest["rows"],
-                           "changes": snap.manifest["changes"]}))
+    typer.echo(
+        json.dumps(
+            {
+                "version": snap.version,
+                "rows": snap.manifest["rows"],
+                "changes": snap.manifest["changes"],
+            }
+        )
+    )
 
 
 @app.command()
 def info(
-    out: Annotated[Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")]
-    = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
+    ] = None,
 ) -> None:
     """Print the current snapshot's manifest as JSON."""
     typer.echo(json.dumps(snapshot.current(_root(out)).manifest, indent=2, sort_keys=True))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from datasets import phones, reference
+from datasets.permute import key_for, permute
 from datasets.vault import encrypt_numbers, hmac_numbers
 
 DAYS_PER_YEAR = 365.2425
@@ -32,49 +34,102 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class Vocab:
-    """Categorical columns are Enums: compact in memory, dictionary-encoded in Parquet."""
-
-    sex = pl.Enum(["F", "M"])
-    csp = pl.Enum([str(i) for i in range(1, 9)])
-    housing = pl.Enum(["owner", "tenant"])
-    dwelling = pl.Enum(["house", "flat"])
-
-
 def _days_before(as_of: date, days: np.ndarray) -> np.ndarray:
     return np.datetime64(as_of, "D") - days.astype("timedelta64[D]")
 
 
-def _geography(rng: np.random.Generator, n: int) -> pl.DataFrame:
+def _enum(codes: np.ndarray, categories: list[str]) -> pl.Series:
+    """A categorical column straight from integer codes (no per-row strings are ever built);
+    Parquet stores it dictionary-encoded."""
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(categories))
+    series = pl.from_arrow(arr)
+    assert isinstance(series, pl.Series)  # noqa: S101  (from_arrow of an Array is a Series)
+    return series
+
+
+@dataclass(frozen=True)
+class Geography:
+    """Communes in (department, INSEE) order with their codes and coordinates."""
+
+    table: pl.DataFrame
+    dep_codes: list[str]
+    region_codes: list[str]
+    territory_of_dep: np.ndarray  # index into TERRITORY_CODES
+    region_of_dep: np.ndarray
+    dep_of_commune: np.ndarray
+    postcodes: list[str]
+    postcode_start: np.ndarray  # commune i's postcodes are postcode_index[start[i]:start[i]+n[i]]
+    postcode_count: np.ndarray
+    postcode_index: np.ndarray
+
+
+TERRITORY_CODES = list(phones.TERRITORIES)
+
+
+@lru_cache(maxsize=1)
+def geography() -> Geography:
     com = reference.communes().sort(["department", "insee"])
-    weights = com["population"].to_numpy().astype(np.float64)
+    deps = reference.departments().sort("code")
+    dep_codes = deps["code"].to_list()
+    region_codes = sorted(set(deps["region_code"].to_list()))
+    dep_pos = {c: i for i, c in enumerate(dep_codes)}
+    lists = com["postcodes"].str.split("|")
+    flat = lists.explode()
+    postcodes = sorted(set(flat.to_list()))
+    pc_pos = {c: i for i, c in enumerate(postcodes)}
+    counts = lists.list.len().to_numpy().astype(np.int64)
+    return Geography(
+        table=com,
+        dep_codes=dep_codes,
+        region_codes=region_codes,
+        territory_of_dep=np.array([TERRITORY_CODES.index(t) for t in deps["territory"]]),
+        region_of_dep=np.array([region_codes.index(r) for r in deps["region_code"]]),
+        dep_of_commune=np.array([dep_pos[d] for d in com["department"]]),
+        postcodes=postcodes,
+        postcode_start=np.concatenate([[0], np.cumsum(counts)[:-1]]),
+        postcode_count=counts,
+        postcode_index=np.array([pc_pos[c] for c in flat.to_list()]),
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the vault needs before the other attributes exist: ids, communes, territories."""
+
+    ids: np.ndarray
+    commune: np.ndarray  # index into Geography.table
+    territory: np.ndarray  # index into TERRITORY_CODES
+
+
+def plan(n: int, seed: int) -> Plan:
+    geo = geography()
+    rng = np.random.default_rng([seed, 1])
+    weights = geo.table["population"].to_numpy().astype(np.float64)
     counts = rng.multinomial(n, weights / weights.sum())
-    idx = np.repeat(np.arange(len(com)), counts)
-    # A commune with several postcodes (Paris, Marseille...) spreads its people over them.
-    pcs = com["postcodes"].str.split("|")
-    n_pc = pcs.list.len().to_numpy()[idx]
-    pick = (rng.random(n) * n_pc).astype(np.int64)
-    rows = com[idx].with_columns(pl.Series("pick", pick))
-    rows = rows.with_columns(
-        pl.col("postcodes").str.split("|").list.get(pl.col("pick")).alias("postcode")
-    )
-    dep = reference.departments().select(
-        pl.col("code").alias("department"), pl.col("region_code").alias("region"), "territory"
-    )
-    return rows.join(dep, on="department", how="left", maintain_order="left").select(
-        "region",
-        "department",
-        pl.col("insee").alias("commune"),
-        "postcode",
-        pl.col("lat").cast(pl.Float32),
-        pl.col("lon").cast(pl.Float32),
-        pl.col("population").alias("_commune_pop"),
-        pl.col("territory").alias("_territory"),
+    commune = np.repeat(np.arange(len(weights)), counts)  # already in department order
+    return Plan(
+        prospect_ids(seed, 0, n), commune, geo.territory_of_dep[geo.dep_of_commune[commune]]
     )
 
 
-def _age_sex(rng: np.random.Generator, n: int, as_of: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _geography_columns(rng: np.random.Generator, commune: np.ndarray) -> dict[str, pl.Series]:
+    geo = geography()
+    dep = geo.dep_of_commune[commune]
+    pick = (rng.random(len(commune)) * geo.postcode_count[commune]).astype(np.int64)
+    postcode = geo.postcode_index[geo.postcode_start[commune] + pick]
+    return {
+        "region": _enum(geo.region_of_dep[dep], geo.region_codes),
+        "department": _enum(dep, geo.dep_codes),
+        "commune": _enum(commune, geo.table["insee"].to_list()),
+        "postcode": _enum(postcode, geo.postcodes),
+        "lat": pl.Series(geo.table["lat"].to_numpy()[commune], dtype=pl.Float32),
+        "lon": pl.Series(geo.table["lon"].to_numpy()[commune], dtype=pl.Float32),
+    }
+
+
+def _age_sex(
+    rng: np.random.Generator, n: int, as_of: date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tab = reference.age_sex().sort("age")
     ages = tab["age"].to_numpy()
     w = np.concatenate([tab["women"].to_numpy(), tab["men"].to_numpy()]).astype(np.float64)
@@ -104,26 +159,25 @@ def _csp(rng: np.random.Generator, band: np.ndarray, is_f: np.ndarray) -> np.nda
 
 
 def _household(
-    rng: np.random.Generator, band: np.ndarray, commune_pop: np.ndarray
+    rng: np.random.Generator, band: np.ndarray, commune: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tab = reference.household()
     order = [b for b, _, _ in reference.AGE_BANDS]
     tab = tab.with_columns(pl.col("age_band").replace_strict(order, list(range(len(order)))))
     tab = tab.sort("age_band")
-    owner_p = tab["owner"].to_numpy()[band]
-    house_p = tab["house"].to_numpy()[band]
-    child_p = tab["children"].to_numpy()[band]
-    # Cities have more tenants and flats, villages more owners of houses (INSEE, Logement 2020).
-    urban = np.select(
-        [commune_pop >= 100_000, commune_pop >= 20_000, commune_pop < 2_000],
-        [0.0, 1.0, 3.0],
-        default=2.0,
-    )
-    owner_f = np.array([0.65, 0.85, 1.0, 1.18])[urban.astype(np.int64)]
-    house_f = np.array([0.22, 0.7, 1.05, 1.55])[urban.astype(np.int64)]
-    owner = rng.random(len(band)) < np.minimum(owner_p * owner_f, 0.95)
-    house = rng.random(len(band)) < np.minimum(house_p * house_f, 0.97)
-    children = rng.random(len(band)) < child_p
+    # Cities have more tenants and flats, villages more owners of houses (INSEE, Logement 2020):
+    # communes fall in four size classes, each with a factor on the age band's base rate.
+    pop = geography().table["population"].to_numpy()
+    size_class = np.select([pop >= 100_000, pop >= 20_000, pop < 2_000], [0, 1, 3], default=2)
+    owner_f = np.array([0.65, 0.85, 1.0, 1.18])
+    house_f = np.array([0.22, 0.7, 1.05, 1.55])
+    owner_t = np.minimum(np.outer(tab["owner"].to_numpy(), owner_f), 0.95).ravel()
+    house_t = np.minimum(np.outer(tab["house"].to_numpy(), house_f), 0.97).ravel()
+    cell = band * 4 + size_class[commune]
+    n = len(band)
+    owner = rng.random(n, dtype=np.float32) < owner_t.astype(np.float32)[cell]
+    house = rng.random(n, dtype=np.float32) < house_t.astype(np.float32)[cell]
+    children = rng.random(n, dtype=np.float32) < tab["children"].to_numpy().astype(np.float32)[band]
     return owner, house, children
 
 
@@ -139,22 +193,33 @@ def _income(rng: np.random.Generator, csp: np.ndarray) -> np.ndarray:
     return out
 
 
-def _interests(
-    rng: np.random.Generator, age: np.ndarray, is_f: np.ndarray
-) -> np.ndarray:
-    mask = np.zeros(len(age), dtype=np.int32)
-    for bit, row in enumerate(reference.interests().iter_rows(named=True)):
-        rate = np.full(len(age), float(row["base_rate"]))
-        rate = np.where(is_f, rate * row["f_mult"], rate)
-        rate = np.where(age < 35, rate * row["young_mult"], rate)
-        rate = np.where(age >= 65, rate * row["senior_mult"], rate)
-        mask |= (rng.random(len(age)) < np.minimum(rate, 0.95)).astype(np.int32) << bit
-    return mask
+def _interests(rng: np.random.Generator, age: np.ndarray, is_f: np.ndarray) -> np.ndarray:
+    """A bitmask of independent interests, drawn in one categorical draw per row: within a
+    (sex, age class) group, every one of the 2**k masks has the product probability."""
+    tab = reference.interests()
+    k = tab.height
+    masks = np.arange(1 << k, dtype=np.int64)
+    bits = (masks[:, None] >> np.arange(k)) & 1
+    age_class = np.where(age < 35, 0, np.where(age >= 65, 2, 1))
+    group = age_class * 2 + is_f.astype(np.int64)
+    out = np.zeros(len(age), dtype=np.int32)
+    for g in range(6):
+        rate = tab["base_rate"].to_numpy().astype(np.float64)
+        if g % 2:
+            rate = rate * tab["f_mult"].to_numpy()
+        if g // 2 == 0:
+            rate = rate * tab["young_mult"].to_numpy()
+        elif g // 2 == 2:
+            rate = rate * tab["senior_mult"].to_numpy()
+        rate = np.clip(rate, 0.0, 0.95)
+        logp = bits @ np.log(rate) + (1 - bits) @ np.log1p(-rate)
+        p = np.exp(logp)
+        rows = group == g
+        out[rows] = rng.choice(len(masks), size=int(rows.sum()), p=p / p.sum())
+    return out
 
 
-def _consent(
-    rng: np.random.Generator, n: int, as_of: date
-) -> dict[str, Any]:
+def _consent(rng: np.random.Generator, n: int, as_of: date) -> dict[str, Any]:
     src = reference.consent_sources()
     shares = src["share"].to_numpy().astype(np.float64)
     source = rng.choice(len(src), size=n, p=shares / shares.sum())
@@ -174,41 +239,58 @@ def _consent(
     }
 
 
-def attributes(n: int, seed: int, as_of: date) -> pl.DataFrame:
-    """`n` prospects' targeting attributes, ordered by department and commune."""
-    rng = np.random.default_rng([seed, 1])
-    geo = _geography(rng, n)
+ATTRIBUTE_CHUNK = 1_000_000
+
+
+def attributes(draft: Plan, seed: int, as_of: date) -> pl.DataFrame:
+    """The prospects' targeting attributes, in the plan's (department, commune) order.
+
+    Drawn a million rows at a time (each chunk with its own random stream), so that the
+    temporary arrays of one chunk, not of the whole base, sit beside the result."""
+    parts = [
+        _attributes_chunk(
+            np.random.default_rng([seed, 4, i // ATTRIBUTE_CHUNK]),
+            draft.ids[i : i + ATTRIBUTE_CHUNK],
+            draft.commune[i : i + ATTRIBUTE_CHUNK],
+            as_of,
+        )
+        for i in range(0, len(draft.ids), ATTRIBUTE_CHUNK)
+    ]
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def _attributes_chunk(
+    rng: np.random.Generator, ids: np.ndarray, commune: np.ndarray, as_of: date
+) -> pl.DataFrame:
+    n = len(ids)
+    geo_cols = _geography_columns(rng, commune)
     age, is_f, birth = _age_sex(rng, n, as_of)
     band = _band_index(age)
     csp = _csp(rng, band, is_f)
-    owner, house, children = _household(rng, band, geo["_commune_pop"].to_numpy())
+    owner, house, children = _household(rng, band, commune)
     income = _income(rng, csp)
     interests = _interests(rng, age, is_f)
     consent = _consent(rng, n, as_of)
-    ids = prospect_ids(np.random.default_rng([seed, 2]), n)
     src_codes = reference.consent_sources()["code"].to_list()
     inc_codes = reference.income().sort("code")["code"].to_list()
     df = pl.DataFrame(
         {
             "prospect_id": ids,
-            "sex": pl.Series(np.where(is_f, "F", "M")).cast(Vocab.sex),
+            "sex": _enum(np.where(is_f, 0, 1), ["F", "M"]),
             "birth_date": birth,
-            "csp": pl.Series(csp).cast(pl.String).cast(Vocab.csp),
+            "csp": _enum(csp - 1, [str(i) for i in range(1, 9)]),
+            **geo_cols,
+            "housing": _enum(np.where(owner, 0, 1), ["owner", "tenant"]),
+            "dwelling": _enum(np.where(house, 0, 1), ["house", "flat"]),
+            "children": children,
+            "income": _enum(income, inc_codes),
+            "interests": interests,
+            "opt_in": consent["opt_in"],
+            "consent_date": consent["consent_date"],
+            "consent_source": _enum(consent["consent_source"], src_codes),
+            "last_interaction": consent["last_interaction"],
+            "_proof_no": consent["proof_no"],
         }
-    ).hstack(geo.drop("_commune_pop"))
-    df = df.with_columns(
-        pl.Series("housing", np.where(owner, "owner", "tenant")).cast(Vocab.housing),
-        pl.Series("dwelling", np.where(house, "house", "flat")).cast(Vocab.dwelling),
-        pl.Series("children", children),
-        pl.Series("income", np.array(inc_codes)[income]).cast(pl.Enum(inc_codes)),
-        pl.Series("interests", interests),
-        pl.Series("opt_in", consent["opt_in"]),
-        pl.Series("consent_date", consent["consent_date"]),
-        pl.Series("consent_source", np.array(src_codes)[consent["consent_source"]]).cast(
-            pl.Enum(src_codes)
-        ),
-        pl.Series("last_interaction", consent["last_interaction"]),
-        pl.Series("_proof_no", consent["proof_no"]),
     )
     return df.with_columns(
         pl.concat_str(
@@ -220,31 +302,34 @@ def attributes(n: int, seed: int, as_of: date) -> pl.DataFrame:
     ).drop("_proof_no")
 
 
-def prospect_ids(rng: np.random.Generator, n: int, taken: np.ndarray | None = None) -> np.ndarray:
-    """Random, unique, opaque 62-bit ids (never a row number: nothing can be inferred from one)."""
-    out = np.empty(0, dtype=np.int64)
-    while len(out) < n:
-        draw = rng.integers(10**15, 2**62, size=n - len(out) + 16, dtype=np.int64)
-        both = np.concatenate([out, draw])
-        _, first = np.unique(both, return_index=True)
-        out = both[np.sort(first)]
-        if taken is not None and len(taken):
-            out = out[~np.isin(out, taken)]
-    return out[:n]
+def prospect_ids(seed: int, start: int, n: int) -> np.ndarray:
+    """Opaque 62-bit ids, unique by construction: a keyed permutation of the counters
+    [start, start + n). A refresh continues the counter, so ids are never reused."""
+    counters = np.arange(start, start + n, dtype=np.uint64)
+    return permute(counters, 62, key_for(seed, 2)).astype(np.int64)
 
 
-def numbers(rng: np.random.Generator, territory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """National numbers and country codes for each row's territory (numbers unique per row)."""
+def numbers(
+    seed: int, territory: np.ndarray, start: dict[str, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """National numbers and country codes for each row's territory, unique across the base's
+    whole history (per-territory counters continue from `start`); returns the new counters."""
     national = np.zeros(len(territory), dtype=np.int64)
     cc = np.zeros(len(territory), dtype=np.int16)
-    for code, terr in phones.TERRITORIES.items():
-        mask = territory == code
-        national[mask] = phones.sample_numbers(rng, code, int(mask.sum()))
+    counters = dict(start or {})
+    for i, (code, terr) in enumerate(phones.TERRITORIES.items()):
+        mask = territory == i
+        n = int(mask.sum())
+        first = counters.get(code, 0)
+        national[mask] = phones.sample_numbers(key_for(seed, 10 + i), code, first, n)
+        counters[code] = first + n
         cc[mask] = terr.country_code
-    return national, cc
+    return national, cc, counters
 
 
-def seal_chunk(args: tuple[bytes, bytes, np.ndarray, np.ndarray, np.ndarray]) -> tuple[pa.Array, pa.Array]:
+def seal_chunk(
+    args: tuple[bytes, bytes, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[pa.Array, pa.Array]:
     """Encrypt and HMAC one chunk of (ids, national numbers, country codes); runs in a worker."""
     vault_key, hmac_key, ids, national, cc = args
     nums = [f"+{c}{n}".encode() for c, n in zip(cc.tolist(), national.tolist(), strict=True)]

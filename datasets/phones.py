@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import polars as pl
+
+from datasets.permute import permute_below
 
 BLOCK = 10_000
 
@@ -38,7 +40,7 @@ TERRITORIES: dict[str, Territory] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def mobile_blocks(territory: str) -> np.ndarray:
     """5-digit prefixes (as ints) whose whole 10,000-number block is a valid mobile range."""
     from phonenumbers import PhoneMetadata
@@ -50,27 +52,23 @@ def mobile_blocks(territory: str) -> np.ndarray:
     blocks = [
         p
         for p in range(60_000, 80_000)
-        if pattern.fullmatch(f"{p}0000") and pattern.fullmatch(f"{p}9999")
+        if pattern.fullmatch(f"{p}0000")
+        and pattern.fullmatch(f"{p}9999")
         and pattern.fullmatch(f"{p}5555")
     ]
     return np.array(blocks, dtype=np.int64)
 
 
-def sample_numbers(rng: np.random.Generator, territory: str, n: int) -> np.ndarray:
-    """`n` distinct national significant numbers (9 digits, as int64), uniformly at random."""
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
+def sample_numbers(key: np.ndarray, territory: str, start: int, n: int) -> np.ndarray:
+    """National significant numbers (9 digits, int64) for counters [start, start + n): a keyed
+    permutation of the territory's valid mobile space, so distinct counters never collide."""
     blocks = mobile_blocks(territory)
     space = len(blocks) * BLOCK
-    if n > space // 2:
-        raise ValueError(f"{n} numbers requested from a space of {space} in {territory}")
-    picked = np.empty(0, dtype=np.int64)
-    while len(picked) < n:
-        draw = rng.integers(0, space, size=int((n - len(picked)) * 1.05) + 64)
-        both = np.concatenate([picked, draw])
-        _, first = np.unique(both, return_index=True)
-        picked = both[np.sort(first)]  # keep draw order: the sample stays random
-    picked = picked[:n]
+    if start + n > space // 2:
+        raise ValueError(f"{start + n} numbers requested from a space of {space} in {territory}")
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    picked = permute_below(np.arange(start, start + n, dtype=np.uint64), space, key)
     return blocks[picked // BLOCK] * BLOCK + picked % BLOCK
 
 

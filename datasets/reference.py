@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -23,52 +23,52 @@ def _read(name: str, codes: tuple[str, ...] = ()) -> pl.DataFrame:
     return pl.read_csv(DIR / name, schema_overrides={c: pl.String for c in codes})
 
 
-@lru_cache(maxsize=None)
+@cache
 def departments() -> pl.DataFrame:
     return _read("departments.csv", ("code", "region_code"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def regions() -> pl.DataFrame:
     return _read("regions.csv", ("code",))
 
 
-@lru_cache(maxsize=None)
+@cache
 def communes() -> pl.DataFrame:
     return _read("communes.csv", ("insee", "department", "postcodes"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def age_sex() -> pl.DataFrame:
     return _read("age_sex.csv")
 
 
-@lru_cache(maxsize=None)
+@cache
 def pcs_by_age() -> pl.DataFrame:
     return _read("pcs_by_age.csv")
 
 
-@lru_cache(maxsize=None)
+@cache
 def pcs() -> pl.DataFrame:
     return _read("pcs.csv", ("code",))
 
 
-@lru_cache(maxsize=None)
+@cache
 def household() -> pl.DataFrame:
     return _read("household.csv")
 
 
-@lru_cache(maxsize=None)
+@cache
 def income() -> pl.DataFrame:
     return _read("income.csv", ("code",))
 
 
-@lru_cache(maxsize=None)
+@cache
 def interests() -> pl.DataFrame:
     return _read("interests.csv")
 
 
-@lru_cache(maxsize=None)
+@cache
 def consent_sources() -> pl.DataFrame:
     return _read("consent_sources.csv", ("code",))
 

@@ -15,10 +15,24 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from datasets import reference, snapshot
-from datasets.build import manifest, seal_contacts, write_attributes, write_contacts
-from datasets.generate import Progress, _noop, attributes, numbers, prospect_ids
-from datasets.vault import hmac_numbers
-from kit import keys
+from datasets.build import (
+    contact_tables,
+    manifest,
+    sealing_pool,
+    start_sealing,
+    territory_counts,
+    write_attributes,
+    write_contacts,
+)
+from datasets.generate import (
+    Plan,
+    Progress,
+    _noop,
+    attributes,
+    numbers,
+    plan,
+    prospect_ids,
+)
 
 
 def _moves(rng: np.random.Generator, df: pl.DataFrame, movers: np.ndarray) -> pl.DataFrame:
@@ -29,8 +43,9 @@ def _moves(rng: np.random.Generator, df: pl.DataFrame, movers: np.ndarray) -> pl
         ),
         on="department",
     )
-    terr_of_dep = dict(zip(reference.departments()["code"], reference.departments()["territory"],
-                           strict=True))
+    terr_of_dep = dict(
+        zip(reference.departments()["code"], reference.departments()["territory"], strict=True)
+    )
     moved = df.filter(pl.col("prospect_id").is_in(movers)).with_columns(
         pl.col("department").cast(pl.String).replace_strict(terr_of_dep).alias("_territory")
     )
@@ -40,21 +55,25 @@ def _moves(rng: np.random.Generator, df: pl.DataFrame, movers: np.ndarray) -> pl
         w = pool["population"].to_numpy().astype(np.float64)
         pick = rng.choice(len(pool), size=len(group), p=w / w.sum())
         new = pool[pick]
-        parts.append(group.with_columns(
-            pl.Series("region", new["region"]), pl.Series("department", new["department"]),
-            pl.Series("commune", new["insee"]),
-            pl.Series("postcode", new["postcodes"].str.split("|").list.first()),
-            pl.Series("lat", new["lat"]).cast(pl.Float32),
-            pl.Series("lon", new["lon"]).cast(pl.Float32),
-        ).drop("_territory"))
+        parts.append(
+            group.with_columns(
+                pl.Series("region", new["region"]),
+                pl.Series("department", new["department"]),
+                pl.Series("commune", new["insee"]),
+                pl.Series("postcode", new["postcodes"].str.split("|").list.first()),
+                pl.Series("lat", new["lat"]).cast(pl.Float32),
+                pl.Series("lon", new["lon"]).cast(pl.Float32),
+            ).drop("_territory")
+        )
     if not parts:
         return df
-    moved_new = pl.concat(parts).select(df.columns).cast(dict(df.schema))
+    moved_new = pl.concat(parts).select(df.columns).cast(df.schema)
     return pl.concat([df.filter(~pl.col("prospect_id").is_in(movers)), moved_new])
 
 
-def refresh_snapshot(root: Path, churn: float, as_of: date,
-                     progress: Progress = _noop) -> snapshot.Snapshot:
+def refresh_snapshot(
+    root: Path, churn: float, as_of: date, progress: Progress = _noop
+) -> snapshot.Snapshot:
     if not 0 <= churn <= 0.5:
         raise ValueError("--churn must be between 0 and 0.5")
     cur = snapshot.current(root)
@@ -77,52 +96,66 @@ def refresh_snapshot(root: Path, churn: float, as_of: date,
 
     df = df.filter(~pl.col("prospect_id").is_in(removed))
     df = _moves(rng, df, movers)
-    recent = pl.Series(np.datetime64(as_of, "D") - rng.integers(0, 90, df.height).astype(
-        "timedelta64[D]"))
+    recent = pl.Series(
+        np.datetime64(as_of, "D") - rng.integers(0, 90, df.height).astype("timedelta64[D]")
+    )
     df = df.with_columns(
-        pl.when(pl.col("prospect_id").is_in(withdrawn)).then(False).otherwise(pl.col("opt_in"))
+        pl.when(pl.col("prospect_id").is_in(withdrawn))
+        .then(False)
+        .otherwise(pl.col("opt_in"))
         .alias("opt_in"),
-        pl.when(pl.col("prospect_id").is_in(active)).then(recent)
-        .otherwise(pl.col("last_interaction")).alias("last_interaction"),
+        pl.when(pl.col("prospect_id").is_in(active))
+        .then(recent)
+        .otherwise(pl.col("last_interaction"))
+        .alias("last_interaction"),
     )
 
     progress("sampling new prospects", 0, n_added)
-    new = attributes(n_added, seed * 1_000 + snapshot.version_number(version), as_of)
-    new = new.with_columns(pl.Series("prospect_id", prospect_ids(rng, n_added, taken=ids)))
-    territory = new["_territory"].to_numpy()
-    new = new.drop("_territory").select(df.columns).cast(dict(df.schema))
-    national, cc = _fresh_numbers(rng, territory, contacts.column("phone_hmac").to_pylist())
-    merged = pl.concat([df, new]).sort(["department", "commune"], maintain_order=True)
+    # New people: ids and numbers continue the base's counters, so they can never collide
+    # with anyone the base holds or ever held.
+    counters = cur.manifest["counters"]
+    new_seed = seed * 1_000 + snapshot.version_number(version)
+    drawn = plan(n_added, new_seed)
+    first_id = int(counters["prospect_id"])
+    draft = Plan(prospect_ids(seed, first_id, n_added), drawn.commune, drawn.territory)
+    new = attributes(draft, new_seed, as_of).select(df.columns).cast(df.schema)
+    national, cc, number_counters = numbers(seed, draft.territory, counters["numbers"])
+    merged = pl.concat([df, new]).sort(
+        pl.col("department").cast(pl.String),
+        pl.col("commune").cast(pl.String),
+        maintain_order=True,
+    )
 
-    kept = contacts.filter(pl.Series(contacts.column("prospect_id").to_numpy()).is_in(
-        removed).not_().to_arrow())
-    new_ids = new["prospect_id"].to_numpy()
-    with snapshot.building(root, version) as tmp:
+    keep = ~pl.Series(contacts.column("prospect_id").to_numpy()).is_in(removed)
+    kept = contacts.filter(keep.to_arrow())
+    kept_terr = kept.column("territory").to_pylist()
+    counts = territory_counts(draft.territory)
+    for t in kept_terr:
+        counts[t] = counts.get(t, 0) + 1
+    with snapshot.building(root, version) as tmp, sealing_pool() as pool:
+        futures = start_sealing(pool, draft.ids, national, cc)
         write_attributes(merged, tmp / snapshot.ATTRIBUTES)
-        parts = [kept, *seal_contacts(new_ids, national, cc, territory, progress)]
+        parts = [kept, *contact_tables(futures, draft.ids, draft.territory, progress)]
         write_contacts(tmp / snapshot.CONTACTS, parts)
-        all_terr = np.concatenate([kept.column("territory").to_numpy(zero_copy_only=False),
-                                   territory])
-        snapshot.write_manifest(tmp, manifest(
-            version, merged.height, seed, as_of, all_terr,
-            interests=cur.manifest["interests"], parent=cur.version,
-            changes={"added": n_added, "removed": n_removed, "moved": n_moved,
-                     "consent_withdrawn": n_withdrawn, "new_interactions": n_active},
-        ))
+        snapshot.write_manifest(
+            tmp,
+            manifest(
+                version,
+                merged.height,
+                seed,
+                as_of,
+                dict(sorted(counts.items())),
+                interests=cur.manifest["interests"],
+                counters={"prospect_id": first_id + n_added, "numbers": number_counters},
+                parent=cur.version,
+                changes={
+                    "added": n_added,
+                    "removed": n_removed,
+                    "moved": n_moved,
+                    "consent_withdrawn": n_withdrawn,
+                    "new_interactions": n_active,
+                },
+            ),
+        )
     snapshot.set_current(root, version)
     return snapshot.load(root, version)
-
-
-def _fresh_numbers(rng: np.random.Generator, territory: np.ndarray,
-                   existing: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers for new prospects, none of which the base already holds (checked by HMAC)."""
-    key = keys.hmac_key()
-    taken = pl.Series(existing, dtype=pl.Binary)
-    national, cc = numbers(rng, territory)
-    while True:
-        macs = hmac_numbers(key, [f"+{c}{n}".encode() for c, n in zip(cc, national, strict=True)])
-        clash = pl.Series(macs, dtype=pl.Binary).is_in(taken).to_numpy()
-        if not clash.any():
-            return national, cc
-        again, _ = numbers(rng, territory[clash])
-        national[clash] = again

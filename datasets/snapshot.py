@@ -107,17 +107,13 @@ def building(root: Path, version: str) -> Iterator[Path]:
 def write_table(table: pa.Table, path: Path) -> None:
     """Parquet written to a temp file then renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(
-        table, tmp, row_group_size=ROW_GROUP, compression="zstd", write_statistics=True
-    )
+    pq.write_table(table, tmp, row_group_size=ROW_GROUP, compression="zstd", write_statistics=True)
     os.replace(tmp, path)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     manifest = dict(manifest)
-    manifest["checksums"] = {
-        name: sha256(directory / name) for name in (ATTRIBUTES, CONTACTS)
-    }
+    manifest["checksums"] = {name: sha256(directory / name) for name in (ATTRIBUTES, CONTACTS)}
     atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 

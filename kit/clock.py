@@ -21,8 +21,11 @@ def _start() -> tuple[datetime, float]:
     global _origin
     if _origin is None:
         start = get_settings().now
-        _origin = (start.astimezone(UTC), time.monotonic()) if start else (
-            datetime.fromtimestamp(0, UTC), -1.0)
+        _origin = (
+            (start.astimezone(UTC), time.monotonic())
+            if start
+            else (datetime.fromtimestamp(0, UTC), -1.0)
+        )
     return _origin
 
 

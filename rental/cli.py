@@ -18,8 +18,11 @@ from rental.accounts.models import Role
 from rental.accounts.repository import AccountRepository
 from rental.migrations import upgrade
 
-app = typer.Typer(help="Prospect file rental for SMS marketing.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Prospect file rental for SMS marketing.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(base_app, name="base")
 accounts_app = typer.Typer(help="Organisations, users and API keys.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
@@ -55,21 +58,30 @@ def add_key(
             issued = accounts.add_key(session, organisation, role, name)
     except RentalError as exc:
         _fail(exc.detail)
-    typer.echo(json.dumps({"key": issued.key, "organisation": issued.organisation,
-                           "role": issued.role.value, "user": issued.user}))
+    typer.echo(
+        json.dumps(
+            {
+                "key": issued.key,
+                "organisation": issued.organisation,
+                "role": issued.role.value,
+                "user": issued.user,
+            }
+        )
+    )
     typer.echo("Store this key now: it is not shown again.", err=True)
 
 
 @app.command()
 def quote(
     criteria: Annotated[Path, typer.Option(help="JSON file of criteria ('-' for stdin).")],
-    organisation: Annotated[str | None, typer.Option(help="Organisation the quote is for "
-                                                     "(default: the broker's own).")] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="Organisation the quote is for (default: the broker's own).")
+    ] = None,
 ) -> None:
     """Count and price a segment; prints the same JSON as POST /v1/quotes (staff view)."""
+    from rental.quotes import service
     from segmentation import runtime
     from segmentation.criteria import Criteria
-    from rental.quotes import service
 
     upgrade()
     text = sys.stdin.read() if str(criteria) == "-" else criteria.read_text()
@@ -77,7 +89,8 @@ def quote(
         parsed = Criteria.model_validate_json(text)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'criteria'}: {e['msg'].removeprefix('Value error, ')}"
+            f"{'.'.join(map(str, e['loc'])) or 'criteria'}: "
+            + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         _fail(problems, 2)

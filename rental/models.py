@@ -5,6 +5,12 @@ from rental.quotes.models import Quote
 from segmentation.models import ContactEvent, Reservation, Suppression
 
 __all__ = [
-    "ApiKey", "AuditEvent", "ContactEvent", "Organisation", "Quote", "Reservation",
-    "Suppression", "User",
+    "ApiKey",
+    "AuditEvent",
+    "ContactEvent",
+    "Organisation",
+    "Quote",
+    "Reservation",
+    "Suppression",
+    "User",
 ]

@@ -54,7 +54,10 @@ def communes_within(commune: str, km: float) -> list[str]:
     lat = np.radians(com["lat"].to_numpy())
     lon = np.radians(com["lon"].to_numpy())
     i = com["insee"].to_list().index(commune)
-    a = np.sin((lat - lat[i]) / 2) ** 2 + np.cos(lat) * np.cos(lat[i]) * np.sin((lon - lon[i]) / 2) ** 2
+    a = (
+        np.sin((lat - lat[i]) / 2) ** 2
+        + np.cos(lat) * np.cos(lat[i]) * np.sin((lon - lon[i]) / 2) ** 2
+    )
     dist = 2 * EARTH_KM * np.arcsin(np.sqrt(a))
     return sorted(com["insee"].filter(dist <= km).to_list())
 

@@ -7,7 +7,7 @@ own keys. Every value is checked against the catalogue, so nothing unknown reach
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,8 +19,22 @@ LIST_KEYS = (
     "sex", "csp", "regions", "departments", "postcodes", "communes",
     "housing", "dwelling", "income", "interests",
 )  # fmt: skip
-KEYS = ("sex", "age", "csp", "regions", "departments", "postcodes", "communes", "radius",
-        "housing", "dwelling", "children", "income", "interests", "exclude")
+KEYS = (
+    "sex",
+    "age",
+    "csp",
+    "regions",
+    "departments",
+    "postcodes",
+    "communes",
+    "radius",
+    "housing",
+    "dwelling",
+    "children",
+    "income",
+    "interests",
+    "exclude",
+)
 MIN_AGE, MAX_AGE = 18, 105
 
 
@@ -123,7 +137,7 @@ class Criteria(_Filters):
         return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def allowed(key: str) -> frozenset[str]:
     com = reference.communes()
     values: dict[str, Any] = {
@@ -160,41 +174,120 @@ def catalogue() -> dict[str, Any]:
         "contact pressure, reservations) always applies.",
         "minimum_segment_size": s.min_segment_size,
         "criteria": [
-            {"key": "sex", "type": "list", "label_fr": "Sexe", "label_en": "Sex",
-             "values": vals([("F", "Femme", "Woman"), ("M", "Homme", "Man")])},
-            {"key": "age", "type": "range", "label_fr": "Âge", "label_en": "Age",
-             "min": MIN_AGE, "max": MAX_AGE, "example": {"min": 25, "max": 45}},
-            {"key": "csp", "type": "list", "label_fr": "Catégorie socioprofessionnelle (PCS)",
-             "label_en": "Socio-professional group (PCS)", "values": labelled(reference.pcs())},
-            {"key": "regions", "type": "list", "label_fr": "Régions", "label_en": "Regions",
-             "values": vals([(r["code"], r["name"], r["name"]) for r in regs.iter_rows(named=True)
-                             if r["code"] in keep_regions])},
-            {"key": "departments", "type": "list", "label_fr": "Départements",
-             "label_en": "Departments",
-             "values": vals([(r["code"], r["name"], r["name"]) for r in deps.iter_rows(named=True)])},
-            {"key": "postcodes", "type": "list", "label_fr": "Codes postaux",
-             "label_en": "Postcodes", "values_count": len(allowed("postcodes")),
-             "lookup": "/v1/criteria/communes?search=", "example": ["06000"]},
-            {"key": "communes", "type": "list", "label_fr": "Communes (code INSEE)",
-             "label_en": "Communes (INSEE code)", "values_count": len(allowed("communes")),
-             "lookup": "/v1/criteria/communes?search=", "example": ["06088"]},
-            {"key": "radius", "type": "radius", "label_fr": "Rayon autour d'une commune",
-             "label_en": "Radius around a commune", "max_km": s.max_radius_km,
-             "example": {"commune": "06088", "km": 20}},
-            {"key": "housing", "type": "list", "label_fr": "Statut d'occupation",
-             "label_en": "Housing tenure",
-             "values": vals([("owner", "Propriétaire", "Owner"), ("tenant", "Locataire", "Tenant")])},
-            {"key": "dwelling", "type": "list", "label_fr": "Type de logement",
-             "label_en": "Dwelling type",
-             "values": vals([("house", "Maison", "House"), ("flat", "Appartement", "Flat")])},
-            {"key": "children", "type": "boolean", "label_fr": "Enfants au foyer",
-             "label_en": "Children at home"},
-            {"key": "income", "type": "list", "label_fr": "Tranche de revenus",
-             "label_en": "Income band", "values": labelled(reference.income())},
-            {"key": "interests", "type": "list", "label_fr": "Centres d'intérêt",
-             "label_en": "Interests", "values": labelled(reference.interests())},
-            {"key": "exclude", "type": "criteria", "label_fr": "Exclusion (repoussoir)",
-             "label_en": "Exclusion", "description": "same shape as the criteria, without exclude"},
+            {
+                "key": "sex",
+                "type": "list",
+                "label_fr": "Sexe",
+                "label_en": "Sex",
+                "values": vals([("F", "Femme", "Woman"), ("M", "Homme", "Man")]),
+            },
+            {
+                "key": "age",
+                "type": "range",
+                "label_fr": "Âge",
+                "label_en": "Age",
+                "min": MIN_AGE,
+                "max": MAX_AGE,
+                "example": {"min": 25, "max": 45},
+            },
+            {
+                "key": "csp",
+                "type": "list",
+                "label_fr": "Catégorie socioprofessionnelle (PCS)",
+                "label_en": "Socio-professional group (PCS)",
+                "values": labelled(reference.pcs()),
+            },
+            {
+                "key": "regions",
+                "type": "list",
+                "label_fr": "Régions",
+                "label_en": "Regions",
+                "values": vals(
+                    [
+                        (r["code"], r["name"], r["name"])
+                        for r in regs.iter_rows(named=True)
+                        if r["code"] in keep_regions
+                    ]
+                ),
+            },
+            {
+                "key": "departments",
+                "type": "list",
+                "label_fr": "Départements",
+                "label_en": "Departments",
+                "values": vals(
+                    [(r["code"], r["name"], r["name"]) for r in deps.iter_rows(named=True)]
+                ),
+            },
+            {
+                "key": "postcodes",
+                "type": "list",
+                "label_fr": "Codes postaux",
+                "label_en": "Postcodes",
+                "values_count": len(allowed("postcodes")),
+                "lookup": "/v1/criteria/communes?search=",
+                "example": ["06000"],
+            },
+            {
+                "key": "communes",
+                "type": "list",
+                "label_fr": "Communes (code INSEE)",
+                "label_en": "Communes (INSEE code)",
+                "values_count": len(allowed("communes")),
+                "lookup": "/v1/criteria/communes?search=",
+                "example": ["06088"],
+            },
+            {
+                "key": "radius",
+                "type": "radius",
+                "label_fr": "Rayon autour d'une commune",
+                "label_en": "Radius around a commune",
+                "max_km": s.max_radius_km,
+                "example": {"commune": "06088", "km": 20},
+            },
+            {
+                "key": "housing",
+                "type": "list",
+                "label_fr": "Statut d'occupation",
+                "label_en": "Housing tenure",
+                "values": vals(
+                    [("owner", "Propriétaire", "Owner"), ("tenant", "Locataire", "Tenant")]
+                ),
+            },
+            {
+                "key": "dwelling",
+                "type": "list",
+                "label_fr": "Type de logement",
+                "label_en": "Dwelling type",
+                "values": vals([("house", "Maison", "House"), ("flat", "Appartement", "Flat")]),
+            },
+            {
+                "key": "children",
+                "type": "boolean",
+                "label_fr": "Enfants au foyer",
+                "label_en": "Children at home",
+            },
+            {
+                "key": "income",
+                "type": "list",
+                "label_fr": "Tranche de revenus",
+                "label_en": "Income band",
+                "values": labelled(reference.income()),
+            },
+            {
+                "key": "interests",
+                "type": "list",
+                "label_fr": "Centres d'intérêt",
+                "label_en": "Interests",
+                "values": labelled(reference.interests()),
+            },
+            {
+                "key": "exclude",
+                "type": "criteria",
+                "label_fr": "Exclusion (repoussoir)",
+                "label_en": "Exclusion",
+                "description": "same shape as the criteria, without exclude",
+            },
         ],
     }
 
@@ -210,7 +303,11 @@ def search_communes(text: str, limit: int = 20) -> list[dict[str, Any]]:
         | pl.col("postcodes").str.contains(needle, literal=True)
     ).sort("population", descending=True)
     return [
-        {"commune": r["insee"], "name": r["name"], "department": r["department"],
-         "postcodes": r["postcodes"].split("|")}
+        {
+            "commune": r["insee"],
+            "name": r["name"],
+            "department": r["department"],
+            "postcodes": r["postcodes"].split("|"),
+        }
         for r in hits.head(limit).iter_rows(named=True)
     ]

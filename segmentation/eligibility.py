@@ -55,7 +55,9 @@ class Eligibility:
     def excluded(self, session: Session, now: datetime, settings: Settings) -> pa.Table:
         """Prospect ids to leave out of every count and sample at `now`."""
         pressured = ContactHistoryRepository(session).over_cap(
-            now, settings.pressure_max_messages, settings.pressure_window_days,
+            now,
+            settings.pressure_max_messages,
+            settings.pressure_window_days,
             settings.pressure_min_gap_days,
         )
         window = timedelta(days=settings.pressure_min_gap_days)

@@ -35,20 +35,27 @@ class CountResult:
 class Engine:
     """Counts over one snapshot. Thread-safe: every call uses its own cursor."""
 
-    def __init__(self, snapshot: snap.Snapshot, threads: int = 2, memory_limit: str = "4GB",
-                 materialize: bool = True) -> None:
+    def __init__(
+        self,
+        snapshot: snap.Snapshot,
+        threads: int = 2,
+        memory_limit: str = "4GB",
+        materialize: bool = True,
+    ) -> None:
         self.snapshot = snapshot
         self.interest_bits: list[str] = list(snapshot.manifest["interests"])
         self._con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
-        source = "read_parquet(?)"
         if materialize:
             self._con.execute(
-                f"CREATE TABLE attributes AS SELECT * FROM {source}", [str(snapshot.attributes)]
+                "CREATE TABLE attributes AS SELECT * FROM read_parquet(?)",
+                [str(snapshot.attributes)],
             )
         else:
             # A view cannot take a parameter; the path is ours (never user input), quoted safely.
             path = str(snapshot.attributes).replace("'", "''")
-            self._con.execute(f"CREATE VIEW attributes AS SELECT * FROM read_parquet('{path}')")
+            self._con.execute(
+                f"CREATE VIEW attributes AS SELECT * FROM read_parquet('{path}')"  # noqa: S608
+            )
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -58,29 +65,46 @@ class Engine:
         with self._lock:
             return self._con.cursor()
 
-    def _where(self, criteria: Criteria, today: date, inactivity_years: int,
-               excluded: pa.Table | None) -> Sql:
+    def _where(
+        self, criteria: Criteria, today: date, inactivity_years: int, excluded: pa.Table | None
+    ) -> Sql:
         sql = compile_criteria(criteria, today, self.interest_bits)
-        eligibility(sql, today, inactivity_years, with_exclusions=excluded is not None
-                    and excluded.num_rows > 0)
+        eligibility(
+            sql,
+            today,
+            inactivity_years,
+            with_exclusions=excluded is not None and excluded.num_rows > 0,
+        )
         return sql
 
-    def count(self, criteria: Criteria, today: date, inactivity_years: int,
-              excluded: pa.Table | None = None, dimensions: tuple[str, ...] = DIMENSIONS,
-              ) -> CountResult:
+    def count(
+        self,
+        criteria: Criteria,
+        today: date,
+        inactivity_years: int,
+        excluded: pa.Table | None = None,
+        dimensions: tuple[str, ...] = DIMENSIONS,
+    ) -> CountResult:
         """Exact eligible count and exact breakdowns, in one scan (GROUPING SETS)."""
         sql = self._where(criteria, today, inactivity_years, excluded)
         band, band_params = age_band_sql(today)
         dims = [d for d in DIMENSIONS if d in dimensions]
         sets = ", ".join(["()"] + [f"({d})" for d in dims])
         cols = ", ".join(dims)
-        select_dims = ", ".join(f"CAST({d} AS VARCHAR) AS {d}" if d != "age_band" else
-                                f"{band} AS age_band" for d in dims)
+        select_dims = ", ".join(
+            f"CAST({d} AS VARCHAR) AS {d}" if d != "age_band" else f"{band} AS age_band"
+            for d in dims
+        )
         query = (
-            f"SELECT GROUPING({cols}) AS g, {cols}, count(*) AS n FROM ("
-            f"SELECT {select_dims} FROM attributes WHERE {sql.where()}"
-            f") GROUP BY GROUPING SETS ({sets})"
-        ) if dims else f"SELECT count(*) AS n FROM attributes WHERE {sql.where()}"
+            (
+                # Column names come from DIMENSIONS, values are bound: no input reaches the text.
+                f"SELECT GROUPING({cols}) AS g, {cols}, count(*) AS n FROM ("  # noqa: S608
+                f"SELECT {select_dims} FROM attributes WHERE {sql.where()}"
+                f") GROUP BY GROUPING SETS ({sets})"
+            )
+            if dims
+            else f"SELECT count(*) AS n FROM attributes WHERE {sql.where()}"  # noqa: S608
+        )
         params = (band_params if "age_band" in dims else []) + sql.params
         cur = self.cursor()
         try:
@@ -103,22 +127,35 @@ class Engine:
             breakdowns[dims[i]][str(values[i])] = n
         return CountResult(total, breakdowns)
 
-    def matching_ids(self, criteria: Criteria, today: date, inactivity_years: int,
-                     excluded: pa.Table | None = None) -> np.ndarray:
+    def matching_ids(
+        self,
+        criteria: Criteria,
+        today: date,
+        inactivity_years: int,
+        excluded: pa.Table | None = None,
+    ) -> np.ndarray:
         sql = self._where(criteria, today, inactivity_years, excluded)
         cur = self.cursor()
         try:
             if excluded is not None and excluded.num_rows:
                 cur.register("excluded", excluded)
             table = cur.sql(
-                f"SELECT prospect_id FROM attributes WHERE {sql.where()}", params=sql.params
+                f"SELECT prospect_id FROM attributes WHERE {sql.where()}",  # noqa: S608 (bound)
+                params=sql.params,
             ).to_arrow_table()
         finally:
             cur.close()
         return np.asarray(table.column(0).to_numpy(), dtype=np.int64)
 
-    def sample(self, criteria: Criteria, size: int, key: str, today: date,
-               inactivity_years: int, excluded: pa.Table | None = None) -> np.ndarray:
+    def sample(
+        self,
+        criteria: Criteria,
+        size: int,
+        key: str,
+        today: date,
+        inactivity_years: int,
+        excluded: pa.Table | None = None,
+    ) -> np.ndarray:
         """`size` eligible prospect ids, always the same for the same key (e.g. an order id)."""
         ids = self.matching_ids(criteria, today, inactivity_years, excluded)
         return deterministic_sample(ids, size, key)

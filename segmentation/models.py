@@ -48,5 +48,3 @@ class Reservation(Base):
     prospect_id: Mapped[int] = mapped_column(BigInteger)
     send_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-

@@ -90,7 +90,9 @@ def protect(cells: Sequence[Cell], k: int, secret: bytes, material: str) -> list
     hidden = suppressed_values(cells, k)
     out = []
     for c in cells:
-        shown = None if c.value in hidden else shown_count(c.exact, k, secret, f"{material}|{c.value}")
+        shown = (
+            None if c.value in hidden else shown_count(c.exact, k, secret, f"{material}|{c.value}")
+        )
         out.append(ShownCell(c.value, c.label, shown))
     # A cell hidden by rounding (noisy value under k) must not leave a lone hidden cell behind.
     late = {c.value for c in out if c.count is None} - hidden

@@ -22,15 +22,17 @@ class SuppressionRepository:
         )
         if exists is not None:
             return False
-        self.session.add(Suppression(phone_hmac=phone_hmac, reason=reason, source=source,
-                                     created_at=at))
+        self.session.add(
+            Suppression(phone_hmac=phone_hmac, reason=reason, source=source, created_at=at)
+        )
         self.session.flush()
         return True
 
     def contains(self, phone_hmac: bytes) -> bool:
-        return self.session.scalar(
-            select(Suppression.id).where(Suppression.phone_hmac == phone_hmac)
-        ) is not None
+        return (
+            self.session.scalar(select(Suppression.id).where(Suppression.phone_hmac == phone_hmac))
+            is not None
+        )
 
     def stamp(self) -> int:
         """Changes whenever the list grows (insert-only table)."""
@@ -38,7 +40,8 @@ class SuppressionRepository:
 
     def hmacs_after(self, after_id: int) -> list[tuple[int, bytes]]:
         rows = self.session.execute(
-            select(Suppression.id, Suppression.phone_hmac).where(Suppression.id > after_id)
+            select(Suppression.id, Suppression.phone_hmac)
+            .where(Suppression.id > after_id)
             .order_by(Suppression.id)
         )
         return [(int(i), bytes(h)) for i, h in rows]
@@ -53,8 +56,9 @@ class ContactHistoryRepository:
         if values:
             self.session.execute(insert(ContactEvent), values)
 
-    def over_cap(self, now: datetime, max_messages: int, window_days: int,
-                 min_gap_days: int) -> list[bytes]:
+    def over_cap(
+        self, now: datetime, max_messages: int, window_days: int, min_gap_days: int
+    ) -> list[bytes]:
         """Numbers that reached the cap in the rolling window or were contacted too recently."""
         window_start = now - timedelta(days=window_days)
         gap_start = now - timedelta(days=min_gap_days)
@@ -72,8 +76,9 @@ class ReservationRepository:
         self.session = session
 
     def reserve(self, order_id: str, prospect_ids: Iterable[int], send_at: datetime) -> int:
-        values = [{"order_id": order_id, "prospect_id": int(p), "send_at": send_at}
-                  for p in prospect_ids]
+        values = [
+            {"order_id": order_id, "prospect_id": int(p), "send_at": send_at} for p in prospect_ids
+        ]
         if values:
             self.session.execute(insert(Reservation), values)
         return len(values)
@@ -87,9 +92,13 @@ class ReservationRepository:
 
     def reserved_between(self, start: datetime, end: datetime) -> list[int]:
         """Prospects held by orders that send in [start, end] (the pressure window)."""
-        q = select(Reservation.prospect_id).where(
-            Reservation.released_at.is_(None),
-            Reservation.send_at >= start,
-            Reservation.send_at <= end,
-        ).distinct()
+        q = (
+            select(Reservation.prospect_id)
+            .where(
+                Reservation.released_at.is_(None),
+                Reservation.send_at >= start,
+                Reservation.send_at <= end,
+            )
+            .distinct()
+        )
         return [int(p) for p in self.session.scalars(q)]

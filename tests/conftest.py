@@ -64,9 +64,9 @@ def secrets_of_base(base: snapshot.Snapshot) -> dict[str, set[str]]:
         e164 = decrypt_number(key, blob, pid)
         numbers.add(e164)
         cc_len = 2 if e164.startswith("+33") else 3
-        national = "0" + e164[1 + cc_len:]
+        national = "0" + e164[1 + cc_len :]
         numbers.add(national)
-        numbers.add(" ".join([national[:2]] + [national[i:i + 2] for i in range(2, 10, 2)]))
+        numbers.add(" ".join([national[:2]] + [national[i : i + 2] for i in range(2, 10, 2)]))
     return {"numbers": numbers, "ids": {str(i) for i in ids}}
 
 
@@ -102,7 +102,7 @@ class ScanningClient(TestClient):
 
     canary: Canary
 
-    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> Any:
         response = super().request(*args, **kwargs)
         leaks = self.canary.hits(response.text)
         assert not leaks, f"response to {args[:2]} leaks {leaks}"

@@ -32,9 +32,12 @@ class AccountRepository:
         return user
 
     def count_users(self, org: Organisation) -> int:
-        return int(self.session.scalar(
-            select(func.count()).select_from(User).where(User.organisation_id == org.id)
-        ) or 0)
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(User).where(User.organisation_id == org.id)
+            )
+            or 0
+        )
 
     def user_by_name(self, org: Organisation, name: str) -> User | None:
         return self.session.scalar(
@@ -57,16 +60,36 @@ class AuditRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def record(self, at: datetime, user_id: int | None, organisation_id: int | None,
-               action: str, subject: str | None, details: dict[str, Any]) -> None:
-        self.session.add(AuditEvent(
-            at=at, user_id=user_id, organisation_id=organisation_id,
-            action=action, subject=subject, details=json.dumps(details, sort_keys=True),
-        ))
+    def record(
+        self,
+        at: datetime,
+        user_id: int | None,
+        organisation_id: int | None,
+        action: str,
+        subject: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        self.session.add(
+            AuditEvent(
+                at=at,
+                user_id=user_id,
+                organisation_id=organisation_id,
+                action=action,
+                subject=subject,
+                details=json.dumps(details, sort_keys=True),
+            )
+        )
 
     def count_since(self, user_id: int, action: str, since: datetime) -> int:
-        return int(self.session.scalar(
-            select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.user_id == user_id, AuditEvent.action == action, AuditEvent.at >= since
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(
+                    AuditEvent.user_id == user_id,
+                    AuditEvent.action == action,
+                    AuditEvent.at >= since,
+                )
             )
-        ) or 0)
+            or 0
+        )

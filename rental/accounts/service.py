@@ -32,7 +32,9 @@ def add_organisation(session: Session, name: str) -> Organisation:
     return repo.add_organisation(name, clock.now())
 
 
-def add_key(session: Session, organisation: str, role: Role, user_name: str | None = None) -> IssuedKey:
+def add_key(
+    session: Session, organisation: str, role: Role, user_name: str | None = None
+) -> IssuedKey:
     repo = AccountRepository(session)
     org = repo.organisation_by_name(organisation)
     if org is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from kit.db import Base, get_engine
 import rental.models  # noqa: F401  (registers every table on Base.metadata)
+from kit.db import Base, get_engine
 
 target_metadata = Base.metadata
 

@@ -27,12 +27,27 @@ def price(grid: PriceGrid, quantity: int, zone_mix: dict[str, int], segments: in
     lines = []
     for zone, messages in sorted(split_volume(quantity, zone_mix).items()):
         unit = grid.transport_per_segment_eur[zone]
-        lines.append(ZoneLine(zone=zone, messages=messages, segments_per_message=segments,
-                              unit_eur=unit, amount_cents=to_cents(unit * messages * segments)))
+        lines.append(
+            ZoneLine(
+                zone=zone,
+                messages=messages,
+                segments_per_message=segments,
+                unit_eur=unit,
+                amount_cents=to_cents(unit * messages * segments),
+            )
+        )
     transport = sum(line.amount_cents for line in lines)
     excl = rental + transport
     vat = vat_cents(excl, grid.vat_rate)
-    return Price(grid=grid.name, quantity=quantity, rental_per_contact_eur=tier.per_contact_eur,
-                 rental_cents=rental, transport=lines, transport_cents=transport,
-                 total_excl_vat_cents=excl, vat_rate=grid.vat_rate, vat_cents=vat,
-                 total_incl_vat_cents=excl + vat)
+    return Price(
+        grid=grid.name,
+        quantity=quantity,
+        rental_per_contact_eur=tier.per_contact_eur,
+        rental_cents=rental,
+        transport=lines,
+        transport_cents=transport,
+        total_excl_vat_cents=excl,
+        vat_rate=grid.vat_rate,
+        vat_cents=vat,
+        total_incl_vat_cents=excl + vat,
+    )

@@ -11,8 +11,10 @@ from rental.pricing.schemas import Price
 class BreakdownCell(BaseModel):
     value: str
     label: str
-    count: int | None = Field(description="null when suppressed (under the minimum size, or "
-                              "hidden so that the others cannot be subtracted to reveal it)")
+    count: int | None = Field(
+        description="null when suppressed (under the minimum size, or "
+        "hidden so that the others cannot be subtracted to reveal it)"
+    )
     suppressed: bool
 
 

@@ -57,8 +57,9 @@ def _start_of_day_paris(now: datetime) -> datetime:
 
 def check_budget(session: Session, who: Principal, now: datetime) -> None:
     budget = get_settings().daily_quote_budget
-    used = AuditRepository(session).count_since(who.user_id, "quote.create",
-                                                _start_of_day_paris(now))
+    used = AuditRepository(session).count_since(
+        who.user_id, "quote.create", _start_of_day_paris(now)
+    )
     if used >= budget:
         reset = _start_of_day_paris(now) + timedelta(days=1)
         raise QuoteBudgetExhausted(
@@ -89,8 +90,9 @@ def create_quote(session: Session, who: Principal, criteria: Criteria, seg: Segm
         else:
             protected = privacy.protect(cells, s.min_segment_size, secret, f"{material}|{dim}")
         breakdowns[dim] = [
-            BreakdownCell(value=c.value, label=c.label, count=c.count,
-                          suppressed=c.suppressed).model_dump()
+            BreakdownCell(
+                value=c.value, label=c.label, count=c.count, suppressed=c.suppressed
+            ).model_dump()
             for c in protected
         ]
     zones: dict[str, int] = {}
@@ -98,17 +100,35 @@ def create_quote(session: Session, who: Principal, criteria: Criteria, seg: Segm
         zone = zone_of_department()[dep]
         zones[zone] = zones.get(zone, 0) + n
     quote_price = price(default_grid(), shown, zones) if shown is not None else None
-    quote = QuoteRepository(session).add(Quote(
-        id=str(uuid.uuid4()), organisation_id=who.organisation_id, user_id=who.user_id,
-        snapshot_version=seg.version, criteria=canonical, exact_count=result.total,
-        shown_count=shown, breakdowns=json.dumps(breakdowns), zone_mix=json.dumps(zones),
-        price=quote_price.model_dump_json() if quote_price else None,
-        created_at=now, expires_at=now + timedelta(days=s.quote_ttl_days),
-    ))
-    AuditRepository(session).record(now, who.user_id, who.organisation_id, "quote.create", quote.id, {
-        "criteria": criteria.canonical(), "snapshot": seg.version, "exact_count": result.total,
-        "shown_count": shown,
-    })
+    quote = QuoteRepository(session).add(
+        Quote(
+            id=str(uuid.uuid4()),
+            organisation_id=who.organisation_id,
+            user_id=who.user_id,
+            snapshot_version=seg.version,
+            criteria=canonical,
+            exact_count=result.total,
+            shown_count=shown,
+            breakdowns=json.dumps(breakdowns),
+            zone_mix=json.dumps(zones),
+            price=quote_price.model_dump_json() if quote_price else None,
+            created_at=now,
+            expires_at=now + timedelta(days=s.quote_ttl_days),
+        )
+    )
+    AuditRepository(session).record(
+        now,
+        who.user_id,
+        who.organisation_id,
+        "quote.create",
+        quote.id,
+        {
+            "criteria": criteria.canonical(),
+            "snapshot": seg.version,
+            "exact_count": result.total,
+            "shown_count": shown,
+        },
+    )
     return quote
 
 
@@ -118,7 +138,9 @@ def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
     quote = QuoteRepository(session).get(quote_id, None if who.is_staff else who.organisation_id)
     if quote is None:
         raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
-    AuditRepository(session).record(clock.now(), who.user_id, who.organisation_id, "quote.read", quote.id, {})
+    AuditRepository(session).record(
+        clock.now(), who.user_id, who.organisation_id, "quote.read", quote.id, {}
+    )
     return quote
 
 

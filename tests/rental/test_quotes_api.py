@@ -20,17 +20,32 @@ def test_catalogue_lists_every_criterion_with_labels(
     r = app_client.get("/v1/criteria", headers=auth(org_keys["acme"]))
     assert r.status_code == 200
     crit = {c["key"]: c for c in r.json()["criteria"]}
-    assert {"sex", "age", "csp", "regions", "departments", "postcodes", "communes", "radius",
-            "housing", "children", "income", "interests", "exclude"} <= set(crit)
+    assert {
+        "sex",
+        "age",
+        "csp",
+        "regions",
+        "departments",
+        "postcodes",
+        "communes",
+        "radius",
+        "housing",
+        "children",
+        "income",
+        "interests",
+        "exclude",
+    } <= set(crit)
     deps = {v["value"] for v in crit["departments"]["values"]}
-    assert {"06", "2A", "974", "976"} <= deps and len(deps) == 101
+    assert {"06", "2A", "974", "976"} <= deps
+    assert len(deps) == 101
     assert len(crit["interests"]["values"]) >= 8
     assert all(v["label_fr"] and v["label_en"] for v in crit["csp"]["values"])
 
 
 def test_commune_lookup(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
-    r = app_client.get("/v1/criteria/communes", params={"search": "nice"},
-                       headers=auth(org_keys["acme"]))
+    r = app_client.get(
+        "/v1/criteria/communes", params={"search": "nice"}, headers=auth(org_keys["acme"])
+    )
     assert r.status_code == 200
     assert any(c["commune"] == "06088" for c in r.json())
 
@@ -41,8 +56,10 @@ def test_broad_quote_is_counted_priced_and_stable(
     r = quote(app_client, org_keys["acme"], BROAD)
     assert r.status_code == 201, r.text
     q = r.json()
-    assert isinstance(q["shown_count"], int) and q["shown_count"] >= 100
-    assert q["below_minimum"] is False and q["orderable"] is True
+    assert isinstance(q["shown_count"], int)
+    assert q["shown_count"] >= 100
+    assert q["below_minimum"] is False
+    assert q["orderable"] is True
     assert "exact_count" not in q
     assert q["price"]["total_incl_vat_cents"] > q["price"]["total_excl_vat_cents"] > 0
     assert q["snapshot"] == "v0001"
@@ -63,7 +80,9 @@ def test_account_manager_sees_exact_count(
 
 def test_tiny_segment_shows_nothing(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
     q = quote(app_client, org_keys["acme"], TINY).json()
-    assert q["shown_count"] is None and q["below_minimum"] is True and q["orderable"] is False
+    assert q["shown_count"] is None
+    assert q["below_minimum"] is True
+    assert q["orderable"] is False
     assert q["price"] is None
     for cells in q["breakdowns"].values():
         assert all(c["count"] is None for c in cells)
@@ -93,8 +112,11 @@ def test_bad_criteria_get_clear_422(
 
 
 def test_malformed_json(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
-    r = app_client.post("/v1/quotes", content=b'{"sex": [', headers={
-        **auth(org_keys["acme"]), "Content-Type": "application/json"})
+    r = app_client.post(
+        "/v1/quotes",
+        content=b'{"sex": [',
+        headers={**auth(org_keys["acme"]), "Content-Type": "application/json"},
+    )
     assert r.status_code == 422
     assert "not valid JSON" in r.json()["detail"]
 
@@ -109,11 +131,16 @@ def test_api_key_required(app_client: ScanningClient, org_keys: dict[str, str]) 
 
 def test_other_organisation_gets_404(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
     q = quote(app_client, org_keys["acme"], BROAD).json()
-    assert app_client.get(f"/v1/quotes/{q['id']}", headers=auth(org_keys["globex"])).status_code == 404
-    assert app_client.get(f"/v1/quotes/{q['id']}", headers=auth(org_keys["acme"])).status_code == 200
+    assert (
+        app_client.get(f"/v1/quotes/{q['id']}", headers=auth(org_keys["globex"])).status_code == 404
+    )
+    assert (
+        app_client.get(f"/v1/quotes/{q['id']}", headers=auth(org_keys["acme"])).status_code == 200
+    )
     assert app_client.get(f"/v1/quotes/{q['id']}", headers=auth(org_keys["am"])).status_code == 200
     missing = app_client.get("/v1/quotes/nope", headers=auth(org_keys["globex"]))
-    assert missing.status_code == 404 and missing.json()["error"] == "quote_not_found"
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "quote_not_found"
 
 
 def test_breakdowns_cover_all_cells(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
@@ -121,7 +148,9 @@ def test_breakdowns_cover_all_cells(app_client: ScanningClient, org_keys: dict[s
     b = q["breakdowns"]
     assert set(b) == {"region", "department", "age_band", "sex", "csp"}
     dep = {c["value"]: c for c in b["department"]}
-    assert dep["06"]["count"] is not None and dep["06"]["count"] >= 100
-    assert dep["75"]["count"] is None and dep["75"]["suppressed"]  # Paris is not in PACA
+    assert dep["06"]["count"] is not None
+    assert dep["06"]["count"] >= 100
+    assert dep["75"]["count"] is None
+    assert dep["75"]["suppressed"]
     shown = [c["count"] for c in b["sex"]]
     assert all(isinstance(c, int) for c in shown)

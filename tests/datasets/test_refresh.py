@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from datasets import snapshot
+from datasets.build import generate_snapshot
+from datasets.refresh import refresh_snapshot
+from tests.conftest import AS_OF
+
+
+def test_refresh_writes_the_next_version_with_churn(tmp_path: Path) -> None:
+    root = tmp_path / "base"
+    first = generate_snapshot(root, 40_000, 3, AS_OF)
+    second = refresh_snapshot(root, 0.05, AS_OF)
+    assert second.version == "v0002" and snapshot.current(root).version == "v0002"
+    assert second.manifest["parent"] == "v0001"
+    ch = second.manifest["changes"]
+    assert ch == {"added": 2_000, "removed": 2_000, "moved": 1_000, "consent_withdrawn": 500,
+                  "new_interactions": 4_000}
+    a1, a2 = pl.read_parquet(first.attributes), pl.read_parquet(second.attributes)
+    ids1, ids2 = set(a1["prospect_id"].to_list()), set(a2["prospect_id"].to_list())
+    assert len(ids1 - ids2) == 2_000 and len(ids2 - ids1) == 2_000
+    assert a2.height == second.manifest["rows"] == 40_000
+    # The first snapshot is untouched: a reader of v0001 still sees v0001.
+    assert pl.read_parquet(first.attributes).equals(a1)
+    both = a1.join(a2, on="prospect_id", suffix="_2")
+    moved = both.filter(pl.col("commune").cast(pl.String) != pl.col("commune_2").cast(pl.String))
+    assert 900 <= moved.height <= 1_000  # a few movers draw their own commune again
+    withdrawn = both.filter(pl.col("opt_in") & ~pl.col("opt_in_2"))
+    assert withdrawn.height >= 450
+    assert a2["department"].cast(pl.String).is_sorted()
+
+
+def test_refreshed_contacts_unique_and_aligned(tmp_path: Path) -> None:
+    root = tmp_path / "base"
+    generate_snapshot(root, 30_000, 5, AS_OF)
+    refresh_snapshot(root, 0.1, AS_OF)
+    third = refresh_snapshot(root, 0.1, AS_OF)
+    contacts = pq.read_table(third.contacts)
+    macs = contacts.column("phone_hmac").to_pylist()
+    assert len(set(macs)) == len(macs) == 30_000
+    ids = set(contacts.column("prospect_id").to_pylist())
+    assert ids == set(pl.read_parquet(third.attributes)["prospect_id"].to_list())
+    assert sum(third.manifest["territories"].values()) == 30_000

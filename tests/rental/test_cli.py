@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from datasets import snapshot
+from tests.conftest import Canary
+
+
+def rental(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("rental")
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=dict(os.environ),
+        timeout=300,
+        check=False,
+    )
+
+
+def test_base_info_prints_the_manifest(base: snapshot.Snapshot) -> None:
+    r = rental("base", "info")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["synthetic"] is True
+    assert doc["rows"] == base.manifest["rows"]
+
+
+def test_cli_quote_same_json_as_api(
+    base: snapshot.Snapshot, tmp_path: Path, canary: Canary
+) -> None:
+    crit = tmp_path / "c.json"
+    crit.write_text(json.dumps({"sex": ["F"], "departments": ["06", "83"]}))
+    r = rental("quote", "--criteria", str(crit))
+    assert r.returncode == 0, r.stderr
+    q = json.loads(r.stdout)
+    assert q["shown_count"] >= 100
+    assert isinstance(q["exact_count"], int)
+    assert set(q["breakdowns"]) == {"region", "department", "age_band", "sex", "csp"}
+    assert not canary.hits(r.stdout + r.stderr)
+
+
+def test_cli_quote_bad_criteria_is_a_clear_error(tmp_path: Path) -> None:
+    crit = tmp_path / "c.json"
+    crit.write_text('{"age": {"min": 70, "max": 30}}')
+    r = rental("quote", "--criteria", str(crit))
+    assert r.returncode == 2
+    assert "greater than age max" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_accounts_bootstrap_errors(base: snapshot.Snapshot) -> None:
+    assert rental("accounts", "add-organisation", "Initech").returncode == 0
+    dup = rental("accounts", "add-organisation", "Initech")
+    assert dup.returncode == 1
+    assert "already exists" in dup.stderr
+    missing = rental("accounts", "add-key", "--organisation", "Nobody", "--role", "client")
+    assert missing.returncode == 1
+    assert "add-organisation" in missing.stderr
+    ok = rental("accounts", "add-key", "--organisation", "Initech", "--role", "account_manager")
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["key"].startswith("rk_")

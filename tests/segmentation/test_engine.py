@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from datasets import reference, snapshot
+from kit.db import unit_of_work
+from kit.settings import get_settings
+from rental.migrations import upgrade
+from segmentation.criteria import Criteria
+from segmentation.eligibility import Eligibility
+from segmentation.engine import Engine, deterministic_sample
+from segmentation.repository import (
+    ContactHistoryRepository,
+    ReservationRepository,
+    SuppressionRepository,
+)
+from tests.segmentation import reference_impl
+
+TODAY = date(2026, 11, 26)
+
+
+@pytest.fixture(scope="module")
+def engine(base: snapshot.Snapshot) -> Engine:
+    return Engine(base)
+
+
+def _some(values: list[str], max_size: int = 4) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(values), min_size=1, max_size=max_size)
+
+
+def filters(depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    deps = reference.departments()["code"].to_list()
+    regions = sorted(set(reference.departments()["region_code"].to_list()))
+    big_communes = reference.communes().sort("population", descending=True)["insee"].head(300)
+    parts: dict[str, st.SearchStrategy[Any]] = {
+        "sex": _some(["F", "M"], 2),
+        "age": st.tuples(st.integers(18, 105), st.integers(18, 105)).map(
+            lambda t: {"min": min(t), "max": max(t)}
+        ),
+        "csp": _some([str(i) for i in range(1, 9)]),
+        "regions": _some(regions),
+        "departments": _some(deps, 6),
+        "communes": _some(big_communes.to_list(), 6),
+        "radius": st.tuples(st.sampled_from(big_communes.to_list()), st.floats(1, 80)).map(
+            lambda t: {"commune": t[0], "km": round(t[1], 2)}
+        ),
+        "housing": _some(["owner", "tenant"], 2),
+        "dwelling": _some(["house", "flat"], 2),
+        "children": st.booleans(),
+        "income": _some(reference.income()["code"].to_list()),
+        "interests": _some(reference.interests()["code"].to_list()),
+    }
+    keys = st.lists(st.sampled_from(sorted(parts)), max_size=4, unique=True)
+
+    @st.composite
+    def build(draw: Any) -> dict[str, Any]:
+        out = {k: draw(parts[k]) for k in draw(keys)}
+        if depth == 0 and draw(st.booleans()):
+            ex = draw(filters(1))
+            if ex:
+                out["exclude"] = ex
+        return out
+
+    return build()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(criteria=filters())
+def test_engine_count_equals_polars_reference(
+    engine: Engine, attributes: pl.DataFrame, criteria: dict[str, Any]
+) -> None:
+    parsed = Criteria.model_validate(criteria)
+    got = engine.count(parsed, TODAY, 3).total
+    bits = engine.interest_bits
+    assert got == reference_impl.count(attributes, parsed.canonical(), TODAY, bits)
+
+
+def test_breakdowns_add_up_to_total(engine: Engine) -> None:
+    r = engine.count(Criteria.model_validate({"regions": ["93", "11"]}), TODAY, 3)
+    for dim, cells in r.breakdowns.items():
+        assert sum(cells.values()) == r.total, dim
+    assert set(r.breakdowns["region"]) == {"93", "11"}
+
+
+def test_excluded_prospects_are_not_counted(engine: Engine, attributes: pl.DataFrame) -> None:
+    c = Criteria.model_validate({"departments": ["06"]})
+    before = engine.count(c, TODAY, 3).total
+    eligible = attributes.filter(
+        (pl.col("department") == "06")
+        & pl.col("opt_in")
+        & (pl.col("last_interaction") >= date(2023, 11, 26))
+    )["prospect_id"].head(37)
+    excluded = pa.table({"prospect_id": pa.array(eligible.to_numpy())})
+    assert engine.count(c, TODAY, 3, excluded).total == before - 37
+
+
+def test_sample_is_deterministic_and_eligible(engine: Engine) -> None:
+    c = Criteria.model_validate({"sex": ["F"], "departments": ["13"]})
+    a = engine.sample(c, 500, "order-1", TODAY, 3)
+    b = engine.sample(c, 500, "order-1", TODAY, 3)
+    other = engine.sample(c, 500, "order-2", TODAY, 3)
+    assert len(a) == 500
+    assert len(set(a.tolist())) == 500
+    assert np.array_equal(a, b)
+    assert len(set(a.tolist()) & set(other.tolist())) < 250
+    matching = set(engine.matching_ids(c, TODAY, 3).tolist())
+    assert set(a.tolist()) <= matching
+    shuffled = np.random.default_rng(1).permutation(np.array(sorted(matching)))
+    assert np.array_equal(deterministic_sample(shuffled, 500, "order-1"), a)
+
+
+def test_eligibility_stores_shrink_counts_at_once(
+    engine: Engine, base: snapshot.Snapshot, attributes: pl.DataFrame
+) -> None:
+    upgrade()
+    s = get_settings()
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    c = Criteria.model_validate({"departments": ["33"]})
+    elig = Eligibility(engine)
+    with unit_of_work() as session:
+        start = engine.count(c, TODAY, 3, elig.excluded(session, now, s)).total
+    ids = attributes.filter(
+        (pl.col("department") == "33")
+        & pl.col("opt_in")
+        & (pl.col("last_interaction") >= date(2023, 11, 26))
+    )["prospect_id"].to_list()
+    contacts = pq.read_table(base.contacts, columns=["prospect_id", "phone_hmac"])
+    mac = dict(
+        zip(
+            contacts.column("prospect_id").to_pylist(),
+            contacts.column("phone_hmac").to_pylist(),
+            strict=True,
+        )
+    )
+    with unit_of_work() as session:
+        for pid in ids[:5]:  # opted out
+            SuppressionRepository(session).add(mac[pid], "stop_reply", "test", now)
+        ContactHistoryRepository(session).record(  # contacted 3 days ago: inside the 7-day gap
+            [(mac[pid], "order-x", now - timedelta(days=3)) for pid in ids[5:9]]
+        )
+        ContactHistoryRepository(session).record(  # contacted 20 days ago once: still eligible
+            [(mac[ids[9]], "order-y", now - timedelta(days=20))]
+        )
+        ReservationRepository(session).reserve("order-z", ids[10:13], now + timedelta(days=2))
+    with unit_of_work() as session:
+        assert engine.count(c, TODAY, 3, elig.excluded(session, now, s)).total == start - 12
+        ReservationRepository(session).release("order-z", now)
+    with unit_of_work() as session:
+        assert engine.count(c, TODAY, 3, elig.excluded(session, now, s)).total == start - 9
+        # An opt-out is final: recording it twice changes nothing.
+        assert SuppressionRepository(session).add(mac[ids[0]], "stop_reply", "again", now) is False
