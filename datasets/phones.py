@@ -69,7 +69,8 @@ def sample_numbers(key: np.ndarray, territory: str, start: int, n: int) -> np.nd
     if n == 0:
         return np.empty(0, dtype=np.int64)
     picked = permute_below(np.arange(start, start + n, dtype=np.uint64), space, key)
-    return blocks[picked // BLOCK] * BLOCK + picked % BLOCK
+    out: np.ndarray = blocks[picked // BLOCK] * BLOCK + picked % BLOCK
+    return out
 
 
 def e164(territory: str, national: np.ndarray) -> pl.Series:

@@ -77,6 +77,12 @@ def quote(
     organisation: Annotated[
         str | None, typer.Option(help="Organisation the quote is for (default: the broker's own).")
     ] = None,
+    breakdowns: Annotated[
+        str | None,
+        typer.Option(
+            help="Among region,department,age_band,sex,csp, or 'all' (default: region,department)."
+        ),
+    ] = None,
 ) -> None:
     """Count and price a segment; prints the same JSON as POST /v1/quotes (staff view)."""
     from rental.quotes import service
@@ -98,7 +104,8 @@ def quote(
     try:
         with unit_of_work() as session:
             who = accounts.operator(session, organisation)
-            q = service.create_quote(session, who, parsed, runtime.current())
+            dims = service.parse_breakdowns(breakdowns)
+            q = service.create_quote(session, who, parsed, runtime.current(), dims)
             out = service.view(q, who)
     except RentalError as exc:
         _fail(exc.detail)

@@ -98,14 +98,6 @@ def compile_criteria(criteria: Criteria, today: date, interest_bits: list[str]) 
     return sql
 
 
-def eligibility(sql: Sql, today: date, inactivity_years: int, with_exclusions: bool) -> None:
-    """Always applied: SMS opt-in, recent interaction, not suppressed / pressured / reserved."""
-    sql.add("opt_in")
-    sql.add("last_interaction >= ?", years_before(today, inactivity_years))
-    if with_exclusions:
-        sql.add("prospect_id NOT IN (SELECT prospect_id FROM excluded)")
-
-
 def age_band_sql(today: date) -> tuple[str, list[Any]]:
     """A CASE expression giving the age band of `birth_date` on `today`, with its parameters."""
     parts, params = [], []

@@ -11,7 +11,6 @@ import threading
 from datetime import datetime, timedelta
 
 import numpy as np
-import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from kit.settings import Settings
@@ -52,7 +51,7 @@ class Eligibility:
             parts = [self._resolved[h] for h in hmacs]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
-    def excluded(self, session: Session, now: datetime, settings: Settings) -> pa.Table:
+    def excluded(self, session: Session, now: datetime, settings: Settings) -> np.ndarray:
         """Prospect ids to leave out of every count and sample at `now`."""
         pressured = ContactHistoryRepository(session).over_cap(
             now,
@@ -64,8 +63,7 @@ class Eligibility:
         reserved = ReservationRepository(session).reserved_between(
             now - window, now + timedelta(days=settings.pressure_window_days)
         )
-        ids = np.union1d(
+        return np.union1d(
             np.union1d(self._suppressed(session), self._resolve(pressured)),
             np.asarray(reserved, dtype=np.int64),
         )
-        return pa.table({"prospect_id": pa.array(ids, type=pa.int64())})

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from datasets import snapshot as snap
+from kit.clock import PARIS
 from kit.settings import get_settings
+from segmentation.criteria import Criteria
 from segmentation.eligibility import Eligibility
-from segmentation.engine import Engine
+from segmentation.engine import DEFAULT_BREAKDOWNS, CountResult, Engine
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,25 @@ class Segmenter:
     @property
     def version(self) -> str:
         return self.engine.snapshot.version
+
+    def refresh_eligibility(self, session: Session, now: datetime) -> date:
+        """Apply the current opt-outs, contact pressure and reservations; returns the day (in
+        Paris) against which ages and the inactivity limit are evaluated."""
+        s = get_settings()
+        today = now.astimezone(PARIS).date()
+        excluded = self.eligibility.excluded(session, now, s)
+        self.engine.sync_eligibility(today, s.inactivity_years, excluded)
+        return today
+
+    def count(
+        self,
+        session: Session,
+        criteria: Criteria,
+        now: datetime,
+        dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS,
+    ) -> CountResult:
+        today = self.refresh_eligibility(session, now)
+        return self.engine.count(criteria, today, dimensions)
 
 
 _lock = threading.Lock()

@@ -34,8 +34,18 @@ def search_communes(
     response_model=QuoteStaffOut | QuoteOut,
     summary="Count and price a segment",
 )
-def create_quote(criteria: Criteria, who: PrincipalDep, session: SessionDep) -> QuoteOut:
-    quote = service.create_quote(session, who, criteria, runtime.current())
+def create_quote(
+    criteria: Criteria,
+    who: PrincipalDep,
+    session: SessionDep,
+    breakdowns: str | None = Query(
+        default=None,
+        description="Comma-separated breakdowns among region, department, age_band, sex, csp, "
+        "or 'all' (default: region,department)",
+    ),
+) -> QuoteOut:
+    dims = service.parse_breakdowns(breakdowns)
+    quote = service.create_quote(session, who, criteria, runtime.current(), dims)
     return service.view(quote, who)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from datasets import reference
 from kit import clock, keys
+from kit.errors import InvalidInput
 from kit.settings import get_settings
 from rental.accounts.repository import AuditRepository
 from rental.accounts.schemas import Principal
@@ -22,7 +23,7 @@ from rental.quotes.repository import QuoteRepository
 from rental.quotes.schemas import BreakdownCell, QuoteOut, QuoteStaffOut
 from segmentation import privacy
 from segmentation.criteria import Criteria
-from segmentation.engine import DIMENSIONS
+from segmentation.engine import DEFAULT_BREAKDOWNS, DIMENSIONS
 from segmentation.runtime import Segmenter
 
 
@@ -50,6 +51,22 @@ def zone_of_department() -> dict[str, str]:
     }
 
 
+def parse_breakdowns(text: str | None) -> tuple[str, ...]:
+    """'region,sex' or 'all' (default: region and department)."""
+    if not text:
+        return DEFAULT_BREAKDOWNS
+    if text.strip() == "all":
+        return DIMENSIONS
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown:
+        raise InvalidInput(
+            f"unknown breakdown {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(DIMENSIONS)} or 'all'"
+        )
+    return names
+
+
 def _start_of_day_paris(now: datetime) -> datetime:
     local = now.astimezone(clock.PARIS)
     return datetime.combine(local.date(), time(0), tzinfo=clock.PARIS)
@@ -70,26 +87,31 @@ def check_budget(session: Session, who: Principal, now: datetime) -> None:
         )
 
 
-def create_quote(session: Session, who: Principal, criteria: Criteria, seg: Segmenter) -> Quote:
+def create_quote(
+    session: Session,
+    who: Principal,
+    criteria: Criteria,
+    seg: Segmenter,
+    breakdowns: tuple[str, ...] = DEFAULT_BREAKDOWNS,
+) -> Quote:
     s = get_settings()
     now = clock.now()
     check_budget(session, who, now)
-    today = now.astimezone(clock.PARIS).date()
-    excluded = seg.eligibility.excluded(session, now, s)
-    result = seg.engine.count(criteria, today, s.inactivity_years, excluded)
+    # Departments are always counted: the price depends on the zone mix (metropolitan/overseas).
+    result = seg.count(session, criteria, now, tuple(set(breakdowns) | {"department"}))
     canonical = criteria.canonical_json()
     material = f"{canonical}|{seg.version}"
     secret = keys.noise_secret()
     shown = privacy.shown_count(result.total, s.min_segment_size, secret, material)
-    breakdowns = {}
-    for dim in DIMENSIONS:
+    shown_breakdowns = {}
+    for dim in (d for d in DIMENSIONS if d in breakdowns):
         exact = result.breakdowns.get(dim, {})
         cells = [privacy.Cell(v, label, exact.get(v, 0)) for v, label in dimension_values()[dim]]
         if shown is None:  # nothing of a segment under k is shown, not even its parts
             protected = [privacy.ShownCell(c.value, c.label, None) for c in cells]
         else:
             protected = privacy.protect(cells, s.min_segment_size, secret, f"{material}|{dim}")
-        breakdowns[dim] = [
+        shown_breakdowns[dim] = [
             BreakdownCell(
                 value=c.value, label=c.label, count=c.count, suppressed=c.suppressed
             ).model_dump()
@@ -109,7 +131,7 @@ def create_quote(session: Session, who: Principal, criteria: Criteria, seg: Segm
             criteria=canonical,
             exact_count=result.total,
             shown_count=shown,
-            breakdowns=json.dumps(breakdowns),
+            breakdowns=json.dumps(shown_breakdowns),
             zone_mix=json.dumps(zones),
             price=quote_price.model_dump_json() if quote_price else None,
             created_at=now,

@@ -15,14 +15,21 @@ def test_refresh_writes_the_next_version_with_churn(tmp_path: Path) -> None:
     root = tmp_path / "base"
     first = generate_snapshot(root, 40_000, 3, AS_OF)
     second = refresh_snapshot(root, 0.05, AS_OF)
-    assert second.version == "v0002" and snapshot.current(root).version == "v0002"
+    assert second.version == "v0002"
+    assert snapshot.current(root).version == "v0002"
     assert second.manifest["parent"] == "v0001"
     ch = second.manifest["changes"]
-    assert ch == {"added": 2_000, "removed": 2_000, "moved": 1_000, "consent_withdrawn": 500,
-                  "new_interactions": 4_000}
+    assert ch == {
+        "added": 2_000,
+        "removed": 2_000,
+        "moved": 1_000,
+        "consent_withdrawn": 500,
+        "new_interactions": 4_000,
+    }
     a1, a2 = pl.read_parquet(first.attributes), pl.read_parquet(second.attributes)
     ids1, ids2 = set(a1["prospect_id"].to_list()), set(a2["prospect_id"].to_list())
-    assert len(ids1 - ids2) == 2_000 and len(ids2 - ids1) == 2_000
+    assert len(ids1 - ids2) == 2_000
+    assert len(ids2 - ids1) == 2_000
     assert a2.height == second.manifest["rows"] == 40_000
     # The first snapshot is untouched: a reader of v0001 still sees v0001.
     assert pl.read_parquet(first.attributes).equals(a1)

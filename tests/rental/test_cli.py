@@ -36,7 +36,7 @@ def test_cli_quote_same_json_as_api(
 ) -> None:
     crit = tmp_path / "c.json"
     crit.write_text(json.dumps({"sex": ["F"], "departments": ["06", "83"]}))
-    r = rental("quote", "--criteria", str(crit))
+    r = rental("quote", "--criteria", str(crit), "--breakdowns", "all")
     assert r.returncode == 0, r.stderr
     q = json.loads(r.stdout)
     assert q["shown_count"] >= 100

@@ -144,7 +144,15 @@ def test_other_organisation_gets_404(app_client: ScanningClient, org_keys: dict[
 
 
 def test_breakdowns_cover_all_cells(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
-    q = quote(app_client, org_keys["acme"], {"regions": ["93"]}).json()
+    default = quote(app_client, org_keys["acme"], {"regions": ["93"]}).json()
+    assert set(default["breakdowns"]) == {"region", "department"}
+    r = app_client.post(
+        "/v1/quotes",
+        params={"breakdowns": "all"},
+        json={"regions": ["93"]},
+        headers=auth(org_keys["acme"]),
+    )
+    q = r.json()
     b = q["breakdowns"]
     assert set(b) == {"region", "department", "age_band", "sex", "csp"}
     dep = {c["value"]: c for c in b["department"]}
@@ -154,3 +162,8 @@ def test_breakdowns_cover_all_cells(app_client: ScanningClient, org_keys: dict[s
     assert dep["75"]["suppressed"]
     shown = [c["count"] for c in b["sex"]]
     assert all(isinstance(c, int) for c in shown)
+    bad = app_client.post(
+        "/v1/quotes", params={"breakdowns": "sex,shoe"}, json={}, headers=auth(org_keys["acme"])
+    )
+    assert bad.status_code == 422
+    assert "unknown breakdown 'shoe'" in bad.json()["detail"]

@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,16 +12,16 @@ from hypothesis import strategies as st
 
 from datasets import reference, snapshot
 from kit.db import unit_of_work
-from kit.settings import get_settings
 from rental.migrations import upgrade
 from segmentation.criteria import Criteria
 from segmentation.eligibility import Eligibility
-from segmentation.engine import Engine, deterministic_sample
+from segmentation.engine import DIMENSIONS, Engine, deterministic_sample
 from segmentation.repository import (
     ContactHistoryRepository,
     ReservationRepository,
     SuppressionRepository,
 )
+from segmentation.runtime import Segmenter
 from tests.segmentation import reference_impl
 
 TODAY = date(2026, 11, 26)
@@ -30,7 +29,9 @@ TODAY = date(2026, 11, 26)
 
 @pytest.fixture(scope="module")
 def engine(base: snapshot.Snapshot) -> Engine:
-    return Engine(base)
+    e = Engine(base)
+    e.sync_eligibility(TODAY, 3, np.empty(0, dtype=np.int64))
+    return e
 
 
 def _some(values: list[str], max_size: int = 4) -> st.SearchStrategy[list[str]]:
@@ -79,55 +80,71 @@ def test_engine_count_equals_polars_reference(
     engine: Engine, attributes: pl.DataFrame, criteria: dict[str, Any]
 ) -> None:
     parsed = Criteria.model_validate(criteria)
-    got = engine.count(parsed, TODAY, 3).total
+    got = engine.count(parsed, TODAY, ()).total
     bits = engine.interest_bits
     assert got == reference_impl.count(attributes, parsed.canonical(), TODAY, bits)
 
 
 def test_breakdowns_add_up_to_total(engine: Engine) -> None:
-    r = engine.count(Criteria.model_validate({"regions": ["93", "11"]}), TODAY, 3)
+    r = engine.count(Criteria.model_validate({"regions": ["93", "11"]}), TODAY, DIMENSIONS)
     for dim, cells in r.breakdowns.items():
         assert sum(cells.values()) == r.total, dim
     assert set(r.breakdowns["region"]) == {"93", "11"}
 
 
-def test_excluded_prospects_are_not_counted(engine: Engine, attributes: pl.DataFrame) -> None:
+def test_excluded_prospects_are_not_counted(
+    base: snapshot.Snapshot, attributes: pl.DataFrame
+) -> None:
+    engine = Engine(base)
     c = Criteria.model_validate({"departments": ["06"]})
-    before = engine.count(c, TODAY, 3).total
+    none = np.empty(0, dtype=np.int64)
+    engine.sync_eligibility(TODAY, 3, none)
+    before = engine.count(c, TODAY).total
     eligible = attributes.filter(
         (pl.col("department") == "06")
         & pl.col("opt_in")
         & (pl.col("last_interaction") >= date(2023, 11, 26))
-    )["prospect_id"].head(37)
-    excluded = pa.table({"prospect_id": pa.array(eligible.to_numpy())})
-    assert engine.count(c, TODAY, 3, excluded).total == before - 37
+    )["prospect_id"].to_numpy()
+    engine.sync_eligibility(TODAY, 3, eligible[:37])
+    assert engine.count(c, TODAY).total == before - 37
+    engine.sync_eligibility(TODAY, 3, eligible[10:50])  # delta: 10 freed, 13 added
+    assert engine.count(c, TODAY).total == before - 40
+    engine.sync_eligibility(TODAY, 3, none)
+    assert engine.count(c, TODAY).total == before
+    # A day later the inactivity cutoff moves: a full recompute, same answer as the reference.
+    later = date(2027, 3, 1)
+    engine.sync_eligibility(later, 3, eligible[:5])
+    expected = reference_impl.count(
+        attributes, c.canonical(), later, engine.interest_bits, set(eligible[:5].tolist())
+    )
+    assert engine.count(c, later).total == expected
 
 
 def test_sample_is_deterministic_and_eligible(engine: Engine) -> None:
     c = Criteria.model_validate({"sex": ["F"], "departments": ["13"]})
-    a = engine.sample(c, 500, "order-1", TODAY, 3)
-    b = engine.sample(c, 500, "order-1", TODAY, 3)
-    other = engine.sample(c, 500, "order-2", TODAY, 3)
+    a = engine.sample(c, 500, "order-1", TODAY)
+    b = engine.sample(c, 500, "order-1", TODAY)
+    other = engine.sample(c, 500, "order-2", TODAY)
     assert len(a) == 500
     assert len(set(a.tolist())) == 500
     assert np.array_equal(a, b)
     assert len(set(a.tolist()) & set(other.tolist())) < 250
-    matching = set(engine.matching_ids(c, TODAY, 3).tolist())
+    matching = set(engine.matching_ids(c, TODAY).tolist())
     assert set(a.tolist()) <= matching
     shuffled = np.random.default_rng(1).permutation(np.array(sorted(matching)))
     assert np.array_equal(deterministic_sample(shuffled, 500, "order-1"), a)
 
 
 def test_eligibility_stores_shrink_counts_at_once(
-    engine: Engine, base: snapshot.Snapshot, attributes: pl.DataFrame
+    base: snapshot.Snapshot, attributes: pl.DataFrame
 ) -> None:
     upgrade()
-    s = get_settings()
+    engine = Engine(base)
+    seg = Segmenter(engine, Eligibility(engine))
     now = datetime(2026, 11, 26, 10, tzinfo=UTC)
     c = Criteria.model_validate({"departments": ["33"]})
-    elig = Eligibility(engine)
     with unit_of_work() as session:
-        start = engine.count(c, TODAY, 3, elig.excluded(session, now, s)).total
+        start = seg.count(session, c, now).total
     ids = attributes.filter(
         (pl.col("department") == "33")
         & pl.col("opt_in")
@@ -152,9 +169,9 @@ def test_eligibility_stores_shrink_counts_at_once(
         )
         ReservationRepository(session).reserve("order-z", ids[10:13], now + timedelta(days=2))
     with unit_of_work() as session:
-        assert engine.count(c, TODAY, 3, elig.excluded(session, now, s)).total == start - 12
+        assert seg.count(session, c, now).total == start - 12
         ReservationRepository(session).release("order-z", now)
     with unit_of_work() as session:
-        assert engine.count(c, TODAY, 3, elig.excluded(session, now, s)).total == start - 9
+        assert seg.count(session, c, now).total == start - 9
         # An opt-out is final: recording it twice changes nothing.
         assert SuppressionRepository(session).add(mac[ids[0]], "stop_reply", "again", now) is False

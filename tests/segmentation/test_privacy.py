@@ -79,6 +79,8 @@ def test_no_count_under_k_through_the_api(
     app_client: ScanningClient, org_keys: dict[str, str], dep: str, sex: str, lo: int
 ) -> None:
     body = {"departments": [dep], "sex": [sex], "age": {"min": lo, "max": min(lo + 15, 105)}}
-    r = app_client.post("/v1/quotes", json=body, headers=auth(org_keys["acme"]))
+    r = app_client.post(
+        "/v1/quotes", params={"breakdowns": "all"}, json=body, headers=auth(org_keys["acme"])
+    )
     assert r.status_code == 201
     assert all(n >= K for n in _all_counts(r.json()))
