@@ -5,11 +5,13 @@ loaded once into DuckDB's columnar storage with ENUM types for every categorical
 compares as a small integer: several times faster than VARCHAR), in the snapshot's department
 order, so min/max pruning per row group still works for geographic criteria.
 
-Eligibility is one maintained boolean column, `eligible` = SMS opt-in AND interaction within the
-inactivity limit AND not excluded (opted out, over the contact-pressure cap, reserved). Each call
-brings the flag up to date first: a full recompute when the day (hence the inactivity cutoff)
-changes, otherwise a delta update of the ids that entered or left the excluded set. A quote thus
-pays one predicate for eligibility instead of an anti-join; see bench/quote.py for both.
+Eligibility is one maintained bit: SMS opt-in AND interaction within the inactivity limit AND not
+excluded (opted out, over the contact-pressure cap, reserved). It lives in the `profile` byte
+beside sex, housing, dwelling and children (compiler.PROFILE_BITS), so that eligibility and any
+conditions on those attributes cost one predicate together. `sync_eligibility` brings the bit up
+to date before each count: a full recompute when the day (hence the inactivity cutoff) changes,
+otherwise a delta update of the ids that entered or left the excluded set. A quote thus pays no
+anti-join; bench/quote.py measures it against one.
 """
 
 from __future__ import annotations
@@ -26,15 +28,25 @@ import pyarrow as pa
 
 from datasets import reference
 from datasets import snapshot as snap
-from segmentation.compiler import age_band_sql, compile_criteria, years_before
+from segmentation.compiler import (
+    ELIGIBLE_BIT,
+    PROFILE_BITS,
+    Layout,
+    age_band_sql,
+    compile_criteria,
+    profile_sql,
+    years_before,
+)
 from segmentation.criteria import Criteria
 
 DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
 DEFAULT_BREAKDOWNS = ("region", "department")
-ENUM_COLUMNS = (
-    "sex", "csp", "region", "department", "commune", "postcode",
-    "housing", "dwelling", "income", "consent_source",
-)  # fmt: skip
+ELIGIBLE = 1 << ELIGIBLE_BIT
+KEEP = ELIGIBLE - 1  # the profile bits other than eligibility
+# Small vocabularies are stored as integer codes (tested with one bitmask, see compiler._in);
+# the large geographic ones as ENUMs (their IN lists prune row groups: rows are sorted by them).
+CODED_COLUMNS = ("sex", "csp", "region", "housing", "dwelling", "income", "consent_source")
+ENUM_COLUMNS = ("department", "commune", "postcode")
 
 
 @dataclass(frozen=True)
@@ -68,12 +80,12 @@ class Engine:
         self, snapshot: snap.Snapshot, threads: int = 2, memory_limit: str = "4GB"
     ) -> None:
         self.snapshot = snapshot
-        self.interest_bits: list[str] = list(snapshot.manifest["interests"])
         self._con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
         self._lock = threading.Lock()
         path = str(snapshot.attributes)
         casts = []
-        for column in ENUM_COLUMNS:
+        self.vocabulary: dict[str, list[str]] = {}
+        for column in ENUM_COLUMNS + CODED_COLUMNS:
             present = [
                 r[0]
                 for r in self._con.execute(
@@ -83,17 +95,32 @@ class Engine:
             ]
             values = _vocabulary(column)
             values += sorted(set(present) - set(values))
+            self.vocabulary[column] = values
             self._con.execute(
                 f"CREATE TYPE {column}_t AS ENUM (SELECT unnest(?::VARCHAR[]))", [values]
             )
-            casts.append(f"CAST({column} AS VARCHAR)::{column}_t AS {column}")
+            enum = f"CAST({column} AS VARCHAR)::{column}_t"
+            coded = column in CODED_COLUMNS
+            casts.append(
+                f"enum_code({enum})::UTINYINT AS {column}" if coded else f"{enum} AS {column}"
+            )
+        self.layout = Layout(
+            interest_bits=list(snapshot.manifest["interests"]),
+            codes={c: {v: i for i, v in enumerate(self.vocabulary[c])} for c in CODED_COLUMNS},
+        )
         load = (
             "CREATE TABLE attributes AS SELECT prospect_id, birth_date, lat, lon, children, "  # noqa: S608 (names are ours)
             "interests, opt_in, consent_date, last_interaction, proof_ref, "
             + ", ".join(casts)
-            + ", FALSE AS eligible FROM read_parquet(?)"
+            + " FROM read_parquet(?)"
         )
-        self._con.execute(load, [path])
+        self._con.execute(load.replace("TABLE attributes", "TEMP TABLE staged"), [path])
+        self._con.execute(
+            "CREATE TABLE attributes AS SELECT *, "  # noqa: S608 (expression is ours)
+            f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile "
+            "FROM staged"
+        )
+        self._con.execute("DROP TABLE staged")
         self._cutoff: date | None = None
         self._excluded = np.empty(0, dtype=np.int64)
         self._region_of = dict(
@@ -110,17 +137,21 @@ class Engine:
             return self._con.cursor()
 
     def sync_eligibility(self, today: date, inactivity_years: int, excluded: np.ndarray) -> None:
-        """Bring the `eligible` flag to (today's inactivity cutoff, this excluded set)."""
+        """Bring the eligibility bit to (today's inactivity cutoff, this excluded set)."""
         cutoff = years_before(today, inactivity_years)
         excluded = np.unique(np.asarray(excluded, dtype=np.int64))
         with self._lock:
             cur = self._con.cursor()
             try:
                 if cutoff != self._cutoff:
+                    # Rebuilt rather than updated: a column where every row was updated scans
+                    # slower until rewritten, and this runs once a day.
                     cur.register("excl", pa.table({"prospect_id": excluded}))
                     cur.execute(
-                        "UPDATE attributes SET eligible = opt_in AND last_interaction >= ? "
-                        "AND prospect_id NOT IN (SELECT prospect_id FROM excl)",
+                        "CREATE OR REPLACE TABLE attributes AS SELECT * REPLACE ("  # noqa: S608
+                        f"CAST((profile & {KEEP}) | CASE WHEN opt_in AND last_interaction >= ? "
+                        f"AND prospect_id NOT IN (SELECT prospect_id FROM excl) THEN {ELIGIBLE} "
+                        "ELSE 0 END AS UTINYINT) AS profile) FROM attributes",
                         [cutoff],
                     )
                 else:
@@ -129,13 +160,14 @@ class Engine:
                     if len(added):
                         cur.register("added", pa.table({"prospect_id": added}))
                         cur.execute(
-                            "UPDATE attributes SET eligible = FALSE "
+                            f"UPDATE attributes SET profile = profile & {KEEP} "  # noqa: S608
                             "WHERE prospect_id IN (SELECT prospect_id FROM added)"
                         )
                     if len(freed):
                         cur.register("freed", pa.table({"prospect_id": freed}))
                         cur.execute(
-                            "UPDATE attributes SET eligible = opt_in AND last_interaction >= ? "
+                            f"UPDATE attributes SET profile = (profile & {KEEP}) | CASE WHEN "  # noqa: S608
+                            f"opt_in AND last_interaction >= ? THEN {ELIGIBLE} ELSE 0 END "
                             "WHERE prospect_id IN (SELECT prospect_id FROM freed)",
                             [cutoff],
                         )
@@ -147,8 +179,7 @@ class Engine:
         self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS
     ) -> CountResult:
         """Exact eligible count and exact breakdowns (call `sync_eligibility` first)."""
-        sql = compile_criteria(criteria, today, self.interest_bits)
-        sql.add("eligible")
+        sql = compile_criteria(criteria, today, self.layout)
         wanted = [d for d in DIMENSIONS if d in dimensions]
         # Regions are derived from departments: one grouping fewer to compute.
         groups = [d for d in wanted if d != "region"]
@@ -193,7 +224,10 @@ class Engine:
                 if len(groups) == 1
                 else next(j for j in range(len(groups)) if not g & (1 << (len(groups) - 1 - j)))
             )
-            breakdowns[groups[i]][str(values[i])] = n
+            value = values[i]
+            if groups[i] in self.layout.codes:
+                value = self.vocabulary[groups[i]][value]
+            breakdowns[groups[i]][str(value)] = n
             if len(groups) == 1:
                 total += n
         if "region" in wanted:
@@ -211,8 +245,7 @@ class Engine:
             cur.close()
 
     def matching_ids(self, criteria: Criteria, today: date) -> np.ndarray:
-        sql = compile_criteria(criteria, today, self.interest_bits)
-        sql.add("eligible")
+        sql = compile_criteria(criteria, today, self.layout)
         cur = self.cursor()
         try:
             table = cur.sql(

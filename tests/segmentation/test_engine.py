@@ -81,7 +81,7 @@ def test_engine_count_equals_polars_reference(
 ) -> None:
     parsed = Criteria.model_validate(criteria)
     got = engine.count(parsed, TODAY, ()).total
-    bits = engine.interest_bits
+    bits = engine.layout.interest_bits
     assert got == reference_impl.count(attributes, parsed.canonical(), TODAY, bits)
 
 
@@ -115,7 +115,7 @@ def test_excluded_prospects_are_not_counted(
     later = date(2027, 3, 1)
     engine.sync_eligibility(later, 3, eligible[:5])
     expected = reference_impl.count(
-        attributes, c.canonical(), later, engine.interest_bits, set(eligible[:5].tolist())
+        attributes, c.canonical(), later, engine.layout.interest_bits, set(eligible[:5].tolist())
     )
     assert engine.count(c, later).total == expected
 

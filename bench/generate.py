@@ -1,0 +1,78 @@
+"""Generation of a base: whole `rental base generate` process, wall time and peak memory of the
+process tree; baseline in the same run: a row-by-row Faker generator (the naive approach)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import date
+
+from bench.common import RENTAL, TreeMemory, emit
+
+
+def faker_rows_per_second(rows: int = 20_000) -> float:
+    """Row-by-row generation with Faker, as a naive implementation would do it."""
+    from faker import Faker
+
+    fake = Faker("fr_FR")
+    Faker.seed(1)
+    t = time.perf_counter()
+    out = []
+    for _ in range(rows):
+        out.append(
+            {
+                "sex": fake.random_element(("F", "M")),
+                "birth_date": fake.date_of_birth(minimum_age=18, maximum_age=99),
+                "postcode": fake.postcode(),
+                "city": fake.city(),
+                "phone": fake.phone_number(),
+                "csp": fake.random_int(1, 8),
+                "consent_date": fake.date_between(date(2020, 1, 1), date(2026, 1, 1)),
+            }
+        )
+    return rows / (time.perf_counter() - t)
+
+
+def run(rows: int) -> dict[str, object]:
+    tmp = tempfile.mkdtemp(prefix="bench-gen-")
+    try:
+        t = time.perf_counter()
+        proc = subprocess.Popen(
+            [RENTAL, "base", "generate", "--rows", str(rows), "--seed", "1"],
+            env={"RENTAL_HOME": tmp, "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        mem = TreeMemory(proc.pid)
+        code = proc.wait()
+        wall = time.perf_counter() - t
+        peak = mem.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if code:
+        raise SystemExit(f"generation failed with exit code {code}")
+    naive = faker_rows_per_second()
+    ours = rows / wall
+    return {
+        "rows": rows,
+        "wall_s": round(wall, 2),
+        "peak_rss_gb": round(peak / 2**30, 2),
+        "rows_per_s": round(ours),
+        "baseline_faker_rows_per_s": round(naive),
+        "speedup_vs_faker": round(ours / naive, 1),
+        "target": {"wall_s": 25, "peak_rss_gb": 3} if rows == 10_000_000 else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    args = ap.parse_args()
+    emit(f"generate_{args.rows}", run(args.rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The quote engine: count + opt-out exclusion + one breakdown, p50 over repeated queries.
+
+Baselines on the same snapshot, the same queries and the same excluded set, in the same run:
+- raw DuckDB: SQL over the Parquet file, VARCHAR columns, NOT IN anti-join on the excluded ids;
+- pandas: the same columns loaded into memory (categoricals), boolean masks, `isin` anti-join.
+All three must agree on every count (checked), so the comparison is like for like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+from functools import partial
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from bench.common import emit, ensure_base, p50_ms
+from datasets import snapshot
+from segmentation.compiler import birth_bounds, years_before
+from segmentation.criteria import Criteria
+from segmentation.engine import Engine
+
+TODAY = date(2026, 11, 26)
+QUERIES: dict[str, dict[str, Any]] = {
+    "women_25_45": {"sex": ["F"], "age": {"min": 25, "max": 45}},
+    "riviera_managers": {"departments": ["06", "83"], "csp": ["3", "4"]},
+    "travel_owners": {"interests": ["travel"], "income": ["C", "D"], "housing": ["owner"]},
+}
+EXCLUDED_SHARE = 0.01  # 1% of the base opted out / under pressure / reserved
+
+
+def raw_duckdb(
+    con: duckdb.DuckDBPyConnection, path: str, crit: dict[str, Any], bits: list[str]
+) -> dict[str, int]:
+    where: list[str] = ["opt_in", "last_interaction >= ?"]
+    params: list[Any] = [years_before(TODAY, 3)]
+    if "sex" in crit:
+        where.append("sex IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(crit["sex"])
+    if "age" in crit:
+        hi, lo = birth_bounds(TODAY, crit["age"]["min"], crit["age"]["max"])
+        where.append("birth_date <= ? AND birth_date > ?")
+        params += [hi, lo]
+    for key, col in (
+        ("departments", "department"),
+        ("csp", "csp"),
+        ("income", "income"),
+        ("housing", "housing"),
+    ):
+        if key in crit:
+            where.append(f"{col} IN (SELECT unnest(?::VARCHAR[]))")
+            params.append(crit[key])
+    if "interests" in crit:
+        where.append("(interests & ?) <> 0")
+        params.append(sum(1 << bits.index(i) for i in crit["interests"]))
+    where.append("prospect_id NOT IN (SELECT prospect_id FROM excluded)")
+    rows = con.execute(
+        f"SELECT department, count(*) FROM read_parquet('{path}') "  # noqa: S608 (bench)
+        f"WHERE {' AND '.join(where)} GROUP BY department",
+        params,
+    ).fetchall()
+    return {str(d): int(n) for d, n in rows}
+
+
+def pandas_count(
+    df: pd.DataFrame, excluded: pd.Index, crit: dict[str, Any], bits: list[str]
+) -> dict[str, int]:
+    m = (
+        df["opt_in"].to_numpy()
+        & (df["last_interaction"] >= pd.Timestamp(years_before(TODAY, 3))).to_numpy()
+    )
+    if "sex" in crit:
+        m &= df["sex"].isin(crit["sex"]).to_numpy()
+    if "age" in crit:
+        hi, lo = birth_bounds(TODAY, crit["age"]["min"], crit["age"]["max"])
+        b = df["birth_date"]
+        m &= ((b <= pd.Timestamp(hi)) & (b > pd.Timestamp(lo))).to_numpy()
+    for key, col in (
+        ("departments", "department"),
+        ("csp", "csp"),
+        ("income", "income"),
+        ("housing", "housing"),
+    ):
+        if key in crit:
+            m &= df[col].isin(crit[key]).to_numpy()
+    if "interests" in crit:
+        mask = sum(1 << bits.index(i) for i in crit["interests"])
+        m &= (df["interests"].to_numpy() & mask) != 0
+    m &= ~df["prospect_id"].isin(excluded).to_numpy()
+    counts = df.loc[m, "department"].value_counts()
+    return {str(k): int(v) for k, v in counts.items() if v}
+
+
+def run(rows: int) -> dict[str, Any]:
+    h = ensure_base(rows)
+    snap = snapshot.current(h / "base")
+    t = time.perf_counter()
+    engine = Engine(snap)
+    load_s = time.perf_counter() - t
+    bits = engine.layout.interest_bits
+    con = duckdb.connect(config={"threads": 2})
+    path = str(snap.attributes)
+    query = f"SELECT prospect_id FROM read_parquet('{path}')"  # noqa: S608 (bench path)
+    all_ids = con.execute(query).fetchnumpy()["prospect_id"]
+    rng = np.random.default_rng(0)
+    excluded = rng.choice(all_ids, size=int(len(all_ids) * EXCLUDED_SHARE), replace=False)
+    con.register("excluded", pa.table({"prospect_id": excluded}))
+    t = time.perf_counter()
+    engine.sync_eligibility(TODAY, 3, excluded)
+    full_sync_s = time.perf_counter() - t
+    more = np.concatenate([excluded, rng.choice(all_ids, size=1_000, replace=False)])
+    t = time.perf_counter()
+    engine.sync_eligibility(TODAY, 3, more)
+    delta_sync_s = time.perf_counter() - t
+    engine.sync_eligibility(TODAY, 3, excluded)
+
+    cols = [
+        "prospect_id",
+        "sex",
+        "birth_date",
+        "department",
+        "csp",
+        "income",
+        "housing",
+        "interests",
+        "opt_in",
+        "last_interaction",
+    ]
+    t = time.perf_counter()
+    pdf = con.execute(f"SELECT {', '.join(cols)} FROM read_parquet('{path}')").df()  # noqa: S608
+    for col in ("sex", "department", "csp", "income", "housing"):
+        pdf[col] = pdf[col].astype("category")
+    pdf["birth_date"] = pd.to_datetime(pdf["birth_date"])
+    pdf["last_interaction"] = pd.to_datetime(pdf["last_interaction"])
+    pandas_load_s = time.perf_counter() - t
+    excluded_index = pd.Index(excluded)
+
+    out: dict[str, Any] = {"rows": rows, "excluded": len(excluded), "queries": {}}
+    for name, crit in QUERIES.items():
+        c = Criteria.model_validate(crit)
+        ours = engine.count(c, TODAY, ("department",))
+        raw = raw_duckdb(con, path, crit, bits)
+        pan = pandas_count(pdf, excluded_index, crit, bits)
+        if not (ours.breakdowns["department"] == raw == pan):
+            raise SystemExit(f"{name}: engines disagree")
+        o = p50_ms(partial(engine.count, c, TODAY, ("department",)))
+        r = p50_ms(partial(raw_duckdb, con, path, crit, bits), repeat=9)
+        p = p50_ms(partial(pandas_count, pdf, excluded_index, crit, bits), repeat=5, warmup=1)
+        out["queries"][name] = {
+            "count": ours.total,
+            "engine_p50_ms": o,
+            "raw_duckdb_parquet_p50_ms": r,
+            "pandas_p50_ms": p,
+            "speedup_vs_raw_duckdb": round(r / o, 1),
+            "speedup_vs_pandas": round(p / o, 1),
+        }
+    p50s = sorted(q["engine_p50_ms"] for q in out["queries"].values())
+    out["engine_p50_ms_median_of_queries"] = p50s[len(p50s) // 2]
+    out["engine_p50_ms_worst_query"] = p50s[-1]
+    out["load_s"] = round(load_s, 2)
+    out["pandas_load_s"] = round(pandas_load_s, 2)
+    out["eligibility_full_sync_s"] = round(full_sync_s, 3)
+    out["eligibility_delta_sync_1000_s"] = round(delta_sync_s, 3)
+    out["target_p50_ms"] = {10_000_000: 25, 50_000_000: 100}.get(rows)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    args = ap.parse_args()
+    emit(f"quote_{args.rows}", run(args.rows))
+
+
+if __name__ == "__main__":
+    main()
