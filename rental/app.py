@@ -64,7 +64,7 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     try:  # load the base now rather than on the first quote
         from segmentation import runtime
 
-        runtime.current()
+        runtime.warm_up()
     except RentalError as exc:
         log.warning("%s", exc.detail)
     yield

@@ -123,6 +123,8 @@ class Engine:
         self._con.execute("DROP TABLE staged")
         self._cutoff: date | None = None
         self._excluded = np.empty(0, dtype=np.int64)
+        self._ids_sorted = np.empty(0, dtype=np.int64)
+        self._rowid_of_sorted = np.empty(0, dtype=np.int64)
         self._region_of = dict(
             zip(
                 reference.departments()["code"], reference.departments()["region_code"], strict=True
@@ -137,43 +139,66 @@ class Engine:
             return self._con.cursor()
 
     def sync_eligibility(self, today: date, inactivity_years: int, excluded: np.ndarray) -> None:
-        """Bring the eligibility bit to (today's inactivity cutoff, this excluded set)."""
+        """Bring the eligibility bit to (today's inactivity cutoff, this excluded set).
+
+        The first call rebuilds the table (every row changes; a rebuilt column scans faster
+        than an updated one). Later calls update only what changed, addressed by row id: the
+        ids that entered or left the excluded set, and, when the day moves on, the prospects
+        whose last interaction just crossed the inactivity limit."""
         cutoff = years_before(today, inactivity_years)
         excluded = np.unique(np.asarray(excluded, dtype=np.int64))
         with self._lock:
             cur = self._con.cursor()
             try:
-                if cutoff != self._cutoff:
-                    # Rebuilt rather than updated: a column where every row was updated scans
-                    # slower until rewritten, and this runs once a day.
-                    cur.register("excl", pa.table({"prospect_id": excluded}))
-                    cur.execute(
-                        "CREATE OR REPLACE TABLE attributes AS SELECT * REPLACE ("  # noqa: S608
-                        f"CAST((profile & {KEEP}) | CASE WHEN opt_in AND last_interaction >= ? "
-                        f"AND prospect_id NOT IN (SELECT prospect_id FROM excl) THEN {ELIGIBLE} "
-                        "ELSE 0 END AS UTINYINT) AS profile) FROM attributes",
-                        [cutoff],
-                    )
+                if self._cutoff is None or cutoff < self._cutoff:
+                    self._rebuild(cur, cutoff, excluded)
                 else:
+                    if cutoff > self._cutoff:
+                        cur.execute(
+                            f"UPDATE attributes SET profile = profile & {KEEP} "  # noqa: S608
+                            "WHERE last_interaction >= ? AND last_interaction < ?",
+                            [self._cutoff, cutoff],
+                        )
                     added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
                     freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
                     if len(added):
-                        cur.register("added", pa.table({"prospect_id": added}))
+                        cur.register("added", pa.table({"rid": self._rowids(added)}))
                         cur.execute(
                             f"UPDATE attributes SET profile = profile & {KEEP} "  # noqa: S608
-                            "WHERE prospect_id IN (SELECT prospect_id FROM added)"
+                            "WHERE rowid IN (SELECT rid FROM added)"
                         )
                     if len(freed):
-                        cur.register("freed", pa.table({"prospect_id": freed}))
+                        cur.register("freed", pa.table({"rid": self._rowids(freed)}))
                         cur.execute(
                             f"UPDATE attributes SET profile = (profile & {KEEP}) | CASE WHEN "  # noqa: S608
                             f"opt_in AND last_interaction >= ? THEN {ELIGIBLE} ELSE 0 END "
-                            "WHERE prospect_id IN (SELECT prospect_id FROM freed)",
+                            "WHERE rowid IN (SELECT rid FROM freed)",
                             [cutoff],
                         )
             finally:
                 cur.close()
             self._cutoff, self._excluded = cutoff, excluded
+
+    def _rebuild(self, cur: duckdb.DuckDBPyConnection, cutoff: date, excluded: np.ndarray) -> None:
+        cur.register("excl", pa.table({"prospect_id": excluded}))
+        cur.execute(
+            "CREATE OR REPLACE TABLE attributes AS SELECT * REPLACE ("  # noqa: S608
+            f"CAST((profile & {KEEP}) | CASE WHEN opt_in AND last_interaction >= ? "
+            f"AND prospect_id NOT IN (SELECT prospect_id FROM excl) THEN {ELIGIBLE} "
+            "ELSE 0 END AS UTINYINT) AS profile) FROM attributes ORDER BY rowid",
+            [cutoff],
+        )
+        # prospect id -> row id, to address delta updates without scanning for the ids.
+        ids = cur.sql("SELECT prospect_id FROM attributes ORDER BY rowid").fetchnumpy()
+        order = np.argsort(ids["prospect_id"])
+        self._ids_sorted = np.asarray(ids["prospect_id"])[order]
+        self._rowid_of_sorted = order.astype(np.int64)
+
+    def _rowids(self, ids: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self._ids_sorted, ids)
+        pos = np.minimum(pos, len(self._ids_sorted) - 1)
+        found = self._ids_sorted[pos] == ids
+        return np.sort(self._rowid_of_sorted[pos[found]])
 
     def count(
         self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS

@@ -78,3 +78,14 @@ def reset() -> None:
         for _, seg in _state.values():
             seg.engine.close()
         _state.clear()
+
+
+def warm_up() -> Segmenter:
+    """Load the current snapshot and apply eligibility once, so the first quote is not slow."""
+    from kit import clock
+    from kit.db import unit_of_work
+
+    seg = current()
+    with unit_of_work() as session:
+        seg.refresh_eligibility(session, clock.now())
+    return seg

@@ -118,6 +118,12 @@ def test_excluded_prospects_are_not_counted(
         attributes, c.canonical(), later, engine.layout.interest_bits, set(eligible[:5].tolist())
     )
     assert engine.count(c, later).total == expected
+    # Back in time (a clock set back): rebuilt, still the reference's answer.
+    engine.sync_eligibility(TODAY, 3, eligible[:5])
+    expected = reference_impl.count(
+        attributes, c.canonical(), TODAY, engine.layout.interest_bits, set(eligible[:5].tolist())
+    )
+    assert engine.count(c, TODAY).total == expected
 
 
 def test_sample_is_deterministic_and_eligible(engine: Engine) -> None:

@@ -1,0 +1,105 @@
+"""HTTP `POST /v1/quotes` on a real `rental serve` process over a 10M base: p50 end to end
+(auth, budget check, eligibility, count, noise, price, audit row, commit, JSON).
+
+Baselines in the same run: the engine alone on the same criteria (what HTTP adds on top), and an
+authenticated `GET /v1/criteria/communes` (the floor of one request through the stack)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import time
+from datetime import date
+from functools import partial
+
+import httpx2 as httpx
+import numpy as np
+
+from bench.common import RENTAL, emit, ensure_base, env_for, home, p50_ms
+from datasets import snapshot
+from segmentation.criteria import Criteria
+from segmentation.engine import Engine
+
+CRITERIA = {"sex": ["F"], "age": {"min": 25, "max": 45}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(rows: int) -> dict[str, object]:
+    ensure_base(rows)
+    env = env_for(rows) | {"RENTAL_DAILY_QUOTE_BUDGET": "1000000"}
+    subprocess.run(
+        [RENTAL, "accounts", "add-organisation", "Bench"], env=env, capture_output=True, check=False
+    )
+    out = subprocess.run(
+        [RENTAL, "accounts", "add-key", "--organisation", "Bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    key = json.loads(out)["key"]
+    port = free_port()
+    server = subprocess.Popen(
+        [RENTAL, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+        deadline = time.time() + 120
+        while True:
+            try:
+                client.get("/v1/criteria/communes", params={"search": "nice"})
+                break
+            except httpx.TransportError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not start") from None
+                time.sleep(0.5)
+
+        def post() -> None:
+            r = client.post("/v1/quotes", json=CRITERIA)
+            r.raise_for_status()
+
+        def floor() -> None:
+            client.get("/v1/criteria/communes", params={"search": "nice"}).raise_for_status()
+
+        http_p50 = p50_ms(post, repeat=60, warmup=5)
+        floor_p50 = p50_ms(floor, repeat=60, warmup=5)
+    finally:
+        server.terminate()
+        server.wait(30)
+    engine = Engine(snapshot.current(home(rows) / "base"))
+    engine.sync_eligibility(date.today(), 3, np.empty(0, dtype=np.int64))
+    c = Criteria.model_validate(CRITERIA)
+    engine_p50 = p50_ms(partial(engine.count, c, date.today(), ("region", "department")))
+    return {
+        "rows": rows,
+        "http_post_quotes_p50_ms": http_p50,
+        "engine_same_query_p50_ms": engine_p50,
+        "http_get_floor_p50_ms": floor_p50,
+        "http_overhead_ms": round(http_p50 - engine_p50, 2),
+        "target_p50_ms": 40 if rows == 10_000_000 else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    args = ap.parse_args()
+    emit(f"http_{args.rows}", run(args.rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""`make bench`: every benchmark, JSON lines on stdout, then the README table.
+
+Sizes follow the issue's targets: generation, engine and HTTP at 10M prospects, engine at 50M.
+Bases are generated once under bench/results/ and reused by later runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bench import generate, http, quote
+from bench.common import RESULTS, emit
+
+
+def table() -> str:
+    def load(name: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads((RESULTS / f"{name}.json").read_text())
+        return doc
+
+    lines = [
+        "| benchmark | measured | baseline(s), same run | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    g = load("generate_10000000")
+    lines.append(
+        f"| generate 10M prospects (whole process) | {g['wall_s']} s, peak {g['peak_rss_gb']} GB "
+        f"| Faker row by row: {g['baseline_faker_rows_per_s']:,} rows/s vs ours "
+        f"{g['rows_per_s']:,} rows/s | {g['speedup_vs_faker']}x | <= 25 s, <= 3 GB |"
+    )
+    for rows in (10_000_000, 50_000_000):
+        q = load(f"quote_{rows}")
+        target = "<= 25 ms" if rows == 10_000_000 else "<= 100 ms"
+        for name, r in q["queries"].items():
+            lines.append(
+                f"| engine {rows // 1_000_000}M: {name} (count + exclusions + 1 breakdown) "
+                f"| p50 {r['engine_p50_ms']} ms "
+                f"| raw DuckDB on Parquet {r['raw_duckdb_parquet_p50_ms']} ms; "
+                f"pandas {r['pandas_p50_ms']} ms | {r['speedup_vs_raw_duckdb']}x / "
+                f"{r['speedup_vs_pandas']}x | {target} |"
+            )
+    h = load("http_10000000")
+    lines.append(
+        f"| HTTP POST /v1/quotes 10M | p50 {h['http_post_quotes_p50_ms']} ms | engine alone "
+        f"{h['engine_same_query_p50_ms']} ms; GET floor {h['http_get_floor_p50_ms']} ms | "
+        f"+{h['http_overhead_ms']} ms | <= 40 ms |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-50m", action="store_true", help="skip the 50M engine benchmark")
+    args = ap.parse_args()
+    emit("generate_10000000", generate.run(10_000_000))
+    emit("quote_10000000", quote.run(10_000_000))
+    if not args.skip_50m:
+        emit("quote_50000000", quote.run(50_000_000))
+    emit("http_10000000", http.run(10_000_000))
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
