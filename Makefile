@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RENTAL_HOME ?= ./var
 ROWS ?= 1000000
+PORT ?= 8000
 export RENTAL_HOME
 
 .PHONY: install run test lint bench clean
@@ -20,7 +21,7 @@ install: $(BIN)/rental
 run: install
 	@test -f $(RENTAL_HOME)/base/CURRENT || $(BIN)/rental base generate --rows $(ROWS) --seed 1
 	$(BIN)/rental demo-accounts
-	$(BIN)/rental serve --host 127.0.0.1 --port 8000
+	$(BIN)/rental serve --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/pytest -q
