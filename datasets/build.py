@@ -150,18 +150,24 @@ def generate_snapshot(
     if rows < 1:
         raise ValueError("--rows must be at least 1")
     version = snapshot.next_version(root)
-    draft = plan(rows, seed)
-    national, cc, number_counters = numbers(seed, draft.territory)
     with snapshot.building(root, version) as tmp, sealing_pool() as pool:
+        pool.submit(int)  # start the workers now: their imports overlap the drawing below
+        draft = plan(rows, seed)
+        national, cc, number_counters = numbers(seed, draft.territory)
         futures = start_sealing(pool, draft.ids, national, cc)
+        # A thread writes sealed chunks as the workers finish them (they never pile up in
+        # memory) while this one draws and writes the attributes.
+        writer = Background(
+            write_contacts,
+            tmp / snapshot.CONTACTS,
+            contact_tables(futures, draft.ids, draft.territory, progress),
+        )
         progress("sampling attributes", 0, rows)
         df = attributes(draft, seed, as_of)
         write_attributes(df, tmp / snapshot.ATTRIBUTES)
         del df
         progress("sampling attributes", rows, rows)
-        write_contacts(
-            tmp / snapshot.CONTACTS, contact_tables(futures, draft.ids, draft.territory, progress)
-        )
+        writer.join()
         snapshot.write_manifest(
             tmp,
             manifest(

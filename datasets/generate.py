@@ -229,7 +229,7 @@ def _consent(rng: np.random.Generator, n: int, as_of: date) -> dict[str, Any]:
     since = np.floor(age_days * rng.beta(1.0, 3.0, n)).astype(np.int64)
     last = _days_before(as_of, since)
     opt_in = rng.random(n) >= 0.03  # 3% withdrew their SMS consent since collection
-    proof = rng.integers(0, 10**8, n)
+    proof = rng.integers(10**7, 10**8, n)  # eight digits, no padding to compute
     return {
         "opt_in": opt_in,
         "consent_date": consent_date,
@@ -245,18 +245,24 @@ ATTRIBUTE_CHUNK = 1_000_000
 def attributes(draft: Plan, seed: int, as_of: date) -> pl.DataFrame:
     """The prospects' targeting attributes, in the plan's (department, commune) order.
 
-    Drawn a million rows at a time (each chunk with its own random stream), so that the
-    temporary arrays of one chunk, not of the whole base, sit beside the result."""
-    parts = [
-        _attributes_chunk(
-            np.random.default_rng([seed, 4, i // ATTRIBUTE_CHUNK]),
-            draft.ids[i : i + ATTRIBUTE_CHUNK],
-            draft.commune[i : i + ATTRIBUTE_CHUNK],
-            as_of,
-        )
+    Drawn a million rows at a time, each chunk with its own random stream: the temporary arrays
+    of one chunk, not of the whole base, sit beside the result, and chunks can be drawn in
+    parallel (datasets.build) with the very same result."""
+    parts = [attributes_chunk(seed, k, *args, as_of) for k, args in enumerate(chunks(draft))]
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def chunks(draft: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [
+        (draft.ids[i : i + ATTRIBUTE_CHUNK], draft.commune[i : i + ATTRIBUTE_CHUNK])
         for i in range(0, len(draft.ids), ATTRIBUTE_CHUNK)
     ]
-    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def attributes_chunk(
+    seed: int, index: int, ids: np.ndarray, commune: np.ndarray, as_of: date
+) -> pl.DataFrame:
+    return _attributes_chunk(np.random.default_rng([seed, 4, index]), ids, commune, as_of)
 
 
 def _attributes_chunk(
@@ -295,9 +301,13 @@ def _attributes_chunk(
     return df.with_columns(
         pl.concat_str(
             pl.lit("PRF-"),
-            pl.col("consent_date").dt.strftime("%Y%m%d"),
+            (
+                pl.col("consent_date").dt.year().cast(pl.Int32) * 10_000
+                + pl.col("consent_date").dt.month().cast(pl.Int32) * 100
+                + pl.col("consent_date").dt.day().cast(pl.Int32)
+            ).cast(pl.String),
             pl.lit("-"),
-            pl.col("_proof_no").cast(pl.String).str.zfill(8),
+            pl.col("_proof_no").cast(pl.String),
         ).alias("proof_ref")
     ).drop("_proof_no")
 
@@ -332,7 +342,10 @@ def seal_chunk(
 ) -> tuple[pa.Array, pa.Array]:
     """Encrypt and HMAC one chunk of (ids, national numbers, country codes); runs in a worker."""
     vault_key, hmac_key, ids, national, cc = args
-    nums = [f"+{c}{n}".encode() for c, n in zip(cc.tolist(), national.tolist(), strict=True)]
-    cts = encrypt_numbers(vault_key, nums, ids.tolist())
+    e164 = pl.concat_str(
+        pl.lit("+"), pl.Series(cc).cast(pl.String), pl.Series(national).cast(pl.String)
+    )
+    nums: list[bytes] = pl.select(e164).to_series().cast(pl.Binary).to_list()
+    cts = encrypt_numbers(vault_key, nums, ids)
     macs = hmac_numbers(hmac_key, nums)
     return pa.array(cts, type=pa.binary()), pa.array(macs, type=pa.binary(32))
