@@ -99,11 +99,14 @@ def _in(sql: Sql, column: str, values: list[str], layout: Layout) -> None:
     codes = layout.codes.get(column)
     if codes is None:  # an ENUM column (departments, communes...): rows sorted, IN prunes
         sql.add(f"{column} IN ({_placeholders(len(values))})", *values)
-    elif len(values) == 1:  # an equality is pushed into the scan
-        sql.add(f"{column} = ?", codes[values[0]])
-    else:  # DuckDB evaluates IN lists slowly; one shift-and-mask per row is 2x faster
-        mask = sum(1 << codes[v] for v in values)
-        sql.add(f"((?::BIGINT >> {column}) & 1) = 1", mask)
+        return
+    ints = [codes[v] for v in values]
+    if len(ints) == 1:  # an equality is pushed into the scan
+        sql.add(f"{column} = ?", ints[0])
+    elif max(ints) < 32:  # DuckDB evaluates IN lists slowly; one shift-and-mask is 2x faster
+        sql.add(f"((?::UINTEGER >> {column}) & 1) = 1", sum(1 << i for i in ints))
+    else:
+        sql.add(f"{column} IN ({_placeholders(len(ints))})", *ints)
 
 
 def _profile(sql: Sql, f: _Filters, require_eligible: bool) -> None:
@@ -131,7 +134,7 @@ def _profile(sql: Sql, f: _Filters, require_eligible: bool) -> None:
     elif allowed == list(range(allowed[0], allowed[-1] + 1)):
         sql.add("profile BETWEEN ? AND ?", allowed[0], allowed[-1])
     else:
-        sql.add("((?::BIGINT >> profile) & 1) = 1", mask)
+        sql.add("((?::UINTEGER >> profile) & 1) = 1", mask)
 
 
 def _filters(sql: Sql, f: _Filters, today: date, layout: Layout, eligible: bool) -> None:

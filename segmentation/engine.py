@@ -110,7 +110,7 @@ class Engine:
         )
         load = (
             "CREATE TABLE attributes AS SELECT prospect_id, birth_date, lat, lon, children, "  # noqa: S608 (names are ours)
-            "interests, opt_in, consent_date, last_interaction, proof_ref, "
+            "interests::SMALLINT AS interests, opt_in, consent_date, last_interaction, proof_ref, "
             + ", ".join(casts)
             + " FROM read_parquet(?)"
         )
