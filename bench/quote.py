@@ -9,9 +9,12 @@ All three must agree on every count (checked), so the comparison is like for lik
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 import time
 from datetime import date
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -96,6 +99,30 @@ def pandas_count(
     return {str(k): int(v) for k, v in counts.items() if v}
 
 
+def row_order_effect(snap: snapshot.Snapshot, excluded: np.ndarray) -> dict[str, float]:
+    """The geographic query on the same rows stored in random order: what sorting by
+    department (row-group pruning) buys."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-shuffled-"))
+    try:
+        shuffled = tmp / snap.version
+        shuffled.mkdir()
+        con = duckdb.connect()
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{snap.attributes}') ORDER BY hash(prospect_id)) "  # noqa: S608
+            f"TO '{shuffled / snapshot.ATTRIBUTES}' "
+            f"(FORMAT parquet, ROW_GROUP_SIZE {snapshot.ROW_GROUP})"
+        )
+        con.close()
+        engine = Engine(snapshot.Snapshot(tmp, snap.version, snap.manifest))
+        engine.sync_eligibility(TODAY, 3, excluded)
+        c = Criteria.model_validate(QUERIES["riviera_managers"])
+        unsorted = p50_ms(partial(engine.count, c, TODAY, ("department",)))
+        engine.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"riviera_managers_rows_in_random_order_p50_ms": unsorted}
+
+
 def run(rows: int) -> dict[str, Any]:
     h = ensure_base(rows)
     snap = snapshot.current(h / "base")
@@ -159,6 +186,8 @@ def run(rows: int) -> dict[str, Any]:
             "speedup_vs_raw_duckdb": round(r / o, 1),
             "speedup_vs_pandas": round(p / o, 1),
         }
+    if rows <= 10_000_000:
+        out["row_order"] = row_order_effect(snap, excluded)
     p50s = sorted(q["engine_p50_ms"] for q in out["queries"].values())
     out["engine_p50_ms_median_of_queries"] = p50s[len(p50s) // 2]
     out["engine_p50_ms_worst_query"] = p50s[-1]

@@ -39,6 +39,14 @@ def table() -> str:
                 f"pandas {r['pandas_p50_ms']} ms | {r['speedup_vs_raw_duckdb']}x / "
                 f"{r['speedup_vs_pandas']}x | {target} |"
             )
+    order = load("quote_10000000").get("row_order")
+    if order:
+        sorted_p50 = load("quote_10000000")["queries"]["riviera_managers"]["engine_p50_ms"]
+        shuffled = order["riviera_managers_rows_in_random_order_p50_ms"]
+        lines.append(
+            f"| engine 10M: riviera_managers, rows stored by department | p50 {sorted_p50} ms "
+            f"| same rows in random order: {shuffled} ms | {round(shuffled / sorted_p50, 1)}x | - |"
+        )
     h = load("http_10000000")
     lines.append(
         f"| HTTP POST /v1/quotes 10M | p50 {h['http_post_quotes_p50_ms']} ms | engine alone "
