@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -87,3 +88,11 @@ def emit(name: str, doc: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps({name: doc}))
+
+
+def cli(name: str, run: Callable[[int], dict[str, Any]], default_rows: int = 10_000_000) -> None:
+    """`python -m bench.<name> [--rows N]`: run one benchmark and emit its JSON."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=default_rows)
+    rows = ap.parse_args().rows
+    emit(f"{name}_{rows}", run(rows))

@@ -3,14 +3,13 @@ process tree; baseline in the same run: a row-by-row Faker generator (the naive 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import tempfile
 import time
 from datetime import date
 
-from bench.common import RENTAL, TreeMemory, emit
+from bench.common import RENTAL, TreeMemory, cli
 
 
 def faker_rows_per_second(rows: int = 20_000) -> float:
@@ -68,10 +67,7 @@ def run(rows: int) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=10_000_000)
-    args = ap.parse_args()
-    emit(f"generate_{args.rows}", run(args.rows))
+    cli("generate", run)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ authenticated `GET /v1/criteria/communes` (the floor of one request through the 
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from functools import partial
 import httpx2 as httpx
 import numpy as np
 
-from bench.common import RENTAL, emit, ensure_base, env_for, home, p50_ms
+from bench.common import RENTAL, cli, ensure_base, env_for, home, p50_ms
 from datasets import snapshot
 from segmentation.criteria import Criteria
 from segmentation.engine import Engine
@@ -95,10 +94,7 @@ def run(rows: int) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=10_000_000)
-    args = ap.parse_args()
-    emit(f"http_{args.rows}", run(args.rows))
+    cli("http", run)
 
 
 if __name__ == "__main__":

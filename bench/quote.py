@@ -8,7 +8,6 @@ All three must agree on every count (checked), so the comparison is like for lik
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bench.common import emit, ensure_base, p50_ms
+from bench.common import cli, ensure_base, p50_ms
 from datasets import snapshot
 from segmentation.compiler import birth_bounds, years_before
 from segmentation.criteria import Criteria
@@ -34,6 +33,8 @@ QUERIES: dict[str, dict[str, Any]] = {
     "riviera_managers": {"departments": ["06", "83"], "csp": ["3", "4"]},
     "travel_owners": {"interests": ["travel"], "income": ["C", "D"], "housing": ["owner"]},
 }
+LIST_CRITERIA = (("departments", "department"), ("csp", "csp"), ("income", "income"),
+                 ("housing", "housing"))  # fmt: skip
 EXCLUDED_SHARE = 0.01  # 1% of the base opted out / under pressure / reserved
 
 
@@ -49,12 +50,7 @@ def raw_duckdb(
         hi, lo = birth_bounds(TODAY, crit["age"]["min"], crit["age"]["max"])
         where.append("birth_date <= ? AND birth_date > ?")
         params += [hi, lo]
-    for key, col in (
-        ("departments", "department"),
-        ("csp", "csp"),
-        ("income", "income"),
-        ("housing", "housing"),
-    ):
+    for key, col in LIST_CRITERIA:
         if key in crit:
             where.append(f"{col} IN (SELECT unnest(?::VARCHAR[]))")
             params.append(crit[key])
@@ -83,12 +79,7 @@ def pandas_count(
         hi, lo = birth_bounds(TODAY, crit["age"]["min"], crit["age"]["max"])
         b = df["birth_date"]
         m &= ((b <= pd.Timestamp(hi)) & (b > pd.Timestamp(lo))).to_numpy()
-    for key, col in (
-        ("departments", "department"),
-        ("csp", "csp"),
-        ("income", "income"),
-        ("housing", "housing"),
-    ):
+    for key, col in LIST_CRITERIA:
         if key in crit:
             m &= df[col].isin(crit[key]).to_numpy()
     if "interests" in crit:
@@ -200,10 +191,7 @@ def run(rows: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=10_000_000)
-    args = ap.parse_args()
-    emit(f"quote_{args.rows}", run(args.rows))
+    cli("quote", run)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 from sqlalchemy.orm import Session
 
-from kit.db import session_factory
+from kit.db import unit_of_work
 from rental.accounts import service as accounts
 from rental.accounts.exceptions import RoleRequired
 from rental.accounts.schemas import Principal
@@ -17,15 +17,8 @@ from rental.accounts.schemas import Principal
 def _session() -> Iterator[Session]:
     """The request owns the transaction: commit when the endpoint returns, before the response
     is sent (scope="function"), roll back when it raises."""
-    session = session_factory()()
-    try:
+    with unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
