@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -53,6 +53,9 @@ ENUM_COLUMNS = ("department", "commune", "postcode")
 class CountResult:
     total: int
     breakdowns: dict[str, dict[str, int]]
+    # XOR of the counted prospect ids, per total and per cell: the cell keys of the noise.
+    total_key: int = 0
+    keys: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _vocabulary(column: str) -> list[str]:
@@ -203,7 +206,8 @@ class Engine:
     def count(
         self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS
     ) -> CountResult:
-        """Exact eligible count and exact breakdowns (call `sync_eligibility` first)."""
+        """Exact eligible count and breakdowns, each with the XOR of the ids it counts (the
+        cell key of privacy.py), in one scan. Call `sync_eligibility` first."""
         sql = compile_criteria(criteria, today, self.layout)
         wanted = [d for d in DIMENSIONS if d in dimensions]
         # Regions are derived from departments: one grouping fewer to compute.
@@ -211,56 +215,47 @@ class Engine:
         if "region" in wanted and "department" not in groups:
             groups.insert(0, "department")
         params: list[Any] = []
-        if not groups:
-            query = f"SELECT count(*) FROM attributes WHERE {sql.where()}"  # noqa: S608
-        else:
-            band, band_params = age_band_sql(today)
-            exprs = [f"{band} AS age_band" if g == "age_band" else g for g in groups]
-            if "age_band" in groups:
-                params.extend(band_params)
-            # Column names come from DIMENSIONS; values are bound: no input reaches the text.
-            sets = ", ".join(["()"] + [f"({g})" for g in groups])
-            query = (
-                (
-                    f"SELECT GROUPING({', '.join(groups)}) AS g, {', '.join(groups)}, count(*) "  # noqa: S608
-                    f"FROM (SELECT {', '.join(exprs)} FROM attributes WHERE {sql.where()}) "
-                    f"GROUP BY GROUPING SETS ({sets})"
-                )
-                if len(groups) > 1
-                else (
-                    f"SELECT 0 AS g, {exprs[0]}, count(*) FROM attributes "  # noqa: S608
-                    f"WHERE {sql.where()} GROUP BY ALL"
-                )
-            )
+        band, band_params = age_band_sql(today)
+        exprs = [f"{band} AS age_band" if g == "age_band" else g for g in groups]
+        if "age_band" in groups:
+            params.extend(band_params)
+        # Column names come from DIMENSIONS; values are bound: no input reaches the text.
+        sets = ", ".join(["()"] + [f"({g})" for g in groups])
+        grouping = f"GROUPING({', '.join(groups)})" if groups else "0"
+        query = (
+            f"SELECT {grouping} AS g, {''.join(g + ', ' for g in groups)}"  # noqa: S608
+            "count(*), bit_xor(prospect_id) "
+            f"FROM (SELECT prospect_id{''.join(', ' + e for e in exprs)} FROM attributes "
+            f"WHERE {sql.where()}) GROUP BY GROUPING SETS ({sets})"
+        )
         params.extend(sql.params)
         rows = self._run(query, params)
-        if not groups:
-            return CountResult(int(rows[0][0]), {})
         breakdowns: dict[str, dict[str, int]] = {g: {} for g in groups}
+        keys: dict[str, dict[str, int]] = {g: {} for g in groups}
+        total, total_key = 0, 0
         full = (1 << len(groups)) - 1
-        total = 0
         for row in rows:
-            g, values, n = row[0], row[1:-1], int(row[-1])
-            if len(groups) > 1 and g == full:
-                total = n
+            g, values, n, key = row[0], row[1:-2], int(row[-2]), int(row[-1] or 0)
+            if g == full:
+                total, total_key = n, key
                 continue
-            i = (
-                0
-                if len(groups) == 1
-                else next(j for j in range(len(groups)) if not g & (1 << (len(groups) - 1 - j)))
-            )
+            i = next(j for j in range(len(groups)) if not g & (1 << (len(groups) - 1 - j)))
             value = values[i]
             if groups[i] in self.layout.codes:
                 value = self.vocabulary[groups[i]][value]
             breakdowns[groups[i]][str(value)] = n
-            if len(groups) == 1:
-                total += n
+            keys[groups[i]][str(value)] = key
         if "region" in wanted:
             regions: dict[str, int] = {}
+            region_keys: dict[str, int] = {}
             for dep, n in breakdowns["department"].items():
-                regions[self._region_of[dep]] = regions.get(self._region_of[dep], 0) + n
-            breakdowns["region"] = regions
-        return CountResult(total, {d: breakdowns[d] for d in wanted})
+                r = self._region_of[dep]
+                regions[r] = regions.get(r, 0) + n
+                region_keys[r] = region_keys.get(r, 0) ^ keys["department"][dep]
+            breakdowns["region"], keys["region"] = regions, region_keys
+        return CountResult(
+            total, {d: breakdowns[d] for d in wanted}, total_key, {d: keys[d] for d in wanted}
+        )
 
     def _run(self, query: str, params: list[Any]) -> list[Any]:
         cur = self.cursor()

@@ -1,14 +1,19 @@
-"""What a customer may see of a count: minimum size, deterministic noise, rounding, suppression.
+"""What a customer may see of a count: minimum size, cell-key noise, rounding, suppression.
 
 - Below the minimum segment size k nothing is shown ("fewer than k").
-- Noise is Laplace-shaped, drawn from an HMAC of (secret, canonical criteria, snapshot, cell): the
-  same question on the same snapshot gets the same answer, so repeating it averages nothing away,
-  while two questions that differ by one person get independent draws.
+- Noise follows the cell-key method: the draw is an HMAC of (secret, snapshot, the size of the
+  set of prospects and the XOR of their random 62-bit ids), so it depends on WHO is counted, not
+  on how the question was worded. The same set always gets the same answer, whether asked as a
+  total or seen as a breakdown cell, under any rewording (a radius of 60 or 60.5 km covering the
+  same communes, redundant keys...); repeating or rephrasing a question averages nothing away,
+  while two sets that differ by one person get independent draws.
 - The noisy value is rounded DOWN to a step that grows with the count; a result under k after
   noise and rounding is not shown either.
-- Breakdown cells under k are suppressed, and more cells are suppressed with them (smallest first)
-  until at least two are hidden and the hidden cells add up to at least k, so that subtracting
-  the shown cells from the total never isolates a small group.
+- Breakdown cells under k are suppressed, and more cells with them (smallest first) until at
+  least two are hidden and the hidden cells add up to at least k, so that subtracting the shown
+  cells from the total never isolates a small group. Regions and departments nest: the same rule
+  holds inside every region, and a hidden region never has all its departments shown (see
+  `suppress_nested`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-NOISE_FLOOR = 4.0  # Laplace scale for small counts
+NOISE_FLOOR = 6.0  # Laplace scale for small counts
 NOISE_RELATIVE = 0.002  # ... growing with the count
 NOISE_BOUND = 5.0  # in scales: the draw is clipped so a shown count is never far off
 
@@ -30,6 +35,11 @@ def step_for(value: float) -> int:
     if value < 100_000:
         return 100
     return 1_000
+
+
+def cell_key(snapshot: str, exact: int, fingerprint: int) -> str:
+    """The noise material of a set of prospects: its size and the XOR of its ids."""
+    return f"{snapshot}|{exact}|{fingerprint}"
 
 
 def _uniform(secret: bytes, material: str) -> float:
@@ -59,6 +69,7 @@ class Cell:
     value: str
     label: str
     exact: int
+    material: str = ""  # the cell key (see cell_key)
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,9 @@ class ShownCell:
         return self.count is None
 
 
-def suppressed_values(cells: Sequence[Cell], k: int) -> set[str]:
-    """Primary suppression (< k) then complementary suppression, smallest cells first."""
-    hidden = {c.value for c in cells if c.exact < k}
+def _complete(cells: Sequence[Cell], hidden: set[str], k: int) -> set[str]:
+    """Hide more cells, smallest first, until none or >= 2 are hidden and they sum to >= k."""
+    hidden = set(hidden)
     if not hidden:
         return hidden
     rest = sorted((c for c in cells if c.value not in hidden), key=lambda c: (c.exact, c.value))
@@ -86,19 +97,126 @@ def suppressed_values(cells: Sequence[Cell], k: int) -> set[str]:
     return hidden
 
 
-def protect(cells: Sequence[Cell], k: int, secret: bytes, material: str) -> list[ShownCell]:
-    hidden = suppressed_values(cells, k)
-    out = []
-    for c in cells:
-        shown = (
-            None if c.value in hidden else shown_count(c.exact, k, secret, f"{material}|{c.value}")
+def suppressed_values(cells: Sequence[Cell], k: int) -> set[str]:
+    """Primary suppression (< k) then complementary suppression, smallest cells first."""
+    return _complete(cells, {c.value for c in cells if c.exact < k}, k)
+
+
+def visible(cells: Sequence[Cell], k: int, secret: bytes) -> dict[str, int | None]:
+    """Each cell's noisy count, None when under k after noise and rounding."""
+    return {c.value: shown_count(c.exact, k, secret, c.material) for c in cells}
+
+
+def protect(cells: Sequence[Cell], k: int, secret: bytes) -> list[ShownCell]:
+    """One flat dimension (age band, sex, socio-professional group...)."""
+    counts = visible(cells, k, secret)
+    hidden = _complete(cells, {v for v, n in counts.items() if n is None}, k)
+    return [
+        ShownCell(c.value, c.label, None if c.value in hidden else counts[c.value]) for c in cells
+    ]
+
+
+def suppress_nested(
+    parents: Sequence[Cell],
+    children: Sequence[Cell],
+    parent_of: Mapping[str, str],
+    k: int,
+    hidden_parents: Iterable[str] = (),
+    hidden_children: Iterable[str] = (),
+) -> tuple[set[str], set[str]]:
+    """Suppression for a two-level hierarchy (regions and their departments), to a fixed point:
+    - among the parents, as for a flat dimension;
+    - inside each parent, as for a flat dimension, so that a shown parent minus its shown
+      children never isolates one hidden child or a group under k;
+    - a hidden parent keeps enough hidden children that it cannot be rebuilt from them (a
+      parent with a single child is the same set as that child: both hidden or both shown).
+    """
+    hp = set(hidden_parents) | {p.value for p in parents if p.exact < k}
+    hc = set(hidden_children) | {c.value for c in children if c.exact < k}
+    kids: dict[str, list[Cell]] = {p.value: [] for p in parents}
+    for c in children:
+        kids[parent_of[c.value]].append(c)
+    while True:
+        before = (len(hp), len(hc))
+        hp = _complete(parents, hp, k)
+        for p in parents:
+            group = kids[p.value]
+            hidden_here = {c.value for c in group if c.value in hc}
+            if p.value in hp and not hidden_here and group:
+                # A hidden parent must not be the sum of shown children.
+                hidden_here = {min(group, key=lambda c: (c.exact, c.value)).value}
+            completed = _complete(group, hidden_here, k)
+            if completed and (
+                len(completed) < 2 or sum(c.exact for c in group if c.value in completed) < k
+            ):
+                hp.add(p.value)  # cannot protect inside it: hide the parent as well
+            hc |= completed
+        if (len(hp), len(hc)) == before:
+            return hp, hc
+
+
+@dataclass(frozen=True)
+class Protected:
+    """Everything a customer may see of one count."""
+
+    total: int | None
+    breakdowns: dict[str, list[ShownCell]]
+
+
+def protect_result(
+    total: int,
+    total_key: int,
+    breakdowns: Mapping[str, Mapping[str, int]],
+    keys: Mapping[str, Mapping[str, int]],
+    cells_of: Mapping[str, Sequence[tuple[str, str]]],
+    region_of: Mapping[str, str],
+    snapshot: str,
+    k: int,
+    secret: bytes,
+) -> Protected:
+    """Noise, rounding and suppression for a total and its breakdowns. Every possible cell of a
+    dimension is listed (`cells_of`), empty ones included, so the listing itself tells nothing."""
+    shown_total = shown_count(total, k, secret, cell_key(snapshot, total, total_key))
+    cells = {
+        dim: [
+            Cell(
+                v,
+                label,
+                breakdowns[dim].get(v, 0),
+                cell_key(snapshot, breakdowns[dim].get(v, 0), keys[dim].get(v, 0)),
+            )
+            for v, label in cells_of[dim]
+        ]
+        for dim in breakdowns
+    }
+    if shown_total is None:  # nothing of a segment under k is shown, not even its parts
+        return Protected(
+            None, {d: [ShownCell(c.value, c.label, None) for c in cs] for d, cs in cells.items()}
         )
-        out.append(ShownCell(c.value, c.label, shown))
-    # A cell hidden by rounding (noisy value under k) must not leave a lone hidden cell behind.
-    late = {c.value for c in out if c.count is None} - hidden
-    if late:
-        again = suppressed_values(
-            [Cell(c.value, c.label, 0 if c.value in late else c.exact) for c in cells], k
+    out: dict[str, list[ShownCell]] = {}
+    for dim, dim_cells in cells.items():
+        if dim not in ("region", "department"):
+            out[dim] = protect(dim_cells, k, secret)
+    if "department" in cells:
+        regions = cells.get("region") or [
+            Cell(r, r, sum(c.exact for c in cells["department"] if region_of[c.value] == r))
+            for r in sorted(set(region_of.values()))
+        ]
+        counts = visible(regions, k, secret) | visible(cells["department"], k, secret)
+        hp, hc = suppress_nested(
+            regions,
+            cells["department"],
+            region_of,
+            k,
+            hidden_parents=[c.value for c in regions if counts[c.value] is None],
+            hidden_children=[c.value for c in cells["department"] if counts[c.value] is None],
         )
-        out = [ShownCell(c.value, c.label, None if c.value in again else c.count) for c in out]
-    return out
+        for dim, hidden in (("region", hp), ("department", hc)):
+            if dim in cells:
+                out[dim] = [
+                    ShownCell(c.value, c.label, None if c.value in hidden else counts[c.value])
+                    for c in cells[dim]
+                ]
+    elif "region" in cells:
+        out["region"] = protect(cells["region"], k, secret)
+    return Protected(shown_total, out)

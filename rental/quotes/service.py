@@ -43,6 +43,12 @@ def dimension_values() -> dict[str, list[tuple[str, str]]]:
 
 
 @lru_cache(maxsize=1)
+def region_of_department() -> dict[str, str]:
+    deps = reference.departments()
+    return dict(zip(deps["code"], deps["region_code"], strict=True))
+
+
+@lru_cache(maxsize=1)
 def zone_of_department() -> dict[str, str]:
     deps = reference.departments()
     return {
@@ -99,29 +105,36 @@ def create_quote(
     check_budget(session, who, now)
     # Departments are always counted: the price depends on the zone mix (metropolitan/overseas).
     result = seg.count(session, criteria, now, tuple(set(breakdowns) | {"department"}))
-    canonical = criteria.canonical_json()
-    material = f"{canonical}|{seg.version}"
-    secret = keys.noise_secret()
-    shown = privacy.shown_count(result.total, s.min_segment_size, secret, material)
-    shown_breakdowns = {}
-    for dim in (d for d in DIMENSIONS if d in breakdowns):
-        exact = result.breakdowns.get(dim, {})
-        cells = [privacy.Cell(v, label, exact.get(v, 0)) for v, label in dimension_values()[dim]]
-        if shown is None:  # nothing of a segment under k is shown, not even its parts
-            protected = [privacy.ShownCell(c.value, c.label, None) for c in cells]
-        else:
-            protected = privacy.protect(cells, s.min_segment_size, secret, f"{material}|{dim}")
-        shown_breakdowns[dim] = [
+    protected = privacy.protect_result(
+        result.total,
+        result.total_key,
+        result.breakdowns,
+        result.keys,
+        dimension_values(),
+        region_of_department(),
+        seg.version,
+        s.min_segment_size,
+        keys.noise_secret(),
+    )
+    shown = protected.total
+    shown_breakdowns = {
+        dim: [
             BreakdownCell(
                 value=c.value, label=c.label, count=c.count, suppressed=c.suppressed
             ).model_dump()
-            for c in protected
+            for c in cells
         ]
+        for dim, cells in protected.breakdowns.items()
+        if dim in breakdowns
+    }
+    # The zone mix of the price comes from the protected department counts only: a transport
+    # line must not reveal a zone (an overseas department, say) with fewer than k prospects.
     zones: dict[str, int] = {}
-    for dep, n in result.breakdowns.get("department", {}).items():
-        zone = zone_of_department()[dep]
-        zones[zone] = zones.get(zone, 0) + n
+    for c in protected.breakdowns["department"]:
+        zone = zone_of_department()[c.value]
+        zones[zone] = zones.get(zone, 0) + (c.count or 0)
     quote_price = price(default_grid(), shown, zones) if shown is not None else None
+    canonical = criteria.canonical_json()
     quote = QuoteRepository(session).add(
         Quote(
             id=str(uuid.uuid4()),

@@ -181,3 +181,15 @@ def test_eligibility_stores_shrink_counts_at_once(
         assert seg.count(session, c, now).total == start - 9
         # An opt-out is final: recording it twice changes nothing.
         assert SuppressionRepository(session).add(mac[ids[0]], "stop_reply", "again", now) is False
+
+
+def test_cell_keys_are_the_xor_of_the_counted_ids(engine: Engine) -> None:
+    c = Criteria.model_validate({"departments": ["06", "13"], "sex": ["M"]})
+    r = engine.count(c, TODAY, ("region", "department"))
+    ids = engine.matching_ids(c, TODAY)
+    assert r.total_key == int(np.bitwise_xor.reduce(ids))
+    dep06 = engine.matching_ids(
+        Criteria.model_validate({"departments": ["06"], "sex": ["M"]}), TODAY
+    )
+    assert r.keys["department"]["06"] == int(np.bitwise_xor.reduce(dep06))
+    assert r.keys["region"]["93"] == r.total_key  # both departments are in the same region

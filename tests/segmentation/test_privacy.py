@@ -44,8 +44,8 @@ cells_strategy = st.lists(st.integers(0, 2_000), min_size=2, max_size=12)
 @settings(max_examples=300)
 @given(counts=cells_strategy)
 def test_complementary_suppression_cannot_be_undone(counts: list[int]) -> None:
-    cells = [privacy.Cell(str(i), str(i), n) for i, n in enumerate(counts)]
-    shown = privacy.protect(cells, K, SECRET, "m")
+    cells = [privacy.Cell(str(i), str(i), n, f"m{i}|{n}") for i, n in enumerate(counts)]
+    shown = privacy.protect(cells, K, SECRET)
     hidden = [c for c, s in zip(cells, shown, strict=True) if s.count is None]
     # Nothing under k is ever shown ...
     assert all(s.count is None for c, s in zip(cells, shown, strict=True) if c.exact < K)
@@ -84,3 +84,85 @@ def test_no_count_under_k_through_the_api(
     )
     assert r.status_code == 201
     assert all(n >= K for n in _all_counts(r.json()))
+
+
+@st.composite
+def hierarchies(draw: Any) -> tuple[list[privacy.Cell], list[privacy.Cell], dict[str, str]]:
+    n_parents = draw(st.integers(1, 6))
+    children, parent_of = [], {}
+    for p in range(n_parents):
+        for c in range(draw(st.integers(1, 4))):
+            value = f"{p}.{c}"
+            children.append(privacy.Cell(value, value, draw(st.integers(0, 400))))
+            parent_of[value] = str(p)
+    parents = [
+        privacy.Cell(str(p), str(p), sum(c.exact for c in children if parent_of[c.value] == str(p)))
+        for p in range(n_parents)
+    ]
+    return parents, children, parent_of
+
+
+@settings(max_examples=400)
+@given(h=hierarchies())
+def test_nested_suppression_cannot_be_undone(
+    h: tuple[list[privacy.Cell], list[privacy.Cell], dict[str, str]],
+) -> None:
+    parents, children, parent_of = h
+    hp, hc = privacy.suppress_nested(parents, children, parent_of, K)
+    assert all(c.value in hc for c in children if c.exact < K)
+    assert all(p.value in hp for p in parents if p.exact < K)
+    # Total minus the shown parents: nothing or a group of >= 2 cells worth >= k.
+    if hp and len(hp) < len(parents):
+        assert len(hp) >= 2
+        assert sum(p.exact for p in parents if p.value in hp) >= K
+    for p in parents:
+        kids = [c for c in children if parent_of[c.value] == p.value]
+        hidden = [c for c in kids if c.value in hc]
+        if p.value not in hp and hidden:
+            # A shown parent minus its shown children: >= 2 hidden children worth >= k.
+            assert len(hidden) >= 2
+            assert sum(c.exact for c in hidden) >= K
+        if p.value in hp:
+            # A hidden parent can never be rebuilt from its children.
+            assert hidden
+
+
+def test_same_prospects_same_answer_whatever_the_wording(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """Rephrasing a question (a radius covering the same communes, redundant keys, an exclusion
+    that removes nobody) gives the very same noisy count: nothing to average."""
+    key = org_keys["acme"]
+    bodies: list[dict[str, Any]] = [
+        {"radius": {"commune": "06088", "km": 20}, "age": {"min": 30, "max": 60}},
+        {"radius": {"commune": "06088", "km": 20.001}, "age": {"min": 30, "max": 60}},
+        {
+            "radius": {"commune": "06088", "km": 20},
+            "age": {"min": 30, "max": 60},
+            "sex": ["F", "M"],
+        },
+        {
+            "radius": {"commune": "06088", "km": 20},
+            "age": {"min": 30, "max": 60},
+            "exclude": {"departments": ["75"]},
+        },
+    ]
+    counts = {
+        app_client.post("/v1/quotes", json=b, headers=auth(key)).json()["shown_count"]
+        for b in bodies
+    }
+    assert len(counts) == 1
+    assert next(iter(counts)) is not None
+
+
+def test_price_does_not_reveal_a_small_zone(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    body = {"departments": ["75", "976"], "age": {"min": 18, "max": 70}}
+    q = app_client.post(
+        "/v1/quotes", params={"breakdowns": "department"}, json=body, headers=auth(org_keys["am"])
+    ).json()
+    dep = {c["value"]: c for c in q["breakdowns"]["department"]}
+    overseas = [line for line in q["price"]["transport"] if line["zone"] == "overseas"]
+    if dep["976"]["suppressed"]:
+        assert all(line["messages"] == 0 for line in overseas)
