@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # Starts the service clock at this instant (ISO 8601 with offset); it then runs in real time.
     now: datetime | None = None
 
+    # The broker's own organisation: the only home of account managers and admins.
+    broker_organisation: str = "Broker"
+
     # Privacy of counts.
     min_segment_size: int = Field(default=100, ge=10)
     daily_quote_budget: int = Field(default=500, ge=1)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from datasets.cli import app as base_app
 from kit.db import unit_of_work
 from kit.errors import RentalError
+from kit.settings import get_settings
 from rental.accounts import service as accounts
 from rental.accounts.models import Role
 from rental.accounts.repository import AccountRepository
@@ -124,7 +125,9 @@ def demo_accounts(
         if AccountRepository(session).organisation_by_name(organisation) is None:
             accounts.add_organisation(session, organisation)
         client = accounts.add_key(session, organisation, Role.client, "demo-client")
-        manager = accounts.add_key(session, accounts.BROKER, Role.account_manager, "demo-manager")
+        manager = accounts.add_key(
+            session, get_settings().broker_organisation, Role.account_manager, "demo-manager"
+        )
     typer.echo(f"client key ({organisation}):        {client.key}")
     typer.echo(f"account manager key (Broker): {manager.key}")
 

@@ -130,7 +130,9 @@ def org_keys(base: snapshot.Snapshot) -> dict[str, str]:
             "globex": accounts.add_key(session, "Globex", Role.client).key,
         }
         accounts.operator(session)
-        out["am"] = accounts.add_key(session, accounts.BROKER, Role.account_manager).key
+        out["am"] = accounts.add_key(
+            session, get_settings().broker_organisation, Role.account_manager
+        ).key
     return out
 
 

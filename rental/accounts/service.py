@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from kit import clock
 from kit.errors import InvalidInput
+from kit.settings import get_settings
 from rental.accounts.exceptions import InvalidApiKey, OrganisationExists, OrganisationNotFound
 from rental.accounts.models import Organisation, Role
 from rental.accounts.repository import AccountRepository
@@ -36,7 +37,15 @@ def add_key(
     session: Session, organisation: str, role: Role, user_name: str | None = None
 ) -> IssuedKey:
     repo = AccountRepository(session)
+    broker = get_settings().broker_organisation
+    if role is not Role.client and organisation != broker:
+        raise InvalidInput(
+            f"{role.value} keys belong to the broker's organisation {broker!r}, not to a "
+            f"customer's: use --organisation {broker!r}"
+        )
     org = repo.organisation_by_name(organisation)
+    if org is None and organisation == broker:
+        org = repo.add_organisation(broker, clock.now())
     if org is None:
         raise OrganisationNotFound(
             f"no organisation named {organisation!r}: create it with "
@@ -57,17 +66,21 @@ def authenticate(session: Session, key: str | None) -> Principal:
     if found is None:
         raise InvalidApiKey("unknown or revoked API key")
     user = found.user
-    return Principal(user.id, user.organisation_id, user.organisation.name, user.role)
+    org = user.organisation.name
+    staff = user.role is not Role.client and org == get_settings().broker_organisation
+    # A staff role outside the broker's organisation (a record made before that rule) acts as a
+    # client: it never sees other organisations' data.
+    return Principal(user.id, user.organisation_id, org, user.role if staff else Role.client)
 
 
-BROKER = "Broker"  # the broker's own organisation: home of its staff and of its operators
 OPERATOR = "cli-operator"
 
 
 def operator(session: Session, on_behalf_of: str | None = None) -> Principal:
     """The broker's command-line operator (account manager), acting for an organisation."""
     repo = AccountRepository(session)
-    broker = repo.organisation_by_name(BROKER) or repo.add_organisation(BROKER, clock.now())
+    name = get_settings().broker_organisation
+    broker = repo.organisation_by_name(name) or repo.add_organisation(name, clock.now())
     user = repo.user_by_name(broker, OPERATOR) or repo.add_user(
         broker, OPERATOR, Role.account_manager, clock.now()
     )

@@ -62,6 +62,12 @@ def test_accounts_bootstrap_errors(base: snapshot.Snapshot) -> None:
     missing = rental("accounts", "add-key", "--organisation", "Nobody", "--role", "client")
     assert missing.returncode == 1
     assert "add-organisation" in missing.stderr
-    ok = rental("accounts", "add-key", "--organisation", "Initech", "--role", "account_manager")
+    ok = rental("accounts", "add-key", "--organisation", "Initech", "--role", "client")
     assert ok.returncode == 0
     assert json.loads(ok.stdout)["key"].startswith("rk_")
+    # Account managers work for the broker, never inside a customer's organisation.
+    staff = rental("accounts", "add-key", "--organisation", "Initech", "--role", "account_manager")
+    assert staff.returncode == 1
+    assert "broker's organisation 'Broker'" in staff.stderr
+    staff = rental("accounts", "add-key", "--organisation", "Broker", "--role", "account_manager")
+    assert staff.returncode == 0
