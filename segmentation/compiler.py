@@ -16,6 +16,7 @@ from datasets import reference
 from segmentation.criteria import Criteria, _Filters
 
 EARTH_KM = 6371.0088
+SHORT_LIST = 8  # longer lists of departments, communes or postcodes are semi-joined
 LIST_COLUMNS = {
     "sex": "sex", "csp": "csp", "regions": "region", "departments": "department",
     "postcodes": "postcode", "communes": "commune", "housing": "housing",
@@ -50,6 +51,7 @@ class Layout:
 
     interest_bits: list[str]
     codes: dict[str, dict[str, int]] = field(default_factory=dict)
+    enum_types: dict[str, str] = field(default_factory=dict)  # column -> DuckDB ENUM type
 
 
 @dataclass
@@ -77,18 +79,30 @@ def birth_bounds(today: date, min_age: int, max_age: int) -> tuple[date, date]:
     return years_before(today, min_age), years_before(today, max_age + 1)
 
 
-def communes_within(commune: str, km: float) -> list[str]:
-    """INSEE codes of the communes whose centre lies within `km` of the given commune's centre."""
+def _radius(sql: Sql, commune: str, km: float) -> None:
+    """Prospects whose commune centre lies within `km` of the given commune's centre: a
+    bounding box first (rows are stored by place, so it prunes), then the great-circle test."""
     com = reference.communes()
-    lat = np.radians(com["lat"].to_numpy())
-    lon = np.radians(com["lon"].to_numpy())
-    i = com["insee"].to_list().index(commune)
-    a = (
-        np.sin((lat - lat[i]) / 2) ** 2
-        + np.cos(lat) * np.cos(lat[i]) * np.sin((lon - lon[i]) / 2) ** 2
+    row = com.row(com["insee"].to_list().index(commune), named=True)
+    lat0, lon0 = float(row["lat"]), float(row["lon"])
+    dlat = km / 111.0 + 0.01
+    dlon = km / (111.0 * max(np.cos(np.radians(lat0)), 0.05)) + 0.01
+    sql.add(
+        "lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?",
+        lat0 - dlat,
+        lat0 + dlat,
+        lon0 - dlon,
+        lon0 + dlon,
     )
-    dist = 2 * EARTH_KM * np.arcsin(np.sqrt(a))
-    return sorted(com["insee"].filter(dist <= km).to_list())
+    sql.add(
+        f"2 * {EARTH_KM} * asin(sqrt(pow(sin(radians(lat::DOUBLE - ?) / 2), 2) + "
+        "cos(radians(?)) * cos(radians(lat::DOUBLE)) * pow(sin(radians(lon::DOUBLE - ?) / 2), 2)"
+        ")) <= ?",
+        lat0,
+        lat0,
+        lon0,
+        km,
+    )
 
 
 def _placeholders(n: int) -> str:
@@ -98,7 +112,12 @@ def _placeholders(n: int) -> str:
 def _in(sql: Sql, column: str, values: list[str], layout: Layout) -> None:
     codes = layout.codes.get(column)
     if codes is None:  # an ENUM column (departments, communes...): rows sorted, IN prunes
-        sql.add(f"{column} IN ({_placeholders(len(values))})", *values)
+        enum = layout.enum_types.get(column)
+        if enum and len(values) > SHORT_LIST:
+            # A long IN list is evaluated value by value; a semi-join on the list is not.
+            sql.add(f"{column} IN (SELECT unnest(?::VARCHAR[])::{enum})", list(values))
+        else:
+            sql.add(f"{column} IN ({_placeholders(len(values))})", *values)
         return
     ints = [codes[v] for v in values]
     if len(ints) == 1:  # an equality is pushed into the scan
@@ -147,7 +166,7 @@ def _filters(sql: Sql, f: _Filters, today: date, layout: Layout, eligible: bool)
         oldest_birth, youngest_birth = birth_bounds(today, f.age.min, f.age.max)
         sql.add("birth_date <= ? AND birth_date > ?", oldest_birth, youngest_birth)
     if f.radius is not None:
-        _in(sql, "commune", communes_within(f.radius.commune, f.radius.km), layout)
+        _radius(sql, f.radius.commune, f.radius.km)
     if f.interests is not None:
         mask = 0
         for code in f.interests:

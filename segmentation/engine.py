@@ -110,6 +110,7 @@ class Engine:
         self.layout = Layout(
             interest_bits=list(snapshot.manifest["interests"]),
             codes={c: {v: i for i, v in enumerate(self.vocabulary[c])} for c in CODED_COLUMNS},
+            enum_types={c: f"{c}_t" for c in ENUM_COLUMNS},
         )
         load = (
             "CREATE TABLE attributes AS SELECT prospect_id, birth_date, lat, lon, children, "  # noqa: S608 (names are ours)

@@ -49,21 +49,22 @@ def _mask(df: pl.DataFrame, c: dict[str, Any], today: date, bits: list[str]) -> 
     if "radius" in c:
         com = reference.communes()
         centre = com.filter(pl.col("insee") == c["radius"]["commune"]).row(0, named=True)
-        coords = df.select(pl.col("commune").cast(pl.String)).join(
-            com.select("insee", "lat", "lon"),
-            left_on="commune",
-            right_on="insee",
-            how="left",
-            maintain_order="left",
-        )
         lat1, lon1 = np.radians(centre["lat"]), np.radians(centre["lon"])
-        lat2, lon2 = np.radians(coords["lat"].to_numpy()), np.radians(coords["lon"].to_numpy())
+        lat2 = np.radians(df["lat"].cast(pl.Float64).to_numpy())
+        lon2 = np.radians(df["lon"].cast(pl.Float64).to_numpy())
         a = (
             np.sin((lat2 - lat1) / 2) ** 2
             + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
         )
         m &= pl.Series(2 * 6371.0088 * np.arcsin(np.sqrt(a)) <= c["radius"]["km"])
     return m
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
 
 
 def count(
@@ -76,7 +77,7 @@ def count(
     m = _mask(df, c, today, bits)
     if "exclude" in c:
         m &= ~_mask(df, c["exclude"], today, bits)
-    three_years_ago = today.replace(year=today.year - 3)
+    three_years_ago = _years_before(today, 3)
     m &= df["opt_in"] & (df["last_interaction"] >= three_years_ago)
     if excluded:
         m &= ~df["prospect_id"].is_in(list(excluded))

@@ -49,9 +49,9 @@ def filters(depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
         ),
         "csp": _some([str(i) for i in range(1, 9)]),
         "regions": _some(regions),
-        "departments": _some(deps, 6),
-        "communes": _some(big_communes.to_list(), 6),
-        "radius": st.tuples(st.sampled_from(big_communes.to_list()), st.floats(1, 80)).map(
+        "departments": _some(deps, 12),
+        "communes": _some(big_communes.to_list(), 12),
+        "radius": st.tuples(st.sampled_from(big_communes.to_list()), st.floats(1, 200)).map(
             lambda t: {"commune": t[0], "km": round(t[1], 2)}
         ),
         "housing": _some(["owner", "tenant"], 2),
