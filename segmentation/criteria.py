@@ -38,6 +38,12 @@ KEYS = (
 MIN_AGE, MAX_AGE = 18, 105
 
 
+def _echo(value: object, limit: int = 40) -> str:
+    """A value typed by the caller, quoted and cut short, for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 class AgeRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min: int = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
@@ -53,7 +59,7 @@ class AgeRange(BaseModel):
 class Radius(BaseModel):
     model_config = ConfigDict(extra="forbid")
     commune: str
-    km: float = Field(gt=0)
+    km: float = Field(gt=0, strict=True)
 
     @field_validator("commune")
     @classmethod
@@ -93,10 +99,10 @@ class _Filters(BaseModel):
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
             names = set(cls.model_fields)
-            unknown = sorted(k for k in data if k not in names)
+            unknown = sorted(str(k) for k in data if k not in names)
             if unknown:
                 raise ValueError(
-                    f"unknown criterion {', '.join(map(repr, unknown))}; "
+                    f"unknown criterion {', '.join(_echo(u) for u in unknown[:5])}; "
                     f"allowed criteria: {', '.join(sorted(names))}"
                 )
         return data
@@ -117,7 +123,8 @@ class _Filters(BaseModel):
         if bad:
             shown = ", ".join(sorted(ok)) if len(ok) <= 120 else "see GET /v1/criteria"
             raise ValueError(
-                f"unknown value {', '.join(map(repr, bad[:5]))} for {key}; allowed: {shown}"
+                f"unknown value {', '.join(_echo(b) for b in bad[:5])} for {key}; "
+                f"allowed: {shown}"
             )
         return sorted(set(v))
 
@@ -128,6 +135,13 @@ class Exclusion(_Filters):
 
 class Criteria(_Filters):
     exclude: Exclusion | None = None
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_not_empty(cls, v: Exclusion | None) -> Exclusion | None:
+        if v is not None and not v.model_dump(exclude_none=True):
+            raise ValueError("exclude is empty: give the criteria of the prospects to leave out")
+        return v
 
     def canonical(self) -> dict[str, Any]:
         """Sorted, deduplicated, unset keys dropped: the same segment always reads the same."""

@@ -8,6 +8,7 @@ incrementally (the suppression list only grows), so a quote pays for new opt-out
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -21,23 +22,38 @@ from segmentation.repository import (
     SuppressionRepository,
 )
 
+# Opt-outs are read incrementally by id. Ids are handed out in order but may commit out of
+# order (PostgreSQL sequences), so each read looks back over the last LOOKBACK ids for late
+# commits, and a full reread every RECONCILE_SECONDS catches anything older: an opt-out is never
+# missed for good.
+LOOKBACK = 1_000
+RECONCILE_SECONDS = 300.0
+
 
 class Eligibility:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
-        self._suppressed_upto = 0
+        self._seen: set[int] = set()  # suppression row ids already applied
+        self._upto = 0
+        self._reconciled = 0.0
         self._suppressed_ids = np.empty(0, dtype=np.int64)
         self._resolved: dict[bytes, np.ndarray] = {}
 
     def _suppressed(self, session: Session) -> np.ndarray:
         repo = SuppressionRepository(session)
         with self._lock:
-            if repo.stamp() > self._suppressed_upto:
-                fresh = repo.hmacs_after(self._suppressed_upto)
-                ids = self.engine.resolve_hmacs([h for _, h in fresh])
-                self._suppressed_ids = np.union1d(self._suppressed_ids, ids)
-                self._suppressed_upto = fresh[-1][0]
+            full = time.monotonic() - self._reconciled > RECONCILE_SECONDS
+            since = 0 if full else max(0, self._upto - LOOKBACK)
+            if full or repo.stamp() > self._upto or since < self._upto:
+                fresh = [(i, h) for i, h in repo.hmacs_after(since) if i not in self._seen]
+                if fresh:
+                    ids = self.engine.resolve_hmacs([h for _, h in fresh])
+                    self._suppressed_ids = np.union1d(self._suppressed_ids, ids)
+                    self._seen.update(i for i, _ in fresh)
+                    self._upto = max(self._upto, max(i for i, _ in fresh))
+                if full:
+                    self._reconciled = time.monotonic()
             return self._suppressed_ids
 
     def _resolve(self, hmacs: list[bytes]) -> np.ndarray:

@@ -100,6 +100,9 @@ def test_tiny_segment_shows_nothing(app_client: ScanningClient, org_keys: dict[s
         ({"radius": {"commune": "06088", "km": 5000}}, "over the limit"),
         ({"exclude": {"exclude": {"sex": ["F"]}}}, "unknown criterion 'exclude'"),
         ({"sex": ["0612345678"]}, "<redacted>"),
+        ({"exclude": {}}, "exclude is empty"),
+        ({"radius": {"commune": "06088", "km": True}}, "radius.km"),
+        ({"sex": ["x" * 5000]}, "...'"),
     ],
 )
 def test_bad_criteria_get_clear_422(

@@ -193,3 +193,41 @@ def test_cell_keys_are_the_xor_of_the_counted_ids(engine: Engine) -> None:
     )
     assert r.keys["department"]["06"] == int(np.bitwise_xor.reduce(dep06))
     assert r.keys["region"]["93"] == r.total_key  # both departments are in the same region
+
+
+def test_an_opt_out_committed_late_is_still_applied(
+    base: snapshot.Snapshot, attributes: pl.DataFrame
+) -> None:
+    """Ids can commit out of order (PostgreSQL sequences): a lower id seen after a higher one
+    must still be applied."""
+    from segmentation.models import Suppression
+
+    upgrade()
+    engine = Engine(base)
+    seg = Segmenter(engine, Eligibility(engine))
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    c = Criteria.model_validate({"departments": ["35"]})
+    ids = attributes.filter(
+        (pl.col("department") == "35")
+        & pl.col("opt_in")
+        & (pl.col("last_interaction") >= date(2023, 11, 26))
+    )["prospect_id"].to_list()
+    contacts = pq.read_table(base.contacts, columns=["prospect_id", "phone_hmac"])
+    mac = dict(
+        zip(
+            contacts.column("prospect_id").to_pylist(),
+            contacts.column("phone_hmac").to_pylist(),
+            strict=True,
+        )
+    )
+    with unit_of_work() as session:
+        start = seg.count(session, c, now).total
+        high = SuppressionRepository(session).stamp() + 500
+        session.add(Suppression(id=high, phone_hmac=mac[ids[0]], reason="test", created_at=now))
+    with unit_of_work() as session:
+        assert seg.count(session, c, now).total == start - 1
+        session.add(
+            Suppression(id=high - 10, phone_hmac=mac[ids[1]], reason="test", created_at=now)
+        )
+    with unit_of_work() as session:
+        assert seg.count(session, c, now).total == start - 2
