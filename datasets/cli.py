@@ -15,6 +15,7 @@ from datasets import snapshot
 from datasets.build import generate_snapshot
 from datasets.refresh import refresh_snapshot
 from kit import clock
+from kit.cli import friendly_errors
 from kit.settings import get_settings
 
 app = typer.Typer(help="The prospect base: generate, refresh, info.", no_args_is_help=True)
@@ -46,6 +47,7 @@ def _root(out: Path | None) -> Path:
 
 
 @app.command()
+@friendly_errors
 def generate(
     rows: Annotated[int, typer.Option(min=1, help="Number of prospects.")] = 1_000_000,
     seed: Annotated[int, typer.Option(help="Same seed, same snapshot.")] = 1,
@@ -65,6 +67,7 @@ def generate(
 
 
 @app.command()
+@friendly_errors
 def refresh(
     churn: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Share of prospects replaced.")
@@ -87,6 +90,7 @@ def refresh(
 
 
 @app.command()
+@friendly_errors
 def info(
     out: Annotated[
         Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")

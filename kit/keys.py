@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from pathlib import Path
 
 from kit.errors import ConfigurationError
@@ -29,16 +30,17 @@ def _load_or_create(name: str, configured: str | None, size: int = 32) -> bytes:
         return base64.b64decode(path.read_bytes().strip())
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = os.urandom(size)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=path.parent)  # mode 0600, unique name
     with os.fdopen(fd, "wb") as fh:
         fh.write(base64.b64encode(key))
+        fh.flush()
+        os.fsync(fh.fileno())
     try:
-        os.link(tmp, path)  # atomic and never overwrites a key another process just created
+        os.link(tmp, path)  # atomic, and never overwrites a key another caller just created
     except FileExistsError:
         pass
     finally:
-        tmp.unlink()
+        os.unlink(tmp)
     return base64.b64decode(Path(path).read_bytes().strip())
 
 
@@ -55,4 +57,8 @@ def hmac_key() -> bytes:
 def noise_secret() -> bytes:
     """Seed secret of the deterministic noise on shown counts."""
     s = get_settings().noise_secret
-    return s.encode() if s else _load_or_create("noise", None)
+    if s is None:
+        return _load_or_create("noise", None)
+    if len(s) < 32:
+        raise ConfigurationError("RENTAL_NOISE_SECRET must have at least 32 characters")
+    return s.encode()

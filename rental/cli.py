@@ -11,8 +11,8 @@ import typer
 from pydantic import ValidationError
 
 from datasets.cli import app as base_app
+from kit.cli import fail, friendly_errors
 from kit.db import unit_of_work
-from kit.errors import RentalError
 from kit.settings import get_settings
 from rental.accounts import service as accounts
 from rental.accounts.models import Role
@@ -29,24 +29,18 @@ accounts_app = typer.Typer(help="Organisations, users and API keys.", no_args_is
 app.add_typer(accounts_app, name="accounts")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 @accounts_app.command("add-organisation")
+@friendly_errors
 def add_organisation(name: str) -> None:
     """Create an organisation (a customer, or the broker itself)."""
     upgrade()
-    try:
-        with unit_of_work() as session:
-            org = accounts.add_organisation(session, name)
-            typer.echo(json.dumps({"organisation": org.name, "id": org.id}))
-    except RentalError as exc:
-        _fail(exc.detail)
+    with unit_of_work() as session:
+        org = accounts.add_organisation(session, name)
+        typer.echo(json.dumps({"organisation": org.name, "id": org.id}))
 
 
 @accounts_app.command("add-key")
+@friendly_errors
 def add_key(
     organisation: Annotated[str, typer.Option(help="Organisation name.")],
     role: Annotated[Role, typer.Option(help="client, account_manager or admin.")] = Role.client,
@@ -54,11 +48,8 @@ def add_key(
 ) -> None:
     """Create a user with a role and print its API key (shown once, stored hashed)."""
     upgrade()
-    try:
-        with unit_of_work() as session:
-            issued = accounts.add_key(session, organisation, role, name)
-    except RentalError as exc:
-        _fail(exc.detail)
+    with unit_of_work() as session:
+        issued = accounts.add_key(session, organisation, role, name)
     typer.echo(
         json.dumps(
             {
@@ -73,6 +64,7 @@ def add_key(
 
 
 @app.command()
+@friendly_errors
 def quote(
     criteria: Annotated[Path, typer.Option(help="JSON file of criteria ('-' for stdin).")],
     organisation: Annotated[
@@ -100,21 +92,18 @@ def quote(
             + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
-        _fail(problems, 2)
+        fail(problems, 2)
         return
-    try:
-        with unit_of_work() as session:
-            who = accounts.operator(session, organisation)
-            dims = service.parse_breakdowns(breakdowns)
-            q = service.create_quote(session, who, parsed, runtime.current(), dims)
-            out = service.view(q, who)
-    except RentalError as exc:
-        _fail(exc.detail)
-        return
+    with unit_of_work() as session:
+        who = accounts.operator(session, organisation)
+        dims = service.parse_breakdowns(breakdowns)
+        q = service.create_quote(session, who, parsed, runtime.current(), dims)
+        out = service.view(q, who)
     typer.echo(out.model_dump_json(indent=2))
 
 
 @app.command("demo-accounts")
+@friendly_errors
 def demo_accounts(
     organisation: Annotated[str, typer.Option(help="Demo customer organisation.")] = "Demo",
 ) -> None:
@@ -133,6 +122,7 @@ def demo_accounts(
 
 
 @app.command()
+@friendly_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,

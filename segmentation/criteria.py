@@ -123,8 +123,7 @@ class _Filters(BaseModel):
         if bad:
             shown = ", ".join(sorted(ok)) if len(ok) <= 120 else "see GET /v1/criteria"
             raise ValueError(
-                f"unknown value {', '.join(_echo(b) for b in bad[:5])} for {key}; "
-                f"allowed: {shown}"
+                f"unknown value {', '.join(_echo(b) for b in bad[:5])} for {key}; allowed: {shown}"
             )
         return sorted(set(v))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -21,6 +21,10 @@ from segmentation.engine import DEFAULT_BREAKDOWNS, CountResult, Engine
 class Segmenter:
     engine: Engine
     eligibility: Eligibility
+    # Reading the excluded set, applying it and counting happen as one step: a slower request
+    # holding an older view of the stores must not re-enable someone who just opted out, and no
+    # count may see a half-applied update.
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     @property
     def version(self) -> str:
@@ -42,8 +46,9 @@ class Segmenter:
         now: datetime,
         dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS,
     ) -> CountResult:
-        today = self.refresh_eligibility(session, now)
-        return self.engine.count(criteria, today, dimensions)
+        with self.lock:
+            today = self.refresh_eligibility(session, now)
+            return self.engine.count(criteria, today, dimensions)
 
 
 _lock = threading.Lock()
@@ -66,10 +71,8 @@ def current() -> Segmenter:
         snapshot = snap.current(root)
         engine = Engine(snapshot, threads=s.duckdb_threads, memory_limit=s.duckdb_memory_limit)
         seg = Segmenter(engine, Eligibility(engine))
-        old = _state.get(root)
+        # The previous engine is left to the garbage collector: a quote may still be using it.
         _state[root] = (snapshot.version, seg)
-        if old:
-            old[1].engine.close()
         return seg
 
 

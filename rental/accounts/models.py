@@ -54,7 +54,7 @@ class AuditEvent(Base):
     """Who did what, when: every quote, and later every order action."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_user_action_at", "user_id", "action", "at"),)
+    __table_args__ = (Index("ix_audit_events_org_action_at", "organisation_id", "action", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())

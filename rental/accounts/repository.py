@@ -80,16 +80,14 @@ class AuditRepository:
             )
         )
 
-    def count_since(self, user_id: int, action: str, since: datetime) -> int:
-        return int(
-            self.session.scalar(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(
-                    AuditEvent.user_id == user_id,
-                    AuditEvent.action == action,
-                    AuditEvent.at >= since,
-                )
+    def count_since(self, organisation_id: int, action: str, since: datetime) -> int:
+        q = (
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.organisation_id == organisation_id,
+                AuditEvent.action == action,
+                AuditEvent.at >= since,
             )
-            or 0
         )
+        return int(self.session.scalar(q) or 0)

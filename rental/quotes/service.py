@@ -81,12 +81,12 @@ def _start_of_day_paris(now: datetime) -> datetime:
 def check_budget(session: Session, who: Principal, now: datetime) -> None:
     budget = get_settings().daily_quote_budget
     used = AuditRepository(session).count_since(
-        who.user_id, "quote.create", _start_of_day_paris(now)
+        who.organisation_id, "quote.create", _start_of_day_paris(now)
     )
     if used >= budget:
         reset = _start_of_day_paris(now) + timedelta(days=1)
         raise QuoteBudgetExhausted(
-            f"daily quote budget of {budget} quotes reached for this API key; it resets at "
+            f"daily quote budget of {budget} quotes reached for your organisation; it resets at "
             f"{reset.isoformat()} (midnight Europe/Paris). Ask your account manager if you "
             "need more.",
             retry_after_seconds=int((reset - now).total_seconds()) + 1,

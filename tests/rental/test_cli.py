@@ -71,3 +71,32 @@ def test_accounts_bootstrap_errors(base: snapshot.Snapshot) -> None:
     assert "broker's organisation 'Broker'" in staff.stderr
     staff = rental("accounts", "add-key", "--organisation", "Broker", "--role", "account_manager")
     assert staff.returncode == 0
+
+
+def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
+    missing = rental("quote", "--criteria", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: cannot read")
+    binary = tmp_path / "b.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    bad = rental("quote", "--criteria", str(binary))
+    assert bad.returncode == 1
+    assert "not UTF-8" in bad.stderr
+    empty_home = dict(os.environ, RENTAL_HOME=str(tmp_path / "empty"))
+    exe = Path(sys.executable).with_name("rental")
+    r = subprocess.run(
+        [str(exe), "base", "info"],
+        capture_output=True,
+        text=True,
+        env=empty_home,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 1
+    assert "rental base generate" in r.stderr
+    assert "Traceback" not in missing.stderr + bad.stderr + r.stderr
+    date = rental(
+        "base", "generate", "--rows", "10", "--as-of", "soon", "--out", str(tmp_path / "x")
+    )
+    assert date.returncode == 1
+    assert "Invalid isoformat" in date.stderr

@@ -120,7 +120,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_audit_events_user_action_at", ["user_id", "action", "at"], unique=False
+            "ix_audit_events_org_action_at", ["organisation_id", "action", "at"], unique=False
         )
 
     op.create_table(
@@ -160,7 +160,7 @@ def downgrade() -> None:
 
     op.drop_table("quotes")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_events_user_action_at")
+        batch_op.drop_index("ix_audit_events_org_action_at")
 
     op.drop_table("audit_events")
     op.drop_table("api_keys")
