@@ -50,7 +50,7 @@ TIME_ZONES = [phones.TERRITORIES[t].time_zone for t in TERRITORY_CODES]
 def write_attributes(df: pl.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     df.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=snapshot.ROW_GROUP)
-    os.replace(tmp, path)
+    snapshot.replace_durably(tmp, path)
 
 
 def write_contacts(path: Path, parts: Iterable[pa.Table]) -> None:
@@ -71,7 +71,7 @@ def write_contacts(path: Path, parts: Iterable[pa.Table]) -> None:
     ) as writer:
         for part in parts:
             writer.write_table(part.cast(CONTACTS_SCHEMA), row_group_size=snapshot.ROW_GROUP)
-    os.replace(tmp, path)
+    snapshot.replace_durably(tmp, path)
 
 
 def sealing_pool(workers: int | None = None) -> ProcessPoolExecutor:

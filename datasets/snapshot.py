@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from kit.errors import ConfigurationError
 
 SCHEMA_VERSION = 1
@@ -99,16 +96,37 @@ def building(root: Path, version: str) -> Iterator[Path]:
         if target.exists():
             raise ConfigurationError(f"snapshot {version} already exists under {root}")
         os.rename(tmp, target)
+        _fsync_dir(root)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_table(table: pa.Table, path: Path) -> None:
-    """Parquet written to a temp file then renamed."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, row_group_size=ROW_GROUP, compression="zstd", write_statistics=True)
+def replace_durably(tmp: Path, path: Path) -> None:
+    """fsync a finished temp file, rename it into place, fsync the directory: after a crash
+    the path holds the old content or the whole new one."""
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def verify(snap: Snapshot) -> None:
+    """Check the files against the manifest's checksums (a truncated or altered file)."""
+    for name, expected in snap.manifest.get("checksums", {}).items():
+        if sha256(snap.path / name) != expected:
+            raise ConfigurationError(
+                f"snapshot {snap.version}: {name} does not match its manifest checksum; "
+                "restore it or generate a new snapshot"
+            )
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
@@ -124,7 +142,7 @@ def set_current(root: Path, version: str) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
-    os.replace(tmp, path)
+    replace_durably(tmp, path)
 
 
 def sha256(path: Path) -> str:

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from datasets import reference
 from datasets import snapshot as snap
+from kit.errors import ConfigurationError
 from segmentation.compiler import (
     ELIGIBLE_BIT,
     PROFILE_BITS,
@@ -112,11 +113,18 @@ class Engine:
             codes={c: {v: i for i, v in enumerate(self.vocabulary[c])} for c in CODED_COLUMNS},
             enum_types={c: f"{c}_t" for c in ENUM_COLUMNS},
         )
+        # Interests are a bitmask: 15 fit a SMALLINT (half the bytes to scan), more need more.
+        interest_type = "SMALLINT" if len(snapshot.manifest["interests"]) <= 15 else "BIGINT"
+        for name, expected in PROFILE_BITS.items():
+            if name in self.vocabulary and self.vocabulary[name] != list(expected):
+                raise ConfigurationError(
+                    f"snapshot {snapshot.version}: {name} has values "
+                    f"{self.vocabulary[name]}, the profile byte expects {list(expected)}"
+                )
         load = (
             "CREATE TABLE attributes AS SELECT prospect_id, birth_date, lat, lon, children, "  # noqa: S608 (names are ours)
-            "interests::SMALLINT AS interests, opt_in, consent_date, last_interaction, proof_ref, "
-            + ", ".join(casts)
-            + " FROM read_parquet(?)"
+            f"interests::{interest_type} AS interests, opt_in, consent_date, last_interaction, "
+            "proof_ref, " + ", ".join(casts) + " FROM read_parquet(?)"
         )
         self._con.execute(load.replace("TABLE attributes", "TEMP TABLE staged"), [path])
         self._con.execute(

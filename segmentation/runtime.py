@@ -69,6 +69,7 @@ def current() -> Segmenter:
         if cached and cached[0] == version:
             return cached[1]
         snapshot = snap.current(root)
+        snap.verify(snapshot)
         engine = Engine(snapshot, threads=s.duckdb_threads, memory_limit=s.duckdb_memory_limit)
         seg = Segmenter(engine, Eligibility(engine))
         # The previous engine is left to the garbage collector: a quote may still be using it.

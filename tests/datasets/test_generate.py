@@ -161,3 +161,15 @@ def test_writes_leave_no_temporary_files(base: snapshot.Snapshot) -> None:
 def test_info_manifest_is_json(base: snapshot.Snapshot) -> None:
     text = (base.path / snapshot.MANIFEST).read_text()
     assert json.loads(text)["version"] == base.version
+
+
+def test_a_damaged_file_is_refused(tmp_path: Path) -> None:
+    from kit.errors import ConfigurationError
+
+    snap = generate_snapshot(tmp_path / "base", 2_000, 9, AS_OF)
+    snapshot.verify(snap)
+    with snap.attributes.open("r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00\x01\x02")
+    with pytest.raises(ConfigurationError, match="does not match its manifest checksum"):
+        snapshot.verify(snap)
