@@ -27,7 +27,8 @@ def test_noise_is_deterministic_and_keyed(exact: int) -> None:
     a = privacy.shown_count(exact, K, SECRET, "crit|v0001")
     assert a == privacy.shown_count(exact, K, SECRET, "crit|v0001")
     if a is not None:
-        assert abs(a - exact) <= 5 * max(4, exact * 0.002) + privacy.step_for(exact)
+        scale = max(privacy.NOISE_FLOOR, exact * privacy.NOISE_RELATIVE)
+        assert abs(a - exact) <= privacy.NOISE_BOUND * scale + privacy.step_for(exact)
 
 
 def test_noise_differs_between_questions_and_secrets() -> None:
