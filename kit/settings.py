@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     hmac_key: str | None = None  # base64 key for the HMAC of normalised numbers
 
     duckdb_threads: int = Field(default=2, ge=1)
-    duckdb_memory_limit: str = "4GB"
+    duckdb_memory_limit: str | None = None  # e.g. "8GB"; default: DuckDB's (80% of RAM)
 
     @field_validator("now")
     @classmethod

@@ -46,7 +46,7 @@ ELIGIBLE = 1 << ELIGIBLE_BIT
 KEEP = ELIGIBLE - 1  # the profile bits other than eligibility
 # Small vocabularies are stored as integer codes (tested with one bitmask, see compiler._in);
 # the large geographic ones as ENUMs (their IN lists prune row groups: rows are sorted by them).
-CODED_COLUMNS = ("sex", "csp", "region", "housing", "dwelling", "income", "consent_source")
+CODED_COLUMNS = ("sex", "csp", "region", "housing", "dwelling", "income")
 ENUM_COLUMNS = ("department", "commune", "postcode")
 
 
@@ -54,7 +54,7 @@ ENUM_COLUMNS = ("department", "commune", "postcode")
 class CountResult:
     total: int
     breakdowns: dict[str, dict[str, int]]
-    # XOR of the counted prospect ids, per total and per cell: the cell keys of the noise.
+    # Sum of the counted prospects' cell keys, per total and per cell: seeds of the noise.
     total_key: int = 0
     keys: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -81,10 +81,13 @@ class Engine:
     """Counts over one snapshot. Thread-safe: every call uses its own cursor."""
 
     def __init__(
-        self, snapshot: snap.Snapshot, threads: int = 2, memory_limit: str = "4GB"
+        self, snapshot: snap.Snapshot, threads: int = 2, memory_limit: str | None = None
     ) -> None:
         self.snapshot = snapshot
-        self._con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
+        config: dict[str, Any] = {"threads": threads}
+        if memory_limit:  # DuckDB's default is 80% of the machine's memory
+            config["memory_limit"] = memory_limit
+        self._con = duckdb.connect(config=config)
         self._lock = threading.Lock()
         path = str(snapshot.attributes)
         casts = []
@@ -123,14 +126,18 @@ class Engine:
                 )
         load = (
             "CREATE TABLE attributes AS SELECT prospect_id, birth_date, lat, lon, children, "  # noqa: S608 (names are ours)
-            f"interests::{interest_type} AS interests, opt_in, consent_date, last_interaction, "
-            "proof_ref, " + ", ".join(casts) + " FROM read_parquet(?)"
+            f"interests::{interest_type} AS interests, opt_in, last_interaction, "
+            + ", ".join(casts)
+            + " FROM read_parquet(?)"
         )
         self._con.execute(load.replace("TABLE attributes", "TEMP TABLE staged"), [path])
+        # Only what counts read is kept: housing, dwelling and children live in the profile
+        # byte alone (memory is what lets a 50M base stay in RAM).
         self._con.execute(
-            "CREATE TABLE attributes AS SELECT *, "  # noqa: S608 (expression is ours)
-            f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile "
-            "FROM staged"
+            "CREATE TABLE attributes AS SELECT * EXCLUDE (housing, dwelling, children), "  # noqa: S608 (expression is ours)
+            f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile, "
+            # A per-person random byte (ids are random): one byte to sum per counted row.
+            "CAST(prospect_id % 251 AS UTINYINT) AS ck FROM staged"
         )
         self._con.execute("DROP TABLE staged")
         self._cutoff: date | None = None
@@ -215,52 +222,51 @@ class Engine:
     def count(
         self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS
     ) -> CountResult:
-        """Exact eligible count and breakdowns, each with the XOR of the ids it counts (the
-        cell key of privacy.py), in one scan. Call `sync_eligibility` first."""
+        """Exact eligible count and breakdowns, each with the sum of its prospects' cell keys
+        (`ck`, privacy.py's cell-key method), in one scan. Call `sync_eligibility` first."""
         sql = compile_criteria(criteria, today, self.layout)
         wanted = [d for d in DIMENSIONS if d in dimensions]
         # Regions are derived from departments: one grouping fewer to compute.
         groups = [d for d in wanted if d != "region"]
         if "region" in wanted and "department" not in groups:
             groups.insert(0, "department")
+        if not groups:  # a total alone: counted per department, summed below
+            groups = ["department"]
         params: list[Any] = []
         band, band_params = age_band_sql(today)
         exprs = [f"{band} AS age_band" if g == "age_band" else g for g in groups]
         if "age_band" in groups:
             params.extend(band_params)
-        # Column names come from DIMENSIONS; values are bound: no input reaches the text.
-        sets = ", ".join(["()"] + [f"({g})" for g in groups])
-        grouping = f"GROUPING({', '.join(groups)})" if groups else "0"
+        # Column names come from DIMENSIONS; values are bound: no input reaches the text. The
+        # total is the sum of any one dimension's cells, so no empty grouping set is needed.
+        sets = ", ".join(f"({g})" for g in groups)
         query = (
-            f"SELECT {grouping} AS g, {''.join(g + ', ' for g in groups)}"  # noqa: S608
-            "count(*), bit_xor(prospect_id) "
-            f"FROM (SELECT prospect_id{''.join(', ' + e for e in exprs)} FROM attributes "
-            f"WHERE {sql.where()}) GROUP BY GROUPING SETS ({sets})"
+            f"SELECT GROUPING({', '.join(groups)}) AS g, {', '.join(groups)}, "  # noqa: S608
+            "count(*), sum(ck) "
+            f"FROM (SELECT ck, {', '.join(exprs)} FROM attributes WHERE {sql.where()}) "
+            f"GROUP BY GROUPING SETS ({sets})"
         )
         params.extend(sql.params)
         rows = self._run(query, params)
         breakdowns: dict[str, dict[str, int]] = {g: {} for g in groups}
         keys: dict[str, dict[str, int]] = {g: {} for g in groups}
-        total, total_key = 0, 0
-        full = (1 << len(groups)) - 1
         for row in rows:
             g, values, n, key = row[0], row[1:-2], int(row[-2]), int(row[-1] or 0)
-            if g == full:
-                total, total_key = n, key
-                continue
             i = next(j for j in range(len(groups)) if not g & (1 << (len(groups) - 1 - j)))
             value = values[i]
             if groups[i] in self.layout.codes:
                 value = self.vocabulary[groups[i]][value]
             breakdowns[groups[i]][str(value)] = n
             keys[groups[i]][str(value)] = key
+        total = sum(breakdowns[groups[0]].values())
+        total_key = sum(keys[groups[0]].values())
         if "region" in wanted:
             regions: dict[str, int] = {}
             region_keys: dict[str, int] = {}
             for dep, n in breakdowns["department"].items():
                 r = self._region_of[dep]
                 regions[r] = regions.get(r, 0) + n
-                region_keys[r] = region_keys.get(r, 0) ^ keys["department"][dep]
+                region_keys[r] = region_keys.get(r, 0) + keys["department"][dep]
             breakdowns["region"], keys["region"] = regions, region_keys
         return CountResult(
             total, {d: breakdowns[d] for d in wanted}, total_key, {d: keys[d] for d in wanted}

@@ -2,11 +2,11 @@
 
 - Below the minimum segment size k nothing is shown ("fewer than k").
 - Noise follows the cell-key method: the draw is an HMAC of (secret, snapshot, the size of the
-  set of prospects and the XOR of their random 62-bit ids), so it depends on WHO is counted, not
-  on how the question was worded. The same set always gets the same answer, whether asked as a
-  total or seen as a breakdown cell, under any rewording (a radius of 60 or 60.5 km covering the
-  same communes, redundant keys...); repeating or rephrasing a question averages nothing away,
-  while two sets that differ by one person get independent draws.
+  set of prospects and the sum of their cell keys, a random byte per person), so it depends on
+  WHO is counted, not on how the question was worded. The same set always gets the same answer,
+  whether asked as a total or seen as a breakdown cell, under any rewording (a radius of 60 or
+  60.5 km covering the same communes, redundant keys...); repeating or rephrasing a question
+  averages nothing away, while two sets that differ by one person get independent draws.
 - The noisy value is rounded DOWN to a step that grows with the count; a result under k after
   noise and rounding is not shown either.
 - Breakdown cells under k are suppressed, and more cells with them (smallest first) until at
@@ -38,7 +38,7 @@ def step_for(value: float) -> int:
 
 
 def cell_key(snapshot: str, exact: int, fingerprint: int) -> str:
-    """The noise material of a set of prospects: its size and the XOR of its ids."""
+    """The noise material of a set of prospects: its size and the sum of its cell keys."""
     return f"{snapshot}|{exact}|{fingerprint}"
 
 

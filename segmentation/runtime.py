@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from datasets import snapshot as snap
@@ -49,6 +50,15 @@ class Segmenter:
         with self.lock:
             today = self.refresh_eligibility(session, now)
             return self.engine.count(criteria, today, dimensions)
+
+    def sample(
+        self, session: Session, criteria: Criteria, size: int, key: str, now: datetime
+    ) -> np.ndarray:
+        """`size` eligible prospects of the segment, the same for the same key (an order id):
+        what an order reserves at confirmation."""
+        with self.lock:
+            today = self.refresh_eligibility(session, now)
+            return self.engine.sample(criteria, size, key, today)
 
 
 _lock = threading.Lock()
