@@ -18,11 +18,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 NONCE = 12
 
 
-def normalise_e164(number: str) -> str:
-    """The canonical form that is hashed: E.164 with '+', digits only."""
+def normalise_e164(number: str, region: str) -> str:
+    """The canonical form that is hashed: E.164 with '+', digits only. `region` (FR, RE, GP...)
+    reads a national-format number: a 0692 number is Reunion's, not metropolitan France's."""
     import phonenumbers
 
-    parsed = phonenumbers.parse(number, "FR")
+    parsed = phonenumbers.parse(number, region)
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")  # the number itself is never echoed
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -173,3 +173,16 @@ def test_a_damaged_file_is_refused(tmp_path: Path) -> None:
         fh.write(b"\x00\x01\x02")
     with pytest.raises(ConfigurationError, match="does not match its manifest checksum"):
         snapshot.verify(snap)
+
+
+def test_normalisation_reads_national_numbers_in_their_territory(
+    secrets_of_base: dict[str, set[str]],
+) -> None:
+    from datasets.vault import normalise_e164
+
+    reunion = next(n for n in secrets_of_base["numbers"] if n.startswith("+262692"))
+    national = "0" + reunion[4:]
+    assert normalise_e164(national, "RE") == reunion
+    assert normalise_e164(reunion, "FR") == reunion  # an E.164 number carries its own code
+    with pytest.raises(ValueError, match="not a valid phone number"):
+        normalise_e164("0100", "FR")
