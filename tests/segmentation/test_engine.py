@@ -34,6 +34,24 @@ def engine(base: snapshot.Snapshot) -> Engine:
     return e
 
 
+def eligible_in(attributes: pl.DataFrame, department: str) -> np.ndarray:
+    """Ids of a department's prospects who are eligible on TODAY (opt-in, recent interaction)."""
+    return attributes.filter(
+        (pl.col("department") == department)
+        & pl.col("opt_in")
+        & (pl.col("last_interaction") >= date(2023, 11, 26))
+    )["prospect_id"].to_numpy()
+
+
+def hmac_by_id(base: snapshot.Snapshot) -> dict[int, bytes]:
+    contacts = pq.read_table(base.contacts, columns=["prospect_id", "phone_hmac"])
+    ids, macs = (
+        contacts.column("prospect_id").to_pylist(),
+        contacts.column("phone_hmac").to_pylist(),
+    )
+    return dict(zip(ids, macs, strict=True))
+
+
 def _some(values: list[str], max_size: int = 4) -> st.SearchStrategy[list[str]]:
     return st.lists(st.sampled_from(values), min_size=1, max_size=max_size)
 
@@ -100,11 +118,7 @@ def test_excluded_prospects_are_not_counted(
     none = np.empty(0, dtype=np.int64)
     engine.sync_eligibility(TODAY, 3, none)
     before = engine.count(c, TODAY).total
-    eligible = attributes.filter(
-        (pl.col("department") == "06")
-        & pl.col("opt_in")
-        & (pl.col("last_interaction") >= date(2023, 11, 26))
-    )["prospect_id"].to_numpy()
+    eligible = eligible_in(attributes, "06")
     engine.sync_eligibility(TODAY, 3, eligible[:37])
     assert engine.count(c, TODAY).total == before - 37
     engine.sync_eligibility(TODAY, 3, eligible[10:50])  # delta: 10 freed, 13 added
@@ -151,19 +165,8 @@ def test_eligibility_stores_shrink_counts_at_once(
     c = Criteria.model_validate({"departments": ["33"]})
     with unit_of_work() as session:
         start = seg.count(session, c, now).total
-    ids = attributes.filter(
-        (pl.col("department") == "33")
-        & pl.col("opt_in")
-        & (pl.col("last_interaction") >= date(2023, 11, 26))
-    )["prospect_id"].to_list()
-    contacts = pq.read_table(base.contacts, columns=["prospect_id", "phone_hmac"])
-    mac = dict(
-        zip(
-            contacts.column("prospect_id").to_pylist(),
-            contacts.column("phone_hmac").to_pylist(),
-            strict=True,
-        )
-    )
+    ids = eligible_in(attributes, "33").tolist()
+    mac = hmac_by_id(base)
     with unit_of_work() as session:
         for pid in ids[:5]:  # opted out
             SuppressionRepository(session).add(mac[pid], "stop_reply", "test", now)
@@ -208,19 +211,8 @@ def test_an_opt_out_committed_late_is_still_applied(
     seg = Segmenter(engine, Eligibility(engine))
     now = datetime(2026, 11, 26, 10, tzinfo=UTC)
     c = Criteria.model_validate({"departments": ["35"]})
-    ids = attributes.filter(
-        (pl.col("department") == "35")
-        & pl.col("opt_in")
-        & (pl.col("last_interaction") >= date(2023, 11, 26))
-    )["prospect_id"].to_list()
-    contacts = pq.read_table(base.contacts, columns=["prospect_id", "phone_hmac"])
-    mac = dict(
-        zip(
-            contacts.column("prospect_id").to_pylist(),
-            contacts.column("phone_hmac").to_pylist(),
-            strict=True,
-        )
-    )
+    ids = eligible_in(attributes, "35").tolist()
+    mac = hmac_by_id(base)
     with unit_of_work() as session:
         start = seg.count(session, c, now).total
         high = SuppressionRepository(session).stamp() + 500
