@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import polars as pl
 
 from datasets.permute import permute_below
 
@@ -71,11 +70,3 @@ def sample_numbers(key: np.ndarray, territory: str, start: int, n: int) -> np.nd
     picked = permute_below(np.arange(start, start + n, dtype=np.uint64), space, key)
     out: np.ndarray = blocks[picked // BLOCK] * BLOCK + picked % BLOCK
     return out
-
-
-def e164(territory: str, national: np.ndarray) -> pl.Series:
-    """Numbers in E.164 form, e.g. '+33' followed by the 9 national digits."""
-    prefix = f"+{TERRITORIES[territory].country_code}"
-    return pl.select(
-        pl.concat_str(pl.lit(prefix), pl.Series(national, dtype=pl.Int64).cast(pl.String))
-    ).to_series()

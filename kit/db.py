@@ -93,7 +93,3 @@ def unit_of_work() -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def dispose() -> None:
-    _engine_for.cache_clear()

@@ -97,11 +97,6 @@ def _complete(cells: Sequence[Cell], hidden: set[str], k: int) -> set[str]:
     return hidden
 
 
-def suppressed_values(cells: Sequence[Cell], k: int) -> set[str]:
-    """Primary suppression (< k) then complementary suppression, smallest cells first."""
-    return _complete(cells, {c.value for c in cells if c.exact < k}, k)
-
-
 def visible(cells: Sequence[Cell], k: int, secret: bytes) -> dict[str, int | None]:
     """Each cell's noisy count, None when under k after noise and rounding."""
     return {c.value: shown_count(c.exact, k, secret, c.material) for c in cells}

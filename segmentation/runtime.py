@@ -87,13 +87,6 @@ def current() -> Segmenter:
         return seg
 
 
-def reset() -> None:
-    with _lock:
-        for _, seg in _state.values():
-            seg.engine.close()
-        _state.clear()
-
-
 def warm_up() -> Segmenter:
     """Load the current snapshot and apply eligibility once, so the first quote is not slow."""
     from kit import clock
