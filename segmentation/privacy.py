@@ -84,15 +84,23 @@ class ShownCell:
 
 
 def _complete(cells: Sequence[Cell], hidden: set[str], k: int) -> set[str]:
-    """Hide more cells, smallest first, until none or >= 2 are hidden and they sum to >= k."""
+    """Hide more cells, smallest first, until the hidden cells that hold anyone are none, or at
+    least two that add up to at least k. Empty cells are hidden too (their emptiness is not
+    shown) but protect nothing and need no protecting: subtracting them isolates no one."""
     hidden = set(hidden)
-    if not hidden:
+    exact = {c.value: c.exact for c in cells}
+    holding = [v for v in hidden if exact.get(v, 0) > 0]
+    if not holding:
         return hidden
-    rest = sorted((c for c in cells if c.value not in hidden), key=lambda c: (c.exact, c.value))
-    total_hidden = sum(c.exact for c in cells if c.value in hidden)
-    while rest and (len(hidden) < 2 or total_hidden < k):
+    rest = sorted(
+        (c for c in cells if c.value not in hidden and c.exact > 0),
+        key=lambda c: (c.exact, c.value),
+    )
+    count, total_hidden = len(holding), sum(exact[v] for v in holding)
+    while rest and (count < 2 or total_hidden < k):
         c = rest.pop(0)
         hidden.add(c.value)
+        count += 1
         total_hidden += c.exact
     return hidden
 
@@ -135,7 +143,7 @@ def suppress_nested(
         before = (len(hp), len(hc))
         hp = _complete(parents, hp, k)
         for p in parents:
-            group = kids[p.value]
+            group = [c for c in kids[p.value] if c.exact > 0]
             hidden_here = {c.value for c in group if c.value in hc}
             if p.value in hp and not hidden_here and group:
                 # A hidden parent must not be the sum of shown children.

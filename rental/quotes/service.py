@@ -104,7 +104,8 @@ def create_quote(
     now = clock.now()
     check_budget(session, who, now)
     # Departments are always counted: the price depends on the zone mix (metropolitan/overseas).
-    result = seg.count(session, criteria, now, tuple(set(breakdowns) | {"department"}))
+    # Regions come free from departments: their noisy values steer the nested suppression.
+    result = seg.count(session, criteria, now, tuple(set(breakdowns) | {"department", "region"}))
     protected = privacy.protect_result(
         result.total,
         result.total_key,

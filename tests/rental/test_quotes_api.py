@@ -170,3 +170,21 @@ def test_breakdowns_cover_all_cells(app_client: ScanningClient, org_keys: dict[s
     )
     assert bad.status_code == 422
     assert "unknown breakdown 'shoe'" in bad.json()["detail"]
+
+
+def test_empty_cells_do_not_hide_real_ones(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """Departments outside the criteria are empty: shown as suppressed, but they do not force
+    the two departments asked for to be hidden."""
+    r = app_client.post(
+        "/v1/quotes",
+        params={"breakdowns": "region,department"},
+        json={"departments": ["75", "13"]},
+        headers=auth(org_keys["acme"]),
+    )
+    dep = {c["value"]: c for c in r.json()["breakdowns"]["department"]}
+    assert dep["75"]["count"] is not None
+    assert dep["13"]["count"] is not None
+    assert dep["06"]["suppressed"]
+    assert dep["06"]["count"] is None
