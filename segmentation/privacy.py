@@ -205,16 +205,21 @@ def protect_result(
             Cell(r, r, sum(c.exact for c in cells["department"] if region_of[c.value] == r))
             for r in sorted(set(region_of.values()))
         ]
-        counts = visible(regions, k, secret) | visible(cells["department"], k, secret)
+        # Two dicts: region and department codes overlap ("11" is a region and a department).
+        shown_regions = visible(regions, k, secret)
+        shown_departments = visible(cells["department"], k, secret)
         hp, hc = suppress_nested(
             regions,
             cells["department"],
             region_of,
             k,
-            hidden_parents=[c.value for c in regions if counts[c.value] is None],
-            hidden_children=[c.value for c in cells["department"] if counts[c.value] is None],
+            hidden_parents=[v for v, n in shown_regions.items() if n is None],
+            hidden_children=[v for v, n in shown_departments.items() if n is None],
         )
-        for dim, hidden in (("region", hp), ("department", hc)):
+        for dim, hidden, counts in (
+            ("region", hp, shown_regions),
+            ("department", hc, shown_departments),
+        ):
             if dim in cells:
                 out[dim] = [
                     ShownCell(c.value, c.label, None if c.value in hidden else counts[c.value])
