@@ -36,6 +36,28 @@ class Settings(BaseSettings):
     pressure_window_days: int = Field(default=30, ge=1)
     pressure_min_gap_days: int = Field(default=7, ge=0)
 
+    # Messages (rental/messages): mentions appended to every message, sender rules.
+    stop_short_code: str = "36180"
+    source_mention: str = "Source: Broker"  # plain GSM text: never changes the encoding
+    max_segments: int = Field(default=6, ge=1, le=10)
+    blocked_senders: list[str] = Field(
+        default_factory=lambda: [
+            "INFO",
+            "SMS",
+            "ALERT",
+            "ALERTE",
+            "PROMO",
+            "TEST",
+            "NOREPLY",
+            "SERVICE",
+            "BANK",
+            "BANQUE",
+            "VERIFY",
+            "MESSAGE",
+            "ADMIN",
+        ]
+    )
+
     # Pricing: a JSON file overriding the default grid (see rental/pricing/grid.py).
     price_grid_file: Path | None = None
 

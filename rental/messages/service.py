@@ -1,0 +1,124 @@
+"""Message rules checked at order time: sender name, mentions, encoding, segments, templates.
+
+- GSM 03.38 when every character is in the GSM alphabet (extension characters such as EUR or
+  '[' take two septets), otherwise UCS-2 for the whole message (counted in UTF-16 units).
+- One segment holds 160 septets or 70 UCS-2 units; a concatenated message 153 or 67 per part.
+- The STOP mention is appended automatically and counted: "STOP au <short code>" for
+  metropolitan numbers, a personal STOP link elsewhere (overseas operators may not carry
+  replies), then the short source mention. Both are plain GSM text, so they never change the
+  encoding the customer's own text implies.
+- Templates run in a Jinja2 sandbox with a short whitelist of variables; a variable inside a
+  link (a per-recipient token the customer could read back from the link's visits) is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from kit.settings import get_settings
+from rental.messages.exceptions import InvalidMessage, InvalidSender
+
+GSM_SINGLE, GSM_MULTI = 160, 153
+UCS2_SINGLE, UCS2_MULTI = 70, 67
+# What a template may use, with the longest value each can take (lengths are checked on it).
+VARIABLES = {"civilite": "Mademoiselle", "civility": "Mademoiselle"}
+URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
+STOP_LINK_PLACEHOLDER = "https://stop.sms/XXXXXXXX"  # a personal link has this length
+
+
+@dataclass(frozen=True)
+class Encoded:
+    encoding: str  # "GSM-7" or "UCS-2"
+    characters: int  # septets (GSM-7) or UTF-16 units (UCS-2)
+    segments: int
+
+
+def measure(text: str) -> Encoded:
+    try:
+        septets = len(text.encode("gsm03.38"))
+    except UnicodeEncodeError:
+        units = len(text.encode("utf-16-le")) // 2
+        segments = 1 if units <= UCS2_SINGLE else -(-units // UCS2_MULTI)
+        return Encoded("UCS-2", units, segments)
+    segments = 1 if septets <= GSM_SINGLE else -(-septets // GSM_MULTI)
+    return Encoded("GSM-7", septets, segments)
+
+
+def check_sender(sender: str) -> str:
+    s = get_settings()
+    if not SENDER.fullmatch(sender) or not any(c.isalpha() for c in sender):
+        raise InvalidSender(
+            "the sender name must have 3 to 11 letters or digits (no spaces or accents), "
+            "with at least one letter, e.g. 'ACME'"
+        )
+    if sender.lower() in {w.lower() for w in s.blocked_senders}:
+        raise InvalidSender(f"'{sender}' is a generic name operators refuse: use your brand's name")
+    return sender
+
+
+def mentions(metropolitan: bool) -> str:
+    s = get_settings()
+    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {STOP_LINK_PLACEHOLDER}"
+    return f"{stop} {s.source_mention}"
+
+
+def _template(text: str) -> str:
+    """The text with every allowed variable at its longest value; refuses anything else."""
+    env = SandboxedEnvironment(autoescape=False)
+    env.globals.clear()  # no range, cycler, namespace...: the whitelist is all there is
+    try:
+        parsed = env.parse(text)
+    except TemplateSyntaxError as exc:
+        raise InvalidMessage(f"the message template is malformed: {exc.message}") from exc
+    # Every name the template reads, wherever it appears (find_undeclared_variables skips
+    # names Jinja2 treats specially, such as `self`).
+    used = {n.name for n in parsed.find_all(nodes.Name) if n.ctx == "load"}
+    forbidden = sorted(used - set(VARIABLES))
+    if forbidden:
+        raise InvalidMessage(
+            f"the message uses {', '.join(forbidden)}, which is not available: the only "
+            f"variables are {', '.join(sorted(VARIABLES))}"
+        )
+    for link in URL.findall(text):
+        if "{{" in link or "{%" in link:
+            raise InvalidMessage(
+                "a link may not contain a variable: a per-recipient link would identify the "
+                "people who visit it"
+            )
+    try:
+        return env.from_string(text).render(**VARIABLES)
+    except Exception as exc:  # the sandbox refuses unsafe operations at render time
+        raise InvalidMessage(f"the message template cannot be rendered: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CheckedMessage:
+    text: str  # as the customer wrote it
+    full_text: str  # with the mentions, variables at their longest (what is measured)
+    encoding: str
+    characters: int
+    segments: int
+
+
+def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
+    """Validate a message for the territory of its recipients; the worst case decides."""
+    if not text.strip():
+        raise InvalidMessage("the message is empty")
+    rendered = _template(text)
+    full = f"{rendered.rstrip()} {mentions(metropolitan)}"
+    enc = measure(full)
+    limit = get_settings().max_segments
+    if enc.segments > limit:
+        per = GSM_MULTI if enc.encoding == "GSM-7" else UCS2_MULTI
+        raise InvalidMessage(
+            f"the message takes {enc.segments} SMS segments with its STOP and source mentions "
+            f"({enc.characters} {enc.encoding} characters); the maximum is {limit} "
+            f"({limit * per} characters): shorten it"
+        )
+    return CheckedMessage(text, full, enc.encoding, enc.characters, enc.segments)
