@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +57,22 @@ class Settings(BaseSettings):
             "MESSAGE",
             "ADMIN",
         ]
+    )
+
+    # ECB main refinancing rate (percent) by date it took effect: a dated setting, to extend
+    # when the ECB changes it (late-payment penalties use the rate of each half-year).
+    ecb_rates: dict[date, Decimal] = Field(
+        default_factory=lambda: {
+            date(2023, 9, 20): Decimal("4.50"),
+            date(2024, 6, 12): Decimal("4.25"),
+            date(2024, 9, 18): Decimal("3.65"),
+            date(2024, 10, 23): Decimal("3.40"),
+            date(2024, 12, 18): Decimal("3.15"),
+            date(2025, 2, 5): Decimal("2.90"),
+            date(2025, 3, 12): Decimal("2.65"),
+            date(2025, 4, 23): Decimal("2.40"),
+            date(2025, 6, 11): Decimal("2.15"),
+        }
     )
 
     # Pricing: a JSON file overriding the default grid (see rental/pricing/grid.py).
