@@ -8,7 +8,7 @@ ROWS ?= 1000000
 PORT ?= 8000
 export RENTAL_HOME
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-postgres lint bench clean
 
 $(BIN)/rental: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ run: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The same suite on a throwaway PostgreSQL cluster (PostgreSQL 15 server binaries needed).
+test-postgres: install
+	@dir=$$(mktemp -d /tmp/rental-pg-XXXXXX); \
+	url=$$(.ci/postgres start $$dir) || { .ci/postgres stop $$dir; exit 1; }; \
+	RENTAL_TEST_DATABASE_URL=$$url $(BIN)/pytest -q; status=$$?; \
+	.ci/postgres stop $$dir; exit $$status
 
 lint: install
 	$(BIN)/ruff check .
