@@ -102,7 +102,8 @@ def create_quote(
 ) -> Quote:
     s = get_settings()
     now = clock.now()
-    check_budget(session, who, now)
+    if not who.is_staff:  # the budget slows tracker attacks; staff see exact counts anyway
+        check_budget(session, who, now)
     # Departments are always counted: the price depends on the zone mix (metropolitan/overseas).
     # Regions come free from departments: their noisy values steer the nested suppression.
     result = seg.count(session, criteria, now, tuple(set(breakdowns) | {"department", "region"}))
