@@ -10,7 +10,7 @@ from tests.conftest import Canary, ScanningClient, auth
 
 
 def test_daily_quote_budget_answers_429(
-    app_client: ScanningClient, monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with unit_of_work() as session:
         accounts.add_organisation(session, "Budgeted")
