@@ -71,10 +71,3 @@ def interests() -> pl.DataFrame:
 @cache
 def consent_sources() -> pl.DataFrame:
     return _read("consent_sources.csv", ("code",))
-
-
-def age_band_of(age: int) -> str:
-    for label, lo, hi in AGE_BANDS:
-        if lo <= age <= hi:
-            return label
-    raise ValueError(f"age {age} is under 18")

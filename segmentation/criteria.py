@@ -19,22 +19,6 @@ LIST_KEYS = (
     "sex", "csp", "regions", "departments", "postcodes", "communes",
     "housing", "dwelling", "income", "interests",
 )  # fmt: skip
-KEYS = (
-    "sex",
-    "age",
-    "csp",
-    "regions",
-    "departments",
-    "postcodes",
-    "communes",
-    "radius",
-    "housing",
-    "dwelling",
-    "children",
-    "income",
-    "interests",
-    "exclude",
-)
 MIN_AGE, MAX_AGE = 18, 105
 
 

@@ -44,16 +44,16 @@ class Eligibility:
         repo = SuppressionRepository(session)
         with self._lock:
             full = time.monotonic() - self._reconciled > RECONCILE_SECONDS
+            # The look-back read also brings anything above the high-water mark: one query.
             since = 0 if full else max(0, self._upto - LOOKBACK)
-            if full or repo.stamp() > self._upto or since < self._upto:
-                fresh = [(i, h) for i, h in repo.hmacs_after(since) if i not in self._seen]
-                if fresh:
-                    ids = self.engine.resolve_hmacs([h for _, h in fresh])
-                    self._suppressed_ids = np.union1d(self._suppressed_ids, ids)
-                    self._seen.update(i for i, _ in fresh)
-                    self._upto = max(self._upto, max(i for i, _ in fresh))
-                if full:
-                    self._reconciled = time.monotonic()
+            fresh = [(i, h) for i, h in repo.hmacs_after(since) if i not in self._seen]
+            if fresh:
+                ids = self.engine.resolve_hmacs([h for _, h in fresh])
+                self._suppressed_ids = np.union1d(self._suppressed_ids, ids)
+                self._seen.update(i for i, _ in fresh)
+                self._upto = max(self._upto, max(i for i, _ in fresh))
+            if full:
+                self._reconciled = time.monotonic()
             return self._suppressed_ids
 
     def _resolve(self, hmacs: list[bytes]) -> np.ndarray:
