@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         }
     )
 
+    # Orders and invoices. The terms of sale: the deposit is due at order, every invoice on
+    # receipt (0 days); a contract may set other terms later.
+    payment_terms_days: int = Field(default=0, ge=0, le=90)
+    min_send_delay_minutes: int = Field(default=0, ge=0)  # earliest send time after ordering
+    max_send_horizon_days: int = Field(default=365, ge=1)
+    volume_tolerance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)  # the 10% promise
+    seller_name: str = "Broker SAS"
+
     # Pricing: a JSON file overriding the default grid (see rental/pricing/grid.py).
     price_grid_file: Path | None = None
 

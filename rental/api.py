@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from rental.accounts.endpoints import router as organisations
+from rental.invoices.endpoints import router as invoices
+from rental.messages.endpoints import router as messages
+from rental.orders.endpoints import router as orders
+from rental.pricing.endpoints import router as pricing
 from rental.quotes.endpoints import router as quotes
 
 router = APIRouter(prefix="/v1")
-router.include_router(quotes)
+for r in (quotes, messages, orders, invoices, organisations, pricing):
+    router.include_router(r)

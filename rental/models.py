@@ -1,6 +1,10 @@
-"""Imports every table so that Base.metadata is complete (Alembic, tests)."""
+"""Every table of the service database, so that Alembic and tests see the whole schema."""
 
+from kit.locks import Counter
 from rental.accounts.models import ApiKey, AuditEvent, Organisation, User
+from rental.invoices.models import Invoice, Payment
+from rental.orders.models import Order, OrderEvent
+from rental.pricing.models import ContractGrid
 from rental.quotes.models import Quote
 from segmentation.models import ContactEvent, Reservation, Suppression
 
@@ -8,7 +12,13 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "ContactEvent",
+    "ContractGrid",
+    "Counter",
+    "Invoice",
+    "Order",
+    "OrderEvent",
     "Organisation",
+    "Payment",
     "Quote",
     "Reservation",
     "Suppression",

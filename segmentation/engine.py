@@ -291,9 +291,20 @@ class Engine:
             cur.close()
         return np.asarray(table.column(0).to_numpy(), dtype=np.int64)
 
-    def sample(self, criteria: Criteria, size: int, key: str, today: date) -> np.ndarray:
-        """`size` eligible prospect ids, always the same for the same key (e.g. an order id)."""
-        return deterministic_sample(self.matching_ids(criteria, today), size, key)
+    def sample(
+        self,
+        criteria: Criteria,
+        size: int,
+        key: str,
+        today: date,
+        exclude: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`size` eligible prospect ids, always the same for the same key (e.g. an order id)
+        and the same exclusions; `exclude` removes further ids (other orders' reservations)."""
+        ids = self.matching_ids(criteria, today)
+        if exclude is not None and len(exclude):
+            ids = ids[~np.isin(ids, exclude)]
+        return deterministic_sample(ids, size, key)
 
     def resolve_hmacs_with_keys(self, hmacs: list[bytes]) -> dict[bytes, np.ndarray]:
         """For each HMAC present in this snapshot's contacts, the prospect ids holding it."""

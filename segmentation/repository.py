@@ -90,6 +90,18 @@ class ReservationRepository:
             .values(released_at=at)
         )
 
+    def held_by(self, order_id: str) -> list[int]:
+        q = select(Reservation.prospect_id).where(
+            Reservation.order_id == order_id, Reservation.released_at.is_(None)
+        )
+        return [int(p) for p in self.session.scalars(q)]
+
+    def count_held_by(self, order_id: str) -> int:
+        q = select(func.count()).where(
+            Reservation.order_id == order_id, Reservation.released_at.is_(None)
+        )
+        return int(self.session.scalar(q) or 0)
+
     def reserved_between(self, start: datetime, end: datetime) -> list[int]:
         """Prospects held by orders that send in [start, end] (the pressure window)."""
         q = (

@@ -52,13 +52,19 @@ class Segmenter:
             return self.engine.count(criteria, today, dimensions)
 
     def sample(
-        self, session: Session, criteria: Criteria, size: int, key: str, now: datetime
+        self,
+        session: Session,
+        criteria: Criteria,
+        size: int,
+        key: str,
+        now: datetime,
+        exclude: np.ndarray | None = None,
     ) -> np.ndarray:
         """`size` eligible prospects of the segment, the same for the same key (an order id):
-        what an order reserves at confirmation."""
+        what an order reserves at confirmation. `exclude`: ids held by other orders."""
         with self.lock:
             today = self.refresh_eligibility(session, now)
-            return self.engine.sample(criteria, size, key, today)
+            return self.engine.sample(criteria, size, key, today, exclude)
 
 
 _lock = threading.Lock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kit.db import Base, UTCDateTime
@@ -17,12 +17,26 @@ class Role(enum.StrEnum):
     admin = "admin"
 
 
+class ContentReview(enum.StrEnum):
+    auto = "auto"  # messages are approved when the order is placed
+    manual = "manual"  # every message waits for an account manager
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Contract terms an account manager sets.
+    content_review: Mapped[ContentReview] = mapped_column(
+        Enum(ContentReview, native_enum=False, length=10),
+        default=ContentReview.auto,
+        server_default=ContentReview.auto.value,
+    )
+    refund_deposit_on_cancel: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class User(Base):

@@ -19,6 +19,17 @@ class AccountRepository:
     def organisation_by_name(self, name: str) -> Organisation | None:
         return self.session.scalar(select(Organisation).where(Organisation.name == name))
 
+    def organisation(self, organisation_id: int) -> Organisation | None:
+        return self.session.get(Organisation, organisation_id)
+
+    def organisations(self) -> list[Organisation]:
+        return list(self.session.scalars(select(Organisation).order_by(Organisation.name)))
+
+    def users(self, ids: set[int]) -> dict[int, User]:
+        if not ids:
+            return {}
+        return {u.id: u for u in self.session.scalars(select(User).where(User.id.in_(ids)))}
+
     def add_organisation(self, name: str, at: datetime) -> Organisation:
         org = Organisation(name=name, created_at=at)
         self.session.add(org)

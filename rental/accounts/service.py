@@ -11,7 +11,7 @@ from kit import clock
 from kit.errors import InvalidInput
 from kit.settings import get_settings
 from rental.accounts.exceptions import InvalidApiKey, OrganisationExists, OrganisationNotFound
-from rental.accounts.models import Organisation, Role
+from rental.accounts.models import ContentReview, Organisation, Role
 from rental.accounts.repository import AccountRepository
 from rental.accounts.schemas import IssuedKey, Principal
 
@@ -91,3 +91,33 @@ def operator(session: Session, on_behalf_of: str | None = None) -> Principal:
             raise OrganisationNotFound(f"no organisation named {on_behalf_of!r}")
         org = found
     return Principal(user.id, org.id, org.name, Role.account_manager)
+
+
+def organisation_name(session: Session, organisation_id: int) -> str:
+    return get_organisation(session, organisation_id).name
+
+
+def organisations(session: Session) -> list[Organisation]:
+    return AccountRepository(session).organisations()
+
+
+def get_organisation(session: Session, organisation_id: int) -> Organisation:
+    org = AccountRepository(session).organisation(organisation_id)
+    if org is None:
+        raise OrganisationNotFound(f"no organisation {organisation_id}")
+    return org
+
+
+def set_terms(
+    session: Session,
+    organisation_id: int,
+    content_review: ContentReview | None,
+    refund_deposit_on_cancel: bool | None,
+) -> Organisation:
+    org = get_organisation(session, organisation_id)
+    if content_review is not None:
+        org.content_review = content_review
+    if refund_deposit_on_cancel is not None:
+        org.refund_deposit_on_cancel = refund_deposit_on_cancel
+    session.flush()
+    return org

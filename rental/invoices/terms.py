@@ -21,9 +21,10 @@ PENALTY_POINTS = Decimal("10")
 RECOVERY_INDEMNITY_CENTS = 4_000
 
 
-def deposit_cents(total_incl_vat_cents: int) -> int:
-    """30% of the order total, rounded half up to the cent."""
-    return int((Decimal(total_incl_vat_cents) * DEPOSIT_SHARE).quantize(Decimal(1), ROUND_HALF_UP))
+def deposit_cents(total_excl_vat_cents: int) -> int:
+    """30% of the order total excluding VAT, rounded half up to the cent (VAT is then computed
+    on it, so that deposit + balance add up exactly to the total, VAT included)."""
+    return int((Decimal(total_excl_vat_cents) * DEPOSIT_SHARE).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def balance_cents(sent_total_incl_vat_cents: int, deposit_paid_cents: int) -> int:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
+from sqlalchemy.orm import Session
+
+from kit import clock
 from kit.money import to_cents, vat_cents
+from rental.accounts.schemas import Principal
+from rental.pricing.grid import default_grid
+from rental.pricing.models import ContractGrid
+from rental.pricing.repository import ContractGridRepository
 from rental.pricing.schemas import Price, PriceGrid, ZoneLine
 
 
@@ -21,19 +29,27 @@ def split_volume(quantity: int, mix: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def price(grid: PriceGrid, quantity: int, zone_mix: dict[str, int], segments: int = 1) -> Price:
+def price(
+    grid: PriceGrid,
+    quantity: int,
+    zone_mix: dict[str, int],
+    segments: int | Mapping[str, int] = 1,
+) -> Price:
+    """The price of `quantity` messages split over zones like `zone_mix`; `segments` per
+    message, the same everywhere or per zone (the STOP mention differs overseas)."""
     tier = [t for t in grid.rental_tiers if t.min_volume <= quantity][-1]
     rental = to_cents(tier.per_contact_eur * quantity)
     lines = []
     for zone, messages in sorted(split_volume(quantity, zone_mix).items()):
         unit = grid.transport_per_segment_eur[zone]
+        n = segments if isinstance(segments, int) else segments.get(zone, 1)
         lines.append(
             ZoneLine(
                 zone=zone,
                 messages=messages,
-                segments_per_message=segments,
+                segments_per_message=n,
                 unit_eur=unit,
-                amount_cents=to_cents(unit * messages * segments),
+                amount_cents=to_cents(unit * messages * n),
             )
         )
     transport = sum(line.amount_cents for line in lines)
@@ -51,3 +67,32 @@ def price(grid: PriceGrid, quantity: int, zone_mix: dict[str, int], segments: in
         vat_cents=vat,
         total_incl_vat_cents=excl + vat,
     )
+
+
+def grid_for(session: Session, organisation_id: int) -> PriceGrid:
+    """The organisation's contract grid, or the default grid."""
+    row = ContractGridRepository(session).get(organisation_id)
+    if row is None:
+        return default_grid()
+    return PriceGrid.model_validate_json(row.grid)
+
+
+def set_contract_grid(
+    session: Session, who: Principal, organisation_id: int, grid: PriceGrid
+) -> ContractGrid:
+    repo = ContractGridRepository(session)
+    current = repo.get(organisation_id)
+    row = ContractGrid(
+        organisation_id=organisation_id,
+        grid=grid.model_dump_json(),
+        set_by=who.user_id,
+        set_at=clock.now(),
+        version=(current.version + 1) if current else 1,
+    )
+    if current is not None:
+        session.expunge(current)
+    return repo.put(row)
+
+
+def clear_contract_grid(session: Session, organisation_id: int) -> bool:
+    return ContractGridRepository(session).delete(organisation_id)

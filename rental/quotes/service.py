@@ -15,8 +15,7 @@ from kit.errors import InvalidInput
 from kit.settings import get_settings
 from rental.accounts.repository import AuditRepository
 from rental.accounts.schemas import Principal
-from rental.pricing.grid import default_grid
-from rental.pricing.service import price
+from rental.pricing.service import grid_for, price
 from rental.quotes.exceptions import QuoteBudgetExhausted, QuoteNotFound
 from rental.quotes.models import Quote
 from rental.quotes.repository import QuoteRepository
@@ -135,7 +134,9 @@ def create_quote(
     for c in protected.breakdowns["department"]:
         zone = zone_of_department()[c.value]
         zones[zone] = zones.get(zone, 0) + (c.count or 0)
-    quote_price = price(default_grid(), shown, zones) if shown is not None else None
+    quote_price = (
+        price(grid_for(session, who.organisation_id), shown, zones) if shown is not None else None
+    )
     canonical = criteria.canonical_json()
     quote = QuoteRepository(session).add(
         Quote(
@@ -167,6 +168,11 @@ def create_quote(
         },
     )
     return quote
+
+
+def zone_mix_of(quote: Quote) -> dict[str, int]:
+    """The quote's protected count per destination zone (metro, overseas), for pricing."""
+    return {str(z): int(n) for z, n in json.loads(quote.zone_mix).items()}
 
 
 def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:

@@ -1,0 +1,36 @@
+"""HTTP: check a message before ordering (encoding, length, segments, mentions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from rental.deps import PrincipalDep
+from rental.messages.service import check_message, check_sender
+
+router = APIRouter(tags=["messages"])
+
+
+class MessageDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(max_length=2000)
+    sender: str | None = Field(default=None, max_length=40)
+
+
+@router.post("/messages/check", summary="Encoding, characters and segments of a draft message")
+def check(body: MessageDraft, _: PrincipalDep) -> dict[str, Any]:
+    if body.sender is not None:
+        check_sender(body.sender)
+    out: dict[str, Any] = {}
+    for zone in ("metro", "overseas"):
+        c = check_message(body.message, zone == "metro")
+        out[zone] = {
+            "encoding": c.encoding,
+            "characters": c.characters,
+            "segments": c.segments,
+            "preview": c.full_text,
+        }
+    return out

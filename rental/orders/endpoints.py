@@ -1,0 +1,166 @@
+"""HTTP: orders and the actions on them. Parse, call the service, return."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from rental.accounts.service import organisation_name
+from rental.deps import PrincipalDep, SessionDep, StaffDep
+from rental.invoices import service as invoices
+from rental.orders import service
+from rental.orders.schemas import (
+    Cancellation,
+    OrderCreate,
+    OrderList,
+    OrderOut,
+    OrderRevision,
+    OrderStaffOut,
+    PaymentCreate,
+    PaymentOut,
+    PaymentRecorded,
+    Reason,
+)
+from rental.orders.states import OrderStatus
+from segmentation import runtime
+
+router = APIRouter(tags=["orders"])
+OrderResponse = OrderStaffOut | OrderOut
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderResponse,
+    summary="Order a quantity of a quote's segment; the 30% deposit invoice is issued",
+)
+def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
+    order = service.create_order(session, who, body)
+    return service.view(session, order, who)
+
+
+@router.get("/orders", response_model=OrderList, summary="Orders, newest first")
+def list_orders(
+    who: PrincipalDep,
+    session: SessionDep,
+    status_: OrderStatus | None = Query(default=None, alias="status"),
+    organisation_id: int | None = Query(default=None, description="account managers only"),
+    content_review: str | None = Query(default=None, pattern="^(pending|approved|rejected)$"),
+    cancellation_requested: bool | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> OrderList:
+    orders = service.list_orders(
+        session,
+        who,
+        organisation_id=organisation_id,
+        status=status_,
+        content_status=content_review,
+        cancellation_requested=cancellation_requested,
+        limit=limit,
+        offset=offset,
+    )
+    return OrderList(
+        items=[service.view(session, o, who) for o in orders], limit=limit, offset=offset
+    )
+
+
+@router.get("/orders/{order_id}", response_model=OrderResponse)
+def get_order(order_id: str, who: PrincipalDep, session: SessionDep) -> OrderOut:
+    return service.view(session, service.get_order(session, who, order_id), who)
+
+
+@router.patch(
+    "/orders/{order_id}",
+    response_model=OrderResponse,
+    summary="Revise the message or sender (before scheduling; the price may not change)",
+)
+def revise_order(
+    order_id: str, body: OrderRevision, who: PrincipalDep, session: SessionDep
+) -> OrderOut:
+    return service.view(session, service.revise(session, who, order_id, body), who)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderResponse,
+    summary="Cancel (unpaid), or ask an account manager to (confirmed); account managers accept",
+)
+def cancel_order(
+    order_id: str,
+    who: PrincipalDep,
+    session: SessionDep,
+    body: Cancellation | None = None,
+) -> OrderOut:
+    body = body or Cancellation()
+    order = service.cancel(session, who, order_id, body.reason, body.refund_deposit)
+    return service.view(session, order, who)
+
+
+@router.post(
+    "/orders/{order_id}/payments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PaymentRecorded,
+    summary="Record a payment received (account managers); idempotent on the reference",
+)
+def record_payment(
+    order_id: str,
+    body: PaymentCreate,
+    who: StaffDep,
+    session: SessionDep,
+    response: Response,
+) -> PaymentRecorded:
+    recorded = service.record_payment(
+        session,
+        who,
+        order_id,
+        body.reference,
+        body.amount_cents,
+        body.received_on,
+        runtime.current(),
+    )
+    if not recorded.created:
+        response.status_code = status.HTTP_200_OK  # the same payment, recorded before
+    order = service.get_order(session, who, order_id)
+    return PaymentRecorded(
+        payment=PaymentOut(
+            reference=recorded.payment.reference,
+            amount_cents=recorded.payment.amount_cents,
+            received_on=recorded.payment.received_on,
+            invoice_id=recorded.invoice.id,
+            replayed=not recorded.created,
+        ),
+        invoice=invoices.view(
+            session, recorded.invoice, organisation_name(session, order.organisation_id)
+        ),
+        order=service.view(session, order, who),
+    )
+
+
+@router.post("/orders/{order_id}/approve", response_model=OrderResponse)
+def approve(order_id: str, who: StaffDep, session: SessionDep) -> OrderOut:
+    return service.view(session, service.approve(session, who, order_id), who)
+
+
+@router.post("/orders/{order_id}/reject", response_model=OrderResponse)
+def reject(order_id: str, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+    return service.view(session, service.reject(session, who, order_id, body.reason), who)
+
+
+@router.post("/orders/{order_id}/hold", response_model=OrderResponse)
+def hold(order_id: str, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+    return service.view(session, service.hold(session, who, order_id, body.reason), who)
+
+
+@router.post("/orders/{order_id}/release", response_model=OrderResponse)
+def release(order_id: str, who: StaffDep, session: SessionDep) -> OrderOut:
+    order = service.release_hold(session, who, order_id, runtime.current())
+    return service.view(session, order, who)
+
+
+@router.post(
+    "/orders/{order_id}/accept-volume",
+    response_model=OrderResponse,
+    summary="Held because the segment fell short: take the offered quantity, re-priced",
+)
+def accept_volume(order_id: str, who: PrincipalDep, session: SessionDep) -> OrderOut:
+    return service.view(session, service.accept_volume(session, who, order_id), who)

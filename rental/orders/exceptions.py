@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from kit.errors import Conflict, InvalidInput, NotFound
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class QuantityOutOfRange(InvalidInput):
+    code = "quantity_out_of_range"
+
+
+class SegmentTooSmall(InvalidInput):
+    code = "segment_too_small"
+
+
+class InvalidSendTime(InvalidInput):
+    code = "invalid_send_time"
+
+
+class CancellationAlreadyRequested(Conflict):
+    code = "cancellation_already_requested"
+
+
+class OrderLocked(Conflict):
+    """The order is in a state where this change is not possible (the message of an order
+    already scheduled, say)."""
+
+    code = "order_locked"
+
+
+class PriceWouldChange(Conflict):
+    code = "price_would_change"

@@ -1,0 +1,138 @@
+"""Multi-step side effects of the lifecycle: confirm (draw -> reserve -> confirm -> schedule),
+and release the reservation. The caller holds the order's lock and owns the transaction."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from kit import locks
+from kit.settings import get_settings
+from rental.orders.models import Order
+from rental.orders.repository import OrderRepository
+from rental.orders.states import OrderStatus, check_transition
+from rental.quotes.models import Quote
+from segmentation import privacy
+from segmentation.criteria import Criteria
+from segmentation.repository import ReservationRepository
+from segmentation.runtime import Segmenter
+
+RESERVATIONS_LOCK = "reservations"
+S = OrderStatus
+
+
+def move(
+    session: Session,
+    order: Order,
+    target: OrderStatus,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+    action: str,
+    **details: object,
+) -> None:
+    """The one way an order changes state: checked against the state machine, recorded."""
+    check_transition(order.status, target)
+    before = order.status
+    order.status = target
+    order.updated_at = now
+    OrderRepository(session).add_event(
+        order.id, now, user_id, actor, action, before.value, target.value, dict(details)
+    )
+
+
+def minimum_volume(quantity: int) -> int:
+    """The 10% promise: below this many recipients nothing is sent."""
+    return math.ceil(quantity * (1 - get_settings().volume_tolerance))
+
+
+def offered_volume(available: int) -> int:
+    """What can be offered instead when the segment falls short: rounded down like a shown
+    count, so that a short draw does not tell the exact size of the segment."""
+    step = privacy.step_for(available)
+    return (available // step) * step
+
+
+def schedule_if_approved(
+    session: Session, order: Order, now: datetime, user_id: int | None, actor: str
+) -> None:
+    if order.status is S.confirmed and order.content_status == "approved":
+        move(session, order, S.scheduled, now, user_id, actor, "scheduled")
+
+
+def confirm(
+    session: Session,
+    order: Order,
+    quote: Quote,
+    seg: Segmenter,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+) -> None:
+    """The deposit is paid: draw the recipients and reserve them, then confirm the order (and
+    schedule it when its content is approved), or hold it when the segment no longer holds
+    90% of the quantity.
+
+    Reservations are made under one database-wide lock, taken before the draw reads the
+    reservations of other orders: two confirmations never reserve the same prospect for sends
+    within the contact-pressure window of each other, whichever process runs them."""
+    check_transition(order.status, S.confirmed)
+    locks.acquire(session, RESERVATIONS_LOCK)
+    s = get_settings()
+    reservations = ReservationRepository(session)
+    reservations.release(order.id, now)  # a re-draw (after a hold) starts afresh
+    window = timedelta(days=s.pressure_window_days)
+    busy = np.asarray(
+        reservations.reserved_between(order.send_at - window, order.send_at + window),
+        dtype=np.int64,
+    )
+    criteria = Criteria.model_validate_json(quote.criteria)
+    drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
+    if len(drawn) >= minimum_volume(order.quantity):
+        order.reserved = reservations.reserve(order.id, drawn, order.send_at)
+        move(
+            session,
+            order,
+            S.confirmed,
+            now,
+            user_id,
+            actor,
+            "confirmed",
+            reservation="complete",
+        )
+        schedule_if_approved(session, order, now, user_id, actor)
+        return
+    offered = offered_volume(len(drawn))
+    if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
+        offered = 0
+    order.reserved = reservations.reserve(order.id, drawn[:offered], order.send_at)
+    order.hold_kind = "volume"
+    order.hold_reason = (
+        "the segment no longer holds 90% of the ordered quantity: accept the offered "
+        "quantity (re-priced) or cancel with the deposit refunded"
+    )
+    order.held_from = S.confirmed
+    if order.status is S.on_hold:  # drawn again and still short
+        OrderRepository(session).add_event(
+            order.id, now, user_id, actor, "redrawn", details={"offered_quantity": offered}
+        )
+        return
+    move(
+        session,
+        order,
+        S.on_hold,
+        now,
+        user_id,
+        actor,
+        "held",
+        reason="insufficient_volume",
+        offered_quantity=offered,
+    )
+
+
+def release(session: Session, order: Order, now: datetime) -> None:
+    ReservationRepository(session).release(order.id, now)
+    order.reserved = 0

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kit.clock import PARIS
+from rental.invoices.schemas import InvoiceOut
+from rental.pricing.schemas import Price
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quote_id: str = Field(max_length=36)
+    quantity: int = Field(description="at most the quote's shown count, at least the minimum")
+    message: str = Field(max_length=2000)
+    sender: str = Field(max_length=40, description="3-11 letters or digits, one letter at least")
+    send_at: datetime = Field(description="ISO 8601; a time without offset is Europe/Paris time")
+
+    @field_validator("send_at")
+    @classmethod
+    def _paris_when_naive(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=PARIS) if v.tzinfo is None else v
+
+
+class OrderRevision(BaseModel):
+    """A new message or sender (after a rejection, say); the price may not change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(default=None, max_length=2000)
+    sender: str | None = Field(default=None, max_length=40)
+
+
+class PaymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(
+        min_length=1, max_length=80, pattern=r"^[\w./:#-]+$", description="the bank's reference"
+    )
+    amount_cents: int = Field(gt=0, description="amount received, VAT included, in cents")
+    received_on: date | None = Field(default=None, description="default: today (Paris)")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class Cancellation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+    refund_deposit: bool | None = Field(
+        default=None,
+        description="account managers only: refund the deposit (default: the contract's rule)",
+    )
+
+
+class Amount(BaseModel):
+    amount_excl_vat_cents: int
+    vat_cents: int
+    amount_incl_vat_cents: int
+    currency: str = "EUR"
+
+
+class MessageCheck(BaseModel):
+    encoding: str = Field(description="GSM-7 or UCS-2")
+    characters: int = Field(
+        description="septets (GSM-7) or UTF-16 units (UCS-2), mentions included"
+    )
+    segments: int
+    max_segments: int
+    by_zone: dict[str, dict[str, Any]]
+    preview: str = Field(description="the message as sent, variables at their longest")
+    note: str = Field(description="what the encoding and length mean for the price")
+
+
+class ContentReviewOut(BaseModel):
+    status: str = Field(description="pending, approved or rejected")
+    note: str | None
+
+
+class EventOut(BaseModel):
+    at: datetime
+    action: str
+    by: str
+    from_status: str | None
+    to_status: str | None
+    details: dict[str, Any]
+
+
+class OrderOut(BaseModel):
+    id: str
+    status: str
+    quote_id: str
+    quantity: int
+    message: str
+    sender: str
+    send_at: datetime
+    encoding: str
+    characters: int
+    segments: int
+    message_check: MessageCheck
+    price: Price
+    total: Amount
+    deposit: Amount
+    deposit_paid: bool
+    content_review: ContentReviewOut
+    reservation: str = Field(description="none, complete or short (on hold: volume)")
+    hold_reason: str | None
+    offered_quantity: int | None = Field(
+        description="on hold for volume: the quantity that can be sent instead"
+    )
+    cancellation_requested: bool
+    invoices: list[str] = Field(description="ids of the order's invoices and credit notes")
+    created_at: datetime
+    events: list[EventOut]
+
+
+class OrderStaffOut(OrderOut):
+    organisation: str
+    reserved: int
+    quote_exact_count: int
+
+
+class OrderList(BaseModel):
+    items: list[OrderOut | OrderStaffOut]
+    limit: int
+    offset: int
+
+
+class PaymentOut(BaseModel):
+    reference: str
+    amount_cents: int
+    received_on: date
+    invoice_id: str
+    replayed: bool = Field(description="true: this reference was recorded before, nothing changed")
+
+
+class PaymentRecorded(BaseModel):
+    payment: PaymentOut
+    invoice: InvoiceOut
+    order: OrderStaffOut | OrderOut

@@ -1,0 +1,581 @@
+"""Orders: placing one from a quote, reading them, and every action on them.
+
+Services never commit. Every action that changes an order first locks it (`lock`), so that two
+requests acting on the same order run one after the other, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from kit import clock
+from kit.settings import get_settings
+from rental.accounts.models import ContentReview, Role
+from rental.accounts.repository import AccountRepository
+from rental.accounts.schemas import Principal
+from rental.invoices import service as invoices
+from rental.invoices.repository import InvoiceRepository
+from rental.messages.service import CheckedMessage, check_message, check_sender
+from rental.orders import flows
+from rental.orders.exceptions import (
+    CancellationAlreadyRequested,
+    InvalidSendTime,
+    OrderLocked,
+    OrderNotFound,
+    PriceWouldChange,
+    QuantityOutOfRange,
+    SegmentTooSmall,
+)
+from rental.orders.models import Order
+from rental.orders.repository import OrderRepository
+from rental.orders.schemas import (
+    Amount,
+    ContentReviewOut,
+    EventOut,
+    MessageCheck,
+    OrderCreate,
+    OrderOut,
+    OrderRevision,
+    OrderStaffOut,
+)
+from rental.orders.states import InvalidTransition, OrderStatus, check_transition
+from rental.pricing.schemas import Price, PriceGrid
+from rental.pricing.service import grid_for, price
+from rental.quotes.exceptions import QuoteExpired, QuoteNotFound
+from rental.quotes.models import Quote
+from rental.quotes.repository import QuoteRepository
+from rental.quotes.service import zone_mix_of
+from segmentation.runtime import Segmenter
+
+S = OrderStatus
+# Where an order can still be cancelled, and where its message may still be revised.
+REVISABLE = (S.awaiting_deposit, S.confirmed)
+
+
+def _actor(who: Principal) -> str:
+    return who.role.value
+
+
+def _messages(text: str) -> dict[str, CheckedMessage]:
+    """The message as each destination zone receives it (the STOP mention differs overseas).
+    Both forms must fit, whatever the quote's zone mix: suppressed cells hide small zones."""
+    return {zone: check_message(text, zone == "metro") for zone in ("metro", "overseas")}
+
+
+def _worst(checks: dict[str, CheckedMessage], zones: dict[str, int]) -> CheckedMessage:
+    present = [checks[z] for z in checks if zones.get(z, 0) > 0] or [checks["metro"]]
+    return max(present, key=lambda c: (c.segments, c.characters))
+
+
+def _segments(checks: dict[str, CheckedMessage]) -> dict[str, int]:
+    return {zone: c.segments for zone, c in checks.items()}
+
+
+def _quote_for_order(session: Session, who: Principal, quote_id: str, now: datetime) -> Quote:
+    quote = QuoteRepository(session).get(quote_id, None if who.is_staff else who.organisation_id)
+    if quote is None:
+        raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
+    if quote.expires_at <= now:
+        raise QuoteExpired(
+            f"the quote expired on {quote.expires_at.isoformat()}: ask for a new quote",
+            expired_at=quote.expires_at.isoformat(),
+        )
+    return quote
+
+
+def _check_quantity(quote: Quote, quantity: int) -> None:
+    k = get_settings().min_segment_size
+    if quote.shown_count is None:
+        raise SegmentTooSmall(
+            f"this segment holds fewer than {k} prospects and cannot be ordered: widen the criteria"
+        )
+    if not k <= quantity <= quote.shown_count:
+        raise QuantityOutOfRange(
+            f"quantity must be between {k} (the minimum) and {quote.shown_count} (the quote's "
+            f"count), got {quantity}",
+            minimum=k,
+            maximum=quote.shown_count,
+        )
+
+
+def _check_send_at(send_at: datetime, now: datetime) -> None:
+    s = get_settings()
+    earliest = now + timedelta(minutes=s.min_send_delay_minutes)
+    if send_at < earliest:
+        raise InvalidSendTime(
+            f"the send time {send_at.isoformat()} is in the past: give a time after "
+            f"{earliest.astimezone(clock.PARIS).isoformat(timespec='minutes')}"
+        )
+    if send_at > now + timedelta(days=s.max_send_horizon_days):
+        raise InvalidSendTime(
+            f"the send time is more than {s.max_send_horizon_days} days ahead: order closer "
+            "to the date"
+        )
+
+
+def create_order(session: Session, who: Principal, body: OrderCreate) -> Order:
+    now = clock.now()
+    quote = _quote_for_order(session, who, body.quote_id, now)
+    _check_quantity(quote, body.quantity)
+    sender = check_sender(body.sender)
+    zones = zone_mix_of(quote)
+    checks = _messages(body.message)
+    worst = _worst(checks, zones)
+    _check_send_at(body.send_at, now)
+    grid = grid_for(session, quote.organisation_id)
+    total = price(grid, body.quantity, zones, _segments(checks))
+    org = AccountRepository(session).organisation(quote.organisation_id)
+    assert org is not None  # noqa: S101  (foreign key)
+    order = OrderRepository(session).add(
+        Order(
+            id=str(uuid.uuid4()),
+            organisation_id=quote.organisation_id,
+            user_id=who.user_id,
+            quote_id=quote.id,
+            status=S.awaiting_deposit,
+            quantity=body.quantity,
+            message=body.message,
+            sender=sender,
+            send_at=body.send_at,
+            encoding=worst.encoding,
+            characters=worst.characters,
+            segments=worst.segments,
+            grid=grid.model_dump_json(),
+            price=total.model_dump_json(),
+            content_status="approved" if org.content_review is ContentReview.auto else "pending",
+            reserved=0,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+    )
+    repo = OrderRepository(session)
+    repo.add_event(
+        order.id,
+        now,
+        who.user_id,
+        _actor(who),
+        "created",
+        None,
+        S.awaiting_deposit.value,
+        {"quantity": order.quantity, "content_review": org.content_review.value},
+    )
+    deposit = invoices.issue_deposit(session, order.organisation_id, order.id, total, now)
+    repo.add_event(
+        order.id,
+        now,
+        None,
+        "system",
+        "deposit_invoiced",
+        details={"invoice": deposit.number, "amount_incl_vat_cents": deposit.amount_incl_vat_cents},
+    )
+    return order
+
+
+def get_order(session: Session, who: Principal, order_id: str) -> Order:
+    """An order of the caller's organisation (any for staff); 404 otherwise, so that another
+    organisation's order is not even known to exist."""
+    order = OrderRepository(session).get(order_id, None if who.is_staff else who.organisation_id)
+    if order is None:
+        raise OrderNotFound(f"no order {order_id!r} in your organisation")
+    return order
+
+
+def lock(session: Session, who: Principal, order_id: str) -> Order:
+    order = OrderRepository(session).lock(order_id, None if who.is_staff else who.organisation_id)
+    if order is None:
+        raise OrderNotFound(f"no order {order_id!r} in your organisation")
+    return order
+
+
+def list_orders(
+    session: Session,
+    who: Principal,
+    *,
+    organisation_id: int | None = None,
+    status: OrderStatus | None = None,
+    content_status: str | None = None,
+    cancellation_requested: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Order]:
+    org = organisation_id if who.is_staff else who.organisation_id
+    return OrderRepository(session).search(
+        org,
+        status.value if status else None,
+        content_status,
+        cancellation_requested,
+        limit,
+        offset,
+    )
+
+
+def _quote_of(session: Session, order: Order) -> Quote:
+    quote = QuoteRepository(session).get(order.quote_id, None)
+    assert quote is not None  # noqa: S101  (foreign key)
+    return quote
+
+
+def _deposit_paid(session: Session, order: Order) -> bool:
+    deposit = invoices.deposit_of(session, order.id)
+    return deposit is not None and deposit.status == "paid"
+
+
+def record_payment(
+    session: Session,
+    who: Principal,
+    order_id: str,
+    reference: str,
+    amount_cents: int,
+    received_on: date | None,
+    seg: Segmenter,
+) -> invoices.Recorded:
+    """An account manager records a payment received; the paid deposit confirms the order."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    day = received_on or now.astimezone(clock.PARIS).date()
+    recorded = invoices.record_payment(session, who, order.id, reference, amount_cents, day, now)
+    if not recorded.created:
+        return recorded
+    OrderRepository(session).add_event(
+        order.id,
+        now,
+        who.user_id,
+        _actor(who),
+        "payment_recorded",
+        details={
+            "reference": reference,
+            "amount_cents": amount_cents,
+            "invoice": recorded.invoice.number,
+            "invoice_status": recorded.invoice.status,
+        },
+    )
+    if (
+        recorded.invoice.kind == invoices.DEPOSIT
+        and recorded.invoice.status == "paid"
+        and order.status is S.awaiting_deposit
+    ):
+        flows.confirm(session, order, _quote_of(session, order), seg, now, None, "system")
+    return recorded
+
+
+def approve(session: Session, who: Principal, order_id: str) -> Order:
+    now = clock.now()
+    order = lock(session, who, order_id)
+    if order.content_status == "approved":
+        return order  # approving twice changes nothing
+    if order.status not in (*REVISABLE, S.on_hold):
+        raise OrderLocked(f"the order is {order.status.value}: its content can no longer change")
+    order.content_status, order.content_note = "approved", None
+    OrderRepository(session).add_event(order.id, now, who.user_id, _actor(who), "content_approved")
+    flows.schedule_if_approved(session, order, now, who.user_id, _actor(who))
+    return order
+
+
+def reject(session: Session, who: Principal, order_id: str, reason: str) -> Order:
+    now = clock.now()
+    order = lock(session, who, order_id)
+    if order.status not in (*REVISABLE, S.on_hold):
+        raise OrderLocked(
+            f"the order is {order.status.value}: put it on hold before rejecting its content",
+            current_status=order.status.value,
+        )
+    order.content_status, order.content_note = "rejected", reason
+    OrderRepository(session).add_event(
+        order.id, now, who.user_id, _actor(who), "content_rejected", details={"reason": reason}
+    )
+    return order
+
+
+def revise(session: Session, who: Principal, order_id: str, body: OrderRevision) -> Order:
+    """A new message or sender, before the order is scheduled; back to review if manual."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    approved_and_paid = order.content_status == "approved" and order.status is not (
+        S.awaiting_deposit
+    )
+    if order.status not in REVISABLE or approved_and_paid:
+        raise OrderLocked(
+            f"the order is {order.status.value} with its content "
+            f"{order.content_status}: its message can no longer change",
+            current_status=order.status.value,
+        )
+    sender = check_sender(body.sender) if body.sender is not None else order.sender
+    text = body.message if body.message is not None else order.message
+    zones = zone_mix_of(_quote_of(session, order))
+    checks = _messages(text)
+    before = Price.model_validate_json(order.price)
+    after = price(
+        PriceGrid.model_validate_json(order.grid), order.quantity, zones, _segments(checks)
+    )
+    if after.total_incl_vat_cents != before.total_incl_vat_cents:
+        raise PriceWouldChange(
+            f"the new message takes {_worst(checks, zones).segments} SMS segment(s) instead of "
+            f"{order.segments}, which changes the price: keep to the same number of segments, "
+            "or cancel this order and order again"
+        )
+    worst = _worst(checks, zones)
+    order.message, order.sender = text, sender
+    order.encoding, order.characters, order.segments = (
+        worst.encoding,
+        worst.characters,
+        worst.segments,
+    )
+    org = AccountRepository(session).organisation(order.organisation_id)
+    manual = org is not None and org.content_review is ContentReview.manual
+    order.content_status = "pending" if manual and not who.is_staff else "approved"
+    order.content_note = None
+    order.updated_at = now
+    OrderRepository(session).add_event(
+        order.id, now, who.user_id, _actor(who), "message_revised", details={"sender": sender}
+    )
+    flows.schedule_if_approved(session, order, now, who.user_id, _actor(who))
+    return order
+
+
+def cancel(
+    session: Session,
+    who: Principal,
+    order_id: str,
+    reason: str | None,
+    refund_deposit: bool | None,
+) -> Order:
+    """A client cancels an order not yet paid; after that, cancelling is a request that an
+    account manager accepts (the deposit is kept unless the contract says otherwise). An order
+    held because the segment fell short is cancelled at once with the deposit refunded."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    check_transition(order.status, S.cancelled)
+    repo = OrderRepository(session)
+    volume_hold = order.status is S.on_hold and order.hold_kind == "volume"
+    paid_anything = any(i.paid_cents > 0 for i in InvoiceRepository(session).of_order(order.id))
+    if (
+        not who.is_staff
+        and not volume_hold
+        and (order.status is not S.awaiting_deposit or paid_anything)
+    ):
+        if order.cancel_requested_at is not None:
+            raise CancellationAlreadyRequested(
+                "a cancellation of this order is already waiting for your account manager"
+            )
+        order.cancel_requested_at = now
+        repo.add_event(
+            order.id,
+            now,
+            who.user_id,
+            _actor(who),
+            "cancellation_requested",
+            details={"reason": reason} if reason else {},
+        )
+        return order
+    if not who.is_staff or refund_deposit is None:
+        org = AccountRepository(session).organisation(order.organisation_id)
+        refund_deposit = volume_hold or bool(org and org.refund_deposit_on_cancel)
+    flows.release(session, order, now)
+    notes = invoices.cancel_open(session, order.id, "order cancelled", now)
+    deposit = invoices.deposit_of(session, order.id)
+    if refund_deposit and deposit is not None and deposit.paid_cents > 0:
+        notes.append(invoices.credit(session, deposit, "order cancelled, deposit refunded", now))
+    flows.move(
+        session,
+        order,
+        S.cancelled,
+        now,
+        who.user_id,
+        _actor(who),
+        "cancelled",
+        reason=reason or "",
+        deposit="refunded" if refund_deposit else "kept",
+        credit_notes=[n.number for n in notes],
+    )
+    return order
+
+
+def hold(session: Session, who: Principal, order_id: str, reason: str) -> Order:
+    now = clock.now()
+    order = lock(session, who, order_id)
+    if order.status not in (S.awaiting_deposit, S.confirmed, S.scheduled):
+        check_transition(order.status, S.on_hold)  # names the state in the 409
+        raise OrderLocked(
+            f"the order is {order.status.value}: only an order not yet sending can be held",
+            current_status=order.status.value,
+        )
+    order.held_from, order.hold_kind, order.hold_reason = order.status, "manual", reason
+    flows.move(session, order, S.on_hold, now, who.user_id, _actor(who), "held", reason=reason)
+    return order
+
+
+def release_hold(session: Session, who: Principal, order_id: str, seg: Segmenter) -> Order:
+    """Back to where the order was. An order whose deposit was paid while it was held, or held
+    because the segment fell short, is drawn again (the segment may have grown since)."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    if order.status is not S.on_hold:
+        raise InvalidTransition(
+            f"the order is {order.status.value}, not on hold: there is nothing to release",
+            current_status=order.status.value,
+        )
+    kind, target = order.hold_kind, order.held_from or S.confirmed
+    order.hold_kind = order.hold_reason = order.held_from = None
+    redraw = kind == "volume" or (target is S.awaiting_deposit and _deposit_paid(session, order))
+    if redraw:
+        OrderRepository(session).add_event(order.id, now, who.user_id, _actor(who), "released")
+        flows.confirm(session, order, _quote_of(session, order), seg, now, who.user_id, _actor(who))
+        return order
+    flows.move(session, order, target, now, who.user_id, _actor(who), "released")
+    flows.schedule_if_approved(session, order, now, who.user_id, _actor(who))
+    return order
+
+
+def accept_volume(session: Session, who: Principal, order_id: str) -> Order:
+    """On hold because the segment fell short: the customer takes the offered quantity,
+    re-priced; the deposit already paid counts towards the new total."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    if order.status is not S.on_hold or order.hold_kind != "volume":
+        raise OrderLocked(
+            "only an order held because its segment fell short can take a lower volume",
+            current_status=order.status.value,
+        )
+    if order.reserved < get_settings().min_segment_size:
+        raise OrderLocked(
+            "no quantity can be offered for this order: cancel it and the deposit is refunded",
+            current_status=order.status.value,
+        )
+    before = order.quantity
+    zones = zone_mix_of(_quote_of(session, order))
+    checks = _messages(order.message)
+    new_price = price(
+        PriceGrid.model_validate_json(order.grid), order.reserved, zones, _segments(checks)
+    )
+    order.quantity, order.price = order.reserved, new_price.model_dump_json()
+    order.hold_kind = order.hold_reason = order.held_from = None
+    flows.move(
+        session,
+        order,
+        S.confirmed,
+        now,
+        who.user_id,
+        _actor(who),
+        "volume_accepted",
+        quantity_before=before,
+        quantity=order.quantity,
+        total_incl_vat_cents=new_price.total_incl_vat_cents,
+    )
+    flows.schedule_if_approved(session, order, now, who.user_id, _actor(who))
+    return order
+
+
+# Views -------------------------------------------------------------------------------------
+
+
+def _amount(excl: int, vat: int) -> Amount:
+    return Amount(amount_excl_vat_cents=excl, vat_cents=vat, amount_incl_vat_cents=excl + vat)
+
+
+def _by(event_actor: str, user_name: str | None, viewer: Principal, same_org: bool) -> str:
+    if event_actor == "system":
+        return "system"
+    if event_actor in (Role.account_manager.value, Role.admin.value):
+        return "account manager" if not viewer.is_staff else f"account manager {user_name}"
+    return user_name if (same_org or viewer.is_staff) and user_name else "client"
+
+
+def view(session: Session, order: Order, who: Principal) -> OrderOut:
+    s = get_settings()
+    repo = OrderRepository(session)
+    events = repo.events(order.id)
+    users = AccountRepository(session).users({e.user_id for e in events if e.user_id})
+    quote = _quote_of(session, order)
+    zones = zone_mix_of(quote)
+    checks = _messages(order.message)
+    worst = _worst(checks, zones)
+    p = Price.model_validate_json(order.price)
+    deposit_invoice = invoices.deposit_of(session, order.id)
+    invoice_ids = [i.id for i in InvoiceRepository(session).of_order(order.id)]
+    per = 153 if worst.encoding == "GSM-7" else 67
+    note = (
+        f"{worst.encoding}: {worst.characters} characters with the STOP and source mentions, "
+        f"{worst.segments} SMS segment(s) per message; transport is billed per segment"
+        + ("" if worst.segments == 1 else f" (concatenated parts hold {per} characters)")
+        + (
+            ". One character outside the GSM alphabet makes the whole message UCS-2, "
+            "70 characters per segment"
+            if worst.encoding == "UCS-2"
+            else ""
+        )
+    )
+    fields = dict(
+        id=order.id,
+        status=order.status.value,
+        quote_id=order.quote_id,
+        quantity=order.quantity,
+        message=order.message,
+        sender=order.sender,
+        send_at=order.send_at,
+        encoding=order.encoding,
+        characters=order.characters,
+        segments=order.segments,
+        message_check=MessageCheck(
+            encoding=worst.encoding,
+            characters=worst.characters,
+            segments=worst.segments,
+            max_segments=s.max_segments,
+            by_zone={
+                z: {"encoding": c.encoding, "characters": c.characters, "segments": c.segments}
+                for z, c in checks.items()
+            },
+            preview=worst.full_text,
+            note=note,
+        ),
+        price=p,
+        total=_amount(p.total_excl_vat_cents, p.vat_cents),
+        deposit=_amount(
+            deposit_invoice.amount_excl_vat_cents if deposit_invoice else 0,
+            deposit_invoice.vat_cents if deposit_invoice else 0,
+        ),
+        deposit_paid=deposit_invoice is not None and deposit_invoice.status == "paid",
+        content_review=ContentReviewOut(status=order.content_status, note=order.content_note),
+        reservation=(
+            "short" if order.hold_kind == "volume" else "complete" if order.reserved > 0 else "none"
+        ),
+        hold_reason=order.hold_reason,
+        offered_quantity=(
+            order.reserved
+            if order.hold_kind == "volume" and order.reserved >= s.min_segment_size
+            else None
+        ),
+        cancellation_requested=order.cancel_requested_at is not None
+        and order.status is not S.cancelled,
+        invoices=invoice_ids,
+        created_at=order.created_at,
+        events=[
+            EventOut(
+                at=e.at,
+                action=e.action,
+                by=_by(
+                    e.actor,
+                    users[e.user_id].name if e.user_id in users else None,
+                    who,
+                    e.user_id in users and users[e.user_id].organisation_id == who.organisation_id,
+                ),
+                from_status=e.from_status,
+                to_status=e.to_status,
+                details=json.loads(e.details),
+            )
+            for e in events
+        ],
+    )
+    if who.is_staff:
+        org = AccountRepository(session).organisation(order.organisation_id)
+        return OrderStaffOut(
+            **fields,
+            organisation=org.name if org else "",
+            reserved=order.reserved,
+            quote_exact_count=quote.exact_count,
+        )
+    return OrderOut(**fields)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kit.db import Base, UTCDateTime
+
+
+class ContractGrid(Base):
+    """An organisation's contract price grid, set by an account manager (replaces the default
+    grid for its new quotes and orders; existing orders keep the grid they were priced with)."""
+
+    __tablename__ = "contract_grids"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    grid: Mapped[str] = mapped_column(Text)  # PriceGrid JSON
+    set_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
