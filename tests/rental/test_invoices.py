@@ -1,0 +1,141 @@
+"""Invoices to the cent: deposit + balance = total, credit notes, gapless numbers, penalties."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import update
+
+from kit.db import unit_of_work
+from rental.accounts.service import operator
+from rental.invoices import service as invoices
+from rental.invoices.models import Invoice
+from rental.orders import service as orders
+from rental.orders.schemas import OrderCreate
+from rental.pricing.grid import default_grid
+from rental.pricing.schemas import Price
+from rental.pricing.service import price
+from tests.conftest import ScanningClient, auth
+from tests.rental.factories import (
+    create_order,
+    create_quote,
+    deposit_of,
+    invoices_of,
+    order_body,
+    pay_deposit,
+)
+
+
+def final_price(order: dict, sent: int) -> Price:  # type: ignore[type-arg]
+    assert order["price"]["grid"] == "standard"
+    grid = default_grid()
+    mix = {z["zone"]: z["messages"] for z in order["price"]["transport"]}
+    return price(grid, sent, mix, order["segments"])
+
+
+def test_deposit_and_balance_add_up_to_the_total_sent(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    order = create_order(app_client, acme, quantity=333)  # odd amounts: rounding shows
+    pay_deposit(app_client, acme, am, order["id"])
+    sent = final_price(order, 317)  # 5% fewer sent than ordered
+    with unit_of_work() as session:
+        org = orders.get_order(session, operator(session), order["id"]).organisation_id
+        balance = invoices.issue_balance(session, org, order["id"], sent, datetime.now(UTC))
+        assert balance is not None
+    deposit = deposit_of(app_client, acme, order["id"])
+    got = {i["kind"]: i for i in invoices_of(app_client, acme, order["id"])}["balance"]
+    assert got["status"] == "unpaid"
+    assert (
+        deposit["amount_excl_vat_cents"] + got["amount_excl_vat_cents"] == sent.total_excl_vat_cents
+    )
+    assert deposit["vat_cents"] + got["vat_cents"] == sent.vat_cents
+    assert (
+        deposit["amount_incl_vat_cents"] + got["amount_incl_vat_cents"] == sent.total_incl_vat_cents
+    )
+    assert got["lines"][-1]["label"] == f"Less deposit invoice {deposit['number']}"
+
+
+def test_a_credit_note_when_the_deposit_exceeds_what_was_sent(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    order = create_order(app_client, acme, quantity=1000)
+    pay_deposit(app_client, acme, am, order["id"])
+    sent = final_price(order, 250)  # far below the deposit's 30%
+    with unit_of_work() as session:
+        org = orders.get_order(session, operator(session), order["id"]).organisation_id
+        invoices.issue_balance(session, org, order["id"], sent, datetime.now(UTC))
+    deposit = deposit_of(app_client, acme, order["id"])
+    note = {i["kind"]: i for i in invoices_of(app_client, acme, order["id"])}["credit_note"]
+    assert note["status"] == "refund_due"
+    assert note["corrects"] == deposit["number"]
+    assert (
+        deposit["amount_incl_vat_cents"] - note["amount_incl_vat_cents"]
+        == sent.total_incl_vat_cents
+    )
+    assert deposit["vat_cents"] - note["vat_cents"] == sent.vat_cents
+
+
+def order_then_fail(quote: dict) -> None:  # type: ignore[type-arg]
+    with unit_of_work() as session:
+        who = operator(session, "Acme")
+        orders.create_order(session, who, OrderCreate.model_validate(order_body(quote)))
+        raise RuntimeError("the request fails after the invoice was numbered")
+
+
+def test_numbers_have_no_gaps_even_when_a_transaction_rolls_back(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme = org_keys["acme"]
+    quote = create_quote(app_client, acme)
+    with pytest.raises(RuntimeError, match="after the invoice was numbered"):
+        order_then_fail(quote)
+    create_order(app_client, acme, quote)
+    everything = app_client.get("/v1/invoices?limit=500", headers=auth(org_keys["am"])).json()
+    year = datetime.now(UTC).year
+    numbers = sorted(
+        int(i["number"].split("-")[1])
+        for i in everything["items"]
+        if i["number"].startswith(f"{year}-")
+    )
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_an_overdue_invoice_shows_its_penalties(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme = org_keys["acme"]
+    order = create_order(app_client, acme, quantity=200)
+    deposit = deposit_of(app_client, acme, order["id"])
+    assert deposit["penalty"] is None
+    due = datetime.now(UTC).date() - timedelta(days=30)
+    with unit_of_work() as session:
+        session.execute(update(Invoice).where(Invoice.id == deposit["id"]).values(due_date=due))
+    late = app_client.get(f"/v1/invoices/{deposit['id']}", headers=auth(acme)).json()
+    penalty = late["penalty"]
+    assert penalty["days_late"] in (29, 30, 31)  # Paris date vs UTC date around midnight
+    assert penalty["recovery_indemnity_cents"] == 4_000
+    assert Decimal(penalty["annual_rate_percent"]) >= 10
+
+
+def test_penalties_stop_at_payment() -> None:
+    inv = Invoice(
+        kind="deposit",
+        amount_incl_vat_cents=100_000,
+        due_date=date(2026, 1, 31),
+        status="paid",
+        paid_on=date(2026, 2, 10),
+    )
+    p = invoices.penalty(inv, date(2026, 6, 1))
+    assert p is not None
+    assert p.days_late == 10
+    assert p.interest_cents == 333  # 1000 EUR x 12.15% x 10/365 = 3.329 EUR
+    assert p.total_cents == 4_333
+    inv.paid_on = date(2026, 1, 31)
+    assert invoices.penalty(inv, date(2026, 6, 1)) is None
+    inv.kind = "credit_note"
+    assert invoices.penalty(inv, date(2026, 6, 1)) is None
