@@ -10,7 +10,7 @@ handed out by `next_value` have no gaps.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, String, insert, update
+from sqlalchemy import BigInteger, String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -36,6 +36,12 @@ def next_value(session: Session, name: str) -> int:
         return 1
     except IntegrityError:  # another transaction created it first: increment theirs
         return int(session.execute(stmt.returning(Counter.value)).scalar_one())
+
+
+def current_value(session: Session, name: str) -> int:
+    """The counter's last value (0 before the first increment); takes no lock."""
+    value = session.scalar(select(Counter.value).where(Counter.name == name))
+    return int(value or 0)
 
 
 def acquire(session: Session, name: str) -> None:

@@ -39,6 +39,9 @@ class Eligibility:
         self._reconciled = 0.0
         self._suppressed_ids = np.empty(0, dtype=np.int64)
         self._resolved: dict[bytes, np.ndarray] = {}
+        # Reservations still held, cached until their stamp changes: a quote then filters them
+        # by send time in memory instead of reading every reserved row again.
+        self._reservations: tuple[int, datetime, np.ndarray, np.ndarray] | None = None
 
     def _suppressed(self, session: Session) -> np.ndarray:
         repo = SuppressionRepository(session)
@@ -67,6 +70,20 @@ class Eligibility:
             parts = [self._resolved[h] for h in hmacs]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
+    def _reserved(self, session: Session, start: datetime, end: datetime) -> np.ndarray:
+        """Prospects held by orders sending in [start, end]."""
+        repo = ReservationRepository(session)
+        stamp = repo.stamp()  # read before the rows: a change in between only forces a reread
+        with self._lock:
+            cached = self._reservations
+            if cached is None or cached[0] != stamp or cached[1] > start:
+                since = start - timedelta(days=1)
+                ids, times = repo.active_since(since)
+                cached = self._reservations = (stamp, since, ids, times)
+            _, _, ids, times = cached
+        inside = (times >= start.timestamp()) & (times <= end.timestamp())
+        return np.unique(ids[inside])
+
     def excluded(self, session: Session, now: datetime, settings: Settings) -> np.ndarray:
         """Prospect ids to leave out of every count and sample at `now`."""
         pressured = ContactHistoryRepository(session).over_cap(
@@ -76,10 +93,7 @@ class Eligibility:
             settings.pressure_min_gap_days,
         )
         window = timedelta(days=settings.pressure_min_gap_days)
-        reserved = ReservationRepository(session).reserved_between(
-            now - window, now + timedelta(days=settings.pressure_window_days)
+        reserved = self._reserved(
+            session, now - window, now + timedelta(days=settings.pressure_window_days)
         )
-        return np.union1d(
-            np.union1d(self._suppressed(session), self._resolve(pressured)),
-            np.asarray(reserved, dtype=np.int64),
-        )
+        return np.union1d(np.union1d(self._suppressed(session), self._resolve(pressured)), reserved)

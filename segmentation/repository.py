@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import numpy as np
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from kit import locks
 from segmentation.models import ContactEvent, Reservation, Suppression
+
+STAMP = "reservations:stamp"
 
 
 class SuppressionRepository:
@@ -81,6 +85,7 @@ class ReservationRepository:
         ]
         if values:
             self.session.execute(insert(Reservation), values)
+        self._changed()
         return len(values)
 
     def release(self, order_id: str, at: datetime) -> None:
@@ -89,6 +94,28 @@ class ReservationRepository:
             .where(Reservation.order_id == order_id, Reservation.released_at.is_(None))
             .values(released_at=at)
         )
+        self._changed()
+
+    def _changed(self) -> None:
+        # Bumped after the rows are written, in the same transaction: a reader that cached the
+        # reservations under the previous stamp rereads them once this commits.
+        locks.next_value(self.session, STAMP)
+
+    def stamp(self) -> int:
+        """Changes whenever reservations are made or released."""
+        return locks.current_value(self.session, STAMP)
+
+    def active_since(self, start: datetime) -> tuple[np.ndarray, np.ndarray]:
+        """(prospect ids, send times in epoch seconds) of the reservations still held that send
+        at or after `start`."""
+        rows = self.session.execute(
+            select(Reservation.prospect_id, Reservation.send_at).where(
+                Reservation.released_at.is_(None), Reservation.send_at >= start
+            )
+        ).all()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        times = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=len(rows))
+        return ids, times
 
     def held_by(self, order_id: str) -> list[int]:
         q = select(Reservation.prospect_id).where(

@@ -18,6 +18,7 @@ from rental.accounts.models import ContentReview, Role
 from rental.accounts.repository import AccountRepository
 from rental.accounts.schemas import Principal
 from rental.invoices import service as invoices
+from rental.invoices.models import Invoice
 from rental.invoices.repository import InvoiceRepository
 from rental.messages.service import CheckedMessage, check_message, check_sender
 from rental.orders import flows
@@ -447,11 +448,7 @@ def accept_volume(session: Session, who: Principal, order_id: str) -> Order:
             current_status=order.status.value,
         )
     before = order.quantity
-    zones = zone_mix_of(_quote_of(session, order))
-    checks = _messages(order.message)
-    new_price = price(
-        PriceGrid.model_validate_json(order.grid), order.reserved, zones, _segments(checks)
-    )
+    new_price = reprice(session, order, order.reserved)
     order.quantity, order.price = order.reserved, new_price.model_dump_json()
     order.hold_kind = order.hold_reason = order.held_from = None
     flows.move(
@@ -468,6 +465,34 @@ def accept_volume(session: Session, who: Principal, order_id: str) -> Order:
     )
     flows.schedule_if_approved(session, order, now, who.user_id, _actor(who))
     return order
+
+
+def reprice(session: Session, order: Order, quantity: int) -> Price:
+    """The order's price for another quantity: same grid, zone mix and message."""
+    zones = zone_mix_of(_quote_of(session, order))
+    grid = PriceGrid.model_validate_json(order.grid)
+    return price(grid, quantity, zones, _segments(_messages(order.message)))
+
+
+def invoice_balance(session: Session, order: Order, sent: int, now: datetime) -> Invoice | None:
+    """After sending: the balance invoice for the volume sent, or a credit note when the deposit
+    exceeds it. The dispatch calls this once, when the order becomes `sent`."""
+    final = reprice(session, order, sent)
+    invoice = invoices.issue_balance(session, order.organisation_id, order.id, final, now)
+    if invoice is not None:
+        OrderRepository(session).add_event(
+            order.id,
+            now,
+            None,
+            "system",
+            "balance_invoiced" if invoice.kind == invoices.BALANCE else "credit_note_issued",
+            details={
+                "invoice": invoice.number,
+                "sent": sent,
+                "amount_incl_vat_cents": invoice.amount_incl_vat_cents,
+            },
+        )
+    return invoice
 
 
 # Views -------------------------------------------------------------------------------------

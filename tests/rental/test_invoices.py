@@ -14,9 +14,7 @@ from rental.invoices import service as invoices
 from rental.invoices.models import Invoice
 from rental.orders import service as orders
 from rental.orders.schemas import OrderCreate
-from rental.pricing.grid import default_grid
 from rental.pricing.schemas import Price
-from rental.pricing.service import price
 from tests.conftest import ScanningClient, auth
 from tests.rental.factories import (
     create_order,
@@ -28,11 +26,12 @@ from tests.rental.factories import (
 )
 
 
-def final_price(order: dict, sent: int) -> Price:  # type: ignore[type-arg]
-    assert order["price"]["grid"] == "standard"
-    grid = default_grid()
-    mix = {z["zone"]: z["messages"] for z in order["price"]["transport"]}
-    return price(grid, sent, mix, order["segments"])
+def settle(order_id: str, sent: int) -> Price:
+    """What the dispatch does once an order is sent; returns the price of the volume sent."""
+    with unit_of_work() as session:
+        order = orders.get_order(session, operator(session), order_id)
+        orders.invoice_balance(session, order, sent, datetime.now(UTC))
+        return orders.reprice(session, order, sent)
 
 
 def test_deposit_and_balance_add_up_to_the_total_sent(
@@ -41,11 +40,9 @@ def test_deposit_and_balance_add_up_to_the_total_sent(
     acme, am = org_keys["acme"], org_keys["am"]
     order = create_order(app_client, acme, quantity=333)  # odd amounts: rounding shows
     pay_deposit(app_client, acme, am, order["id"])
-    sent = final_price(order, 317)  # 5% fewer sent than ordered
-    with unit_of_work() as session:
-        org = orders.get_order(session, operator(session), order["id"]).organisation_id
-        balance = invoices.issue_balance(session, org, order["id"], sent, datetime.now(UTC))
-        assert balance is not None
+    sent = settle(order["id"], 317)  # 5% fewer sent than ordered
+    # 317 contacts at 0.090 + 317 segments at 0.045 (Acme's segment is mostly metropolitan)
+    assert sent.rental_cents == 2_853
     deposit = deposit_of(app_client, acme, order["id"])
     got = {i["kind"]: i for i in invoices_of(app_client, acme, order["id"])}["balance"]
     assert got["status"] == "unpaid"
@@ -57,6 +54,9 @@ def test_deposit_and_balance_add_up_to_the_total_sent(
         deposit["amount_incl_vat_cents"] + got["amount_incl_vat_cents"] == sent.total_incl_vat_cents
     )
     assert got["lines"][-1]["label"] == f"Less deposit invoice {deposit['number']}"
+    seen = app_client.get(f"/v1/orders/{order['id']}", headers=auth(acme)).json()
+    assert seen["events"][-1]["action"] == "balance_invoiced"
+    assert seen["events"][-1]["details"]["invoice"] == got["number"]
 
 
 def test_a_credit_note_when_the_deposit_exceeds_what_was_sent(
@@ -65,10 +65,7 @@ def test_a_credit_note_when_the_deposit_exceeds_what_was_sent(
     acme, am = org_keys["acme"], org_keys["am"]
     order = create_order(app_client, acme, quantity=1000)
     pay_deposit(app_client, acme, am, order["id"])
-    sent = final_price(order, 250)  # far below the deposit's 30%
-    with unit_of_work() as session:
-        org = orders.get_order(session, operator(session), order["id"]).organisation_id
-        invoices.issue_balance(session, org, order["id"], sent, datetime.now(UTC))
+    sent = settle(order["id"], 250)  # far below the deposit's 30%
     deposit = deposit_of(app_client, acme, order["id"])
     note = {i["kind"]: i for i in invoices_of(app_client, acme, order["id"])}["credit_note"]
     assert note["status"] == "refund_due"
