@@ -491,3 +491,26 @@ def test_another_organisation_reaches_nothing(
     assert [r.status_code for r in staff_only] == [403] * len(staff_only)
     # The order is untouched.
     assert get(app_client, acme, order["id"])["events"] == order["events"]
+
+
+def test_a_deposit_paid_while_held_confirms_on_release(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    order = create_order(app_client, acme, quantity=100)
+    url = f"/v1/orders/{order['id']}"
+    r = app_client.post(
+        url + "/hold", json={"reason": "checking the sender name"}, headers=auth(am)
+    )
+    assert r.json()["status"] == "on_hold"
+    assert pay_deposit(app_client, acme, am, order["id"]).status_code == 201
+    held = get(app_client, acme, order["id"])
+    assert held["status"] == "on_hold"
+    assert held["deposit_paid"] is True
+    assert reserved(order["id"]) == 0  # nothing is drawn while held
+    r = app_client.post(url + "/release", headers=auth(am))
+    assert r.status_code == 200
+    assert r.json()["status"] == "scheduled"
+    assert reserved(order["id"]) == 100
+    actions = [e["action"] for e in r.json()["events"]][-4:]
+    assert actions == ["payment_recorded", "released", "confirmed", "scheduled"]
