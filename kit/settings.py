@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     max_send_horizon_days: int = Field(default=365, ge=1)
     volume_tolerance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)  # the 10% promise
     seller_name: str = "Broker SAS"
+
+    # Legal send windows, in each recipient's local time (dispatch/windows.py): days of the
+    # week (0 = Monday) and hours; public holidays are always closed.
+    send_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5])
+    send_window_start: time = time(8, 0)
+    send_window_end: time = time(22, 0)
 
     # Pricing: a JSON file overriding the default grid (see rental/pricing/grid.py).
     price_grid_file: Path | None = None
