@@ -67,7 +67,7 @@ def calendar_of(department: str) -> Calendar:
 
 @lru_cache(maxsize=128)
 def _holidays(subdivision: str | None, year: int) -> frozenset[date]:
-    days = holidays.France(subdiv=subdivision, years=year)
+    days = holidays.country_holidays("FR", subdiv=subdivision, years=year)
     return frozenset(days.keys())
 
 

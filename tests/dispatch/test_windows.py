@@ -17,8 +17,8 @@ METZ = windows.calendar_of("57")
 LA_REUNION = windows.calendar_of("974")
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 def test_calendars_of_departments() -> None:
