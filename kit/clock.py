@@ -41,6 +41,13 @@ def today_paris() -> date:
     return now().astimezone(PARIS).date()
 
 
+def human(at: datetime) -> str:
+    """A time for people, in Paris time, e.g. 'Thu 26 Nov 2026 at 17:22 (Paris time)'. Also
+    keeps error messages readable: ISO strings look like long digit runs to the redactor."""
+    local = at.astimezone(PARIS)
+    return local.strftime("%a %d %b %Y at %H:%M") + " (Paris time)"
+
+
 def reset() -> None:
     """Forget the start instant (tests that change RENTAL_NOW)."""
     global _origin

@@ -10,6 +10,8 @@ handed out by `next_value` have no gaps.
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import BigInteger, String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -36,6 +38,22 @@ def next_value(session: Session, name: str) -> int:
         return 1
     except IntegrityError:  # another transaction created it first: increment theirs
         return int(session.execute(stmt.returning(Counter.value)).scalar_one())
+
+
+def touch(session: Session, name: str) -> int:
+    """Set the counter `name` to a fresh random value: a stamp that says "changed". Unlike an
+    increment, a value written by a transaction that rolls back is never written again, so a
+    reader that saw it uncommitted cannot mistake a later change for it."""
+    value = secrets.randbits(62)
+    stmt = update(Counter).where(Counter.name == name).values(value=value)
+    if getattr(session.execute(stmt), "rowcount", 0):
+        return value
+    try:
+        with session.begin_nested():
+            session.execute(insert(Counter).values(name=name, value=value))
+    except IntegrityError:
+        session.execute(stmt)
+    return value
 
 
 def current_value(session: Session, name: str) -> int:

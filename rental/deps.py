@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Path, Query
 from sqlalchemy.orm import Session
 
 from kit.db import unit_of_work
+from kit.text import UUID
 from rental.accounts import service as accounts
 from rental.accounts.exceptions import RoleRequired
 from rental.accounts.schemas import Principal
@@ -45,3 +46,14 @@ def _staff(who: PrincipalDep) -> Principal:
 
 
 StaffDep = Annotated[Principal, Depends(_staff)]
+
+
+# Path and query parameters with bounds, so that malformed input is a 422, never a 500.
+IdPath = Annotated[str, Path(description="an id (UUID); anything else is not found")]
+OrganisationPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+OrganisationQuery = Annotated[
+    int | None, Query(ge=1, le=2**31 - 1, description="account managers only")
+]
+IdQuery = Annotated[str | None, Query(pattern=UUID, max_length=36)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]

@@ -59,6 +59,9 @@ class CountResult:
     keys: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+CELL_KEY_MODULUS = 251  # the per-person cell-key byte: prospect_id % 251 (ids are random)
+
+
 def _vocabulary(column: str) -> list[str]:
     com = reference.communes()
     deps = reference.departments()
@@ -137,7 +140,7 @@ class Engine:
             "CREATE TABLE attributes AS SELECT * EXCLUDE (housing, dwelling, children), "  # noqa: S608 (expression is ours)
             f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile, "
             # A per-person random byte (ids are random): one byte to sum per counted row.
-            "CAST(prospect_id % 251 AS UTINYINT) AS ck FROM staged"
+            f"CAST(prospect_id % {CELL_KEY_MODULUS} AS UTINYINT) AS ck FROM staged"
         )
         self._con.execute("DROP TABLE staged")
         self._cutoff: date | None = None
@@ -338,6 +341,11 @@ def _mix(x: np.ndarray) -> np.ndarray:
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def cell_key_sum(ids: np.ndarray) -> int:
+    """The cell key of a set of prospects, as counts compute it (see privacy.cell_key)."""
+    return int((np.asarray(ids, dtype=np.int64) % CELL_KEY_MODULUS).sum())
 
 
 def deterministic_sample(ids: np.ndarray, size: int, key: str) -> np.ndarray:

@@ -97,9 +97,10 @@ class ReservationRepository:
         self._changed()
 
     def _changed(self) -> None:
-        # Bumped after the rows are written, in the same transaction: a reader that cached the
-        # reservations under the previous stamp rereads them once this commits.
-        locks.next_value(self.session, STAMP)
+        # Changed after the rows are written, in the same transaction: a reader that cached the
+        # reservations under the previous stamp rereads them once this commits. A random value,
+        # so that a view cached under a stamp that was rolled back never matches again.
+        locks.touch(self.session, STAMP)
 
     def stamp(self) -> int:
         """Changes whenever reservations are made or released."""

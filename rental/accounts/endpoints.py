@@ -9,7 +9,7 @@ from kit import clock
 from rental.accounts import service
 from rental.accounts.models import ContentReview
 from rental.accounts.repository import AuditRepository
-from rental.deps import SessionDep, StaffDep
+from rental.deps import OrganisationPath, SessionDep, StaffDep
 
 router = APIRouter(tags=["organisations"])
 
@@ -38,7 +38,7 @@ def list_organisations(who: StaffDep, session: SessionDep) -> list[OrganisationO
 
 @router.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
 def set_terms(
-    organisation_id: int, body: OrganisationTerms, who: StaffDep, session: SessionDep
+    organisation_id: OrganisationPath, body: OrganisationTerms, who: StaffDep, session: SessionDep
 ) -> OrganisationOut:
     org = service.set_terms(
         session, organisation_id, body.content_review, body.refund_deposit_on_cancel

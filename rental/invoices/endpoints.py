@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from rental.accounts.service import organisation_name
-from rental.deps import PrincipalDep, SessionDep
+from rental.deps import IdPath, IdQuery, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep
 from rental.invoices import service
 from rental.invoices.schemas import InvoiceList, InvoiceOut
 
@@ -23,10 +23,10 @@ def list_invoices(
         default=None,
         pattern="^(unpaid|partially_paid|paid|cancelled|refund_due|refunded|applied)$",
     ),
-    order_id: str | None = None,
-    organisation_id: int | None = Query(default=None, description="account managers only"),
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    order_id: IdQuery = None,
+    organisation_id: OrganisationQuery = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> InvoiceList:
     found = service.list_invoices(
         session,
@@ -48,6 +48,6 @@ def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
-def get_invoice(invoice_id: str, who: PrincipalDep, session: SessionDep) -> InvoiceOut:
+def get_invoice(invoice_id: IdPath, who: PrincipalDep, session: SessionDep) -> InvoiceOut:
     invoice = service.get_invoice(session, who, invoice_id)
     return service.view(session, invoice, organisation_name(session, invoice.organisation_id))

@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kit.text import is_id
 from rental.invoices.models import Invoice, Payment
 
 
@@ -16,6 +17,8 @@ class InvoiceRepository:
         return invoice
 
     def get(self, invoice_id: str, organisation_id: int | None) -> Invoice | None:
+        if not is_id(invoice_id):
+            return None
         q = select(Invoice).where(Invoice.id == invoice_id)
         if organisation_id is not None:
             q = q.where(Invoice.organisation_id == organisation_id)

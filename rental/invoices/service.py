@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -134,11 +134,12 @@ def issue_balance(
     deposit exceeds it (None when they are equal to the cent)."""
     deposit = deposit_of(session, order_id)
     dep_excl = deposit.amount_excl_vat_cents if deposit else 0
-    dep_vat = deposit.vat_cents if deposit else 0
     excl = final.total_excl_vat_cents - dep_excl
-    vat = final.vat_cents - dep_vat
-    if excl == 0 and vat == 0:
+    if excl == 0:
         return None
+    # VAT is computed on each document's own base (what an invoice must show); the bases add
+    # up to the total for the volume sent exactly, the VAT amounts to within a cent.
+    vat = vat_cents(abs(excl), final.vat_rate)
     lines = [
         *_price_lines(final),
         {"label": "Total for the volume sent", "amount_excl_vat_cents": final.total_excl_vat_cents},
@@ -147,7 +148,7 @@ def issue_balance(
         lines.append(
             {"label": f"Less deposit invoice {deposit.number}", "amount_excl_vat_cents": -dep_excl}
         )
-    if excl + vat > 0:
+    if excl > 0:
         return _issue(
             session,
             kind=BALANCE,
@@ -170,47 +171,72 @@ def issue_balance(
         lines=lines,
         excl_cents=-excl,
         vat_rate=final.vat_rate,
-        vat=-vat,
+        vat=vat,
         now=now,
         corrects=deposit,
     )
 
 
-def credit(session: Session, invoice: Invoice, reason: str, now: datetime) -> Invoice:
-    """A credit note for the whole of `invoice`: it cancels it when nothing was paid
-    ("applied"), otherwise the amount paid is to be refunded ("refund_due")."""
-    paid = invoice.paid_cents > 0
-    note = _issue(
+def _split(amount_incl_vat_cents: int, invoice: Invoice) -> tuple[int, int]:
+    """(excluding VAT, VAT) of a part of an invoice's amount including VAT."""
+    if amount_incl_vat_cents == invoice.amount_incl_vat_cents:
+        return invoice.amount_excl_vat_cents, invoice.vat_cents
+    rate = Decimal(invoice.vat_rate)
+    excl = int((Decimal(amount_incl_vat_cents) / (1 + rate)).quantize(Decimal(1), ROUND_HALF_UP))
+    return excl, amount_incl_vat_cents - excl
+
+
+def credit(
+    session: Session,
+    invoice: Invoice,
+    amount_incl_vat_cents: int,
+    status: str,
+    reason: str,
+    now: datetime,
+) -> Invoice:
+    """A credit note on (part of) `invoice`: "applied" when it cancels what was still due,
+    "refund_due" when money received is to be paid back."""
+    excl, vat = _split(amount_incl_vat_cents, invoice)
+    whole = amount_incl_vat_cents == invoice.amount_incl_vat_cents
+    return _issue(
         session,
         kind=CREDIT_NOTE,
         organisation_id=invoice.organisation_id,
         order_id=invoice.order_id,
-        description=f"Credit note cancelling invoice {invoice.number}: {reason}",
+        description=f"Credit note on invoice {invoice.number}: {reason}",
         lines=[
             {
-                "label": f"Cancels invoice {invoice.number}",
-                "amount_excl_vat_cents": invoice.amount_excl_vat_cents,
+                "label": f"{'Cancels' if whole else 'Credits part of'} invoice {invoice.number}",
+                "amount_excl_vat_cents": excl,
             }
         ],
-        excl_cents=invoice.amount_excl_vat_cents,
+        excl_cents=excl,
         vat_rate=Decimal(invoice.vat_rate),
-        vat=invoice.vat_cents,
+        vat=vat,
         now=now,
         corrects=invoice,
-        status="refund_due" if paid else "applied",
+        status=status,
     )
-    if not paid:
-        invoice.status = "cancelled"
-    return note
 
 
 def cancel_open(session: Session, order_id: str, reason: str, now: datetime) -> list[Invoice]:
-    """Credit notes cancelling every invoice of the order still wholly unpaid."""
-    return [
-        credit(session, i, reason, now)
-        for i in InvoiceRepository(session).of_order(order_id)
-        if i.kind != CREDIT_NOTE and i.status == "unpaid"
-    ]
+    """Close every invoice of the order still awaiting payment: a credit note cancels what was
+    still due ("applied"); what was already paid stays paid (see `refund_paid`)."""
+    notes = []
+    for invoice in InvoiceRepository(session).of_order(order_id):
+        if invoice.kind == CREDIT_NOTE or invoice.status not in OPEN:
+            continue
+        due = invoice.amount_incl_vat_cents - invoice.paid_cents
+        notes.append(credit(session, invoice, due, "applied", reason, now))
+        invoice.status = "cancelled"
+    return notes
+
+
+def refund_paid(session: Session, invoice: Invoice, reason: str, now: datetime) -> Invoice | None:
+    """A credit note refunding what was received on `invoice` (None when nothing was)."""
+    if invoice.paid_cents <= 0:
+        return None
+    return credit(session, invoice, invoice.paid_cents, "refund_due", reason, now)
 
 
 @dataclass(frozen=True)
@@ -243,6 +269,7 @@ def record_payment(
     amount_cents: int,
     received_on: date,
     now: datetime,
+    closed: bool = False,
 ) -> Recorded:
     """Apply a payment (amount including VAT) to the order's oldest open invoice. Idempotent on
     `reference`: the same payment recorded twice is recorded once. The caller holds the order's
@@ -251,6 +278,8 @@ def record_payment(
     existing = payments.by_reference(reference)
     if existing is not None:
         return _replay(session, existing, order_id, amount_cents)
+    if closed:
+        raise NothingToPay("the order is cancelled: no payment can be recorded against it")
     invoice = next(
         (
             i
@@ -264,8 +293,8 @@ def record_payment(
     outstanding = invoice.amount_incl_vat_cents - invoice.paid_cents
     if amount_cents > outstanding:
         raise Overpayment(
-            f"the payment of {amount_cents} cents exceeds the {outstanding} cents still due on "
-            f"invoice {invoice.number} (amounts include VAT)",
+            f"the payment exceeds what is still due on the {invoice.kind} invoice, VAT "
+            "included (see outstanding_cents)",
             outstanding_cents=outstanding,
             invoice=invoice.number,
         )
@@ -295,12 +324,15 @@ def record_payment(
     return Recorded(payment, invoice, created=True)
 
 
-def penalty(invoice: Invoice, today: date) -> PenaltyOut | None:
-    """Penalties on an invoice paid late (up to its payment) or overdue (up to today)."""
+def penalty(invoice: Invoice, payments: list[Payment], today: date) -> PenaltyOut | None:
+    """Penalties on an invoice for what was paid late and what is still overdue (up to
+    today); none on credit notes and cancelled invoices."""
     if invoice.kind == CREDIT_NOTE or invoice.status == "cancelled":
         return None
-    until = invoice.paid_on if invoice.status == "paid" and invoice.paid_on else today
-    p = terms.late_penalty(invoice.amount_incl_vat_cents, invoice.due_date, until)
+    portions = [(p.amount_cents, p.received_on) for p in payments]
+    if invoice.status in OPEN:
+        portions.append((invoice.amount_incl_vat_cents - invoice.paid_cents, today))
+    p = terms.penalty_for(invoice.due_date, portions)
     if p.days_late <= 0:
         return None
     return PenaltyOut(
@@ -309,7 +341,7 @@ def penalty(invoice: Invoice, today: date) -> PenaltyOut | None:
         interest_cents=p.interest_cents,
         recovery_indemnity_cents=p.indemnity_cents,
         total_cents=p.total_cents,
-        computed_on=until,
+        computed_on=today if invoice.status in OPEN else max(d for _, d in portions),
     )
 
 
@@ -338,7 +370,9 @@ def view(session: Session, invoice: Invoice, organisation: str) -> InvoiceOut:
             invoice.amount_incl_vat_cents - invoice.paid_cents if invoice.status in OPEN else 0
         ),
         paid_on=invoice.paid_on,
-        penalty=penalty(invoice, clock.today_paris()),
+        penalty=penalty(
+            invoice, PaymentRepository(session).of_invoice(invoice.id), clock.today_paris()
+        ),
     )
 
 

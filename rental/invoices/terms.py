@@ -58,9 +58,20 @@ class Penalty:
 
 def late_penalty(amount_incl_vat_cents: int, due: date, paid_or_today: date) -> Penalty:
     """Penalties on an invoice paid (or still unpaid) on `paid_or_today`."""
-    days = (paid_or_today - due).days
-    if days <= 0 or amount_incl_vat_cents <= 0:
+    return penalty_for(due, [(amount_incl_vat_cents, paid_or_today)])
+
+
+def penalty_for(due: date, portions: list[tuple[int, date]]) -> Penalty:
+    """Penalties on an invoice due on `due` whose amount was settled in `portions`: (amount in
+    cents, the day it was paid, or today for what is still unpaid). Interest runs on each
+    portion from the due date to its payment; the indemnity is due once per invoice, whatever
+    the delay and even for a partial payment."""
+    late = [(amount, (until - due).days) for amount, until in portions if amount > 0]
+    late = [(amount, days) for amount, days in late if days > 0]
+    if not late:
         return Penalty(0, Decimal(0), 0, 0)
     rate = ecb_rate_for(due) + PENALTY_POINTS
-    interest = Decimal(amount_incl_vat_cents) / 100 * rate / 100 * days / 365
-    return Penalty(days, rate, to_cents(interest), RECOVERY_INDEMNITY_CENTS)
+    interest = sum(
+        (Decimal(amount) / 100 * rate / 100 * days / 365 for amount, days in late), Decimal(0)
+    )
+    return Penalty(max(d for _, d in late), rate, to_cents(interest), RECOVERY_INDEMNITY_CENTS)

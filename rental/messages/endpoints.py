@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from kit.text import SafeText
 from rental.deps import PrincipalDep
 from rental.messages.service import check_message, check_sender
 
@@ -16,8 +17,8 @@ router = APIRouter(tags=["messages"])
 class MessageDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(max_length=2000)
-    sender: str | None = Field(default=None, max_length=40)
+    message: SafeText = Field(max_length=2000)
+    sender: SafeText | None = Field(default=None, max_length=40)
 
 
 @router.post("/messages/check", summary="Encoding, characters and segments of a draft message")

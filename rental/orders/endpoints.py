@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response, status
 
 from rental.accounts.service import organisation_name
-from rental.deps import PrincipalDep, SessionDep, StaffDep
+from rental.deps import IdPath, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep, StaffDep
 from rental.invoices import service as invoices
 from rental.orders import service
 from rental.orders.schemas import (
@@ -43,11 +43,11 @@ def list_orders(
     who: PrincipalDep,
     session: SessionDep,
     status_: OrderStatus | None = Query(default=None, alias="status"),
-    organisation_id: int | None = Query(default=None, description="account managers only"),
+    organisation_id: OrganisationQuery = None,
     content_review: str | None = Query(default=None, pattern="^(pending|approved|rejected)$"),
     cancellation_requested: bool | None = None,
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> OrderList:
     orders = service.list_orders(
         session,
@@ -65,7 +65,7 @@ def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderResponse)
-def get_order(order_id: str, who: PrincipalDep, session: SessionDep) -> OrderOut:
+def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
     return service.view(session, service.get_order(session, who, order_id), who)
 
 
@@ -75,7 +75,7 @@ def get_order(order_id: str, who: PrincipalDep, session: SessionDep) -> OrderOut
     summary="Revise the message or sender (before scheduling; the price may not change)",
 )
 def revise_order(
-    order_id: str, body: OrderRevision, who: PrincipalDep, session: SessionDep
+    order_id: IdPath, body: OrderRevision, who: PrincipalDep, session: SessionDep
 ) -> OrderOut:
     return service.view(session, service.revise(session, who, order_id, body), who)
 
@@ -86,7 +86,7 @@ def revise_order(
     summary="Cancel (unpaid), or ask an account manager to (confirmed); account managers accept",
 )
 def cancel_order(
-    order_id: str,
+    order_id: IdPath,
     who: PrincipalDep,
     session: SessionDep,
     body: Cancellation | None = None,
@@ -103,7 +103,7 @@ def cancel_order(
     summary="Record a payment received (account managers); idempotent on the reference",
 )
 def record_payment(
-    order_id: str,
+    order_id: IdPath,
     body: PaymentCreate,
     who: StaffDep,
     session: SessionDep,
@@ -137,22 +137,34 @@ def record_payment(
 
 
 @router.post("/orders/{order_id}/approve", response_model=OrderResponse)
-def approve(order_id: str, who: StaffDep, session: SessionDep) -> OrderOut:
+def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     return service.view(session, service.approve(session, who, order_id), who)
 
 
 @router.post("/orders/{order_id}/reject", response_model=OrderResponse)
-def reject(order_id: str, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
     return service.view(session, service.reject(session, who, order_id, body.reason), who)
 
 
+@router.post(
+    "/orders/{order_id}/decline-cancellation",
+    response_model=OrderResponse,
+    summary="Decline a client's cancellation request: the order stays firm",
+)
+def decline_cancellation(
+    order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep
+) -> OrderOut:
+    order = service.decline_cancellation(session, who, order_id, body.reason)
+    return service.view(session, order, who)
+
+
 @router.post("/orders/{order_id}/hold", response_model=OrderResponse)
-def hold(order_id: str, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
     return service.view(session, service.hold(session, who, order_id, body.reason), who)
 
 
 @router.post("/orders/{order_id}/release", response_model=OrderResponse)
-def release(order_id: str, who: StaffDep, session: SessionDep) -> OrderOut:
+def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     order = service.release_hold(session, who, order_id, runtime.current())
     return service.view(session, order, who)
 
@@ -162,5 +174,5 @@ def release(order_id: str, who: StaffDep, session: SessionDep) -> OrderOut:
     response_model=OrderResponse,
     summary="Held because the segment fell short: take the offered quantity, re-priced",
 )
-def accept_volume(order_id: str, who: PrincipalDep, session: SessionDep) -> OrderOut:
+def accept_volume(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
     return service.view(session, service.accept_volume(session, who, order_id), who)

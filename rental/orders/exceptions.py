@@ -32,3 +32,7 @@ class OrderLocked(Conflict):
 
 class PriceWouldChange(Conflict):
     code = "price_would_change"
+
+
+class NothingToRevise(InvalidInput):
+    code = "nothing_to_revise"

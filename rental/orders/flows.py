@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy.orm import Session
 
-from kit import locks
+from kit import keys, locks
 from kit.settings import get_settings
 from rental.orders.models import Order
 from rental.orders.repository import OrderRepository
@@ -17,6 +17,7 @@ from rental.orders.states import OrderStatus, check_transition
 from rental.quotes.models import Quote
 from segmentation import privacy
 from segmentation.criteria import Criteria
+from segmentation.engine import cell_key_sum
 from segmentation.repository import ReservationRepository
 from segmentation.runtime import Segmenter
 
@@ -49,11 +50,17 @@ def minimum_volume(quantity: int) -> int:
     return math.ceil(quantity * (1 - get_settings().volume_tolerance))
 
 
-def offered_volume(available: int) -> int:
-    """What can be offered instead when the segment falls short: rounded down like a shown
-    count, so that a short draw does not tell the exact size of the segment."""
-    step = privacy.step_for(available)
-    return (available // step) * step
+def offered_volume(drawn: np.ndarray, version: str) -> int:
+    """What can be offered instead when the segment falls short: the drawn set's count as a
+    quote would show it (noise keyed by the set itself, rounded down, nothing under the
+    minimum), never more than was drawn, always a round figure. A short draw does not tell the segment's exact size."""
+    s = get_settings()
+    material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
+    shown = privacy.shown_count(len(drawn), s.min_segment_size, keys.noise_secret(), material)
+    if shown is None:
+        return 0
+    step = privacy.step_for(shown)
+    return min(shown, len(drawn) // step * step)  # positive noise: still a round figure
 
 
 def schedule_if_approved(
@@ -85,14 +92,14 @@ def confirm(
     reservations = ReservationRepository(session)
     reservations.release(order.id, now)  # a re-draw (after a hold) starts afresh
     window = timedelta(days=s.pressure_window_days)
+    send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     busy = np.asarray(
-        reservations.reserved_between(order.send_at - window, order.send_at + window),
-        dtype=np.int64,
+        reservations.reserved_between(send_at - window, send_at + window), dtype=np.int64
     )
     criteria = Criteria.model_validate_json(quote.criteria)
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
     if len(drawn) >= minimum_volume(order.quantity):
-        order.reserved = reservations.reserve(order.id, drawn, order.send_at)
+        order.reserved = reservations.reserve(order.id, drawn, send_at)
         move(
             session,
             order,
@@ -105,10 +112,10 @@ def confirm(
         )
         schedule_if_approved(session, order, now, user_id, actor)
         return
-    offered = offered_volume(len(drawn))
+    offered = offered_volume(drawn, seg.version)
     if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
         offered = 0
-    order.reserved = reservations.reserve(order.id, drawn[:offered], order.send_at)
+    order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
     order.hold_kind = "volume"
     order.hold_reason = (
         "the segment no longer holds 90% of the ordered quantity: accept the offered "

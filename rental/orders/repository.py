@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from kit.text import is_id
 from rental.orders.models import Order, OrderEvent
 
 
@@ -22,6 +23,8 @@ class OrderRepository:
         return order
 
     def get(self, order_id: str, organisation_id: int | None) -> Order | None:
+        if not is_id(order_id):
+            return None
         q = select(Order).where(Order.id == order_id)
         if organisation_id is not None:
             q = q.where(Order.organisation_id == organisation_id)
@@ -31,6 +34,8 @@ class OrderRepository:
         """The order, locked until the transaction ends (a write first: portable to SQLite,
         where it takes the write lock, and PostgreSQL, where it takes the row lock), and
         reloaded so that it reflects what the previous holder committed."""
+        if not is_id(order_id):
+            return None
         stmt = update(Order).where(Order.id == order_id)
         if organisation_id is not None:
             stmt = stmt.where(Order.organisation_id == organisation_id)

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kit.clock import PARIS
+from kit.text import SafeText
 from rental.invoices.schemas import InvoiceOut
 from rental.pricing.schemas import Price
 
@@ -13,10 +14,14 @@ from rental.pricing.schemas import Price
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quote_id: str = Field(max_length=36)
-    quantity: int = Field(description="at most the quote's shown count, at least the minimum")
-    message: str = Field(max_length=2000)
-    sender: str = Field(max_length=40, description="3-11 letters or digits, one letter at least")
+    quote_id: SafeText = Field(max_length=64)
+    quantity: int = Field(
+        ge=0, le=10**9, description="at most the quote's shown count, at least the minimum"
+    )
+    message: SafeText = Field(max_length=2000)
+    sender: SafeText = Field(
+        max_length=40, description="3-11 letters or digits, one letter at least"
+    )
     send_at: datetime = Field(description="ISO 8601; a time without offset is Europe/Paris time")
 
     @field_validator("send_at")
@@ -30,8 +35,8 @@ class OrderRevision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message: str | None = Field(default=None, max_length=2000)
-    sender: str | None = Field(default=None, max_length=40)
+    message: SafeText | None = Field(default=None, max_length=2000)
+    sender: SafeText | None = Field(default=None, max_length=40)
 
 
 class PaymentCreate(BaseModel):
@@ -47,13 +52,13 @@ class PaymentCreate(BaseModel):
 class Reason(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=3, max_length=500)
+    reason: SafeText = Field(min_length=3, max_length=500)
 
 
 class Cancellation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=500)
+    reason: SafeText | None = Field(default=None, max_length=500)
     refund_deposit: bool | None = Field(
         default=None,
         description="account managers only: refund the deposit (default: the contract's rule)",

@@ -25,6 +25,7 @@ from rental.orders import flows
 from rental.orders.exceptions import (
     CancellationAlreadyRequested,
     InvalidSendTime,
+    NothingToRevise,
     OrderLocked,
     OrderNotFound,
     PriceWouldChange,
@@ -54,7 +55,7 @@ from segmentation.runtime import Segmenter
 
 S = OrderStatus
 # Where an order can still be cancelled, and where its message may still be revised.
-REVISABLE = (S.awaiting_deposit, S.confirmed)
+REVISABLE = (S.awaiting_deposit, S.confirmed)  # content review may still change
 
 
 def _actor(who: Principal) -> str:
@@ -82,7 +83,7 @@ def _quote_for_order(session: Session, who: Principal, quote_id: str, now: datet
         raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
     if quote.expires_at <= now:
         raise QuoteExpired(
-            f"the quote expired on {quote.expires_at.isoformat()}: ask for a new quote",
+            f"the quote expired on {clock.human(quote.expires_at)}: ask for a new quote",
             expired_at=quote.expires_at.isoformat(),
         )
     return quote
@@ -108,8 +109,9 @@ def _check_send_at(send_at: datetime, now: datetime) -> None:
     earliest = now + timedelta(minutes=s.min_send_delay_minutes)
     if send_at < earliest:
         raise InvalidSendTime(
-            f"the send time {send_at.isoformat()} is in the past: give a time after "
-            f"{earliest.astimezone(clock.PARIS).isoformat(timespec='minutes')}"
+            f"the send time, {clock.human(send_at)}, is in the past: give a time after "
+            f"{clock.human(earliest)}",
+            earliest=earliest.isoformat()
         )
     if send_at > now + timedelta(days=s.max_send_horizon_days):
         raise InvalidSendTime(
@@ -239,7 +241,16 @@ def record_payment(
     now = clock.now()
     order = lock(session, who, order_id)
     day = received_on or now.astimezone(clock.PARIS).date()
-    recorded = invoices.record_payment(session, who, order.id, reference, amount_cents, day, now)
+    recorded = invoices.record_payment(
+        session,
+        who,
+        order.id,
+        reference,
+        amount_cents,
+        day,
+        now,
+        closed=order.status is S.cancelled,
+    )
     if not recorded.created:
         return recorded
     OrderRepository(session).add_event(
@@ -296,10 +307,8 @@ def revise(session: Session, who: Principal, order_id: str, body: OrderRevision)
     """A new message or sender, before the order is scheduled; back to review if manual."""
     now = clock.now()
     order = lock(session, who, order_id)
-    approved_and_paid = order.content_status == "approved" and order.status is not (
-        S.awaiting_deposit
-    )
-    if order.status not in REVISABLE or approved_and_paid:
+    open_review = order.content_status != "approved" and order.status in (S.confirmed, S.on_hold)
+    if order.status is not S.awaiting_deposit and not open_review:
         raise OrderLocked(
             f"the order is {order.status.value} with its content "
             f"{order.content_status}: its message can no longer change",
@@ -307,6 +316,8 @@ def revise(session: Session, who: Principal, order_id: str, body: OrderRevision)
         )
     sender = check_sender(body.sender) if body.sender is not None else order.sender
     text = body.message if body.message is not None else order.message
+    if (text, sender) == (order.message, order.sender):
+        raise NothingToRevise("the message and the sender are unchanged: give a new one")
     zones = zone_mix_of(_quote_of(session, order))
     checks = _messages(text)
     before = Price.model_validate_json(order.price)
@@ -328,7 +339,9 @@ def revise(session: Session, who: Principal, order_id: str, body: OrderRevision)
     )
     org = AccountRepository(session).organisation(order.organisation_id)
     manual = org is not None and org.content_review is ContentReview.manual
-    order.content_status = "pending" if manual and not who.is_staff else "approved"
+    # A rejected message goes back to an account manager whatever the organisation's mode.
+    review = manual or order.content_status == "rejected"
+    order.content_status = "pending" if review and not who.is_staff else "approved"
     order.content_note = None
     order.updated_at = now
     OrderRepository(session).add_event(
@@ -354,11 +367,8 @@ def cancel(
     repo = OrderRepository(session)
     volume_hold = order.status is S.on_hold and order.hold_kind == "volume"
     paid_anything = any(i.paid_cents > 0 for i in InvoiceRepository(session).of_order(order.id))
-    if (
-        not who.is_staff
-        and not volume_hold
-        and (order.status is not S.awaiting_deposit or paid_anything)
-    ):
+    unpaid = not paid_anything and S.awaiting_deposit in (order.status, order.held_from)
+    if not who.is_staff and not volume_hold and not unpaid:
         if order.cancel_requested_at is not None:
             raise CancellationAlreadyRequested(
                 "a cancellation of this order is already waiting for your account manager"
@@ -379,8 +389,13 @@ def cancel(
     flows.release(session, order, now)
     notes = invoices.cancel_open(session, order.id, "order cancelled", now)
     deposit = invoices.deposit_of(session, order.id)
-    if refund_deposit and deposit is not None and deposit.paid_cents > 0:
-        notes.append(invoices.credit(session, deposit, "order cancelled, deposit refunded", now))
+    refund = (
+        invoices.refund_paid(session, deposit, "order cancelled, deposit refunded", now)
+        if refund_deposit and deposit is not None
+        else None
+    )
+    if refund is not None:
+        notes.append(refund)
     flows.move(
         session,
         order,
@@ -390,8 +405,24 @@ def cancel(
         _actor(who),
         "cancelled",
         reason=reason or "",
-        deposit="refunded" if refund_deposit else "kept",
+        deposit="refunded" if refund is not None else "kept" if paid_anything else "none paid",
         credit_notes=[n.number for n in notes],
+    )
+    return order
+
+
+def decline_cancellation(session: Session, who: Principal, order_id: str, reason: str) -> Order:
+    """An account manager declines a client's cancellation request: the order stays firm."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    if order.cancel_requested_at is None or order.status is S.cancelled:
+        raise OrderLocked(
+            "no cancellation request is waiting on this order", current_status=order.status.value
+        )
+    order.cancel_requested_at = None
+    order.updated_at = now
+    OrderRepository(session).add_event(
+        order.id, now, who.user_id, _actor(who), "cancellation_declined", details={"reason": reason}
     )
     return order
 
@@ -421,6 +452,8 @@ def release_hold(session: Session, who: Principal, order_id: str, seg: Segmenter
             current_status=order.status.value,
         )
     kind, target = order.hold_kind, order.held_from or S.confirmed
+    if target is S.scheduled and order.content_status != "approved":
+        target = S.confirmed  # its content was rejected while held: not ready to send
     order.hold_kind = order.hold_reason = order.held_from = None
     redraw = kind == "volume" or (target is S.awaiting_deposit and _deposit_paid(session, order))
     if redraw:

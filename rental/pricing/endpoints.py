@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from kit import clock
 from rental.accounts.repository import AuditRepository
 from rental.accounts.service import get_organisation
-from rental.deps import PrincipalDep, SessionDep, StaffDep
+from rental.deps import OrganisationPath, PrincipalDep, SessionDep, StaffDep
 from rental.pricing import service
 from rental.pricing.exceptions import GridNotFound
 from rental.pricing.repository import ContractGridRepository
@@ -28,7 +28,7 @@ class GridOut(BaseModel):
 
 
 @router.get("/organisations/{organisation_id}/price-grid", response_model=GridOut)
-def get_grid(organisation_id: int, who: PrincipalDep, session: SessionDep) -> GridOut:
+def get_grid(organisation_id: OrganisationPath, who: PrincipalDep, session: SessionDep) -> GridOut:
     if not who.is_staff and organisation_id != who.organisation_id:
         raise GridNotFound(f"no organisation {organisation_id} among yours")
     get_organisation(session, organisation_id)
@@ -43,7 +43,9 @@ def get_grid(organisation_id: int, who: PrincipalDep, session: SessionDep) -> Gr
 
 
 @router.put("/organisations/{organisation_id}/price-grid", response_model=GridOut)
-def put_grid(organisation_id: int, grid: PriceGrid, who: StaffDep, session: SessionDep) -> GridOut:
+def put_grid(
+    organisation_id: OrganisationPath, grid: PriceGrid, who: StaffDep, session: SessionDep
+) -> GridOut:
     get_organisation(session, organisation_id)
     row = service.set_contract_grid(session, who, organisation_id, grid)
     AuditRepository(session).record(
@@ -66,7 +68,7 @@ def put_grid(organisation_id: int, grid: PriceGrid, who: StaffDep, session: Sess
 @router.delete(
     "/organisations/{organisation_id}/price-grid", status_code=status.HTTP_204_NO_CONTENT
 )
-def delete_grid(organisation_id: int, who: StaffDep, session: SessionDep) -> None:
+def delete_grid(organisation_id: OrganisationPath, who: StaffDep, session: SessionDep) -> None:
     get_organisation(session, organisation_id)
     if not service.clear_contract_grid(session, organisation_id):
         raise GridNotFound(f"organisation {organisation_id} has no contract grid")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ZONES = ("metro", "overseas")
+# A unit price in euros: never negative, and far above any real price (amounts stay in range).
+UnitPrice = Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=5)]
 
 
 class Tier(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_volume: int = Field(ge=0)
-    per_contact_eur: Decimal = Field(ge=0)
+    min_volume: int = Field(ge=0, le=10**9)
+    per_contact_eur: UnitPrice
 
 
 class PriceGrid(BaseModel):
@@ -20,9 +23,9 @@ class PriceGrid(BaseModel):
     transport per segment by destination zone, plus VAT."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "standard"
-    rental_tiers: list[Tier]
-    transport_per_segment_eur: dict[str, Decimal]
+    name: str = Field(default="standard", min_length=1, max_length=60, pattern=r"^[\w .-]+$")
+    rental_tiers: list[Tier] = Field(min_length=1, max_length=20)
+    transport_per_segment_eur: dict[str, UnitPrice]
     vat_rate: Decimal = Field(ge=0, le=1)
 
     @model_validator(mode="after")
@@ -35,6 +38,9 @@ class PriceGrid(BaseModel):
         missing = [z for z in ZONES if z not in self.transport_per_segment_eur]
         if missing:
             raise ValueError(f"transport price missing for zone(s) {', '.join(missing)}")
+        unknown = [z for z in self.transport_per_segment_eur if z not in ZONES]
+        if unknown:
+            raise ValueError(f"unknown zone(s) {', '.join(unknown)}: the zones are {ZONES}")
         return self
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from kit import clock
+from kit import clock, locks
 from kit.money import to_cents, vat_cents
 from rental.accounts.schemas import Principal
 from rental.pricing.grid import default_grid
@@ -80,6 +80,7 @@ def grid_for(session: Session, organisation_id: int) -> PriceGrid:
 def set_contract_grid(
     session: Session, who: Principal, organisation_id: int, grid: PriceGrid
 ) -> ContractGrid:
+    locks.acquire(session, f"price-grid:{organisation_id}")  # two first PUTs: one insert
     repo = ContractGridRepository(session)
     current = repo.get(organisation_id)
     row = ContractGrid(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
-from rental.deps import PrincipalDep, SessionDep
+from rental.deps import IdPath, PrincipalDep, SessionDep
 from rental.quotes import service
 from rental.quotes.schemas import QuoteOut, QuoteStaffOut
 from segmentation import criteria as catalogue
@@ -50,5 +50,5 @@ def create_quote(
 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut)
-def get_quote(quote_id: str, who: PrincipalDep, session: SessionDep) -> QuoteOut:
+def get_quote(quote_id: IdPath, who: PrincipalDep, session: SessionDep) -> QuoteOut:
     return service.view(service.get_quote(session, who, quote_id), who)

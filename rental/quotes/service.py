@@ -86,7 +86,7 @@ def check_budget(session: Session, who: Principal, now: datetime) -> None:
         reset = _start_of_day_paris(now) + timedelta(days=1)
         raise QuoteBudgetExhausted(
             f"daily quote budget of {budget} quotes reached for your organisation; it resets at "
-            f"{reset.isoformat()} (midnight Europe/Paris). Ask your account manager if you "
+            f"{clock.human(reset)} (midnight). Ask your account manager if you "
             "need more.",
             retry_after_seconds=int((reset - now).total_seconds()) + 1,
         )

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from kit.db import unit_of_work
+from kit.money import vat_cents
 from rental.accounts.service import operator
 from rental.invoices import service as invoices
-from rental.invoices.models import Invoice
+from rental.invoices.models import Invoice, Payment
 from rental.orders import service as orders
 from rental.orders.schemas import OrderCreate
 from rental.pricing.schemas import Price
@@ -49,10 +50,11 @@ def test_deposit_and_balance_add_up_to_the_total_sent(
     assert (
         deposit["amount_excl_vat_cents"] + got["amount_excl_vat_cents"] == sent.total_excl_vat_cents
     )
-    assert deposit["vat_cents"] + got["vat_cents"] == sent.vat_cents
-    assert (
-        deposit["amount_incl_vat_cents"] + got["amount_incl_vat_cents"] == sent.total_incl_vat_cents
-    )
+    # Each document's VAT is 20% of its own base; together they are within a cent of the VAT
+    # on the total sent.
+    for invoice in (deposit, got):
+        assert invoice["vat_cents"] == vat_cents(invoice["amount_excl_vat_cents"], Decimal("0.20"))
+    assert abs(deposit["vat_cents"] + got["vat_cents"] - sent.vat_cents) <= 1
     assert got["lines"][-1]["label"] == f"Less deposit invoice {deposit['number']}"
     seen = app_client.get(f"/v1/orders/{order['id']}", headers=auth(acme)).json()
     assert seen["events"][-1]["action"] == "balance_invoiced"
@@ -71,10 +73,11 @@ def test_a_credit_note_when_the_deposit_exceeds_what_was_sent(
     assert note["status"] == "refund_due"
     assert note["corrects"] == deposit["number"]
     assert (
-        deposit["amount_incl_vat_cents"] - note["amount_incl_vat_cents"]
-        == sent.total_incl_vat_cents
+        deposit["amount_excl_vat_cents"] - note["amount_excl_vat_cents"]
+        == sent.total_excl_vat_cents
     )
-    assert deposit["vat_cents"] - note["vat_cents"] == sent.vat_cents
+    assert note["vat_cents"] == vat_cents(note["amount_excl_vat_cents"], Decimal("0.20"))
+    assert abs(deposit["vat_cents"] - note["vat_cents"] - sent.vat_cents) <= 1
 
 
 def order_then_fail(quote: dict) -> None:  # type: ignore[type-arg]
@@ -119,20 +122,31 @@ def test_an_overdue_invoice_shows_its_penalties(
     assert Decimal(penalty["annual_rate_percent"]) >= 10
 
 
-def test_penalties_stop_at_payment() -> None:
+def test_penalties_run_on_each_part_until_it_is_paid() -> None:
     inv = Invoice(
         kind="deposit",
         amount_incl_vat_cents=100_000,
+        paid_cents=100_000,
         due_date=date(2026, 1, 31),
         status="paid",
         paid_on=date(2026, 2, 10),
     )
-    p = invoices.penalty(inv, date(2026, 6, 1))
+    late = [Payment(amount_cents=100_000, received_on=date(2026, 2, 10))]
+    p = invoices.penalty(inv, late, date(2026, 6, 1))
     assert p is not None
     assert p.days_late == 10
     assert p.interest_cents == 333  # 1000 EUR x 12.15% x 10/365 = 3.329 EUR
     assert p.total_cents == 4_333
-    inv.paid_on = date(2026, 1, 31)
-    assert invoices.penalty(inv, date(2026, 6, 1)) is None
+    on_time = [Payment(amount_cents=100_000, received_on=date(2026, 1, 31))]
+    assert invoices.penalty(inv, on_time, date(2026, 6, 1)) is None
+    # Half paid on time, half still due 30 days later: interest on the half only, and the
+    # indemnity in full (it is due per invoice, whatever was paid).
+    inv.status, inv.paid_cents, inv.paid_on = "partially_paid", 50_000, None
+    half = [Payment(amount_cents=50_000, received_on=date(2026, 1, 20))]
+    p = invoices.penalty(inv, half, date(2026, 3, 2))
+    assert p is not None
+    assert p.days_late == 30
+    assert p.interest_cents == 499  # 500 EUR x 12.15% x 30/365 = 4.993 EUR
+    assert p.recovery_indemnity_cents == 4_000
     inv.kind = "credit_note"
-    assert invoices.penalty(inv, date(2026, 6, 1)) is None
+    assert invoices.penalty(inv, half, date(2026, 6, 1)) is None

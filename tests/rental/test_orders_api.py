@@ -122,7 +122,15 @@ def test_the_message_check_is_shown_back(
         ("too long", {"message": "x" * 1000}, 422, "invalid_message"),
         ("phone variable", {"message": "Hi {{ phone }}"}, 422, "invalid_message"),
         ("link variable", {"message": "https://x.fr/{{ civilite }}"}, 422, "invalid_message"),
-        ("unknown quote", {"quote_id": "nope"}, 404, "quote_not_found"),
+        (
+            "unknown quote",
+            {"quote_id": "ffffffff-ffff-4fff-bfff-ffffffffffff"},
+            404,
+            "quote_not_found",
+        ),
+        ("malformed quote id", {"quote_id": "nope"}, 404, "quote_not_found"),
+        ("quote id with NUL", {"quote_id": "nope\u0000"}, 422, "invalid_request"),
+        ("control character", {"message": "Soldes\u0000 -20%"}, 422, "invalid_request"),
         ("extra field", {"recipients": ["x"]}, 422, None),
     ],
 )
@@ -514,3 +522,119 @@ def test_a_deposit_paid_while_held_confirms_on_release(
     assert reserved(order["id"]) == 100
     actions = [e["action"] for e in r.json()["events"]][-4:]
     assert actions == ["payment_recorded", "released", "confirmed", "scheduled"]
+
+
+def test_a_rejected_message_is_not_sent_after_a_hold(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    order = create_order(app_client, acme, quantity=100)
+    pay_deposit(app_client, acme, am, order["id"])
+    url = f"/v1/orders/{order['id']}"
+    r = app_client.post(url + "/reject", json={"reason": "misleading"}, headers=auth(am))
+    assert r.status_code == 409  # scheduled: hold it first
+    app_client.post(url + "/hold", json={"reason": "content check"}, headers=auth(am))
+    app_client.post(url + "/reject", json={"reason": "misleading"}, headers=auth(am))
+    r = app_client.post(url + "/release", headers=auth(am))
+    assert r.json()["status"] == "confirmed"  # not scheduled with a rejected message
+    # Acme's content is auto-approved, but a rejected message goes back to review, and an
+    # unchanged one is refused.
+    r = app_client.patch(url, json={}, headers=auth(acme))
+    assert r.status_code == 422
+    assert r.json()["error"] == "nothing_to_revise"
+    r = app_client.patch(
+        url, json={"message": "-20% sur tout, voir conditions"}, headers=auth(acme)
+    )
+    assert r.status_code == 200
+    assert r.json()["content_review"]["status"] == "pending"
+    assert r.json()["status"] == "confirmed"
+    r = app_client.post(url + "/approve", headers=auth(am))
+    assert r.json()["status"] == "scheduled"
+
+
+def test_a_partly_paid_deposit_on_cancellation(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    order = create_order(app_client, acme, quantity=200)
+    url = f"/v1/orders/{order['id']}"
+    due = deposit_of(app_client, acme, order["id"])["amount_incl_vat_cents"]
+    paid = due // 4
+    r = app_client.post(
+        url + "/payments",
+        json={"reference": f"PART-{order['id']}", "amount_cents": paid},
+        headers=auth(am),
+    )
+    assert r.status_code == 201
+    r = app_client.post(url + "/cancel", json={}, headers=auth(acme))
+    assert r.json()["cancellation_requested"] is True  # money was received: a request
+    r = app_client.post(url + "/cancel", json={"refund_deposit": True}, headers=auth(am))
+    assert r.json()["status"] == "cancelled"
+    docs = invoices_of(app_client, acme, order["id"])
+    deposit = next(i for i in docs if i["kind"] == "deposit")
+    notes = {n["status"]: n for n in docs if n["kind"] == "credit_note"}
+    assert deposit["status"] == "cancelled"
+    assert deposit["outstanding_cents"] == 0
+    assert deposit["penalty"] is None
+    assert notes["applied"]["amount_incl_vat_cents"] == due - paid  # what was still due
+    assert notes["refund_due"]["amount_incl_vat_cents"] == paid  # what was received
+    r = app_client.post(
+        url + "/payments",
+        json={"reference": f"LATE-{order['id']}", "amount_cents": 10},
+        headers=auth(am),
+    )
+    assert r.status_code == 409
+    assert r.json()["error"] == "nothing_to_pay"
+
+
+def test_an_account_manager_may_decline_a_cancellation(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    order = create_order(app_client, acme, quantity=100)
+    pay_deposit(app_client, acme, am, order["id"])
+    url = f"/v1/orders/{order['id']}"
+    app_client.post(url + "/cancel", json={"reason": "changed our mind"}, headers=auth(acme))
+    r = app_client.post(
+        url + "/decline-cancellation", json={"reason": "the order is firm"}, headers=auth(am)
+    )
+    assert r.status_code == 200
+    assert r.json()["cancellation_requested"] is False
+    assert r.json()["status"] == "scheduled"
+    assert r.json()["events"][-1]["action"] == "cancellation_declined"
+    again = app_client.post(
+        url + "/decline-cancellation", json={"reason": "x" * 5}, headers=auth(am)
+    )
+    assert again.status_code == 409
+
+
+def test_malformed_input_is_a_clear_4xx(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    acme, am = auth(org_keys["acme"]), auth(org_keys["am"])
+    assert app_client.get("/v1/orders?offset=99999999999999999999", headers=acme).status_code == 422
+    assert (
+        app_client.get("/v1/invoices?offset=99999999999999999999", headers=acme).status_code == 422
+    )
+    assert app_client.get("/v1/orders/%00", headers=acme).status_code == 404
+    assert app_client.get("/v1/invoices/%00", headers=acme).status_code == 404
+    assert app_client.get("/v1/quotes/%00", headers=acme).status_code == 404
+    assert app_client.get("/v1/invoices?order_id=%00", headers=acme).status_code == 422
+    huge = 10**20
+    assert app_client.get(f"/v1/organisations/{huge}/price-grid", headers=am).status_code == 422
+    assert app_client.get(f"/v1/orders?organisation_id={huge}", headers=am).status_code == 422
+    negative = {
+        "rental_tiers": [{"min_volume": 0, "per_contact_eur": "0.05"}],
+        "transport_per_segment_eur": {"metro": "-0.5", "overseas": "0.06"},
+        "vat_rate": "0.20",
+    }
+    orgs = app_client.get("/v1/organisations", headers=am).json()
+    r = app_client.put(f"/v1/organisations/{orgs[0]['id']}/price-grid", json=negative, headers=am)
+    assert r.status_code == 422
+    # Error messages stay readable: times are written for people, not masked as numbers.
+    quote = create_quote(app_client, org_keys["acme"])
+    r = app_client.post(
+        "/v1/orders", json=order_body(quote, send_at="2020-01-01T10:00:00+01:00"), headers=acme
+    )
+    assert "<redacted>" not in r.json()["detail"]
+    assert "2020" in r.json()["detail"]
