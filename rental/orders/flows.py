@@ -53,7 +53,8 @@ def minimum_volume(quantity: int) -> int:
 def offered_volume(drawn: np.ndarray, version: str) -> int:
     """What can be offered instead when the segment falls short: the drawn set's count as a
     quote would show it (noise keyed by the set itself, rounded down, nothing under the
-    minimum), never more than was drawn, always a round figure. A short draw does not tell the segment's exact size."""
+    minimum), never more than was drawn, always a round figure. A short draw does not tell
+    the segment's exact size."""
     s = get_settings()
     material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
     shown = privacy.shown_count(len(drawn), s.min_segment_size, keys.noise_secret(), material)

@@ -111,7 +111,7 @@ def _check_send_at(send_at: datetime, now: datetime) -> None:
         raise InvalidSendTime(
             f"the send time, {clock.human(send_at)}, is in the past: give a time after "
             f"{clock.human(earliest)}",
-            earliest=earliest.isoformat()
+            earliest=earliest.isoformat(),
         )
     if send_at > now + timedelta(days=s.max_send_horizon_days):
         raise InvalidSendTime(
