@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     volume_tolerance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)  # the 10% promise
     seller_name: str = "Broker SAS"
 
+    # Dispatch. No Redis URL: a private server under home/redis, shared by this home's processes.
+    redis_url: str | None = None
+    redis_server_binary: Path | None = None
+    carrier: str = "simulator"  # simulator, smpp, http
+    carrier_rate_per_second: int = Field(default=0, ge=0)  # 0: no cap
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    tick_seconds: float = Field(default=2.0, gt=0)
+    simulator_seed: int = 1
+    simulator_receipt_delay_seconds: float = Field(default=2.0, ge=0)
+    receipt_window_hours: int = Field(default=72, ge=1)
+
     # Legal send windows, in each recipient's local time (dispatch/windows.py): days of the
     # week (0 = Monday) and hours; public holidays are always closed.
     send_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5])

@@ -1,5 +1,6 @@
 """Every table of the service database, so that Alembic and tests see the whole schema."""
 
+from dispatch.models import Batch, Recipient
 from kit.locks import Counter
 from rental.accounts.models import ApiKey, AuditEvent, Organisation, User
 from rental.invoices.models import Invoice, Payment
@@ -10,6 +11,7 @@ from segmentation.models import ContactEvent, Reservation, Suppression
 
 __all__ = [
     "ApiKey",
+    "Batch",
     "AuditEvent",
     "ContactEvent",
     "ContractGrid",
@@ -20,6 +22,7 @@ __all__ = [
     "Organisation",
     "Payment",
     "Quote",
+    "Recipient",
     "Reservation",
     "Suppression",
     "User",

@@ -328,6 +328,37 @@ class Engine:
             out.setdefault(bytes(h), []).append(int(pid))
         return {h: np.asarray(v, dtype=np.int64) for h, v in out.items()}
 
+    def departments_of(self, ids: np.ndarray) -> dict[str, int]:
+        """How many of `ids` live in each department (ids absent from the snapshot: none)."""
+        if len(ids) == 0:
+            return {}
+        cur = self.cursor()
+        try:
+            cur.register("wanted", pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64))}))
+            rows = cur.sql(
+                "SELECT department::VARCHAR, count(*) FROM attributes "
+                "WHERE prospect_id IN (SELECT id FROM wanted) GROUP BY ALL"
+            ).fetchall()
+        finally:
+            cur.close()
+        return {str(d): int(n) for d, n in rows}
+
+    def contacts_of(self, ids: np.ndarray) -> pa.Table:
+        """prospect_id, department, phone_enc, phone_hmac of `ids` still in this snapshot
+        (the numbers stay encrypted: only the dispatch worker holds the key)."""
+        cur = self.cursor()
+        try:
+            cur.register("wanted", pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64))}))
+            return cur.sql(
+                "SELECT c.prospect_id, a.department::VARCHAR AS department, c.phone_enc, "
+                "c.phone_hmac::BLOB AS phone_hmac FROM read_parquet(?) c "
+                "JOIN attributes a USING (prospect_id) "
+                "WHERE c.prospect_id IN (SELECT id FROM wanted) ORDER BY c.prospect_id",
+                params=[str(self.snapshot.contacts)],
+            ).to_arrow_table()
+        finally:
+            cur.close()
+
     def resolve_hmacs(self, hmacs: list[bytes]) -> np.ndarray:
         """Prospect ids of this snapshot whose number has one of these HMACs."""
         found = self.resolve_hmacs_with_keys(hmacs)

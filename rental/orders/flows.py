@@ -3,6 +3,7 @@ and release the reservation. The caller holds the order's lock and owns the tran
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 
@@ -71,7 +72,7 @@ def schedule_if_approved(
         move(session, order, S.scheduled, now, user_id, actor, "scheduled")
 
 
-def confirm(
+def draw(
     session: Session,
     order: Order,
     quote: Quote,
@@ -79,19 +80,19 @@ def confirm(
     now: datetime,
     user_id: int | None,
     actor: str,
-) -> None:
-    """The deposit is paid: draw the recipients and reserve them, then confirm the order (and
-    schedule it when its content is approved), or hold it when the segment no longer holds
-    90% of the quantity.
+) -> np.ndarray | None:
+    """Draw the order's recipients afresh and reserve them: the deterministic sample of the
+    segment as it is now, minus what other orders sending within the contact-pressure window
+    hold. Returns the ids, or None when fewer than 90% of the quantity could be drawn: the
+    order is then held with an offered quantity (reserved) for the customer to accept.
 
-    Reservations are made under one database-wide lock, taken before the draw reads the
-    reservations of other orders: two confirmations never reserve the same prospect for sends
-    within the contact-pressure window of each other, whichever process runs them."""
-    check_transition(order.status, S.confirmed)
+    Runs under one database-wide lock, taken before the draw reads the reservations of other
+    orders: two draws never reserve the same prospect, whichever process runs them. Used at
+    confirmation and again at send time (re-validation and top-up)."""
     locks.acquire(session, RESERVATIONS_LOCK)
     s = get_settings()
     reservations = ReservationRepository(session)
-    reservations.release(order.id, now)  # a re-draw (after a hold) starts afresh
+    reservations.release(order.id, now)  # a re-draw starts afresh
     window = timedelta(days=s.pressure_window_days)
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     busy = np.asarray(
@@ -101,22 +102,13 @@ def confirm(
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
     if len(drawn) >= minimum_volume(order.quantity):
         order.reserved = reservations.reserve(order.id, drawn, send_at)
-        move(
-            session,
-            order,
-            S.confirmed,
-            now,
-            user_id,
-            actor,
-            "confirmed",
-            reservation="complete",
-        )
-        schedule_if_approved(session, order, now, user_id, actor)
-        return
+        order.plan = json.dumps(seg.engine.departments_of(drawn))
+        return drawn
     offered = offered_volume(drawn, seg.version)
     if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
         offered = 0
     order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
+    order.plan = json.dumps(seg.engine.departments_of(drawn[:offered]))
     order.hold_kind = "volume"
     order.hold_reason = (
         "the segment no longer holds 90% of the ordered quantity: accept the offered "
@@ -127,7 +119,7 @@ def confirm(
         OrderRepository(session).add_event(
             order.id, now, user_id, actor, "redrawn", details={"offered_quantity": offered}
         )
-        return
+        return None
     move(
         session,
         order,
@@ -139,8 +131,28 @@ def confirm(
         reason="insufficient_volume",
         offered_quantity=offered,
     )
+    return None
+
+
+def confirm(
+    session: Session,
+    order: Order,
+    quote: Quote,
+    seg: Segmenter,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+) -> None:
+    """The deposit is paid: draw and reserve the recipients, then confirm the order (and
+    schedule it when its content is approved), or hold it when the segment fell short."""
+    check_transition(order.status, S.confirmed)
+    if draw(session, order, quote, seg, now, user_id, actor) is None:
+        return
+    move(session, order, S.confirmed, now, user_id, actor, "confirmed", reservation="complete")
+    schedule_if_approved(session, order, now, user_id, actor)
 
 
 def release(session: Session, order: Order, now: datetime) -> None:
     ReservationRepository(session).release(order.id, now)
     order.reserved = 0
+    order.plan = None

@@ -41,6 +41,9 @@ class Order(Base):
         Enum(OrderStatus, native_enum=False, length=20), nullable=True
     )
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dispatch_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Internal: reserved recipients per department (for the send plan); never shown as such.
+    plan: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Bumped by every change; taking it first is how a transaction locks the order.

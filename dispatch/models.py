@@ -1,0 +1,61 @@
+"""The per-recipient ledger of a send and its batches.
+
+A recipient goes pending -> submitting -> submitted -> delivered | failed | expired; a recipient
+left in `submitting` by a crash becomes `unknown`: it is never sent again and never billed.
+The ledger holds the number only encrypted (as the base does) and its HMAC (for the contact
+history and opt-outs); only the worker holds the key that opens it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kit.db import Base, UTCDateTime
+
+
+class Recipient(Base):
+    __tablename__ = "dispatch_recipients"
+    __table_args__ = (
+        UniqueConstraint("order_id", "prospect_id"),
+        Index("ix_dispatch_recipients_batch", "order_id", "batch", "status"),
+        Index("ix_dispatch_recipients_message_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(36))
+    prospect_id: Mapped[int] = mapped_column(BigInteger)
+    batch: Mapped[int] = mapped_column(Integer)
+    calendar: Mapped[str] = mapped_column(String(24))  # see dispatch.windows.Calendar.key
+    department: Mapped[str] = mapped_column(String(3))
+    phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    phone_hmac: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    parts: Mapped[int] = mapped_column(Integer, default=0)  # SMS segments submitted
+    error: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Batch(Base):
+    __tablename__ = "dispatch_batches"
+    __table_args__ = (UniqueConstraint("order_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(36))
+    number: Mapped[int] = mapped_column(Integer)
+    calendar: Mapped[str] = mapped_column(String(24))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # enqueued, running, done
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

