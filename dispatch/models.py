@@ -37,6 +37,8 @@ class Recipient(Base):
     batch: Mapped[int] = mapped_column(Integer)
     calendar: Mapped[str] = mapped_column(String(24))  # see dispatch.windows.Calendar.key
     department: Mapped[str] = mapped_column(String(3))
+    sex: Mapped[str] = mapped_column(String(1))  # for the civility variable only
+    stop_token: Mapped[str | None] = mapped_column(String(8), nullable=True, unique=True)
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
     phone_hmac: Mapped[bytes] = mapped_column(LargeBinary(32))
     status: Mapped[str] = mapped_column(String(12), default="pending")
@@ -59,3 +61,16 @@ class Batch(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending")  # enqueued, running, done
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class EarlyReceipt(Base):
+    """A delivery receipt that arrived before its submit response was recorded: kept until the
+    message id appears in the ledger, then applied."""
+
+    __tablename__ = "dispatch_early_receipts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    error: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -129,3 +129,12 @@ def local(cal: Calendar, at: datetime) -> datetime:
 def daily_window() -> tuple[time, time]:
     s = get_settings()
     return s.send_window_start, s.send_window_end
+
+
+def calendar_from_key(key: str) -> Calendar:
+    """The calendar a ledger row names (see Calendar.key)."""
+    if key == "metro":
+        return Calendar("metro", "Europe/Paris", None)
+    if key.startswith("alsace-moselle-"):
+        return Calendar(key, "Europe/Paris", key.removeprefix("alsace-moselle-"))
+    return calendar_of(key)

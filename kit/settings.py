@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     # Messages (rental/messages): mentions appended to every message, sender rules.
     stop_short_code: str = "36180"
+    # Overseas, the STOP mention is a personal link: this base + an 8-character token (the
+    # service answers /s/{token}; the base is the public address that reaches it).
+    stop_link_base: str = "https://stop.sms/"
     source_mention: str = "Source: Broker"  # plain GSM text: never changes the encoding
     max_segments: int = Field(default=6, ge=1, le=10)
     blocked_senders: list[str] = Field(

@@ -136,5 +136,41 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
+@app.command()
+@friendly_errors
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a dispatch worker (Celery): sends batches, takes receipts."""
+    import os
+
+    from dispatch.celery_app import configure
+
+    upgrade()
+    configure().worker_main(
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=rental-{os.getpid()}@%h",
+        ]
+    )
+
+
+@app.command()
+@friendly_errors
+def beat(
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run the scheduler: every few seconds it asks a worker to look for due work."""
+    from dispatch.celery_app import configure
+
+    upgrade()
+    configure().start(["beat", f"--loglevel={loglevel}"])
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

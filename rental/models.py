@@ -1,6 +1,6 @@
 """Every table of the service database, so that Alembic and tests see the whole schema."""
 
-from dispatch.models import Batch, Recipient
+from dispatch.models import Batch, EarlyReceipt, Recipient
 from kit.locks import Counter
 from rental.accounts.models import ApiKey, AuditEvent, Organisation, User
 from rental.invoices.models import Invoice, Payment
@@ -15,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "ContactEvent",
     "ContractGrid",
+    "EarlyReceipt",
     "Counter",
     "Invoice",
     "Order",

@@ -350,7 +350,8 @@ class Engine:
         try:
             cur.register("wanted", pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64))}))
             return cur.sql(
-                "SELECT c.prospect_id, a.department::VARCHAR AS department, c.phone_enc, "
+                "SELECT c.prospect_id, a.department::VARCHAR AS department, a.sex::VARCHAR AS sex, "
+                "c.phone_enc, "
                 "c.phone_hmac::BLOB AS phone_hmac FROM read_parquet(?) c "
                 "JOIN attributes a USING (prospect_id) "
                 "WHERE c.prospect_id IN (SELECT id FROM wanted) ORDER BY c.prospect_id",

@@ -38,6 +38,13 @@ class SuppressionRepository:
             is not None
         )
 
+    def among(self, phone_hmacs: list[bytes]) -> set[bytes]:
+        """Those of `phone_hmacs` that are suppressed."""
+        if not phone_hmacs:
+            return set()
+        q = select(Suppression.phone_hmac).where(Suppression.phone_hmac.in_(phone_hmacs))
+        return {bytes(h) for h in self.session.scalars(q)}
+
     def stamp(self) -> int:
         """Changes whenever the list grows (insert-only table)."""
         return int(self.session.scalar(select(func.coalesce(func.max(Suppression.id), 0))) or 0)

@@ -30,6 +30,7 @@ VARIABLES = {"civilite": "Mademoiselle", "civility": "Mademoiselle"}
 URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
 STOP_LINK_PLACEHOLDER = "https://stop.sms/XXXXXXXX"  # a personal link has this length
+STOP_TOKEN_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,21 @@ def _template(text: str) -> str:
         return env.from_string(text).render(**VARIABLES)
     except Exception as exc:  # the sandbox refuses unsafe operations at render time
         raise InvalidMessage(f"the message template cannot be rendered: {exc}") from exc
+
+
+CIVILITY = {"F": "Madame", "M": "Monsieur"}
+
+
+def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
+    """The message one recipient receives: the template rendered with their variables, then
+    the STOP mention of their territory and the source mention."""
+    env = SandboxedEnvironment(autoescape=False)
+    env.globals.clear()
+    civility = CIVILITY.get(sex, "Madame, Monsieur")
+    rendered = env.from_string(text).render(civilite=civility, civility=civility)
+    s = get_settings()
+    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
+    return f"{rendered.rstrip()} {stop} {s.source_mention}"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 16:41:41.749155
+Create Date: 2026-11-26 16:42:22.215576
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("batch", sa.Integer(), nullable=False),
         sa.Column("calendar", sa.String(length=24), nullable=False),
         sa.Column("department", sa.String(length=3), nullable=False),
+        sa.Column("sex", sa.String(length=1), nullable=False),
+        sa.Column("stop_token", sa.String(length=8), nullable=True),
         sa.Column("phone_enc", sa.LargeBinary(), nullable=False),
         sa.Column("phone_hmac", sa.LargeBinary(length=32), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
@@ -53,6 +55,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "order_id", "prospect_id", name=op.f("uq_dispatch_recipients_order_id")
         ),
+        sa.UniqueConstraint("stop_token", name=op.f("uq_dispatch_recipients_stop_token")),
     )
     with op.batch_alter_table("dispatch_recipients", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,16 @@
+"""Carriers behind one interface, chosen by the setting RENTAL_CARRIER."""
+
+from __future__ import annotations
+
+from dispatch.carriers.base import Carrier
+from kit.errors import ConfigurationError
+from kit.settings import get_settings
+
+
+def current() -> Carrier:
+    name = get_settings().carrier
+    if name == "simulator":
+        from dispatch.carriers.simulator import Simulator
+
+        return Simulator()
+    raise ConfigurationError(f"unknown carrier {name!r}: use simulator")

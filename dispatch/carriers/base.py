@@ -1,0 +1,55 @@
+"""What every carrier adapter offers: submit messages, and say what came back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    ref: int  # the ledger row: never the number
+    number: str  # E.164, decrypted in the worker's memory for this batch only
+    sender: str
+    text: str
+    encoding: str  # GSM-7 or UCS-2
+
+
+@dataclass(frozen=True)
+class Submitted:
+    ref: int
+    message_id: str | None  # None when refused
+    parts: int = 1
+    error: str | None = None  # refused: why
+    permanent: bool = True  # refused for good (unknown number...) or worth retrying
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message_id: str
+    status: str  # delivered, failed, expired
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    message_id: str | None = None  # the message replied to, when the carrier says
+    number: str | None = None  # the sender of the reply, when the carrier says
+
+
+@dataclass
+class Feedback:
+    """What the carrier will report later (the simulator's delivery receipts and replies)."""
+
+    receipts: list[Receipt] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+
+
+class Carrier(Protocol):
+    name: str
+
+    def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
+        """Submit a batch; the feedback is what the simulator will deliver after a delay
+        (real carriers leave it empty: their receipts come through intake)."""
+        ...

@@ -1,0 +1,43 @@
+"""The default carrier: deterministic outcomes from a seed, in realistic proportions, with
+delivery receipts and occasional STOP replies that enter through the same intake path as a
+real carrier's. It never touches a network."""
+
+from __future__ import annotations
+
+import hashlib
+
+from dispatch.carriers.base import Feedback, Outgoing, Receipt, Reply, Submitted
+from kit.settings import get_settings
+from rental.messages.service import measure
+
+# Share of each outcome, cumulative: delivered, then unknown number, unreachable, expired.
+OUTCOMES = (
+    (0.92, "delivered", None),
+    (0.95, "failed", "unknown_subscriber"),
+    (0.98, "failed", "absent_subscriber"),
+    (1.00, "expired", "validity_period_expired"),
+)
+STOP_RATE = 0.004  # of delivered messages, answered "STOP"
+
+
+class Simulator:
+    name = "simulator"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = get_settings().simulator_seed if seed is None else seed
+
+    def _uniform(self, what: str, number: str) -> float:
+        digest = hashlib.sha256(f"{self.seed}|{what}|{number}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
+        out, feedback = [], Feedback()
+        for m in messages:
+            message_id = "sim-" + hashlib.sha256(f"{self.seed}|{m.ref}".encode()).hexdigest()[:20]
+            out.append(Submitted(m.ref, message_id, parts=measure(m.text).segments))
+            u = self._uniform("outcome", m.number)
+            status, error = next((s, e) for bound, s, e in OUTCOMES if u < bound)
+            feedback.receipts.append(Receipt(message_id, status, error))
+            if status == "delivered" and self._uniform("stop", m.number) < STOP_RATE:
+                feedback.replies.append(Reply("STOP", message_id=message_id))
+        return out, feedback

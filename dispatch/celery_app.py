@@ -1,0 +1,38 @@
+"""The Celery application (Redis broker). `rental worker` and `rental beat` run it.
+
+The schedule lives in the database, not on the broker: the beat only sends `dispatch.tick`
+every few seconds, and the tick finds what is due. No task waits on the broker with a long
+ETA (Redis redelivers a task whose ETA exceeds the visibility timeout). Tasks acknowledge late
+and are safe to run twice.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from kit import redisd
+from kit.settings import get_settings
+
+app = Celery("rental", include=["dispatch.tasks"])
+
+
+def configure() -> Celery:
+    """Point the app at this home's Redis (starting the private server if needed)."""
+    s = get_settings()
+    url = redisd.url()
+    app.conf.update(
+        broker_url=url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 600},
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule={
+            "tick": {"task": "dispatch.tick", "schedule": s.tick_seconds},
+        },
+        beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
+    )
+    return app

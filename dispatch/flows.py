@@ -1,0 +1,244 @@
+"""The one-shot send, step by step: start (claim, re-validate, plan) -> pump (enqueue the
+batches whose window is open) -> send a batch (claim, submit, record) -> finish (sent, balance).
+
+Each step is one transaction, run by a task (dispatch/tasks.py), and safe to run twice: the
+order is claimed with a compare-and-set, batches and recipients too.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from dispatch import intake, windows
+from dispatch.carriers.base import Submitted
+from dispatch.models import Recipient
+from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository
+from kit.settings import get_settings
+from rental.messages.service import STOP_TOKEN_LENGTH
+from rental.orders import flows as order_flows
+from rental.orders import service as orders
+from rental.orders.models import Order
+from rental.orders.repository import OrderRepository
+from rental.orders.states import OrderStatus
+from rental.quotes.repository import QuoteRepository
+from segmentation.repository import (
+    ContactHistoryRepository,
+    ReservationRepository,
+    SuppressionRepository,
+)
+from segmentation.runtime import Segmenter
+
+S = OrderStatus
+STALE_SECONDS = 300  # a running batch with no news for this long was interrupted
+REENQUEUE_SECONDS = 120  # an enqueued batch not started by then is enqueued again
+ALPHABET = string.ascii_letters + string.digits
+
+
+def due(session: Session, now: datetime) -> list[str]:
+    return DispatchOrderRepository(session).due(now)
+
+
+def dispatching(session: Session) -> list[str]:
+    return DispatchOrderRepository(session).dispatching()
+
+
+def _stop_token() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(STOP_TOKEN_LENGTH))
+
+
+def start(session: Session, order_id: str, seg: Segmenter, now: datetime) -> bool:
+    """Claim a due order (scheduled -> dispatching), re-validate its reservation against the
+    base as it is now, top it up to the ordered quantity (never above), and write the ledger.
+    Below 90% of the quantity nothing is planned: the order goes on hold. False when the order
+    was not ours to start (already claimed, cancelled...)."""
+    order = OrderRepository(session).lock(order_id, None)
+    if order is None or order.status is not S.scheduled:
+        return False
+    order_flows.move(session, order, S.dispatching, now, None, "system", "dispatch_started")
+    quote = QuoteRepository(session).get(order.quote_id, None)
+    assert quote is not None  # noqa: S101  (foreign key)
+    drawn = order_flows.draw(session, order, quote, seg, now, None, "system")
+    if drawn is None:
+        return True  # on hold: the segment fell below 90% of the quantity
+    plan(session, order, seg, drawn)
+    return True
+
+
+def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> None:
+    """The ledger: one row per recipient, in batches of one calendar each (a batch is sent in
+    one window)."""
+    size = get_settings().batch_size
+    table = seg.engine.contacts_of(drawn)
+    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    rows = []
+    for pid, dep, sex, enc, mac in zip(
+        cols["prospect_id"],
+        cols["department"],
+        cols["sex"],
+        cols["phone_enc"],
+        cols["phone_hmac"],
+        strict=True,
+    ):
+        cal = windows.calendar_of(dep)
+        rows.append(
+            {
+                "order_id": order.id,
+                "prospect_id": int(pid),
+                "calendar": cal.key,
+                "department": dep,
+                "sex": sex or "",
+                "phone_enc": bytes(enc),
+                "phone_hmac": bytes(mac),
+                "status": "pending",
+                "parts": 0,
+                "stop_token": None,
+            }
+        )
+    rows.sort(key=lambda r: (r["calendar"], r["prospect_id"]))
+    batches: list[dict[str, object]] = []
+    current, count = None, 0
+    for row in rows:
+        if row["calendar"] != current or count == size:
+            current, count = row["calendar"], 0
+            batches.append(
+                {
+                    "order_id": order.id,
+                    "number": len(batches),
+                    "calendar": current,
+                    "size": 0,
+                    "status": "pending",
+                }
+            )
+        batches[-1]["size"] = int(batches[-1]["size"]) + 1  # type: ignore[call-overload]
+        row["batch"] = len(batches) - 1
+        if str(row["department"]).startswith("97"):
+            row["stop_token"] = _stop_token()
+        count += 1
+    ledger = LedgerRepository(session)
+    ledger.add_batches(batches)
+    ledger.add_recipients(rows)
+
+
+def pump(session: Session, order_id: str, now: datetime) -> list[int]:
+    """The batches of a dispatching order to enqueue now: those whose recipients' window is
+    open. Batches interrupted by a crash are recovered (their in-flight recipients become
+    unknown, never resent). When nothing is left to send, the order is finished."""
+    order = OrderRepository(session).lock(order_id, None)
+    if order is None or order.status is not S.dispatching:
+        return []
+    ledger = LedgerRepository(session)
+    ready, unfinished = [], 0
+    for b in ledger.batches(order_id):
+        status = b.status
+        if (
+            status == "running"
+            and b.started_at
+            and b.started_at < now - timedelta(seconds=STALE_SECONDS)
+        ):
+            ledger.abandon_submitting(order_id, b.number)
+            status = "pending" if ledger.pending_in_batch(order_id, b.number) else "done"
+            ledger.set_batch(order_id, b.number, status)
+        if status == "done":
+            continue
+        unfinished += 1
+        stale_enqueue = (
+            status == "enqueued"
+            and b.enqueued_at is not None
+            and b.enqueued_at < now - timedelta(seconds=REENQUEUE_SECONDS)
+        )
+        if (status == "pending" or stale_enqueue) and windows.is_open(
+            windows.calendar_from_key(b.calendar), now
+        ):
+            ledger.set_batch(order_id, b.number, "enqueued", enqueued_at=now)
+            ready.append(b.number)
+    if unfinished == 0:
+        finish(session, order, now)
+    return ready
+
+
+def finish(session: Session, order: Order, now: datetime) -> None:
+    """Every recipient was handed to the carrier (or could not be): the order is sent, its
+    reservation gives way to the contact history, and the balance is invoiced for the volume
+    actually sent."""
+    counts = LedgerRepository(session).counts(order.id)
+    sent = sum(counts.get(s, 0) for s in SENT)
+    order_flows.move(session, order, S.sent, now, None, "system", "sent")
+    ReservationRepository(session).release(order.id, now)
+    orders.invoice_balance(session, order, sent, now)
+
+
+def claim(
+    session: Session, order_id: str, number: int, limit: int, now: datetime
+) -> tuple[Order, list[Recipient]] | None:
+    """The next recipients of a running batch, now `submitting`, checked against the window
+    and the opt-outs right before they are handed to the carrier. None when the window is
+    closed (the batch waits for the next opening) or nothing is left."""
+    order = OrderRepository(session).get(order_id, None)
+    batch = LedgerRepository(session).batch(order_id, number)
+    if order is None or batch is None or order.status is not S.dispatching:
+        return None
+    ledger = LedgerRepository(session)
+    if not windows.is_open(windows.calendar_from_key(batch.calendar), now):
+        ledger.set_batch(order_id, number, "pending")
+        return None
+    rows = ledger.claim_recipients(order_id, number, limit)
+    if not rows:
+        return None
+    # Opt-outs are final: someone who opted out since the plan is not sent to.
+    suppressed = SuppressionRepository(session).among([r.phone_hmac for r in rows])
+    if suppressed:
+        ledger.mark(
+            {"id": r.id, "status": "opted_out", "final_at": now}
+            for r in rows
+            if r.phone_hmac in suppressed
+        )
+        rows = [r for r in rows if r.phone_hmac not in suppressed]
+    return order, rows
+
+
+def record(
+    session: Session,
+    order_id: str,
+    rows: list[Recipient],
+    results: list[Submitted],
+    now: datetime,
+) -> None:
+    """What the carrier answered: submitted (with its message id) or failed; every submitted
+    message enters the contact history at once (the next quotes see it)."""
+    by_ref = {r.id: r for r in rows}
+    updates: list[dict[str, object]] = []
+    history = []
+    for res in results:
+        row = by_ref[res.ref]
+        if res.message_id is not None:
+            updates.append(
+                {
+                    "id": row.id,
+                    "status": "submitted",
+                    "message_id": res.message_id,
+                    "parts": res.parts,
+                    "submitted_at": now,
+                }
+            )
+            history.append((row.phone_hmac, order_id, now))
+        else:
+            updates.append(
+                {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}
+            )
+    ledger = LedgerRepository(session)
+    ledger.mark(updates)
+    ContactHistoryRepository(session).record(history)
+    intake.apply_early(session, [r.message_id for r in results if r.message_id], now)
+
+
+def end_batch(session: Session, order_id: str, number: int, unsent: list[int]) -> None:
+    """The batch stops: recipients claimed but not handed over go back to pending."""
+    ledger = LedgerRepository(session)
+    ledger.release_submitting(unsent)
+    left = ledger.pending_in_batch(order_id, number)
+    ledger.set_batch(order_id, number, "pending" if left else "done")

@@ -1,0 +1,134 @@
+"""What comes back from carriers: delivery receipts and replies, and visits of STOP links.
+
+Receipts update the ledger; duplicates and unknown message ids are harmless. A receipt that
+arrives before its submit was recorded is kept and applied when it is. A STOP reply or a STOP
+link visit puts the number's HMAC on the global suppression list at once: every later quote
+and every batch not yet handed to the carrier leaves that person out, across refreshes and
+customers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+
+import phonenumbers
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from datasets.vault import hmac_number, normalise_e164
+from dispatch.carriers.base import Receipt, Reply
+from dispatch.models import EarlyReceipt
+from dispatch.repository import LedgerRepository
+from kit import keys
+from segmentation.repository import SuppressionRepository
+
+FINAL = {"delivered", "failed", "expired"}
+STOP_WORDS = {
+    "stop",
+    "stop sms",
+    "stopsms",
+    "arret",
+    "arreter",
+    "arret sms",
+    "unsubscribe",
+    "desabonnement",
+    "desabonner",
+    "desinscription",
+    "end",
+    "quit",
+}
+
+
+def is_stop(text: str) -> bool:
+    """STOP, Stop SMS, ARRÊT, arrêter, unsubscribe...: any case, accents and punctuation."""
+    plain = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+    words = re.sub(r"[^a-z]+", " ", plain).split()
+    if not words:
+        return False
+    return " ".join(words) in STOP_WORDS or words[0] in {"stop", "arret", "unsubscribe"}
+
+
+def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime) -> int:
+    """Apply delivery receipts; returns how many changed a recipient."""
+    if not receipts:
+        return 0
+    ledger = LedgerRepository(session)
+    rows = {r.message_id: r for r in ledger.by_message_ids([x.message_id for x in receipts])}
+    updates, early = [], []
+    for receipt in receipts:
+        if receipt.status not in FINAL:
+            continue
+        row = rows.get(receipt.message_id)
+        if row is None:
+            early.append(receipt)
+            continue
+        if row.status != "submitted":  # a duplicate, or already final: nothing changes
+            continue
+        updates.append(
+            {"id": row.id, "status": receipt.status, "error": receipt.error, "final_at": now}
+        )
+    ledger.mark(updates)
+    for receipt in early:
+        session.add(
+            EarlyReceipt(
+                message_id=receipt.message_id,
+                status=receipt.status,
+                error=receipt.error,
+                received_at=now,
+            )
+        )
+    session.flush()
+    return len(updates)
+
+
+def apply_early(session: Session, message_ids: Sequence[str], now: datetime) -> None:
+    """Receipts kept because they arrived before these message ids were recorded."""
+    if not message_ids:
+        return
+    found = list(
+        session.scalars(select(EarlyReceipt).where(EarlyReceipt.message_id.in_(message_ids)))
+    )
+    if not found:
+        return
+    apply_receipts(session, [Receipt(e.message_id, e.status, e.error) for e in found], now)
+    session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_([e.id for e in found])))
+
+
+def _hmac_of(number: str) -> bytes | None:
+    try:
+        return hmac_number(keys.hmac_key(), normalise_e164(number, "FR"))
+    except (ValueError, phonenumbers.NumberParseException):  # not a number: nothing to do
+        return None
+
+
+def apply_replies(session: Session, replies: Sequence[Reply], source: str, now: datetime) -> int:
+    """Opt-outs from STOP replies; returns how many numbers were newly suppressed. Reply texts
+    are never stored."""
+    suppressions = SuppressionRepository(session)
+    ledger = LedgerRepository(session)
+    added = 0
+    for reply in replies:
+        if not is_stop(reply.text):
+            continue
+        mac: bytes | None = None
+        if reply.message_id:
+            rows = ledger.by_message_ids([reply.message_id])
+            mac = rows[0].phone_hmac if rows else None
+        if mac is None and reply.number:
+            mac = _hmac_of(reply.number)
+        if mac is not None and suppressions.add(mac, "stop_reply", source, now):
+            added += 1
+    return added
+
+
+def stop_link(session: Session, token: str, now: datetime) -> bool:
+    """A visit of a personal STOP link; False when the token names no one."""
+    row = LedgerRepository(session).by_stop_token(token)
+    if row is None:
+        return False
+    SuppressionRepository(session).add(row.phone_hmac, "stop_link", f"order {row.order_id}", now)
+    return True

@@ -1,0 +1,162 @@
+"""All SQL of the send ledger and its batches. Values are bound; the caller owns the
+transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from dispatch.models import Batch, Recipient
+from rental.orders.models import Order
+from rental.orders.states import OrderStatus
+
+IN_FLIGHT = ("pending", "submitting")
+SENT = ("submitted", "delivered", "failed", "expired")  # handed to the carrier: billed
+
+
+class LedgerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_recipients(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(Recipient), list(rows))
+
+    def add_batches(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(Batch), list(rows))
+
+    def batch(self, order_id: str, number: int) -> Batch | None:
+        return self.session.scalar(
+            select(Batch).where(Batch.order_id == order_id, Batch.number == number)
+        )
+
+    def batches(self, order_id: str) -> list[Batch]:
+        q = select(Batch).where(Batch.order_id == order_id).order_by(Batch.number)
+        return list(self.session.scalars(q))
+
+    def claim_batch(self, order_id: str, number: int, now: datetime) -> bool:
+        """Compare-and-set: the batch is ours to run (pending or enqueued -> running)."""
+        result = self.session.execute(
+            update(Batch)
+            .where(
+                Batch.order_id == order_id,
+                Batch.number == number,
+                Batch.status.in_(("pending", "enqueued")),
+            )
+            .values(status="running", started_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def set_batch(self, order_id: str, number: int, status: str, **values: Any) -> None:
+        self.session.execute(
+            update(Batch)
+            .where(Batch.order_id == order_id, Batch.number == number)
+            .values(status=status, **values)
+        )
+
+    def claim_recipients(self, order_id: str, number: int, limit: int) -> list[Recipient]:
+        """Up to `limit` pending recipients of a batch, now `submitting` (compare-and-set)."""
+        ids = list(
+            self.session.scalars(
+                select(Recipient.id)
+                .where(
+                    Recipient.order_id == order_id,
+                    Recipient.batch == number,
+                    Recipient.status == "pending",
+                )
+                .order_by(Recipient.id)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return []
+        self.session.execute(
+            update(Recipient)
+            .where(Recipient.id.in_(ids), Recipient.status == "pending")
+            .values(status="submitting")
+            .execution_options(synchronize_session=False)
+        )
+        q = select(Recipient).where(Recipient.id.in_(ids), Recipient.status == "submitting")
+        return list(self.session.scalars(q.execution_options(populate_existing=True)))
+
+    def mark(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Bulk update by primary key: each dict has `id` and the columns to set."""
+        values = list(rows)
+        if values:
+            self.session.execute(update(Recipient), values)
+
+    def release_submitting(self, ids: Sequence[int]) -> None:
+        """Back to pending: recipients claimed but not handed to the carrier (window closed)."""
+        if ids:
+            self.session.execute(
+                update(Recipient)
+                .where(Recipient.id.in_(ids), Recipient.status == "submitting")
+                .values(status="pending")
+                .execution_options(synchronize_session=False)
+            )
+
+    def abandon_submitting(self, order_id: str, number: int) -> int:
+        """Recipients left `submitting` by a crash: they may or may not have been sent, so they
+        are never sent again; reported as unknown, not billed."""
+        result = self.session.execute(
+            update(Recipient)
+            .where(
+                Recipient.order_id == order_id,
+                Recipient.batch == number,
+                Recipient.status == "submitting",
+            )
+            .values(status="unknown", error="interrupted")
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    def pending_in_batch(self, order_id: str, number: int) -> int:
+        q = select(func.count()).where(
+            Recipient.order_id == order_id, Recipient.batch == number, Recipient.status == "pending"
+        )
+        return int(self.session.scalar(q) or 0)
+
+    def counts(self, order_id: str) -> dict[str, int]:
+        q = (
+            select(Recipient.status, func.count())
+            .where(Recipient.order_id == order_id)
+            .group_by(Recipient.status)
+        )
+        return {str(s): int(n) for s, n in self.session.execute(q)}
+
+    def by_message_ids(self, message_ids: Sequence[str]) -> list[Recipient]:
+        if not message_ids:
+            return []
+        q = select(Recipient).where(Recipient.message_id.in_(message_ids))
+        return list(self.session.scalars(q))
+
+    def by_ids(self, ids: Sequence[int]) -> list[Recipient]:
+        if not ids:
+            return []
+        return list(self.session.scalars(select(Recipient).where(Recipient.id.in_(ids))))
+
+    def by_stop_token(self, token: str) -> Recipient | None:
+        return self.session.scalar(select(Recipient).where(Recipient.stop_token == token))
+
+    def has_ledger(self, order_id: str) -> bool:
+        q = select(func.count()).where(Batch.order_id == order_id)
+        return bool(self.session.scalar(q))
+
+
+class DispatchOrderRepository:
+    """The orders the scheduler looks at."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def due(self, now: datetime) -> list[str]:
+        q = select(Order.id).where(Order.status == OrderStatus.scheduled, Order.send_at <= now)
+        return list(self.session.scalars(q.order_by(Order.send_at)))
+
+    def dispatching(self) -> list[str]:
+        q = select(Order.id).where(Order.status == OrderStatus.dispatching)
+        return list(self.session.scalars(q))

@@ -1,0 +1,143 @@
+"""Celery entry points. Tasks take ids, reload state, and are safe to run twice; each step
+commits before the next one is enqueued."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+from datasets.vault import decrypt_number
+from dispatch import carriers, flows, intake
+from dispatch.carriers.base import Feedback, Outgoing, Receipt, Reply
+from dispatch.celery_app import app
+from dispatch.repository import LedgerRepository
+from kit import clock, keys, redisd
+from kit.db import unit_of_work
+from kit.settings import get_settings
+from rental.messages.service import compose
+from segmentation import runtime
+
+log = logging.getLogger(__name__)
+CHUNK = 200  # recipients claimed, submitted and recorded per transaction
+
+
+@app.task(name="dispatch.tick")
+def tick() -> None:
+    """Start the orders that are due, and enqueue the batches whose window is open."""
+    r = redisd.client()
+    if not r.set("rental:tick", "1", nx=True, ex=60):
+        return  # another tick is running
+    try:
+        now = clock.now()
+        with unit_of_work() as session:
+            due = flows.due(session, now)
+        for order_id in due:
+            with unit_of_work() as session:
+                if flows.start(session, order_id, runtime.current(), now):
+                    log.info("order %s: dispatch started", order_id)
+        with unit_of_work() as session:
+            active = flows.dispatching(session)
+        for order_id in active:
+            with unit_of_work() as session:
+                ready = flows.pump(session, order_id, clock.now())
+            for number in ready:  # enqueued after the commit that marked them
+                send_batch.delay(order_id, number)
+    finally:
+        r.delete("rental:tick")
+
+
+def _throttle(n: int) -> None:
+    """Wait until the carrier's cap (messages per second, shared by all workers) allows `n`
+    more messages."""
+    s = get_settings()
+    cap = s.carrier_rate_per_second
+    if not cap:
+        return
+    r = redisd.client()
+    while True:
+        second = int(time.time())
+        key = f"rental:rate:{s.carrier}:{second}"
+        used = int(r.incrby(key, n))
+        r.expire(key, 5)
+        if used <= cap:
+            return
+        r.decrby(key, n)
+        time.sleep(max(0.0, second + 1 - time.time()))
+
+
+@app.task(name="dispatch.send_batch")
+def send_batch(order_id: str, number: int) -> None:
+    """Send one batch: claim recipients a chunk at a time (each chunk committed as
+    `submitting` before anything is submitted), check the window right before submitting,
+    decrypt the numbers in memory, submit, record."""
+    now = clock.now()
+    with unit_of_work() as session:
+        if not LedgerRepository(session).claim_batch(order_id, number, now):
+            return  # already running or done: a second delivery of this task
+    carrier = carriers.current()
+    key = keys.vault_key()
+    s = get_settings()
+    size = min(CHUNK, s.carrier_rate_per_second or CHUNK)
+    while True:
+        with unit_of_work() as session:
+            claimed = flows.claim(session, order_id, number, size, clock.now())
+            if claimed is None:
+                break
+            order, rows = claimed
+            sender, text, encoding = order.sender, order.message, order.encoding
+            batch = [
+                (r.id, r.prospect_id, r.phone_enc, r.sex, r.department, r.stop_token) for r in rows
+            ]
+        if not batch:
+            continue
+        messages = [
+            Outgoing(
+                ref=ref,
+                number=decrypt_number(key, enc, pid),
+                sender=sender,
+                text=compose(
+                    text,
+                    sex,
+                    metropolitan=not dep.startswith("97"),
+                    stop_link=f"{s.stop_link_base}{token}" if token else None,
+                ),
+                encoding=encoding,
+            )
+            for ref, pid, enc, sex, dep, token in batch
+        ]
+        _throttle(len(messages))
+        results, feedback = carrier.submit(messages)
+        del messages  # the numbers leave memory with the batch
+        with unit_of_work() as session:
+            ledger_rows = LedgerRepository(session).by_ids([ref for ref, *_ in batch])
+            flows.record(session, order_id, ledger_rows, results, clock.now())
+        _later(feedback)
+    with unit_of_work() as session:
+        flows.end_batch(session, order_id, number, [])
+    with unit_of_work() as session:
+        ready = flows.pump(session, order_id, clock.now())
+    for n in ready:
+        send_batch.delay(order_id, n)
+
+
+def _later(feedback: Feedback) -> None:
+    """The simulator's receipts and replies, delivered after a short delay through intake."""
+    if not feedback.receipts and not feedback.replies:
+        return
+    feedback_task.apply_async(
+        args=(
+            [asdict(r) for r in feedback.receipts],
+            [asdict(r) for r in feedback.replies],
+        ),
+        countdown=get_settings().simulator_receipt_delay_seconds,
+    )
+
+
+@app.task(name="dispatch.feedback")
+def feedback_task(receipts: list[dict[str, Any]], replies: list[dict[str, Any]]) -> None:
+    now = clock.now()
+    with unit_of_work() as session:
+        intake.apply_receipts(session, [Receipt(**r) for r in receipts], now)
+        intake.apply_replies(session, [Reply(**r) for r in replies], "simulator", now)
