@@ -128,6 +128,14 @@ class LedgerRepository:
         )
         return {str(s): int(n) for s, n in self.session.execute(q)}
 
+    def counts_by_calendar(self, order_id: str) -> list[tuple[str, str, int]]:
+        q = (
+            select(Recipient.calendar, Recipient.status, func.count())
+            .where(Recipient.order_id == order_id)
+            .group_by(Recipient.calendar, Recipient.status)
+        )
+        return [(str(c), str(s), int(n)) for c, s, n in self.session.execute(q)]
+
     def by_message_ids(self, message_ids: Sequence[str]) -> list[Recipient]:
         if not message_ids:
             return []

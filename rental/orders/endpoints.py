@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
+from dispatch import waves
+from kit import clock
+from rental.accounts.schemas import Principal
 from rental.accounts.service import organisation_name
 from rental.deps import IdPath, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep, StaffDep
 from rental.invoices import service as invoices
 from rental.orders import service
+from rental.orders.models import Order
 from rental.orders.schemas import (
     Cancellation,
     OrderCreate,
@@ -24,6 +28,15 @@ from rental.orders.states import OrderStatus
 from segmentation import runtime
 
 router = APIRouter(tags=["orders"])
+
+
+def _view(session: SessionDep, order: Order, who: Principal) -> OrderOut:
+    """The order with its send plan (waves per recipients' calendar)."""
+    out = service.view(session, order, who)
+    out.waves = [w.model_dump(mode="json") for w in waves.for_order(session, order, clock.now())]
+    return out
+
+
 OrderResponse = OrderStaffOut | OrderOut
 
 
@@ -35,7 +48,7 @@ OrderResponse = OrderStaffOut | OrderOut
 )
 def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
     order = service.create_order(session, who, body)
-    return service.view(session, order, who)
+    return _view(session, order, who)
 
 
 @router.get("/orders", response_model=OrderList, summary="Orders, newest first")
@@ -59,14 +72,12 @@ def list_orders(
         limit=limit,
         offset=offset,
     )
-    return OrderList(
-        items=[service.view(session, o, who) for o in orders], limit=limit, offset=offset
-    )
+    return OrderList(items=[_view(session, o, who) for o in orders], limit=limit, offset=offset)
 
 
 @router.get("/orders/{order_id}", response_model=OrderResponse)
 def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
-    return service.view(session, service.get_order(session, who, order_id), who)
+    return _view(session, service.get_order(session, who, order_id), who)
 
 
 @router.patch(
@@ -77,7 +88,7 @@ def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> Order
 def revise_order(
     order_id: IdPath, body: OrderRevision, who: PrincipalDep, session: SessionDep
 ) -> OrderOut:
-    return service.view(session, service.revise(session, who, order_id, body), who)
+    return _view(session, service.revise(session, who, order_id, body), who)
 
 
 @router.post(
@@ -93,7 +104,7 @@ def cancel_order(
 ) -> OrderOut:
     body = body or Cancellation()
     order = service.cancel(session, who, order_id, body.reason, body.refund_deposit)
-    return service.view(session, order, who)
+    return _view(session, order, who)
 
 
 @router.post(
@@ -132,18 +143,28 @@ def record_payment(
         invoice=invoices.view(
             session, recorded.invoice, organisation_name(session, order.organisation_id)
         ),
-        order=service.view(session, order, who),
+        order=_view(session, order, who),
     )
 
 
 @router.post("/orders/{order_id}/approve", response_model=OrderResponse)
 def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
-    return service.view(session, service.approve(session, who, order_id), who)
+    return _view(session, service.approve(session, who, order_id), who)
 
 
 @router.post("/orders/{order_id}/reject", response_model=OrderResponse)
 def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
-    return service.view(session, service.reject(session, who, order_id, body.reason), who)
+    return _view(session, service.reject(session, who, order_id, body.reason), who)
+
+
+@router.post(
+    "/orders/{order_id}/dispatch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderResponse,
+    summary="Send a scheduled order now (account managers); the legal windows still apply",
+)
+def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.request_dispatch(session, who, order_id), who)
 
 
 @router.post(
@@ -155,18 +176,18 @@ def decline_cancellation(
     order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep
 ) -> OrderOut:
     order = service.decline_cancellation(session, who, order_id, body.reason)
-    return service.view(session, order, who)
+    return _view(session, order, who)
 
 
 @router.post("/orders/{order_id}/hold", response_model=OrderResponse)
 def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
-    return service.view(session, service.hold(session, who, order_id, body.reason), who)
+    return _view(session, service.hold(session, who, order_id, body.reason), who)
 
 
 @router.post("/orders/{order_id}/release", response_model=OrderResponse)
 def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     order = service.release_hold(session, who, order_id, runtime.current())
-    return service.view(session, order, who)
+    return _view(session, order, who)
 
 
 @router.post(
@@ -175,4 +196,4 @@ def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     summary="Held because the segment fell short: take the offered quantity, re-priced",
 )
 def accept_volume(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
-    return service.view(session, service.accept_volume(session, who, order_id), who)
+    return _view(session, service.accept_volume(session, who, order_id), who)

@@ -124,6 +124,10 @@ class OrderOut(BaseModel):
     invoices: list[str] = Field(description="ids of the order's invoices and credit notes")
     created_at: datetime
     events: list[EventOut]
+    waves: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the send plan: one wave per recipients' time zone and holiday calendar",
+    )
 
 
 class OrderStaffOut(OrderOut):

@@ -427,6 +427,31 @@ def decline_cancellation(session: Session, who: Principal, order_id: str, reason
     return order
 
 
+def request_dispatch(session: Session, who: Principal, order_id: str) -> Order:
+    """An account manager sends a scheduled order now rather than at its requested time (the
+    legal windows still decide when each recipient receives it). Once only."""
+    now = clock.now()
+    order = lock(session, who, order_id)
+    check_transition(order.status, S.dispatching)  # a 409 naming the state unless scheduled
+    if order.dispatch_requested_at is not None:
+        raise OrderLocked(
+            "dispatch was already requested for this order: it is sent once",
+            current_status=order.status.value,
+        )
+    order.dispatch_requested_at = now
+    before = order.send_at
+    order.send_at = min(order.send_at, now)
+    OrderRepository(session).add_event(
+        order.id,
+        now,
+        who.user_id,
+        _actor(who),
+        "dispatch_requested",
+        details={"requested_send_at": before.isoformat()},
+    )
+    return order
+
+
 def hold(session: Session, who: Principal, order_id: str, reason: str) -> Order:
     now = clock.now()
     order = lock(session, who, order_id)

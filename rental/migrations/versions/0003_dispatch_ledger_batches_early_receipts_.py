@@ -1,8 +1,8 @@
-"""dispatch ledger and batches, order plan
+"""dispatch ledger, batches, early receipts, order plan
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 16:42:22.215576
+Create Date: 2026-11-26 16:44:29.139419
 """
 
 from __future__ import annotations
@@ -33,6 +33,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_batches")),
         sa.UniqueConstraint("order_id", "number", name=op.f("uq_dispatch_batches_order_id")),
     )
+    op.create_table(
+        "dispatch_early_receipts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("error", sa.String(length=40), nullable=True),
+        sa.Column("received_at", kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_early_receipts")),
+    )
+    with op.batch_alter_table("dispatch_early_receipts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dispatch_early_receipts_message_id"), ["message_id"], unique=False
+        )
+
     op.create_table(
         "dispatch_recipients",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -83,5 +97,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_dispatch_recipients_batch")
 
     op.drop_table("dispatch_recipients")
+    with op.batch_alter_table("dispatch_early_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dispatch_early_receipts_message_id"))
+
+    op.drop_table("dispatch_early_receipts")
     op.drop_table("dispatch_batches")
     # ### end Alembic commands ###
