@@ -8,9 +8,12 @@ and are safe to run twice.
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from kit import redisd
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from kit import redact, redisd
 from kit.settings import get_settings
 
 app = Celery("rental", include=["dispatch.tasks"])
@@ -36,3 +39,13 @@ def configure() -> Celery:
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
     )
     return app
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: Any = None, **_: Any) -> None:
+    """The worker's and scheduler's log lines are masked like the API's."""
+    redact.install()
+    if logger is not None:
+        for handler in logger.handlers:
+            handler.addFilter(redact.RedactingFilter())

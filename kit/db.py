@@ -67,10 +67,13 @@ def _engine_for(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # hide_parameters: bound values (prospect ids, HMACs) never appear in error messages or logs.
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def get_engine() -> Engine:

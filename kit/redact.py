@@ -22,10 +22,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install() -> None:
-    """Mask phone-like digit runs in every record of every handler of the root logger."""
+def install(*names: str) -> None:
+    """Mask phone-like digit runs (numbers, prospect ids) in every record of every handler of
+    the root logger, the servers' loggers and `names`."""
     flt = RedactingFilter()
-    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error"):
+    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error", "celery", *names):
         logger = logging.getLogger(name)
         for handler in logger.handlers:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):

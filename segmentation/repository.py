@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kit import locks
@@ -101,6 +101,11 @@ class ReservationRepository:
             .where(Reservation.order_id == order_id, Reservation.released_at.is_(None))
             .values(released_at=at)
         )
+        self._changed()
+
+    def forget(self, order_id: str) -> None:
+        """Drop an order's reservations altogether (it is about to reserve afresh)."""
+        self.session.execute(delete(Reservation).where(Reservation.order_id == order_id))
         self._changed()
 
     def _changed(self) -> None:

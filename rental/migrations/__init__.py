@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 from kit.db import get_engine
+from kit.settings import get_settings
 
 
 def config() -> Config:
@@ -18,5 +20,13 @@ def config() -> Config:
 
 
 def upgrade() -> None:
-    """Bring the schema to the latest revision (idempotent; run at every start)."""
-    command.upgrade(config(), "head")
+    """Bring the schema to the latest revision (idempotent; run at every start). Processes of
+    one home starting together (API, worker, scheduler) take turns."""
+    home = get_settings().home
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "migrations.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            command.upgrade(config(), "head")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -92,7 +92,7 @@ def draw(
     locks.acquire(session, RESERVATIONS_LOCK)
     s = get_settings()
     reservations = ReservationRepository(session)
-    reservations.release(order.id, now)  # a re-draw starts afresh
+    reservations.forget(order.id)  # a re-draw starts afresh
     window = timedelta(days=s.pressure_window_days)
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     busy = np.asarray(
