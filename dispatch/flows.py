@@ -34,7 +34,6 @@ from segmentation.repository import (
 from segmentation.runtime import Segmenter
 
 S = OrderStatus
-STALE_SECONDS = 300  # a running batch with no news for this long was interrupted
 REENQUEUE_SECONDS = 120  # an enqueued batch not started by then is enqueued again
 ALPHABET = string.ascii_letters + string.digits
 
@@ -132,14 +131,11 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
     if order is None or order.status is not S.dispatching:
         return []
     ledger = LedgerRepository(session)
+    stale = now - timedelta(seconds=get_settings().dispatch_stale_seconds)
     ready, unfinished = [], 0
     for b in ledger.batches(order_id):
         status = b.status
-        if (
-            status == "running"
-            and b.started_at
-            and b.started_at < now - timedelta(seconds=STALE_SECONDS)
-        ):
+        if status == "running" and b.started_at and b.started_at < stale:
             ledger.abandon_submitting(order_id, b.number)
             status = "pending" if ledger.pending_in_batch(order_id, b.number) else "done"
             ledger.set_batch(order_id, b.number, status)

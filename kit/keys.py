@@ -62,3 +62,9 @@ def noise_secret() -> bytes:
     if len(s) < 32:
         raise ConfigurationError("RENTAL_NOISE_SECRET must have at least 32 characters")
     return s.encode()
+
+
+def carrier_secret(carrier: str) -> str:
+    """The shared secret a carrier presents when it posts receipts and replies (header
+    `X-Carrier-Secret`); generated under home/secrets on first use, to give to the carrier."""
+    return base64.urlsafe_b64encode(_load_or_create(f"carrier-{carrier}", None)).decode()

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     simulator_seed: int = 1
     simulator_receipt_delay_seconds: float = Field(default=2.0, ge=0)
     receipt_window_hours: int = Field(default=72, ge=1)
+    # A running batch with no news for this long was interrupted (its worker died).
+    dispatch_stale_seconds: int = Field(default=300, ge=1)
 
     # Legal send windows, in each recipient's local time (dispatch/windows.py): days of the
     # week (0 = Monday) and hours; public holidays are always closed.

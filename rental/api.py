@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from dispatch.endpoints import router as carriers
 from rental.accounts.endpoints import router as organisations
 from rental.invoices.endpoints import router as invoices
 from rental.messages.endpoints import router as messages
@@ -12,5 +13,5 @@ from rental.pricing.endpoints import router as pricing
 from rental.quotes.endpoints import router as quotes
 
 router = APIRouter(prefix="/v1")
-for r in (quotes, messages, orders, invoices, organisations, pricing):
+for r in (quotes, messages, orders, invoices, organisations, pricing, carriers):
     router.include_router(r)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dispatch.endpoints import stop_router
 from kit import redact
 from kit.errors import RentalError
 from rental import api
@@ -81,4 +82,5 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RentalError, _rental_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(api.router)
+    app.include_router(stop_router)  # /s/{token}: short, outside /v1, in the SMS itself
     return app

@@ -26,12 +26,23 @@ class Simulator:
     def __init__(self, seed: int | None = None) -> None:
         self.seed = get_settings().simulator_seed if seed is None else seed
 
+    def _log(self, messages: list[Outgoing]) -> None:
+        """What "the network" received, for tests that count messages per recipient: the
+        ledger references only, never a number."""
+        path = get_settings().home / "simulator" / "submitted.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = "".join(f"{m.ref}\n" for m in messages)
+        with open(path, "a") as f:  # O_APPEND: whole lines from concurrent workers
+            f.write(lines)
+            f.flush()
+
     def _uniform(self, what: str, number: str) -> float:
         digest = hashlib.sha256(f"{self.seed}|{what}|{number}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
     def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
         out, feedback = [], Feedback()
+        self._log(messages)
         for m in messages:
             message_id = "sim-" + hashlib.sha256(f"{self.seed}|{m.ref}".encode()).hexdigest()[:20]
             out.append(Submitted(m.ref, message_id, parts=measure(m.text).segments))

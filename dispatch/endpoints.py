@@ -1,0 +1,96 @@
+"""HTTP intake: carriers' delivery receipts and replies, and the STOP link page."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch import intake
+from dispatch.carriers.base import Receipt, Reply
+from kit import clock, keys
+from kit.errors import Unauthorized
+from kit.text import SafeText
+from rental.deps import SessionDep
+
+router = APIRouter(tags=["carriers"])
+stop_router = APIRouter(tags=["opt-out"])
+CarrierName = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,30}$")]
+
+
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    message_id: SafeText = Field(max_length=64)
+    status: str = Field(pattern="^(delivered|failed|expired)$")
+    error: SafeText | None = Field(default=None, max_length=40)
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: SafeText = Field(max_length=1000)
+    message_id: SafeText | None = Field(default=None, max_length=64)
+    number: SafeText | None = Field(default=None, max_length=20, description="the replier")
+
+
+def _check(carrier: str, secret: str | None) -> None:
+    expected = keys.carrier_secret(carrier)
+    if not secret or not hmac.compare_digest(secret, expected):
+        raise Unauthorized(f"missing or wrong X-Carrier-Secret for carrier {carrier!r}")
+
+
+@router.post("/carriers/{carrier}/receipts", summary="Delivery receipts from a carrier")
+def receipts(
+    carrier: CarrierName,
+    body: list[ReceiptIn],
+    session: SessionDep,
+    x_carrier_secret: Annotated[str | None, Header()] = None,
+) -> dict[str, int]:
+    _check(carrier, x_carrier_secret)
+    changed = intake.apply_receipts(
+        session, [Receipt(r.message_id, r.status, r.error) for r in body], clock.now()
+    )
+    return {"received": len(body), "applied": changed}
+
+
+@router.post("/carriers/{carrier}/replies", summary="Replies (STOP...) from a carrier")
+def replies(
+    carrier: CarrierName,
+    body: list[ReplyIn],
+    session: SessionDep,
+    x_carrier_secret: Annotated[str | None, Header()] = None,
+) -> dict[str, int]:
+    _check(carrier, x_carrier_secret)
+    added = intake.apply_replies(
+        session, [Reply(r.text, r.message_id, r.number) for r in body], carrier, clock.now()
+    )
+    return {"received": len(body), "opted_out": added}
+
+
+PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
+<body style="font-family: sans-serif; max-width: 32em; margin: 3em auto;"><h1>{title}</h1>
+<p>{body}</p></body></html>"""
+
+
+@stop_router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
+def stop_link(token: Annotated[str, Path(max_length=16)], session: SessionDep) -> HTMLResponse:
+    """A personal STOP link: the visit itself opts out (the token carries no number)."""
+    if token.isalnum() and intake.stop_link(session, token, clock.now()):
+        return HTMLResponse(
+            PAGE.format(
+                title="Désinscription confirmée / Unsubscribed",
+                body="Vous ne recevrez plus de SMS de nos partenaires. "
+                "You will not receive our partners' text messages any more.",
+            )
+        )
+    return HTMLResponse(
+        PAGE.format(
+            title="Lien inconnu / Unknown link",
+            body="Ce lien n'est pas valide. Envoyez STOP par SMS pour vous désinscrire. "
+            "This link is not valid: reply STOP to unsubscribe.",
+        ),
+        status_code=404,
+    )
