@@ -1,0 +1,147 @@
+"""The send flow step by step, in process, against the real database and base: claims that
+hold when run twice, receipts out of order, STOP replies and links."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatch import flows, intake, windows
+from dispatch.carriers.base import Receipt, Reply, Submitted
+from dispatch.models import EarlyReceipt, Recipient
+from dispatch.repository import LedgerRepository
+from kit.db import unit_of_work
+from segmentation import runtime
+from segmentation.models import Suppression
+from tests.conftest import ScanningClient, auth
+from tests.rental.factories import create_order, create_quote, pay_deposit
+
+
+def scheduled_order(client: ScanningClient, keys: dict[str, str], criteria: Any, n: int) -> dict:  # type: ignore[type-arg]
+    quote = create_quote(client, keys["acme"], criteria)
+    order = create_order(client, keys["acme"], quote, quantity=n)
+    assert pay_deposit(client, keys["acme"], keys["am"], order["id"]).status_code == 201
+    return order
+
+
+def at_send_time(order: dict) -> datetime:  # type: ignore[type-arg]
+    """A moment after the requested send time when metropolitan windows are open."""
+    after = datetime.fromisoformat(order["send_at"]) + timedelta(minutes=1)
+    return windows.next_opening(windows.calendar_of("75"), after)
+
+
+def test_an_order_is_started_once(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
+    order = scheduled_order(app_client, org_keys, {"departments": ["35"]}, 150)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        before = datetime.fromisoformat(order["send_at"]) - timedelta(minutes=1)
+        assert order["id"] not in flows.due(session, before)
+        assert order["id"] in flows.due(session, now)
+    with unit_of_work() as session:
+        assert flows.start(session, order["id"], runtime.current(), now) is True
+    with unit_of_work() as session:  # the same order claimed again: refused
+        assert flows.start(session, order["id"], runtime.current(), now) is False
+        assert order["id"] not in flows.due(session, now)
+        rows = session.scalar(select(func.count()).where(Recipient.order_id == order["id"]))
+        assert rows == 150
+    r = app_client.post(f"/v1/orders/{order['id']}/dispatch", headers=auth(org_keys["am"]))
+    assert r.status_code == 409
+    assert r.json()["current_status"] == "dispatching"
+
+
+def test_a_batch_is_claimed_once_and_receipts_may_come_first(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    order = scheduled_order(app_client, org_keys, {"departments": ["44"]}, 120)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        flows.start(session, order["id"], runtime.current(), now)
+    with unit_of_work() as session:
+        ledger = LedgerRepository(session)
+        assert ledger.claim_batch(order["id"], 0, now) is True
+        assert ledger.claim_batch(order["id"], 0, now) is False  # a second delivery
+    # A receipt for a message whose submit response is not recorded yet.
+    with unit_of_work() as session:
+        intake.apply_receipts(session, [Receipt("early-1", "delivered")], now)
+        assert session.scalar(select(func.count()).select_from(EarlyReceipt)) >= 1
+    with unit_of_work() as session:
+        claimed = flows.claim(session, order["id"], 0, 2, now)
+        assert claimed is not None
+        _, rows = claimed
+        assert [r.status for r in rows] == ["submitting", "submitting"]
+        flows.record(
+            session,
+            order["id"],
+            rows,
+            [Submitted(rows[0].id, "early-1"), Submitted(rows[1].id, None, error="refused")],
+            now,
+        )
+    with unit_of_work() as session:
+        first, second = LedgerRepository(session).by_ids([rows[0].id, rows[1].id])
+        assert first.status == "delivered"  # the early receipt was applied
+        assert second.status == "failed"
+        # Duplicates and unknown ids are harmless.
+        assert intake.apply_receipts(session, [Receipt("early-1", "failed")], now) == 0
+        assert LedgerRepository(session).by_ids([rows[0].id])[0].status == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("text", "stop"),
+    [
+        ("STOP", True),
+        ("stop", True),
+        (" Stop SMS ", True),
+        ("ARRÊT", True),
+        ("arreter", True),
+        ("Unsubscribe please", True),
+        ("stop!", True),
+        ("Désinscription", True),
+        ("merci", False),
+        ("non-stop deals?", False),
+        ("", False),
+    ],
+)
+def test_stop_keywords(text: str, stop: bool) -> None:
+    assert intake.is_stop(text) is stop
+
+
+def test_stop_replies_and_links_opt_out_at_once(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    order = scheduled_order(app_client, org_keys, {"departments": ["974"]}, 120)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        flows.start(session, order["id"], runtime.current(), now)
+    with unit_of_work() as session:
+        rows = list(
+            session.scalars(select(Recipient).where(Recipient.order_id == order["id"]).limit(2))
+        )
+        assert all(r.stop_token and len(r.stop_token) == 8 for r in rows)  # overseas: a link
+        LedgerRepository(session).mark(
+            [{"id": rows[0].id, "status": "submitted", "message_id": "m-stop"}]
+        )
+        macs = [rows[0].phone_hmac, rows[1].phone_hmac]
+        token = rows[1].stop_token
+    with unit_of_work() as session:
+        added = intake.apply_replies(
+            session,
+            [Reply("Stop", message_id="m-stop"), Reply("merci", message_id="m-stop")],
+            "test",
+            now,
+        )
+        assert added == 1
+    page = app_client.get(f"/s/{token}")
+    assert page.status_code == 200
+    assert "Désinscription confirmée" in page.text
+    assert app_client.get("/s/zzzzzzzz").status_code == 404
+    with unit_of_work() as session:
+        found = set(
+            session.scalars(select(Suppression.phone_hmac).where(Suppression.phone_hmac.in_(macs)))
+        )
+        assert {bytes(m) for m in found} == {bytes(m) for m in macs}
+    # Carriers post receipts and replies with their secret only.
+    r = app_client.post("/v1/carriers/smpp/replies", json=[{"text": "STOP"}])
+    assert r.status_code == 401
