@@ -135,7 +135,7 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
     ready, unfinished = [], 0
     for b in ledger.batches(order_id):
         status = b.status
-        if status == "running" and b.started_at and b.started_at < stale:
+        if status == "running" and b.heartbeat_at and b.heartbeat_at < stale:
             ledger.abandon_submitting(order_id, b.number)
             status = "pending" if ledger.pending_in_batch(order_id, b.number) else "done"
             ledger.set_batch(order_id, b.number, status)
@@ -169,7 +169,7 @@ def finish(session: Session, order: Order, now: datetime) -> None:
 
 
 def claim(
-    session: Session, order_id: str, number: int, limit: int, now: datetime
+    session: Session, order_id: str, number: int, runner: str, limit: int, now: datetime
 ) -> tuple[Order, list[Recipient]] | None:
     """The next recipients of a running batch, now `submitting`, checked against the window
     and the opt-outs right before they are handed to the carrier. None when the window is
@@ -179,8 +179,10 @@ def claim(
     if order is None or batch is None or order.status is not S.dispatching:
         return None
     ledger = LedgerRepository(session)
+    if not ledger.heartbeat(order_id, number, runner, now):
+        return None  # presumed dead and taken over: stop here
     if not windows.is_open(windows.calendar_from_key(batch.calendar), now):
-        ledger.set_batch(order_id, number, "pending")
+        ledger.set_batch(order_id, number, "pending", runner=runner)
         return None
     rows = ledger.claim_recipients(order_id, number, limit)
     if not rows:
@@ -227,14 +229,14 @@ def record(
                 {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
-    ledger.mark(updates)
+    ledger.mark_submitting(updates)
     ContactHistoryRepository(session).record(history)
     intake.apply_early(session, [r.message_id for r in results if r.message_id], now)
 
 
-def end_batch(session: Session, order_id: str, number: int, unsent: list[int]) -> None:
-    """The batch stops: recipients claimed but not handed over go back to pending."""
+def end_batch(session: Session, order_id: str, number: int, runner: str) -> None:
+    """The run of a batch stops (done, or its window closed): the batch is done when nobody is
+    left to send, pending again otherwise (for the next opening)."""
     ledger = LedgerRepository(session)
-    ledger.release_submitting(unsent)
     left = ledger.pending_in_batch(order_id, number)
-    ledger.set_batch(order_id, number, "pending" if left else "done")
+    ledger.set_batch(order_id, number, "pending" if left else "done", runner=runner)

@@ -60,7 +60,10 @@ class Batch(Base):
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # enqueued, running, done
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The run that holds the batch, and its last sign of life: a run silent for longer than
+    # dispatch_stale_seconds is presumed dead, and a run that lost its batch stops.
+    runner: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EarlyReceipt(Base):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.models import Batch, Recipient
@@ -16,6 +16,13 @@ from rental.orders.states import OrderStatus
 
 IN_FLIGHT = ("pending", "submitting")
 SENT = ("submitted", "delivered", "failed", "expired")  # handed to the carrier: billed
+
+
+def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for v in values:
+        groups.setdefault(tuple(sorted(k for k in v if k != "_id")), []).append(v)
+    return groups
 
 
 class LedgerRepository:
@@ -39,7 +46,7 @@ class LedgerRepository:
         q = select(Batch).where(Batch.order_id == order_id).order_by(Batch.number)
         return list(self.session.scalars(q))
 
-    def claim_batch(self, order_id: str, number: int, now: datetime) -> bool:
+    def claim_batch(self, order_id: str, number: int, now: datetime, runner: str) -> bool:
         """Compare-and-set: the batch is ours to run (pending or enqueued -> running)."""
         result = self.session.execute(
             update(Batch)
@@ -48,16 +55,32 @@ class LedgerRepository:
                 Batch.number == number,
                 Batch.status.in_(("pending", "enqueued")),
             )
-            .values(status="running", started_at=now)
+            .values(status="running", runner=runner, heartbeat_at=now)
         )
         return bool(getattr(result, "rowcount", 0))
 
-    def set_batch(self, order_id: str, number: int, status: str, **values: Any) -> None:
-        self.session.execute(
+    def heartbeat(self, order_id: str, number: int, runner: str, now: datetime) -> bool:
+        """The run is alive and still holds the batch (False: it was presumed dead)."""
+        result = self.session.execute(
             update(Batch)
-            .where(Batch.order_id == order_id, Batch.number == number)
-            .values(status=status, **values)
+            .where(
+                Batch.order_id == order_id,
+                Batch.number == number,
+                Batch.status == "running",
+                Batch.runner == runner,
+            )
+            .values(heartbeat_at=now)
         )
+        return bool(getattr(result, "rowcount", 0))
+
+    def set_batch(
+        self, order_id: str, number: int, status: str, runner: str | None = None, **values: Any
+    ) -> None:
+        """Set a batch's status; with `runner`, only while that run still holds it."""
+        q = update(Batch).where(Batch.order_id == order_id, Batch.number == number)
+        if runner is not None:
+            q = q.where(Batch.status == "running", Batch.runner == runner)
+        self.session.execute(q.values(status=status, **values))
 
     def claim_recipients(self, order_id: str, number: int, limit: int) -> list[Recipient]:
         """Up to `limit` pending recipients of a batch, now `submitting` (compare-and-set)."""
@@ -90,15 +113,18 @@ class LedgerRepository:
         if values:
             self.session.execute(update(Recipient), values)
 
-    def release_submitting(self, ids: Sequence[int]) -> None:
-        """Back to pending: recipients claimed but not handed to the carrier (window closed)."""
-        if ids:
-            self.session.execute(
+    def mark_submitting(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Like `mark`, for rows still `submitting` only: a row given up as unknown meanwhile
+        (its run was presumed dead) stays unknown."""
+        values = [{"_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows]
+        for keys_, group in _by_keys(values).items():
+            stmt = (
                 update(Recipient)
-                .where(Recipient.id.in_(ids), Recipient.status == "submitting")
-                .values(status="pending")
+                .where(Recipient.id == bindparam("_id"), Recipient.status == "submitting")
+                .values({k: bindparam(k) for k in keys_})
                 .execution_options(synchronize_session=False)
             )
+            self.session.connection().execute(stmt, group)
 
     def abandon_submitting(self, order_id: str, number: int) -> int:
         """Recipients left `submitting` by a crash: they may or may not have been sent, so they
@@ -140,12 +166,13 @@ class LedgerRepository:
         if not message_ids:
             return []
         q = select(Recipient).where(Recipient.message_id.in_(message_ids))
-        return list(self.session.scalars(q))
+        return list(self.session.scalars(q.execution_options(populate_existing=True)))
 
     def by_ids(self, ids: Sequence[int]) -> list[Recipient]:
         if not ids:
             return []
-        return list(self.session.scalars(select(Recipient).where(Recipient.id.in_(ids))))
+        q = select(Recipient).where(Recipient.id.in_(ids)).order_by(Recipient.id)
+        return list(self.session.scalars(q.execution_options(populate_existing=True)))
 
     def by_stop_token(self, token: str) -> Recipient | None:
         return self.session.scalar(select(Recipient).where(Recipient.stop_token == token))

@@ -4,6 +4,7 @@ commits before the next one is enqueued."""
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import asdict
 from typing import Any
@@ -73,8 +74,9 @@ def send_batch(order_id: str, number: int) -> None:
     `submitting` before anything is submitted), check the window right before submitting,
     decrypt the numbers in memory, submit, record."""
     now = clock.now()
+    runner = secrets.token_hex(8)
     with unit_of_work() as session:
-        if not LedgerRepository(session).claim_batch(order_id, number, now):
+        if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
             return  # already running or done: a second delivery of this task
     carrier = carriers.current()
     key = keys.vault_key()
@@ -82,7 +84,7 @@ def send_batch(order_id: str, number: int) -> None:
     size = min(CHUNK, s.carrier_rate_per_second or CHUNK)
     while True:
         with unit_of_work() as session:
-            claimed = flows.claim(session, order_id, number, size, clock.now())
+            claimed = flows.claim(session, order_id, number, runner, size, clock.now())
             if claimed is None:
                 break
             order, rows = claimed
@@ -115,7 +117,7 @@ def send_batch(order_id: str, number: int) -> None:
             flows.record(session, order_id, ledger_rows, results, clock.now())
         _later(feedback)
     with unit_of_work() as session:
-        flows.end_batch(session, order_id, number, [])
+        flows.end_batch(session, order_id, number, runner)
     with unit_of_work() as session:
         ready = flows.pump(session, order_id, clock.now())
     for n in ready:

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 16:44:29.139419
+Create Date: 2026-11-26 17:07:15.961619
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("enqueued_at", kit.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("started_at", kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("runner", sa.String(length=16), nullable=True),
+        sa.Column("heartbeat_at", kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_batches")),
         sa.UniqueConstraint("order_id", "number", name=op.f("uq_dispatch_batches_order_id")),
     )
