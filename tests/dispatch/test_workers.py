@@ -122,6 +122,11 @@ def submitted_refs(order_id: str) -> Counter[int]:
     return Counter(r for r in map(int, path.read_text().split()) if r in ids)
 
 
+def _ids(order_id: str) -> list[int]:
+    with unit_of_work() as session:
+        return list(session.scalars(select(Recipient.id).where(Recipient.order_id == order_id)))
+
+
 def paid_order(client: ScanningClient, keys: dict[str, str], criteria: Any, n: int) -> str:
     quote = create_quote(client, keys["acme"], criteria)
     order = create_order(client, keys["acme"], quote, quantity=n)
@@ -231,5 +236,15 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_sends_nobody_twice(
     assert sum(counts.values()) == 300  # none silently lost: every recipient has an outcome
     refs = submitted_refs(order)
     assert max(refs.values()) == 1  # nobody received two messages
-    # Whoever was in flight when the worker died is reported unknown, never resent.
-    assert counts["unknown"] == 300 - sum(refs.values())
+    # Whoever was in flight when the worker died is reported unknown (it may or may not have
+    # reached the network) and never resent; everyone else has the carrier's answer.
+    with unit_of_work() as session:
+        unknown = set(
+            session.scalars(
+                select(Recipient.id).where(
+                    Recipient.order_id == order, Recipient.status == "unknown"
+                )
+            )
+        )
+    assert len(unknown) <= 2 * 40  # at most the chunks in flight at the kill
+    assert set(refs) | unknown == set(_ids(order))
