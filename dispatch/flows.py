@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from dispatch import intake, windows
-from dispatch.carriers.base import Submitted
+from dispatch.carriers.base import CarrierUnavailable, Submitted
 from dispatch.models import Recipient
 from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository
 from kit.settings import get_settings
@@ -34,8 +34,8 @@ from segmentation.repository import (
 from segmentation.runtime import Segmenter
 
 S = OrderStatus
-REENQUEUE_SECONDS = 120  # an enqueued batch not started by then is enqueued again
 ALPHABET = string.ascii_letters + string.digits
+BACKOFF_MAX_SECONDS = 60
 
 
 def due(session: Session, now: datetime) -> list[str]:
@@ -145,10 +145,13 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
         stale_enqueue = (
             status == "enqueued"
             and b.enqueued_at is not None
-            and b.enqueued_at < now - timedelta(seconds=REENQUEUE_SECONDS)
+            and b.enqueued_at < now - timedelta(seconds=get_settings().dispatch_reenqueue_seconds)
         )
-        if (status == "pending" or stale_enqueue) and windows.is_open(
-            windows.calendar_from_key(b.calendar), now
+        backing_off = b.not_before is not None and b.not_before > now
+        if (
+            (status == "pending" or stale_enqueue)
+            and not backing_off
+            and windows.is_open(windows.calendar_from_key(b.calendar), now)
         ):
             ledger.set_batch(order_id, b.number, "enqueued", enqueued_at=now)
             ready.append(b.number)
@@ -232,6 +235,39 @@ def record(
     ledger.mark_submitting(updates)
     ContactHistoryRepository(session).record(history)
     intake.apply_early(session, [r.message_id for r in results if r.message_id], now)
+
+
+def carrier_unavailable(
+    session: Session,
+    order_id: str,
+    number: int,
+    runner: str,
+    rows: list[Recipient],
+    failure: CarrierUnavailable,
+    now: datetime,
+) -> float:
+    """The carrier failed transiently in the middle of a chunk: record what it accepted, give
+    up on what it may have received (unknown, never resent), put the rest back, and back off.
+    Returns the back-off in seconds."""
+    record(session, order_id, rows, failure.accepted, now)
+    ledger = LedgerRepository(session)
+    ledger.mark_submitting(
+        {"id": ref, "status": "unknown", "error": "carrier_interrupted"}
+        for ref in failure.uncertain
+    )
+    ledger.unclaim([r.id for r in rows])
+    batch = ledger.batch(order_id, number)
+    attempts = (batch.attempts if batch else 0) + 1
+    delay = float(min(BACKOFF_MAX_SECONDS, 2**attempts))
+    ledger.set_batch(
+        order_id,
+        number,
+        "pending",
+        runner=runner,
+        attempts=attempts,
+        not_before=now + timedelta(seconds=delay),
+    )
+    return delay
 
 
 def end_batch(session: Session, order_id: str, number: int, runner: str) -> None:

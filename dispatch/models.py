@@ -64,6 +64,9 @@ class Batch(Base):
     # dispatch_stale_seconds is presumed dead, and a run that lost its batch stops.
     runner: Mapped[str | None] = mapped_column(String(16), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # After a transient carrier failure: not before this instant, with growing back-off.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class EarlyReceipt(Base):

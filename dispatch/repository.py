@@ -126,6 +126,16 @@ class LedgerRepository:
             )
             self.session.connection().execute(stmt, group)
 
+    def unclaim(self, ids: Sequence[int]) -> None:
+        """Back to pending: recipients claimed but never handed to the carrier."""
+        if ids:
+            self.session.execute(
+                update(Recipient)
+                .where(Recipient.id.in_(ids), Recipient.status == "submitting")
+                .values(status="pending")
+                .execution_options(synchronize_session=False)
+            )
+
     def abandon_submitting(self, order_id: str, number: int) -> int:
         """Recipients left `submitting` by a crash: they may or may not have been sent, so they
         are never sent again; reported as unknown, not billed."""

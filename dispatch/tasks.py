@@ -9,9 +9,11 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import redis
+
 from datasets.vault import decrypt_number
 from dispatch import carriers, flows, intake
-from dispatch.carriers.base import Feedback, Outgoing, Receipt, Reply
+from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Receipt, Reply
 from dispatch.celery_app import app
 from dispatch.repository import LedgerRepository
 from kit import clock, keys, redisd
@@ -57,14 +59,22 @@ def _throttle(n: int) -> None:
     if not cap:
         return
     r = redisd.client()
+    deadline = time.monotonic() + 60
     while True:
         second = int(time.time())
         key = f"rental:rate:{s.carrier}:{second}"
-        used = int(r.incrby(key, n))
-        r.expire(key, 5)
+        try:
+            used = int(r.incrby(key, n))
+            r.expire(key, 5)
+            if used > cap:
+                r.decrby(key, n)
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # Redis restarting: the cap is shared through it, so wait
+            continue
         if used <= cap:
             return
-        r.decrby(key, n)
         time.sleep(max(0.0, second + 1 - time.time()))
 
 
@@ -110,7 +120,23 @@ def send_batch(order_id: str, number: int) -> None:
             for ref, pid, enc, sex, dep, token in batch
         ]
         _throttle(len(messages))
-        results, feedback = carrier.submit(messages)
+        try:
+            results, feedback = carrier.submit(messages)
+        except CarrierUnavailable as failure:
+            del messages
+            with unit_of_work() as session:
+                ledger_rows = LedgerRepository(session).by_ids([ref for ref, *_ in batch])
+                delay = flows.carrier_unavailable(
+                    session, order_id, number, runner, ledger_rows, failure, clock.now()
+                )
+            log.warning(
+                "order %s batch %s: carrier unavailable (%s), retrying in %.0f s",
+                order_id,
+                number,
+                failure.reason,
+                delay,
+            )
+            return
         del messages  # the numbers leave memory with the batch
         with unit_of_work() as session:
             ledger_rows = LedgerRepository(session).by_ids([ref for ref, *_ in batch])

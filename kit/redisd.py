@@ -154,7 +154,7 @@ def release() -> None:
         _registered = None
 
 
-def _supervise(path: Path, redis_binary: str) -> int:
+def _serve(path: Path, redis_binary: str) -> subprocess.Popen[bytes]:
     sock = path / "redis.sock"
     sock.unlink(missing_ok=True)
     server = subprocess.Popen(  # noqa: S603 - a configured binary, fixed arguments
@@ -179,18 +179,27 @@ def _supervise(path: Path, redis_binary: str) -> int:
         stderr=subprocess.STDOUT,
     )
     (path / "redis.pid").write_text(str(server.pid))
+    return server
+
+
+def _supervise(path: Path, redis_binary: str) -> int:
+    """Keep the server up while any registered process lives (restarting it if it dies),
+    stop it once none has for GRACE_SECONDS."""
+    server = _serve(path, redis_binary)
     idle_since: float | None = None
     try:
-        while server.poll() is None:
+        while True:
             time.sleep(0.5)
             with _locked(path):
                 users = live_users(path)
-                if users:
-                    idle_since = None
-                    continue
+            if not users:
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= GRACE_SECONDS:
                     break
+                continue
+            idle_since = None
+            if server.poll() is not None:  # killed or crashed: its users still need it
+                server = _serve(path, redis_binary)
     finally:
         if server.poll() is None:
             server.terminate()
@@ -198,7 +207,7 @@ def _supervise(path: Path, redis_binary: str) -> int:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
-        sock.unlink(missing_ok=True)
+        (path / "redis.sock").unlink(missing_ok=True)
         (path / "redis.pid").unlink(missing_ok=True)
     return 0
 

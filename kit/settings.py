@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(default=2.0, gt=0)
     simulator_seed: int = 1
     simulator_receipt_delay_seconds: float = Field(default=2.0, ge=0)
+    simulator_down_until: datetime | None = None  # fault injection: the carrier is down
+    dispatch_reenqueue_seconds: int = Field(default=120, ge=1)  # an enqueued batch lost
     receipt_window_hours: int = Field(default=72, ge=1)
     # A running batch with no news for this long was interrupted (its worker died).
     dispatch_stale_seconds: int = Field(default=300, ge=1)

@@ -38,6 +38,23 @@ class Reply:
     number: str | None = None  # the sender of the reply, when the carrier says
 
 
+class CarrierUnavailable(Exception):  # noqa: N818 - the carrier's state, not our error
+    """The carrier cannot take messages now (throttled, down, connection lost): a transient
+    condition, retried with back-off. `accepted` went through before it happened; `uncertain`
+    may or may not have (never resent); the rest of the batch was not handed over."""
+
+    def __init__(
+        self,
+        reason: str,
+        accepted: list[Submitted] | None = None,
+        uncertain: list[int] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.accepted = accepted or []
+        self.uncertain = uncertain or []
+
+
 @dataclass
 class Feedback:
     """What the carrier will report later (the simulator's delivery receipts and replies)."""

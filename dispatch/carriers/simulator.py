@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import hashlib
 
-from dispatch.carriers.base import Feedback, Outgoing, Receipt, Reply, Submitted
+from dispatch.carriers.base import (
+    CarrierUnavailable,
+    Feedback,
+    Outgoing,
+    Receipt,
+    Reply,
+    Submitted,
+)
+from kit import clock
 from kit.settings import get_settings
 from rental.messages.service import measure
 
@@ -41,6 +49,9 @@ class Simulator:
         return int.from_bytes(digest[:8], "big") / 2**64
 
     def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
+        down_until = get_settings().simulator_down_until
+        if down_until is not None and clock.now() < down_until:
+            raise CarrierUnavailable("the simulated carrier is down")
         out, feedback = [], Feedback()
         self._log(messages)
         for m in messages:

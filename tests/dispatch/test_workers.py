@@ -134,13 +134,21 @@ def paid_order(client: ScanningClient, keys: dict[str, str], criteria: Any, n: i
     return str(order["id"])
 
 
-@pytest.fixture
-def clock_settings() -> dict[str, str]:
+def settings_at(hours_later: int = 0, **more: str) -> dict[str, str]:
+    """The workers' settings, their clock starting at `hours_later` past the open instant (a
+    new start: the clock runs from there when the workers start)."""
+    start = open_instant() + timedelta(hours=hours_later)
     return {
-        "now": open_instant().isoformat(),
+        "now": start.isoformat(),
         "tick_seconds": "0.5",
         "simulator_receipt_delay_seconds": "0.5",
+        **more,
     }
+
+
+@pytest.fixture
+def clock_settings() -> dict[str, str]:
+    return settings_at()
 
 
 def test_an_order_is_sent_once_inside_its_windows(
@@ -248,3 +256,45 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_sends_nobody_twice(
         )
     assert len(unknown) <= 2 * 40  # at most the chunks in flight at the kill
     assert set(refs) | unknown == set(_ids(order))
+
+
+def test_a_carrier_down_for_a_while_then_back(
+    app_client: ScanningClient, org_keys: dict[str, str], tmp_path: Path
+) -> None:
+    settings = settings_at(2)
+    down_until = datetime.fromisoformat(settings["now"]) + timedelta(seconds=8)
+    settings["simulator_down_until"] = down_until.isoformat()
+    order = paid_order(app_client, org_keys, METRO, 150)
+    with running(tmp_path, **settings) as workers:
+        wait_for(app_client, org_keys["acme"], order, "sent", 90)
+        logs = workers.logs()
+    assert "carrier unavailable" in logs  # it waited...
+    counts = ledger(order)
+    assert counts["pending"] == counts["submitting"] == counts["unknown"] == 0  # ...and resumed
+    refs = submitted_refs(order)
+    assert sum(refs.values()) == 150
+    assert max(refs.values()) == 1
+
+
+def test_redis_restarted_mid_order(
+    app_client: ScanningClient, org_keys: dict[str, str], tmp_path: Path
+) -> None:
+    settings = settings_at(
+        3, carrier_rate_per_second="40", dispatch_stale_seconds="3", dispatch_reenqueue_seconds="3"
+    )
+    order = paid_order(app_client, org_keys, METRO, 240)
+    pid_file = get_settings().home / "redis" / "redis.pid"
+    with running(tmp_path, **settings):
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and sum(n for s, n in ledger(order).items() if s != "pending") < 40
+        ):
+            time.sleep(0.2)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # Redis dies mid-order
+        wait_for(app_client, org_keys["acme"], order, "sent", 120)
+    counts = ledger(order)
+    assert counts["pending"] == counts["submitting"] == 0
+    refs = submitted_refs(order)
+    assert max(refs.values()) == 1
+    assert sum(refs.values()) + counts["unknown"] >= 240

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 17:07:15.961619
+Create Date: 2026-11-26 17:14:34.415664
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("enqueued_at", kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("runner", sa.String(length=16), nullable=True),
         sa.Column("heartbeat_at", kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("not_before", kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_batches")),
         sa.UniqueConstraint("order_id", "number", name=op.f("uq_dispatch_batches_order_id")),
     )
