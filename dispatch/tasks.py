@@ -30,7 +30,9 @@ CHUNK = 200  # recipients claimed, submitted and recorded per transaction
 def tick() -> None:
     """Start the orders that are due, and enqueue the batches whose window is open."""
     r = redisd.client()
-    if not r.set("rental:tick", "1", nx=True, ex=60):
+    # Ticks running side by side would be safe (every step is a compare-and-set); this only
+    # saves work. Short-lived, so that a worker killed mid-tick does not stall the schedule.
+    if not r.set("rental:tick", "1", nx=True, ex=10):
         return  # another tick is running
     try:
         now = clock.now()
