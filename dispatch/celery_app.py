@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 from kit import redact, redisd
 from kit.settings import get_settings
@@ -49,3 +49,12 @@ def _redact_logs(logger: Any = None, **_: Any) -> None:
     if logger is not None:
         for handler in logger.handlers:
             handler.addFilter(redact.RedactingFilter())
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked pool process must not share the parent's database connections: drop the
+    inherited pool (without closing the parent's sockets) so that it opens its own."""
+    from kit.db import get_engine
+
+    get_engine().dispose(close=False)
