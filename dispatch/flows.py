@@ -10,14 +10,17 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
 from dispatch.models import Recipient
 from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository
+from kit import keys
 from kit.settings import get_settings
 from rental.messages.service import STOP_TOKEN_LENGTH
 from rental.orders import flows as order_flows
@@ -98,6 +101,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
                 "stop_token": None,
             }
         )
+    rows.extend(_controls(order.id))
     rows.sort(key=lambda r: (r["calendar"], r["prospect_id"]))
     batches: list[dict[str, object]] = []
     current, count = None, 0
@@ -121,6 +125,31 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     ledger = LedgerRepository(session)
     ledger.add_batches(batches)
     ledger.add_recipients(rows)
+
+
+def _controls(order_id: str) -> list[dict[str, Any]]:
+    """Rows for the control numbers of the settings (metropolitan calendar, no civility)."""
+    numbers = get_settings().control_numbers
+    if not numbers:
+        return []
+    ids = np.arange(-1, -len(numbers) - 1, -1, dtype=np.int64)
+    encrypted = encrypt_numbers(keys.vault_key(), [n.encode() for n in numbers], ids)
+    macs = hmac_numbers(keys.hmac_key(), [n.encode() for n in numbers])
+    return [
+        {
+            "order_id": order_id,
+            "prospect_id": int(pid),
+            "calendar": "metro",
+            "department": "75",
+            "sex": "",
+            "phone_enc": enc,
+            "phone_hmac": mac,
+            "status": "pending",
+            "parts": 0,
+            "stop_token": None,
+        }
+        for pid, enc, mac in zip(ids, encrypted, macs, strict=True)
+    ]
 
 
 def pump(session: Session, order_id: str, now: datetime) -> list[int]:
@@ -226,7 +255,8 @@ def record(
                     "submitted_at": now,
                 }
             )
-            history.append((row.phone_hmac, order_id, now))
+            if row.prospect_id >= 0:  # control numbers are not prospects
+                history.append((row.phone_hmac, order_id, now))
         else:
             updates.append(
                 {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}

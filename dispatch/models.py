@@ -24,6 +24,9 @@ from kit.db import Base, UTCDateTime
 
 
 class Recipient(Base):
+    """One recipient of one order. Control numbers (settings) ride along as rows with a
+    negative prospect_id: outside the volume, the bill and the contact history."""
+
     __tablename__ = "dispatch_recipients"
     __table_args__ = (
         UniqueConstraint("order_id", "prospect_id"),

@@ -156,10 +156,14 @@ class LedgerRepository:
         )
         return int(self.session.scalar(q) or 0)
 
-    def counts(self, order_id: str) -> dict[str, int]:
+    def counts(self, order_id: str, controls: bool = False) -> dict[str, int]:
+        """Recipients per status (the order's own; control numbers with `controls`)."""
         q = (
             select(Recipient.status, func.count())
-            .where(Recipient.order_id == order_id)
+            .where(
+                Recipient.order_id == order_id,
+                Recipient.prospect_id < 0 if controls else Recipient.prospect_id >= 0,
+            )
             .group_by(Recipient.status)
         )
         return {str(s): int(n) for s, n in self.session.execute(q)}
@@ -167,7 +171,7 @@ class LedgerRepository:
     def counts_by_calendar(self, order_id: str) -> list[tuple[str, str, int]]:
         q = (
             select(Recipient.calendar, Recipient.status, func.count())
-            .where(Recipient.order_id == order_id)
+            .where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
             .group_by(Recipient.calendar, Recipient.status)
         )
         return [(str(c), str(s), int(n)) for c, s, n in self.session.execute(q)]

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     simulator_seed: int = 1
     simulator_receipt_delay_seconds: float = Field(default=2.0, ge=0)
     simulator_down_until: datetime | None = None  # fault injection: the carrier is down
+    # Control (seed) numbers, E.164: they receive every order's message, outside its volume
+    # and its bill, so the broker sees what recipients see.
+    control_numbers: list[str] = Field(default_factory=list)
     dispatch_reenqueue_seconds: int = Field(default=120, ge=1)  # an enqueued batch lost
     receipt_window_hours: int = Field(default=72, ge=1)
     # A running batch with no news for this long was interrupted (its worker died).

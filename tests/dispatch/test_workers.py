@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from dispatch import windows
 from dispatch.models import Recipient
+from dispatch.repository import LedgerRepository
 from kit.clock import PARIS
 from kit.db import unit_of_work
 from kit.settings import get_settings
@@ -161,7 +162,8 @@ def test_an_order_is_sent_once_inside_its_windows(
     acme, am = org_keys["acme"], org_keys["am"]
     metro = paid_order(app_client, org_keys, METRO, 400)
     mixed = paid_order(app_client, org_keys, {"departments": ["971", "972", "06"]}, 300)
-    with running(tmp_path, **clock_settings) as workers:
+    control = '["+33612345678"]'  # a control number rides along, outside volume and bill
+    with running(tmp_path, **clock_settings, control_numbers=control) as workers:
         sent = wait_for(app_client, acme, metro, "sent", 90)
         deadline = time.monotonic() + 30  # delivery receipts follow the submissions
         while time.monotonic() < deadline and ledger(metro)["submitted"]:
@@ -177,11 +179,15 @@ def test_an_order_is_sent_once_inside_its_windows(
         logs = workers.logs()
     assert sent["waves"][0]["status"] == "done"
     counts = ledger(metro)
-    assert sum(counts.values()) == 400
+    assert sum(counts.values()) == 401  # the order's 400 and the control number
+    with unit_of_work() as session:
+        controls = LedgerRepository(session).counts(metro, controls=True)
+    assert sum(controls.values()) == 1
+    assert "pending" not in controls
     assert counts["pending"] == counts["submitting"] == 0
     assert counts["delivered"] > 300  # the simulator delivers about 92%
     refs = submitted_refs(metro)
-    assert sum(refs.values()) == 400
+    assert sum(refs.values()) == 401
     assert max(refs.values()) == 1  # nobody received two messages
     with unit_of_work() as session:
         contacts = session.scalar(select(func.count()).where(ContactEvent.order_id == metro))
