@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_server_binary: Path | None = None
     carrier: str = "simulator"  # simulator, smpp, http
+    http_gateway_url: str | None = None  # carrier "http": where batches are POSTed
+    http_gateway_token: str | None = None
     carrier_rate_per_second: int = Field(default=0, ge=0)  # 0: no cap
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     tick_seconds: float = Field(default=2.0, gt=0)

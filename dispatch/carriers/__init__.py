@@ -13,4 +13,8 @@ def current() -> Carrier:
         from dispatch.carriers.simulator import Simulator
 
         return Simulator()
-    raise ConfigurationError(f"unknown carrier {name!r}: use simulator")
+    if name == "http":
+        from dispatch.carriers.http import HttpGateway
+
+        return HttpGateway()
+    raise ConfigurationError(f"unknown carrier {name!r}: use simulator or http")
