@@ -11,11 +11,12 @@ from kit.settings import get_settings
 
 
 def _loopback(host: str) -> bool:
+    """A literal loopback address, or localhost; no name is resolved (no DNS query leaves)."""
+    if host.lower() == "localhost":
+        return True
     try:
-        return all(
-            ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None)
-        )
-    except (OSError, ValueError):
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
         return False
 
 
