@@ -13,6 +13,7 @@ from dispatch import flows, intake, windows
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import EarlyReceipt, Recipient
 from dispatch.repository import LedgerRepository
+from kit import keys
 from kit.db import unit_of_work
 from segmentation import runtime
 from segmentation.models import Suppression
@@ -146,3 +147,37 @@ def test_stop_replies_and_links_opt_out_at_once(
     # Carriers post receipts and replies with their secret only.
     r = app_client.post("/v1/carriers/smpp/replies", json=[{"text": "STOP"}])
     assert r.status_code == 401
+
+
+def test_carrier_webhooks_need_their_secret(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    order = scheduled_order(app_client, org_keys, {"departments": ["33"]}, 100)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        flows.start(session, order["id"], runtime.current(), now)
+    with unit_of_work() as session:
+        row = session.scalars(select(Recipient).where(Recipient.order_id == order["id"])).first()
+        assert row is not None
+        LedgerRepository(session).mark(
+            [{"id": row.id, "status": "submitted", "message_id": "hook-1"}]
+        )
+        ref = row.id
+    body = [
+        {"message_id": "hook-1", "status": "delivered"},
+        {"message_id": "nope", "status": "failed"},
+    ]
+    url = "/v1/carriers/http/receipts"
+    assert app_client.post(url, json=body, headers={"X-Carrier-Secret": "wrong"}).status_code == 401
+    secret = keys.carrier_secret("http")
+    r = app_client.post(url, json=body, headers={"X-Carrier-Secret": secret})
+    assert r.status_code == 200
+    assert r.json() == {"received": 2, "applied": 1}
+    again = app_client.post(url, json=body[:1], headers={"X-Carrier-Secret": secret})
+    assert again.json()["applied"] == 0  # a duplicate changes nothing
+    with unit_of_work() as session:
+        assert LedgerRepository(session).by_ids([ref])[0].status == "delivered"
+    bad = app_client.post(
+        url, json=[{"message_id": "x", "status": "lost"}], headers={"X-Carrier-Secret": secret}
+    )
+    assert bad.status_code == 422
