@@ -1,0 +1,238 @@
+"""Dispatch throughput: an order's recipients through real `rental worker` processes and a real
+Redis server into the simulator, ledger written (submissions recorded, receipts applied).
+
+Baseline in the same run: Celery itself moving the same number of messages in tasks of 1,000
+references that do nothing (the ceiling of the task transport on this machine).
+
+    python -m bench.dispatch --rows 1000000 --quantity 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from bench.common import RENTAL, emit, ensure_base, env_for
+
+PARIS_OPEN = "T10:00:00+01:00"
+
+
+def open_day() -> str:
+    """The next Tuesday (never a French public holiday's eve trap for a short run)."""
+    day = datetime.now().date() + timedelta(days=7)
+    while day.weekday() != 1:
+        day += timedelta(days=1)
+    return day.isoformat() + PARIS_OPEN
+
+
+def _order(rows: int, quantity: int, env: dict[str, str]) -> tuple[str, float]:
+    """Place and pay an order in process; returns its id and the seconds planning took."""
+    os.environ.update(env)
+    from kit.settings import reset_settings
+
+    reset_settings()
+    from kit import clock
+    from kit.db import unit_of_work
+    from rental.accounts import service as accounts
+    from rental.migrations import upgrade
+    from rental.orders import service as orders
+    from rental.orders.schemas import OrderCreate
+    from rental.quotes import service as quotes
+    from segmentation import runtime
+    from segmentation.criteria import Criteria
+
+    clock.reset()
+    upgrade()
+    seg = runtime.warm_up()
+    with unit_of_work() as session:
+        who = accounts.operator(session)
+        quote = quotes.create_quote(
+            session, who, Criteria.model_validate({"age": {"min": 18, "max": 99}}), seg
+        )
+        send_at = clock.now() + timedelta(minutes=1)
+        order = orders.create_order(
+            session,
+            who,
+            OrderCreate(
+                quote_id=quote.id,
+                quantity=min(quantity, quote.shown_count or 0),
+                message="Soldes d'hiver : -20% chez ACME",
+                sender="ACME",
+                send_at=send_at,
+            ),
+        )
+        order_id = order.id
+    from rental.invoices import service as invoices
+
+    with unit_of_work() as session:
+        due = invoices.deposit_of(session, order_id)
+        assert due is not None
+        orders.record_payment(
+            session, who, order_id, f"BENCH-{order_id}", due.amount_incl_vat_cents, None, seg
+        )
+    return order_id, 0.0
+
+
+def _status(order_id: str) -> tuple[str, int]:
+    from sqlalchemy import func, select
+
+    from dispatch.models import Recipient
+    from kit.db import unit_of_work
+    from rental.orders.models import Order
+
+    with unit_of_work() as session:
+        order = session.get(Order, order_id)
+        done = session.scalar(
+            select(func.count()).where(
+                Recipient.order_id == order_id, Recipient.status != "pending"
+            )
+        )
+        return (order.status.value if order else "?"), int(done or 0)
+
+
+def _run_workers(env: dict[str, str], order_id: str, quantity: int) -> dict[str, Any]:
+    procs = [
+        subprocess.Popen(  # noqa: S603
+            [
+                RENTAL,
+                verb,
+                *(
+                    ["--concurrency", "2", "--loglevel", "WARNING"]
+                    if verb == "worker"
+                    else ["--loglevel", "WARNING"]
+                ),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for verb in ("worker", "beat")
+    ]
+    try:
+        first = last = None
+        started_plan = time.perf_counter()
+        while True:
+            status, done = _status(order_id)
+            now = time.perf_counter()
+            if done and first is None:
+                first = now
+            if status == "sent":
+                last = now
+                break
+            if now - started_plan > 3600:
+                raise RuntimeError("not sent within an hour")
+            time.sleep(0.2)
+        assert first is not None and last is not None
+        return {
+            "plan_s": round(first - started_plan, 2),
+            "send_s": round(last - first, 2),
+            "messages_per_s": round(quantity / max(last - first, 1e-9)),
+        }
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def baseline(env: dict[str, str], messages: int, per_task: int = 1000) -> dict[str, Any]:
+    """Celery moving `messages` references in no-op tasks of `per_task`, same Redis."""
+    script = f"""
+import time
+from celery import Celery
+from kit import redisd
+app = Celery("bench", broker=redisd.url())
+app.conf.update(task_ignore_result=True, worker_prefetch_multiplier=4)
+@app.task(name="bench.noop")
+def noop(refs):
+    return None
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1] == "send":
+        t = time.perf_counter()
+        for i in range({messages} // {per_task}):
+            noop.delay(list(range({per_task})))
+        print(time.perf_counter() - t)
+    else:
+        app.worker_main(["worker", "-c", "2", "--loglevel", "WARNING", "-Q", "celery"])
+"""
+    path = env_for(0)["RENTAL_HOME"]
+    os.makedirs(path, exist_ok=True)
+    module = os.path.join(path, "bench_noop.py")
+    with open(module, "w") as f:
+        f.write(script)
+    benv = dict(env, PYTHONPATH=os.pathsep.join([path, os.getcwd()]))
+    python = RENTAL.replace("/rental", "/python")
+    t0 = time.perf_counter()
+    subprocess.run([python, module, "send"], env=benv, check=True, capture_output=True)  # noqa: S603
+    worker = subprocess.Popen(  # noqa: S603
+        [python, module, "work"],
+        env=benv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    import redis as redis_client
+
+    r = redis_client.Redis(unix_socket_path=os.path.join(env["RENTAL_HOME"], "redis", "redis.sock"))
+    try:
+        while r.llen("celery") > 0:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    return {
+        "messages": messages,
+        "tasks": messages // per_task,
+        "seconds": round(elapsed, 2),
+        "messages_per_s": round(messages / elapsed),
+    }
+
+
+def run(rows: int, quantity: int, cap: int) -> dict[str, Any]:
+    ensure_base(rows)
+    out: dict[str, Any] = {"rows": rows, "quantity": quantity}
+    for label, rate in (("uncapped", 0), (f"cap_{cap}", cap)):
+        env = dict(
+            env_for(rows),
+            RENTAL_NOW=open_day(),
+            RENTAL_TICK_SECONDS="0.5",
+            RENTAL_SIMULATOR_RECEIPT_DELAY_SECONDS="1",
+            RENTAL_CARRIER_RATE_PER_SECOND=str(rate),
+            RENTAL_DAILY_QUOTE_BUDGET="100000",
+        )
+        n = quantity if not rate else min(quantity, rate * 30)
+        order_id, _ = _order(rows, n, env)
+        out[label] = _run_workers(env, order_id, n) | {"quantity": n, "cap": rate}
+    out["baseline_celery_noop"] = baseline(dict(env_for(rows)), quantity)
+    out["ratio_to_baseline"] = round(
+        out["uncapped"]["messages_per_s"] / out["baseline_celery_noop"]["messages_per_s"], 3
+    )
+    if cap:
+        out[f"cap_{cap}"]["within_5_percent"] = (
+            abs(out[f"cap_{cap}"]["messages_per_s"] - cap) <= 0.05 * cap
+        )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--quantity", type=int, default=200_000)
+    ap.add_argument("--cap", type=int, default=500)
+    a = ap.parse_args()
+    emit(f"dispatch_{a.rows}_{a.quantity}", run(a.rows, a.quantity, a.cap))
+
+
+if __name__ == "__main__":
+    main()
