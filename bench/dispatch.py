@@ -128,7 +128,8 @@ def _run_workers(env: dict[str, str], order_id: str, quantity: int) -> dict[str,
             if now - started_plan > 3600:
                 raise RuntimeError("not sent within an hour")
             time.sleep(0.2)
-        assert first is not None and last is not None
+        assert first is not None
+        assert last is not None
         return {
             "plan_s": round(first - started_plan, 2),
             "send_s": round(last - first, 2),
