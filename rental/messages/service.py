@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from kit.settings import get_settings
@@ -101,13 +102,24 @@ def _template(text: str) -> str:
 CIVILITY = {"F": "Madame", "M": "Monsieur"}
 
 
-def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
-    """The message one recipient receives: the template rendered with their variables, then
-    the STOP mention of their territory and the source mention."""
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> Template:
     env = SandboxedEnvironment(autoescape=False)
     env.globals.clear()
+    return env.from_string(text)
+
+
+@lru_cache(maxsize=1024)
+def _rendered(text: str, civility: str) -> str:
+    return _compiled(text).render(civilite=civility, civility=civility)
+
+
+def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
+    """The message one recipient receives: the template rendered with their variables, then
+    the STOP mention of their territory and the source mention. (A template has one rendering
+    per civility: both are cached.)"""
     civility = CIVILITY.get(sex, "Madame, Monsieur")
-    rendered = env.from_string(text).render(civilite=civility, civility=civility)
+    rendered = _rendered(text, civility)
     s = get_settings()
     stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
     return f"{rendered.rstrip()} {stop} {s.source_mention}"
