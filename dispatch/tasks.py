@@ -4,6 +4,7 @@ commits before the next one is enqueued."""
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from dataclasses import asdict
@@ -93,7 +94,10 @@ def send_batch(order_id: str, number: int) -> None:
     carrier = carriers.current()
     key = keys.vault_key()
     s = get_settings()
-    size = min(CHUNK, s.carrier_rate_per_second or CHUNK)
+    cap = s.carrier_rate_per_second
+    # Under a cap, chunks that fill each second exactly (500/s: 3 x 166), or the limiter's
+    # one-second windows would round the rate down to whole chunks (2 x 200 = 400/s).
+    size = cap // math.ceil(cap / CHUNK) if cap else CHUNK
     while True:
         with unit_of_work() as session:
             claimed = flows.claim(session, order_id, number, runner, size, clock.now())
