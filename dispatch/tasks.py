@@ -4,7 +4,6 @@ commits before the next one is enqueued."""
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from dataclasses import asdict
@@ -54,9 +53,20 @@ def tick() -> None:
         r.delete("rental:tick")
 
 
+# A shared schedule (generic cell rate algorithm): the key holds the instant the carrier is
+# free again; a chunk of n messages books the next n / cap seconds and waits for its slot.
+# Atomic in Redis, so every worker of every machine shares one rate.
+_BOOK = """
+local free_at = tonumber(redis.call('GET', KEYS[1]) or '0')
+local now = tonumber(ARGV[1])
+if free_at < now then free_at = now end
+redis.call('SET', KEYS[1], tostring(free_at + tonumber(ARGV[2])), 'EX', 3600)
+return tostring(free_at)
+"""
+
+
 def _throttle(n: int) -> None:
-    """Wait until the carrier's cap (messages per second, shared by all workers) allows `n`
-    more messages."""
+    """Wait for this chunk's slot under the carrier's cap (messages per second)."""
     s = get_settings()
     cap = s.carrier_rate_per_second
     if not cap:
@@ -64,21 +74,14 @@ def _throttle(n: int) -> None:
     r = redisd.client()
     deadline = time.monotonic() + 60
     while True:
-        second = int(time.time())
-        key = f"rental:rate:{s.carrier}:{second}"
         try:
-            used = int(r.incrby(key, n))
-            r.expire(key, 5)
-            if used > cap:
-                r.decrby(key, n)
+            slot = float(r.eval(_BOOK, 1, f"rental:rate:{s.carrier}", time.time(), n / cap))
+            break
         except redis.exceptions.ConnectionError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)  # Redis restarting: the cap is shared through it, so wait
-            continue
-        if used <= cap:
-            return
-        time.sleep(max(0.0, second + 1 - time.time()))
+    time.sleep(max(0.0, slot - time.time()))
 
 
 @app.task(name="dispatch.send_batch")
@@ -95,9 +98,7 @@ def send_batch(order_id: str, number: int) -> None:
     key = keys.vault_key()
     s = get_settings()
     cap = s.carrier_rate_per_second
-    # Under a cap, chunks that fill each second exactly (500/s: 3 x 166), or the limiter's
-    # one-second windows would round the rate down to whole chunks (2 x 200 = 400/s).
-    size = cap // math.ceil(cap / CHUNK) if cap else CHUNK
+    size = min(CHUNK, cap) if cap else CHUNK  # under a cap: at most a second's worth
     while True:
         with unit_of_work() as session:
             claimed = flows.claim(session, order_id, number, runner, size, clock.now())
