@@ -13,6 +13,7 @@ import argparse
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,8 +189,7 @@ if __name__ == "__main__":
     else:
         app.worker_main(["worker", "-c", "2", "--loglevel", "WARNING", "-Q", "celery"])
 """
-    path = env_for(0)["RENTAL_HOME"]
-    os.makedirs(path, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="bench-noop-")
     module = os.path.join(path, "bench_noop.py")
     with open(module, "w") as f:
         f.write(script)

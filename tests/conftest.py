@@ -70,6 +70,22 @@ def secrets_of_base(base: snapshot.Snapshot) -> dict[str, set[str]]:
     return {"numbers": numbers, "ids": {str(i) for i in ids}}
 
 
+@pytest.fixture(scope="session")
+def base_numbers(base: snapshot.Snapshot) -> list[str]:
+    """A few E.164 numbers of the generated base, for tests that need real-looking numbers
+    (never written in the code)."""
+    table = pq.read_table(base.contacts, columns=["prospect_id", "phone_enc"]).slice(0, 3)
+    key = keys.vault_key()
+    return [
+        decrypt_number(key, blob, pid)
+        for pid, blob in zip(
+            table.column("prospect_id").to_pylist(),
+            table.column("phone_enc").to_pylist(),
+            strict=True,
+        )
+    ]
+
+
 DIGITS = re.compile(r"\+?\d[\d ]{7,}\d")
 
 

@@ -19,6 +19,11 @@ class Principal:
         """Account managers and admins work across organisations."""
         return self.role in (Role.account_manager, Role.admin)
 
+    def scope(self, requested: int | None = None) -> int | None:
+        """The organisation a lookup is restricted to: none for staff (or the one they ask
+        for), always the caller's own for a client, whatever it asks."""
+        return requested if self.is_staff else self.organisation_id
+
 
 @dataclass(frozen=True)
 class IssuedKey:

@@ -377,9 +377,7 @@ def view(session: Session, invoice: Invoice, organisation: str) -> InvoiceOut:
 
 
 def get_invoice(session: Session, who: Principal, invoice_id: str) -> Invoice:
-    invoice = InvoiceRepository(session).get(
-        invoice_id, None if who.is_staff else who.organisation_id
-    )
+    invoice = InvoiceRepository(session).get(invoice_id, who.scope())
     if invoice is None:
         raise InvoiceNotFound(f"no invoice {invoice_id!r} in your organisation")
     return invoice
@@ -397,5 +395,5 @@ def list_invoices(
     offset: int = 0,
 ) -> list[Invoice]:
     """Newest first; a client only ever sees its own organisation's."""
-    org = organisation_id if who.is_staff else who.organisation_id
+    org = who.scope(organisation_id)
     return InvoiceRepository(session).search(org, kind, status, order_id, limit, offset)

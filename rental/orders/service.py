@@ -78,7 +78,7 @@ def _segments(checks: dict[str, CheckedMessage]) -> dict[str, int]:
 
 
 def _quote_for_order(session: Session, who: Principal, quote_id: str, now: datetime) -> Quote:
-    quote = QuoteRepository(session).get(quote_id, None if who.is_staff else who.organisation_id)
+    quote = QuoteRepository(session).get(quote_id, who.scope())
     if quote is None:
         raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
     if quote.expires_at <= now:
@@ -182,14 +182,14 @@ def create_order(session: Session, who: Principal, body: OrderCreate) -> Order:
 def get_order(session: Session, who: Principal, order_id: str) -> Order:
     """An order of the caller's organisation (any for staff); 404 otherwise, so that another
     organisation's order is not even known to exist."""
-    order = OrderRepository(session).get(order_id, None if who.is_staff else who.organisation_id)
+    order = OrderRepository(session).get(order_id, who.scope())
     if order is None:
         raise OrderNotFound(f"no order {order_id!r} in your organisation")
     return order
 
 
 def lock(session: Session, who: Principal, order_id: str) -> Order:
-    order = OrderRepository(session).lock(order_id, None if who.is_staff else who.organisation_id)
+    order = OrderRepository(session).lock(order_id, who.scope())
     if order is None:
         raise OrderNotFound(f"no order {order_id!r} in your organisation")
     return order
@@ -206,7 +206,7 @@ def list_orders(
     limit: int = 50,
     offset: int = 0,
 ) -> list[Order]:
-    org = organisation_id if who.is_staff else who.organisation_id
+    org = who.scope(organisation_id)
     return OrderRepository(session).search(
         org,
         status.value if status else None,

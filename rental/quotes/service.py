@@ -178,7 +178,7 @@ def zone_mix_of(quote: Quote) -> dict[str, int]:
 def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
     """A quote of the caller's organisation (any organisation for staff); 404 otherwise, so that
     a quote's existence is not revealed to another organisation."""
-    quote = QuoteRepository(session).get(quote_id, None if who.is_staff else who.organisation_id)
+    quote = QuoteRepository(session).get(quote_id, who.scope())
     if quote is None:
         raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
     AuditRepository(session).record(

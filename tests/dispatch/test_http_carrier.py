@@ -19,6 +19,7 @@ from kit.errors import ConfigurationError
 class Gateway(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []  # noqa: RUF012 - shared with the test on purpose
     answer = 200
+    refused = ""  # the destination this gateway refuses
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server API
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -29,7 +30,7 @@ class Gateway(BaseHTTPRequestHandler):
             return
         results = [
             {"ref": m["ref"], "message_id": f"gw-{m['ref']}"}
-            if m["to"] != "+33699999999"
+            if m["to"] != type(self).refused
             else {"ref": m["ref"], "message_id": None, "error": "invalid_destination"}
             for m in body["messages"]
         ]
@@ -58,15 +59,17 @@ def gateway(base: snapshot.Snapshot) -> Iterator[str]:
         server.server_close()
 
 
-def messages() -> list[Outgoing]:
+def messages(numbers: list[str]) -> list[Outgoing]:
+    """Two messages to numbers of the base; the gateway refuses the second."""
+    Gateway.refused = numbers[1]
     return [
-        Outgoing(1, "+33612345678", "ACME", "Soldes -20% STOP au 36180", "GSM-7"),
-        Outgoing(2, "+33699999999", "ACME", "Soldes -20% STOP au 36180", "GSM-7"),
+        Outgoing(1, numbers[0], "ACME", "Soldes -20% STOP au 36180", "GSM-7"),
+        Outgoing(2, numbers[1], "ACME", "Soldes -20% STOP au 36180", "GSM-7"),
     ]
 
 
-def test_batches_are_posted_and_answers_mapped(gateway: str) -> None:
-    results, feedback = HttpGateway(gateway, token="t0ken").submit(messages())
+def test_batches_are_posted_and_answers_mapped(gateway: str, base_numbers: list[str]) -> None:
+    results, feedback = HttpGateway(gateway, token="t0ken").submit(messages(base_numbers))
     assert [(r.ref, r.message_id) for r in results] == [(1, "gw-1"), (2, None)]
     assert results[1].error == "invalid_destination"
     assert Gateway.received[0]["auth"] == "Bearer t0ken"
@@ -74,14 +77,14 @@ def test_batches_are_posted_and_answers_mapped(gateway: str) -> None:
     assert feedback.receipts == []  # receipts come back through the webhook
 
 
-def test_a_busy_or_absent_gateway_is_transient(gateway: str) -> None:
+def test_a_busy_or_absent_gateway_is_transient(gateway: str, base_numbers: list[str]) -> None:
     Gateway.answer = 503
     with pytest.raises(CarrierUnavailable) as busy:
-        HttpGateway(gateway).submit(messages())
+        HttpGateway(gateway).submit(messages(base_numbers))
     assert busy.value.uncertain == []  # refused: nothing was taken
     closed = gateway.rsplit(":", 1)[0] + ":9/send"  # nothing listens on port 9
     with pytest.raises(CarrierUnavailable) as down:
-        HttpGateway(closed).submit(messages())
+        HttpGateway(closed).submit(messages(base_numbers))
     assert down.value.uncertain == []
 
 

@@ -7,6 +7,7 @@ times: metropolitan windows are open, the Antilles' (05:00 there) are not.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -158,11 +159,12 @@ def test_an_order_is_sent_once_inside_its_windows(
     canary: Canary,
     tmp_path: Path,
     clock_settings: dict[str, str],
+    base_numbers: list[str],
 ) -> None:
     acme, am = org_keys["acme"], org_keys["am"]
     metro = paid_order(app_client, org_keys, METRO, 400)
     mixed = paid_order(app_client, org_keys, {"departments": ["971", "972", "06"]}, 300)
-    control = '["+33612345678"]'  # a control number rides along, outside volume and bill
+    control = json.dumps(base_numbers[:1])  # a control number rides along, outside the bill
     with running(tmp_path, **clock_settings, control_numbers=control) as workers:
         sent = wait_for(app_client, acme, metro, "sent", 90)
         deadline = time.monotonic() + 30  # delivery receipts follow the submissions
