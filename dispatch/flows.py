@@ -19,7 +19,7 @@ from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
 from dispatch.models import Recipient
-from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository
+from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository, PartsRepository
 from kit import keys
 from kit.settings import get_settings
 from rental.messages.service import STOP_TOKEN_LENGTH
@@ -245,7 +245,9 @@ def record(
     history = []
     for res in results:
         row = by_ref[res.ref]
-        if res.message_id is not None:
+        if res.uncertain:  # may or may not have gone out: never resent, not billed
+            updates.append({"id": row.id, "status": "unknown", "error": "carrier_interrupted"})
+        elif res.message_id is not None:
             updates.append(
                 {
                     "id": row.id,
@@ -264,7 +266,16 @@ def record(
     ledger = LedgerRepository(session)
     ledger.mark_submitting(updates)
     ContactHistoryRepository(session).record(history)
-    intake.apply_early(session, [r.message_id for r in results if r.message_id], now)
+    parts = [
+        {"recipient_id": res.ref, "message_id": part_id, "seq": seq}
+        for res in results
+        if len(res.part_ids) > 1
+        for seq, part_id in enumerate(res.part_ids, 1)
+    ]
+    PartsRepository(session).add(parts)
+    message_ids = [r.message_id for r in results if r.message_id]
+    message_ids += [part_id for r in results for part_id in r.part_ids]
+    intake.apply_early(session, message_ids, now)
 
 
 def carrier_unavailable(

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from datasets.vault import hmac_number, normalise_e164
 from dispatch.carriers.base import Receipt, Reply
-from dispatch.models import EarlyReceipt
-from dispatch.repository import LedgerRepository
+from dispatch.models import EarlyReceipt, MessagePart
+from dispatch.repository import LedgerRepository, PartsRepository
 from kit import keys
 from segmentation.repository import SuppressionRepository
 
@@ -54,14 +54,18 @@ def is_stop(text: str) -> bool:
 
 def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime) -> int:
     """Apply delivery receipts; returns how many changed a recipient."""
+    receipts = [r for r in receipts if r.status in FINAL]
     if not receipts:
         return 0
     ledger = LedgerRepository(session)
-    rows = {r.message_id: r for r in ledger.by_message_ids([x.message_id for x in receipts])}
+    parts = {
+        p.message_id: p
+        for p in PartsRepository(session).by_message_ids([x.message_id for x in receipts])
+    }
+    whole = [x for x in receipts if x.message_id not in parts]
+    rows = {r.message_id: r for r in ledger.by_message_ids([x.message_id for x in whole])}
     updates, early = [], []
-    for receipt in receipts:
-        if receipt.status not in FINAL:
-            continue
+    for receipt in whole:
         row = rows.get(receipt.message_id)
         if row is None:
             early.append(receipt)
@@ -71,6 +75,7 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
         updates.append(
             {"id": row.id, "status": receipt.status, "error": receipt.error, "final_at": now}
         )
+    updates.extend(_apply_part_receipts(session, parts, receipts, now))
     ledger.mark(updates)
     for receipt in early:
         session.add(
@@ -83,6 +88,40 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
         )
     session.flush()
     return len(updates)
+
+
+def _apply_part_receipts(
+    session: Session, parts: dict[str, MessagePart], receipts: Sequence[Receipt], now: datetime
+) -> list[dict[str, object]]:
+    """Receipts of the parts of concatenated messages: the recipient is delivered once every
+    part is, failed (or expired) as soon as one part is."""
+    if not parts:
+        return []
+    repo = PartsRepository(session)
+    changed = [
+        {"id": parts[r.message_id].id, "status": r.status, "error": r.error}
+        for r in receipts
+        if r.message_id in parts and parts[r.message_id].status == "submitted"
+    ]
+    repo.mark(changed)
+    recipients = sorted(
+        {parts[r.message_id].recipient_id for r in receipts if r.message_id in parts}
+    )
+    siblings: dict[int, list[MessagePart]] = {}
+    for p in repo.of_recipients(recipients):
+        siblings.setdefault(p.recipient_id, []).append(p)
+    rows = {r.id: r for r in LedgerRepository(session).by_ids(recipients)}
+    updates: list[dict[str, object]] = []
+    for rid, group in siblings.items():
+        row = rows.get(rid)
+        if row is None or row.status != "submitted":
+            continue
+        bad = next((p for p in group if p.status in ("failed", "expired")), None)
+        if bad is not None:
+            updates.append({"id": rid, "status": bad.status, "error": bad.error, "final_at": now})
+        elif all(p.status == "delivered" for p in group) and len(group) >= row.parts:
+            updates.append({"id": rid, "status": "delivered", "error": None, "final_at": now})
+    return updates
 
 
 def apply_early(session: Session, message_ids: Sequence[str], now: datetime) -> None:

@@ -83,3 +83,18 @@ class EarlyReceipt(Base):
     status: Mapped[str] = mapped_column(String(12))
     error: Mapped[str | None] = mapped_column(String(40), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MessagePart(Base):
+    """One part of a concatenated message, with the carrier's id for it: receipts come per
+    part. The recipient is delivered when every part is, failed or expired as soon as one
+    part is."""
+
+    __tablename__ = "dispatch_message_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipient_id: Mapped[int] = mapped_column(Integer, index=True)
+    message_id: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="submitted")
+    error: Mapped[str | None] = mapped_column(String(40), nullable=True)

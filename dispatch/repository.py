@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.models import Batch, Recipient
+from dispatch.models import Batch, MessagePart, Recipient
 from rental.orders.models import Order
 from rental.orders.states import OrderStatus
 
@@ -209,3 +209,30 @@ class DispatchOrderRepository:
     def dispatching(self) -> list[str]:
         q = select(Order.id).where(Order.status == OrderStatus.dispatching)
         return list(self.session.scalars(q))
+
+
+class PartsRepository:
+    """The parts of concatenated messages, each with the carrier's id for it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(MessagePart), list(rows))
+
+    def by_message_ids(self, message_ids: Sequence[str]) -> list[MessagePart]:
+        if not message_ids:
+            return []
+        q = select(MessagePart).where(MessagePart.message_id.in_(message_ids))
+        return list(self.session.scalars(q.execution_options(populate_existing=True)))
+
+    def of_recipients(self, recipient_ids: Sequence[int]) -> list[MessagePart]:
+        if not recipient_ids:
+            return []
+        q = select(MessagePart).where(MessagePart.recipient_id.in_(recipient_ids))
+        return list(self.session.scalars(q.execution_options(populate_existing=True)))
+
+    def mark(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(update(MessagePart), list(rows))

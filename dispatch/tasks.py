@@ -42,6 +42,8 @@ def tick() -> None:
             with unit_of_work() as session:
                 if flows.start(session, order_id, runtime.current(), now):
                     log.info("order %s: dispatch started", order_id)
+        if get_settings().carrier == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
+            receive.delay()  # what the SMSC holds for us: receipts and replies
         with unit_of_work() as session:
             active = flows.dispatching(session)
         for order_id in active:
@@ -176,3 +178,27 @@ def feedback_task(receipts: list[dict[str, Any]], replies: list[dict[str, Any]])
     with unit_of_work() as session:
         intake.apply_receipts(session, [Receipt(**r) for r in receipts], now)
         intake.apply_replies(session, [Reply(**r) for r in replies], "simulator", now)
+
+
+@app.task(name="dispatch.receive")
+def receive() -> None:
+    """Take the receipts and replies an SMSC holds for us (carrier `smpp`): each chunk is
+    recorded, then acknowledged; what is not acknowledged the SMSC delivers again."""
+    try:
+        carrier = carriers.current()
+        take = getattr(carrier, "receive", None)
+        if take is None:
+            return
+
+        def record(receipts: list[Receipt], replies: list[Reply]) -> None:
+            with unit_of_work() as session:
+                now = clock.now()
+                intake.apply_receipts(session, receipts, now)
+                intake.apply_replies(session, replies, carrier.name, now)
+
+        try:
+            take(record)
+        except CarrierUnavailable as failure:
+            log.warning("receipts not taken: %s", failure.reason)
+    finally:
+        redisd.client().delete("rental:receive")

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     carrier: str = "simulator"  # simulator, smpp, http
     http_gateway_url: str | None = None  # carrier "http": where batches are POSTed
     http_gateway_token: str | None = None
+    # Carrier "smpp": the SMSC's address and the account it binds with.
+    smpp_host: str | None = None
+    smpp_port: int = Field(default=2775, ge=1, le=65535)
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_window: int = Field(default=10, ge=1, le=1000)  # submit_sm awaiting an answer
+    smpp_timeout_seconds: float = Field(default=10.0, gt=0)  # an answer that never comes
+    smpp_enquire_link_seconds: float = Field(default=30.0, gt=0)  # idle bind checked first
+    smpp_throttle_wait_seconds: float = Field(default=10.0, ge=0)  # then the batch backs off
     carrier_rate_per_second: int = Field(default=0, ge=0)  # 0: no cap
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     tick_seconds: float = Field(default=2.0, gt=0)

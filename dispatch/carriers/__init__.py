@@ -17,4 +17,8 @@ def current() -> Carrier:
         from dispatch.carriers.http import HttpGateway
 
         return HttpGateway()
-    raise ConfigurationError(f"unknown carrier {name!r}: use simulator or http")
+    if name == "smpp":
+        from dispatch.carriers.smpp import SmppCarrier
+
+        return SmppCarrier()
+    raise ConfigurationError(f"unknown carrier {name!r}: use simulator, smpp or http")

@@ -22,6 +22,11 @@ class Submitted:
     parts: int = 1
     error: str | None = None  # refused: why
     permanent: bool = True  # refused for good (unknown number...) or worth retrying
+    # The carrier's id of every part of a concatenated message (receipts come per part).
+    part_ids: tuple[str, ...] = ()
+    # The carrier may or may not have taken it (the connection dropped before its answer):
+    # never sent again, reported unknown, not billed.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
