@@ -19,6 +19,7 @@ import logging
 import os
 import random
 import re
+import select
 import time
 from collections import deque
 from collections.abc import Callable
@@ -215,12 +216,20 @@ class _Link:
             return False
 
     def close(self) -> None:
+        """Unbind (what arrives meanwhile is left unacknowledged: the SMSC keeps it), then
+        disconnect."""
         try:
             if self.client.state not in (CLOSED, OPEN):
-                self.client.unbind()
+                sequence = self.send("unbind")
+                self.client._socket.settimeout(1.0)  # noqa: SLF001 - a short goodbye
+                while True:
+                    pdu = self.read()
+                    if pdu.command == "unbind_resp" and pdu.sequence == sequence:
+                        break
         except (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError, OSError):
             pass
         finally:
+            self.client.state = OPEN  # unbound, or given up on: smpplib need not warn
             if self.client._socket is not None:  # noqa: SLF001 - smpplib has no public test
                 self.client.disconnect()
 
@@ -390,44 +399,52 @@ class SmppCarrier:
         chunk: int = 500,
     ) -> int:
         """Bind as a receiver and take what the SMSC holds (receipts, replies) until it has
-        been quiet for `idle_seconds` or `limit_seconds` have passed. `record` commits each
-        chunk; only then is the chunk acknowledged. Returns how many PDUs were taken."""
+        been quiet for `idle_seconds` or `limit_seconds` have passed. What has arrived is
+        recorded (`record` commits) as soon as nothing more is waiting on the socket, or every
+        `chunk` PDUs, and only then acknowledged: an SMSC's window of unacknowledged
+        deliver_sm keeps moving. Returns how many PDUs were taken."""
         link = _Link("receiver")
-        link.client._socket.settimeout(idle_seconds)  # noqa: SLF001 - per-read timeout
+        sock = link.client._socket  # noqa: SLF001 - smpplib exposes no socket accessor
+        sock.settimeout(idle_seconds)
         deadline = time.monotonic() + limit_seconds
+        receipts: list[Receipt] = []
+        replies: list[Reply] = []
+        unacked: list[int] = []
         taken = 0
+
+        def flush() -> None:
+            nonlocal taken
+            if not unacked:
+                return
+            record(receipts, replies)  # committed: now the SMSC may forget them
+            for sequence in unacked:
+                link.answer("deliver_sm_resp", sequence)
+            taken += len(unacked)
+            receipts.clear()
+            replies.clear()
+            unacked.clear()
+
         try:
             while time.monotonic() < deadline:
-                receipts: list[Receipt] = []
-                replies: list[Reply] = []
-                unacked: list[int] = []
-                quiet = False
-                while len(unacked) < chunk and time.monotonic() < deadline:
-                    try:
-                        pdu = link.read()
-                    except TimeoutError:
-                        quiet = True
-                        break
-                    if pdu.command == "enquire_link":
-                        link.answer("enquire_link_resp", pdu.sequence)
-                    elif pdu.command == "unbind":
-                        link.answer("unbind_resp", pdu.sequence)
-                        quiet = True
-                        break
-                    elif pdu.command == "deliver_sm":
-                        unacked.append(pdu.sequence)
-                        item = parse_deliver(pdu)
-                        if isinstance(item, Receipt):
-                            receipts.append(item)
-                        elif isinstance(item, Reply):
-                            replies.append(item)
-                if unacked:
-                    record(receipts, replies)  # committed: now the SMSC may forget them
-                    for sequence in unacked:
-                        link.answer("deliver_sm_resp", sequence)
-                    taken += len(unacked)
-                if quiet:
+                if unacked and (len(unacked) >= chunk or not select.select([sock], [], [], 0)[0]):
+                    flush()
+                try:
+                    pdu = link.read()
+                except TimeoutError:
                     break
+                if pdu.command == "enquire_link":
+                    link.answer("enquire_link_resp", pdu.sequence)
+                elif pdu.command == "unbind":
+                    link.answer("unbind_resp", pdu.sequence)
+                    break
+                elif pdu.command == "deliver_sm":
+                    unacked.append(pdu.sequence)
+                    item = parse_deliver(pdu)
+                    if isinstance(item, Receipt):
+                        receipts.append(item)
+                    elif isinstance(item, Reply):
+                        replies.append(item)
+            flush()
         except (smpplib.exceptions.ConnectionError, OSError) as exc:
             log.warning("SMPP receiver connection lost (%s)", type(exc).__name__)
         finally:

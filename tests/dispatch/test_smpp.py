@@ -283,3 +283,18 @@ def test_a_synthetic_base_is_only_sent_to_a_local_smsc(
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+def test_one_receiver_bind_takes_everything_through_the_smsc_window(
+    smsc: TestSmsc, base_numbers: list[str]
+) -> None:
+    """The SMSC keeps at most 10 deliver_sm unacknowledged: acknowledging as soon as what
+    arrived is recorded keeps them coming, so a single bind empties the queue."""
+    SmppCarrier().submit(outgoing(base_numbers[:50]))
+    smsc.wait(lambda: len(smsc.queue) == 50)
+    commits: list[int] = []
+    taken = SmppCarrier().receive(lambda receipts, replies: commits.append(len(receipts)))
+    assert taken == 50
+    assert sum(commits) == 50
+    assert max(commits) <= 10  # recorded (committed) before each acknowledgement
+    assert not smsc.queue

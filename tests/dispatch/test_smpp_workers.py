@@ -45,12 +45,12 @@ def test_an_order_goes_out_once_through_smpp(
             while time.monotonic() < deadline and ledger(order["id"])["submitted"]:
                 time.sleep(0.5)
             logs = workers.logs()
-        handsets = smsc.messages()
+        # Orders left due by earlier tests of the session go out too: only this one counts.
+        handsets = [m for m in smsc.messages() if m[1].startswith("Grande braderie")]
     assert sent["status"] == "sent"
     assert len(handsets) == 120  # everyone, once, whole
     assert max(Counter(d for d, *_ in handsets).values()) == 1
     assert {parts for _, _, parts, _ in handsets} == {2}
-    assert all(text.startswith("Grande braderie") for _, text, _, _ in handsets)
     assert sum(1 for s in smsc.submissions if s.message_id is None) == 15  # throttled, retried
     counts = ledger(order["id"])
     failed = sum(1 for d, *_ in handsets if d.endswith("7"))
