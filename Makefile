@@ -20,8 +20,7 @@ install: $(BIN)/rental
 
 run: install
 	@test -f $(RENTAL_HOME)/base/CURRENT || $(BIN)/rental base generate --rows $(ROWS) --seed 1
-	$(BIN)/rental demo-accounts
-	$(BIN)/rental serve --host 127.0.0.1 --port $(PORT)
+	$(BIN)/rental up --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/pytest -q

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from dispatch.endpoints import router as carriers
+from kit import clock
 from rental.accounts.endpoints import router as organisations
 from rental.invoices.endpoints import router as invoices
 from rental.messages.endpoints import router as messages
@@ -15,3 +17,13 @@ from rental.quotes.endpoints import router as quotes
 router = APIRouter(prefix="/v1")
 for r in (quotes, messages, orders, invoices, organisations, pricing, carriers):
     router.include_router(r)
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    now: str = Field(description="the service's clock (a demo may start it at another instant)")
+
+
+@router.get("/health", response_model=Health, summary="The service is up, and its time")
+def health() -> Health:
+    return Health(now=clock.now().isoformat())

@@ -172,5 +172,19 @@ def beat(
     configure().start(["beat", f"--loglevel={loglevel}"])
 
 
+@app.command()
+@friendly_errors
+def up(
+    host: Annotated[str, typer.Option(help="Interface the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port of the API.")] = 8000,
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+) -> None:
+    """Run the whole service: the API, a dispatch worker and the scheduler, with a demo
+    customer and account manager (their keys are printed). Ctrl-C stops everything."""
+    from rental.launcher import up as run_all
+
+    raise typer.Exit(run_all(host, port, concurrency, typer.echo))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -1,0 +1,5 @@
+"""`python -m rental`: the CLI."""
+
+from rental.cli import main
+
+main()

@@ -1,0 +1,181 @@
+"""`rental up`: the whole service on one machine, with embedded defaults: the API, a dispatch
+worker and the scheduler, each a child process in its own process group, sharing one
+RENTAL_HOME (SQLite, the private Redis server, the simulator carrier). Ctrl-C (or SIGTERM)
+stops all of them; the private Redis server stops after the last of them.
+
+When the legal send window is closed in Paris and no RENTAL_NOW is given, the service's clock
+starts at the next opening so that a demo rental goes out at once; the window check itself is
+never switched off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from dispatch import windows
+from kit import clock
+from kit.settings import get_settings, reset_settings
+
+CHILDREN = ("api", "worker", "beat")
+
+
+def demo_clock(out: Callable[[str], None]) -> None:
+    """Start the clock at the next opening of the Paris window when it is closed now."""
+    if get_settings().now is not None:
+        return
+    paris = windows.calendar_of("75")
+    now = clock.now()
+    if windows.is_open(paris, now):
+        return
+    opening = windows.next_opening(paris, now)
+    os.environ["RENTAL_NOW"] = opening.isoformat()
+    reset_settings()
+    clock.reset()
+    out(
+        f"The legal send window is closed now; the service's clock starts at the next opening, "
+        f"{clock.human(opening)} (RENTAL_NOW), and runs on from there."
+    )
+
+
+def keys_file() -> Path:
+    return get_settings().home / "demo-keys.json"
+
+
+def save_keys(keys: dict[str, str]) -> None:
+    path = keys_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(keys, f)
+
+
+def load_keys() -> dict[str, str]:
+    return dict(json.loads(keys_file().read_text()))
+
+
+class Supervisor:
+    def __init__(self, host: str, port: int, concurrency: int, out: Callable[[str], None]):
+        self.host, self.port, self.concurrency, self.out = host, port, concurrency, out
+        self.logs = get_settings().home / "logs"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def command(self, name: str) -> list[str]:
+        rental = [sys.executable, "-m", "rental"]
+        if name == "api":
+            return [*rental, "serve", "--host", self.host, "--port", str(self.port)]
+        if name == "worker":
+            return [*rental, "worker", "--concurrency", str(self.concurrency)]
+        return [*rental, "beat"]
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for name in CHILDREN:
+            with open(self.logs / f"{name}.log", "ab") as log:  # the child keeps its own copy
+                self.procs[name] = subprocess.Popen(  # noqa: S603 - our own CLI
+                    self.command(name),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C reaches us; we stop them in order
+                )
+
+    def wait_ready(self, seconds: float = 120) -> bool:
+        url = f"http://{self.host}:{self.port}/v1/health"
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.dead():
+                return False
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    def dead(self) -> str | None:
+        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+
+    def stop(self) -> None:
+        """SIGTERM to every child's process group, then SIGKILL to what is still there."""
+        self.stopping = True
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # its pool processes too
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> int:
+    from kit.db import unit_of_work
+    from rental.accounts import service as accounts
+    from rental.accounts.models import Role
+    from rental.accounts.repository import AccountRepository
+    from rental.migrations import upgrade
+
+    demo_clock(out)
+    upgrade()
+    s = get_settings()
+    with unit_of_work() as session:
+        accounts.operator(session)
+        if AccountRepository(session).organisation_by_name("Demo") is None:
+            accounts.add_organisation(session, "Demo")
+        client = accounts.add_key(session, "Demo", Role.client, "demo-client")
+        manager = accounts.add_key(
+            session, s.broker_organisation, Role.account_manager, "demo-manager"
+        )
+    save_keys({"url": f"http://{host}:{port}", "client": client.key, "manager": manager.key})
+
+    supervisor = Supervisor(host, port, concurrency, out)
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    try:
+        supervisor.start()
+        out("Starting the API, a dispatch worker and the scheduler...")
+        if not supervisor.wait_ready():
+            failed = supervisor.dead() or "api"
+            out(f"The {failed} did not start: see {supervisor.logs / (failed + '.log')}")
+            return 1
+        out(f"Service running at http://{host}:{port} (OpenAPI docs: /docs)")
+        out(f"  client key (organisation Demo):    {client.key}")
+        out(f"  account manager key (the broker):  {manager.key}")
+        out(f"  logs: {supervisor.logs}/{{api,worker,beat}}.log")
+        out("Run a complete demo rental from another terminal: rental demo   (Ctrl-C stops all)")
+        while True:
+            stopped = supervisor.dead()
+            if stopped is not None:
+                log = supervisor.logs / f"{stopped}.log"
+                out(f"The {stopped} stopped unexpectedly: see {log}")
+                return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        out("Stopping...")
+        return 0
+    finally:
+        supervisor.stop()
+        out("Stopped: the API, the worker and the scheduler.")
