@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dispatch import flows
 from dispatch.models import Recipient
@@ -93,9 +93,7 @@ def test_at_least_90_percent_left_goes_out_and_is_billed_for_what_was_sent(
     # Sent to the end: the balance is invoiced for the 185 sent, not the 200 ordered.
     with unit_of_work() as session:
         session.execute(
-            Recipient.__table__.update()
-            .where(Recipient.order_id == order["id"])
-            .values(status="submitted")
+            update(Recipient).where(Recipient.order_id == order["id"]).values(status="submitted")
         )
         row = OrderRepository(session).get(order["id"], None)
         assert row is not None
