@@ -186,5 +186,46 @@ def up(
     raise typer.Exit(run_all(host, port, concurrency, typer.echo))
 
 
+@app.command()
+def demo(
+    url: Annotated[str | None, typer.Option(help="The service (default: `rental up`'s).")] = None,
+    client_key: Annotated[str | None, typer.Option(help="A client's API key.")] = None,
+    manager_key: Annotated[str | None, typer.Option(help="An account manager's key.")] = None,
+    quantity: Annotated[int, typer.Option(help="Messages to order.")] = 1000,
+) -> None:
+    """A complete rental against a running service, through its HTTP API only: quote, order,
+    deposit, send, receipts, then the report in every format and the invoices as PDF under
+    RENTAL_HOME/reports/."""
+    from rental import demo as rental_demo
+    from rental.launcher import keys_file, load_keys
+
+    if not (url and client_key and manager_key):
+        if not keys_file().exists():
+            typer.echo(
+                "No demo keys under RENTAL_HOME: start the service with `rental up` (make run) "
+                "or give --url, --client-key and --manager-key.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        saved = load_keys()
+        url, client_key, manager_key = (
+            url or saved["url"],
+            client_key or saved["client"],
+            manager_key or saved["manager"],
+        )
+    try:
+        rental_demo.run(
+            url,
+            client_key,
+            manager_key,
+            get_settings().home / "reports",
+            quantity,
+            typer.echo,
+        )
+    except rental_demo.DemoFailed as exc:
+        typer.echo(f"demo stopped: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
