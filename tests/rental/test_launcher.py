@@ -3,23 +3,15 @@ work, and Ctrl-C stops everything it started (the private Redis server included)
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.service import free_port, fresh_home, start_up
 
 
 def _ours(home: Path) -> list[psutil.Process]:
@@ -38,33 +30,10 @@ def _ours(home: Path) -> list[psutil.Process]:
 
 def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RENTAL_")}
-    env["RENTAL_HOME"] = str(home)
-    rental = [sys.executable, "-m", "rental"]
-    subprocess.run(
-        [*rental, "base", "generate", "--rows", "3000", "--seed", "3"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*rental, "up", "--port", str(port), "--concurrency", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = fresh_home(home, 3000, 3)
+    port = free_port()
+    proc, out = start_up(env, port, "--concurrency", "1")
     try:
-        lines: list[str] = []
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "rental demo" in line or not line:
-                break
-        out = "".join(lines)
         assert f"http://127.0.0.1:{port}" in out, out
         client_key = re.search(r"client key.*?(rk_\S+)", out)
         manager_key = re.search(r"account manager key.*?(rk_\S+)", out)
