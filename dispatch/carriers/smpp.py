@@ -20,6 +20,7 @@ import os
 import random
 import re
 import select
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -202,6 +203,20 @@ class _Link:
         self.used = time.monotonic()
         return pdu
 
+    def closed_by_peer(self) -> bool:
+        """The SMSC closed the connection while it sat idle (nothing sent on it yet)."""
+        sock = self.client._socket  # noqa: SLF001 - smpplib exposes no socket accessor
+        if sock is None:
+            return True
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        try:
+            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
     def alive(self) -> bool:
         """enquire_link, answered: the SMSC is still there."""
         try:
@@ -255,7 +270,9 @@ class SmppCarrier:
         global _transmitter
         link = _transmitter
         if link is not None and link.pid == os.getpid():
-            if time.monotonic() - link.used < self.enquire_after or link.alive():
+            if not link.closed_by_peer() and (
+                time.monotonic() - link.used < self.enquire_after or link.alive()
+            ):
                 return link
             link.close()
         _transmitter = None
@@ -304,6 +321,7 @@ class SmppCarrier:
                     sending = queue.popleft()
                     message = batch[sending.ref]
                     if message.uncertain or message.error is not None:
+                        sending = None
                         continue  # a part was refused or lost: the rest is not sent
                     sequence = link.send(
                         "submit_sm",

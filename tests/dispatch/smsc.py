@@ -187,6 +187,16 @@ class TestSmsc:
             self._receipt, submission.message_id, submission.destination, submission.source
         )
 
+    def hang_up_all(self) -> None:
+        """Close every session, as an SMSC restarting would."""
+
+        def close() -> None:
+            for s in list(self._live):
+                s.writer.close()
+
+        self.loop.call_soon_threadsafe(close)
+        self.wait(lambda: not self._live)
+
     def wait(self, condition: Callable[[], bool], seconds: float = 10) -> None:
         deadline = time.monotonic() + seconds
         while not condition():

@@ -163,6 +163,16 @@ def test_a_connection_lost_mid_window_resumes_and_never_resends(
             assert r.message_id is not None
 
 
+def test_a_bind_the_smsc_closed_while_idle_is_replaced_before_sending(
+    smsc: TestSmsc, base_numbers: list[str]
+) -> None:
+    SmppCarrier().submit(outgoing(base_numbers[:2]))
+    smsc.hang_up_all()  # the SMSC restarts between two batches
+    results, _ = SmppCarrier().submit(outgoing(base_numbers[2:5]))
+    assert all(r.message_id for r in results)  # nobody lost to a dead connection
+    assert smsc.binds == ["transmitter", "transmitter"]
+
+
 def test_an_idle_bind_is_checked_with_enquire_link(
     smsc: TestSmsc, base_numbers: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
