@@ -243,6 +243,7 @@ def _timeline(
             deferrals.append(
                 schemas.Deferral(
                     calendar=c.calendar,
+                    label=calendar_label(c.calendar),
                     requested=order.send_at,
                     started=c.first or opens,
                     reason=_why_closed(cal, order.send_at),

@@ -46,6 +46,7 @@ class Cost(BaseModel):
 
 class Deferral(BaseModel):
     calendar: str
+    label: str
     requested: datetime
     started: datetime
     reason: str
