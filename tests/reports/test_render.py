@@ -16,9 +16,9 @@ from pypdf import PdfReader
 
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from reports import render, service
 from rental.invoices.models import Invoice
 from rental.invoices.repository import InvoiceRepository
+from reports import render, service
 from tests.conftest import ScanningClient, auth
 from tests.rental.factories import create_order, pay_deposit
 from tests.reports.conftest import SentOrder
@@ -121,9 +121,9 @@ def test_invoice_pdfs_carry_the_legal_mentions(
         "BCE majoré de 10 points",
         "indemnité forfaitaire pour frais de recouvrement de 40,00",
         "Pas d'escompte",
-        render.money(balance["amount_incl_vat_cents"]).replace("\u00a0", " ").replace(
-            "\u202f", " "
-        ),
+        render.money(balance["amount_incl_vat_cents"])
+        .replace("\u00a0", " ")
+        .replace("\u202f", " "),
     ):
         assert mention.replace("\u202f", " ") in text.replace("\u202f", " "), mention
     # A credit note names the invoice it corrects; unknown formats are refused.

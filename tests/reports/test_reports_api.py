@@ -316,3 +316,31 @@ def test_build_is_fast_enough_to_call_per_request(sent_order: SentOrder) -> None
         doc = service.report_of(session, sent_order.id, sent_order.last_submission)
         assert doc.order_id == sent_order.id
         assert build.final_at(session, session.get(Order, sent_order.id)) is not None  # type: ignore[arg-type]
+
+
+def test_the_report_exists_as_soon_as_sending_starts(
+    app_client: ScanningClient, org_keys: dict[str, str], at: Any
+) -> None:
+    from dispatch import flows
+    from segmentation import runtime
+    from tests.dispatch.test_flows import at_send_time, scheduled_order
+
+    order = scheduled_order(app_client, org_keys, {"departments": ["29"]}, 150)
+    assert report(app_client, org_keys["acme"], order["id"]).json()["current_status"] == (
+        "scheduled"
+    )
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        assert flows.start(session, order["id"], runtime.current(), now)
+    at(now)
+    doc = report(app_client, org_keys["acme"], order["id"]).json()
+    assert doc["order_status"] == "dispatching"
+    assert doc["state"] == "in_progress"
+    assert doc["final_at"] is None
+    assert doc["volumes"]["recipients"] == 150
+    assert doc["volumes"]["pending"] == 150
+    assert doc["volumes"]["submitted"] == 0
+    assert doc["series"]["buckets"] == []
+    assert doc["cost"]["total_incl_vat_cents"] is None
+    html = report(app_client, org_keys["acme"], order["id"], "html").text
+    assert html.count('<svg class="chart') == 2
