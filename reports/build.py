@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -36,7 +37,7 @@ from rental.orders.states import OrderStatus
 from rental.quotes.repository import QuoteRepository
 from rental.quotes.service import dimension_values, region_of_department
 from reports import schemas
-from reports.repository import OutcomeRow, ReportRepository
+from reports.repository import OutcomeRow, ReportRepository, SummaryRow
 from segmentation import privacy
 from segmentation.criteria import Criteria, describe
 
@@ -87,7 +88,7 @@ def _final_at(session: Session, order: Order, last: datetime | None) -> datetime
     return (sent[-1] if sent else order.updated_at) + hours
 
 
-def _outcome_tree(rows: list[OutcomeRow]) -> privacy.Node:
+def _outcome_tree(rows: list[SummaryRow] | list[OutcomeRow]) -> privacy.Node:
     leaves: dict[str, int] = {}
     reasons: dict[str, int] = {}
 
@@ -216,20 +217,39 @@ def _pauses(cal: windows.Calendar, first: datetime, last: datetime) -> int:
     return pauses
 
 
-def _timeline(
-    session: Session, repo: ReportRepository, order: Order, k: int, receipts_until: datetime
-) -> schemas.Timeline:
-    spans = repo.calendars(order.id)
-    shown = privacy.suppress_counts({c.calendar: c.recipients for c in spans}, k)
+@dataclass(frozen=True)
+class _Span:
+    recipients: int
+    first: datetime | None
+    last: datetime | None
+
+
+def _spans(rows: list[SummaryRow]) -> dict[str, _Span]:
+    """Per calendar: how many recipients, first and last submission."""
+    out: dict[str, _Span] = {}
+    for r in rows:
+        was = out.get(r.calendar, _Span(0, None, None))
+        firsts = [t for t in (was.first, r.first) if t]
+        lasts = [t for t in (was.last, r.last) if t]
+        out[r.calendar] = _Span(
+            was.recipients + r.n, min(firsts) if firsts else None, max(lasts) if lasts else None
+        )
+    return out
+
+
+def _timeline(session: Session, order: Order, k: int, rows: list[SummaryRow]) -> schemas.Timeline:
+    spans = _spans(rows)
+    shown = privacy.suppress_counts({c: sp.recipients for c, sp in spans.items()}, k)
     waves, deferrals = [], []
-    for c in sorted(spans, key=lambda c: c.calendar):
-        cal = windows.calendar_from_key(c.calendar)
+    for key in sorted(spans):
+        c = spans[key]
+        cal = windows.calendar_from_key(key)
         waves.append(
             schemas.Wave(
-                calendar=c.calendar,
-                label=calendar_label(c.calendar),
+                calendar=key,
+                label=calendar_label(key),
                 time_zone=cal.time_zone,
-                recipients=shown[c.calendar],
+                recipients=shown[key],
                 first_submission=c.first,
                 last_submission=c.last,
                 pauses=_pauses(cal, c.first, c.last) if c.first and c.last else 0,
@@ -242,25 +262,25 @@ def _timeline(
                 continue
             deferrals.append(
                 schemas.Deferral(
-                    calendar=c.calendar,
-                    label=calendar_label(c.calendar),
+                    calendar=key,
+                    label=calendar_label(key),
                     requested=order.send_at,
                     started=c.first or opens,
                     reason=_why_closed(cal, order.send_at),
                 )
             )
-    firsts = [c.first for c in spans if c.first]
-    lasts = [c.last for c in spans if c.last]
+    firsts = [c.first for c in spans.values() if c.first]
+    lasts = [c.last for c in spans.values() if c.last]
+    receipts = [r.last_receipt for r in rows if r.last_receipt]
     started = [
         e.at for e in OrderRepository(session).events(order.id) if e.action == "dispatch_started"
     ]
-    last_receipt = repo.last_receipt(order.id, receipts_until)
     return schemas.Timeline(
         requested_send_at=order.send_at,
         dispatch_started_at=started[0] if started else None,
         first_submission=min(firsts) if firsts else None,
         last_submission=max(lasts) if lasts else None,
-        last_receipt=last_receipt,
+        last_receipt=max(receipts) if receipts else None,
         waves=waves,
         deferrals=deferrals,
     )
@@ -270,16 +290,14 @@ def _series(
     repo: ReportRepository,
     order: Order,
     first: datetime | None,
-    last: datetime | None,
+    end: datetime | None,
     until: datetime,
     k: int,
 ) -> schemas.Series:
     """Submissions and receipts per time bucket, the bucket chosen so that the whole send fits
-    in at most MAX_BUCKETS of them."""
-    if first is None:
+    in at most MAX_BUCKETS of them (from the first submission to `end`, the last event)."""
+    if first is None or end is None:
         return schemas.Series(bucket_minutes=60, buckets=[])
-    last_receipt = repo.last_receipt(order.id, until)
-    end = max(first, last or first, last_receipt or first)
     span = (end - first).total_seconds() + 1
     width = next((w for w in BUCKETS if span / w <= MAX_BUCKETS), BUCKETS[-1])
     start = datetime.fromtimestamp(int(first.timestamp()) // width * width, UTC)
@@ -328,10 +346,10 @@ def _controls(repo: ReportRepository, order: Order, cutoff: datetime | None) -> 
     )
 
 
-def final_at(session: Session, order: Order) -> datetime | None:
+def final_at(session: Session, order: Order, now: datetime) -> datetime | None:
     """When the order's report becomes final (None while it is still sending)."""
-    lasts = [c.last for c in ReportRepository(session).calendars(order.id) if c.last]
-    return _final_at(session, order, max(lasts) if lasts else None)
+    rows = ReportRepository(session).summary(order.id, None, now)
+    return _final_at(session, order, max((r.last for r in rows if r.last), default=None))
 
 
 def build(session: Session, order: Order, now: datetime) -> schemas.Report:
@@ -339,16 +357,17 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
     s = get_settings()
     k = s.min_segment_size
     repo = ReportRepository(session)
-    spans = repo.calendars(order.id)
-    firsts = [c.first for c in spans if c.first]
-    lasts = [c.last for c in spans if c.last]
-    first, last = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+    rows = repo.summary(order.id, None, now)
+    first = min((r.first for r in rows if r.first), default=None)
+    last = max((r.last for r in rows if r.last), default=None)
     final_at = _final_at(session, order, last)
     final = final_at is not None and now >= final_at
     cutoff = final_at if final else None
     until = cutoff or now
+    if cutoff is not None:  # the state at the cutoff: later receipts are left out
+        rows = repo.summary(order.id, cutoff, until)
 
-    tree = _outcome_tree(repo.outcomes(order.id, cutoff))
+    tree = _outcome_tree(rows)
     shown = _shown(tree, k, public=("submitted",))
     failed = next(p for p in tree.walk() if p.name == "failed")
     volumes = schemas.Volumes(
@@ -390,7 +409,7 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
         p = orders.reprice(session, order, submitted)
         cost = schemas.Cost(
             messages_billed=submitted,
-            segments=repo.segments(order.id),
+            segments=sum(r.parts for r in rows),
             total_excl_vat_cents=p.total_excl_vat_cents,
             vat_cents=p.vat_cents,
             total_incl_vat_cents=p.total_incl_vat_cents,
@@ -434,8 +453,15 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
         volumes=volumes,
         opt_outs=opt_outs,
         cost=cost,
-        timeline=_timeline(session, repo, order, k, until),
-        series=_series(repo, order, first, last, until, k),
+        timeline=_timeline(session, order, k, rows),
+        series=_series(
+            repo,
+            order,
+            first,
+            max([t for t in (last, *(r.last_receipt for r in rows)) if t], default=None),
+            until,
+            k,
+        ),
         controls=_controls(repo, order, cutoff),
         breakdowns=_breakdowns(repo, order, reference_day, k, shown["recipients"] is None),
         notes=notes,

@@ -65,7 +65,7 @@ def finalise_due(session: Session, now: datetime) -> list[str]:
         order = OrderRepository(session).lock(order_id, None)
         if order is None or order.status is not S.sent:
             continue
-        final = builder.final_at(session, order)
+        final = builder.final_at(session, order, now)
         if final is not None and now >= final:
             order_flows.move(session, order, S.reported, now, None, "system", "report_final")
             done.append(order.id)
