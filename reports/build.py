@@ -176,16 +176,21 @@ def _cells(
 
 
 def _breakdowns(
-    repo: ReportRepository, order: Order, on: date, k: int, hide_all: bool
+    repo: ReportRepository,
+    order: Order,
+    rows: list[SummaryRow],
+    on: date,
+    k: int,
+    hide_all: bool,
 ) -> dict[str, list[schemas.Cell]]:
     dims = dimension_values()
     region_of = region_of_department()
     regions: dict[str, int] = {}
     sexes: dict[str, int] = {}
-    for dep, sex, n in repo.by_department_sex(order.id):
-        r = region_of.get(dep, "unknown")
-        regions[r] = regions.get(r, 0) + n
-        sexes[sex or "unknown"] = sexes.get(sex or "unknown", 0) + n
+    for row in rows:
+        r = region_of.get(row.department, "unknown")
+        regions[r] = regions.get(r, 0) + row.n
+        sexes[row.sex or "unknown"] = sexes.get(row.sex or "unknown", 0) + row.n
     ages = _ages(repo.prospect_ids(order.id), on)
     return {
         "region": _cells(regions, dims["region"], k, hide_all),
@@ -302,8 +307,7 @@ def _series(
     width = next((w for w in BUCKETS if span / w <= MAX_BUCKETS), BUCKETS[-1])
     start = datetime.fromtimestamp(int(first.timestamp()) // width * width, UTC)
     n = int((end - start).total_seconds() // width) + 1
-    sub = repo.histogram(order.id, "submitted", start, width, until)
-    rec = repo.histogram(order.id, "receipts", start, width, until)
+    sub, rec = repo.histograms(order.id, start, width, until)
     keys = [str(i) for i in range(n)]
     shown_sub = privacy.suppress_counts({i: sub.get(int(i), 0) for i in keys}, k, zeros_shown=True)
     shown_rec = privacy.suppress_counts({i: rec.get(int(i), 0) for i in keys}, k, zeros_shown=True)
@@ -463,6 +467,6 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
             k,
         ),
         controls=_controls(repo, order, cutoff),
-        breakdowns=_breakdowns(repo, order, reference_day, k, shown["recipients"] is None),
+        breakdowns=_breakdowns(repo, order, rows, reference_day, k, shown["recipients"] is None),
         notes=notes,
     )
