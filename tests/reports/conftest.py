@@ -11,17 +11,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dispatch import flows, intake
+from dispatch import flows, intake, windows
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import Recipient
 from dispatch.repository import LedgerRepository
 from kit.db import unit_of_work
 from kit.settings import get_settings
+from rental.orders.models import Order
+from rental.orders.states import OrderStatus
 from segmentation import runtime
 from tests.conftest import ScanningClient
 from tests.dispatch.test_flows import at_send_time, scheduled_order
 
-CRITERIA = {"departments": ["35", "974"]}
+# Departments no other test counts on: STOP opt-outs and contact history here are global.
+CRITERIA = {"departments": ["56", "972"]}
 QUANTITY = 1500
 CHUNK_MINUTES = 10
 
@@ -101,6 +104,10 @@ def send_in_process(order_id: str, now: datetime, stops: tuple[int, int] = (0, 0
             intake.stop_link(session, r.stop_token, last + timedelta(hours=1))
     with unit_of_work() as session:
         assert flows.pump(session, order_id, at) == []  # nothing left: the order is sent
+    with unit_of_work() as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        assert order.status is OrderStatus.sent, "a wave's window was closed: pick another time"
     return SentOrder(order_id, now, last, replies, links)
 
 
@@ -108,14 +115,17 @@ def send_in_process(order_id: str, now: datetime, stops: tuple[int, int] = (0, 0
 def sent_order(
     app_client: ScanningClient, org_keys: dict[str, str], base_numbers: list[str]
 ) -> Iterator[SentOrder]:
-    """Acme's order of 1,500 recipients in Ille-et-Vilaine and Reunion, sent, with 110 STOP
+    """Acme's order of 1,500 recipients in Morbihan and Martinique, sent, with 110 STOP
     replies and 105 STOP-link visits, and two control numbers riding along."""
     s = get_settings()
     before = s.control_numbers
     s.control_numbers = base_numbers[:2]
     try:
         order = scheduled_order(app_client, org_keys, CRITERIA, QUANTITY)
-        yield send_in_process(order["id"], at_send_time(order), stops=(110, 105))
+        # When the windows of Martinique (UTC-4) and of metropolitan France are both open.
+        start = windows.next_opening(windows.calendar_of("972"), at_send_time(order))
+        assert windows.is_open(windows.calendar_of("56"), start)
+        yield send_in_process(order["id"], start, stops=(110, 105))
     finally:
         s.control_numbers = before
 
