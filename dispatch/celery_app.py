@@ -16,7 +16,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 from kit import redact, redisd
 from kit.settings import get_settings
 
-app = Celery("rental", include=["dispatch.tasks"])
+app = Celery("rental", include=["dispatch.tasks", "reports.tasks"])
 
 
 def configure() -> Celery:
@@ -35,6 +35,7 @@ def configure() -> Celery:
         timezone="UTC",
         beat_schedule={
             "tick": {"task": "dispatch.tick", "schedule": s.tick_seconds},
+            "reports": {"task": "reports.finalise", "schedule": 60.0},
         },
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
     )

@@ -14,6 +14,7 @@ from dispatch.repository import LedgerRepository
 from kit.settings import get_settings
 from rental.orders.models import Order
 from rental.orders.states import OrderStatus
+from segmentation import privacy
 
 
 class Wave(BaseModel):
@@ -26,14 +27,8 @@ class Wave(BaseModel):
 
 
 def _suppress(counts: dict[str, int], k: int) -> dict[str, int | None]:
-    """Counts under k hidden; a lone hidden one takes the smallest other with it, so the total
-    cannot reveal it."""
-    shown: dict[str, int | None] = {c: (n if n >= k else None) for c, n in counts.items()}
-    hidden = [c for c, v in shown.items() if v is None]
-    visible = sorted((n, c) for c, n in counts.items() if shown[c] is not None)
-    if len(hidden) == 1 and visible:
-        shown[visible[0][1]] = None
-    return shown
+    """Counts under k hidden, with complementary cells (the rule of segmentation.privacy)."""
+    return privacy.suppress_counts(counts, k)
 
 
 def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     max_send_horizon_days: int = Field(default=365, ge=1)
     volume_tolerance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)  # the 10% promise
     seller_name: str = "Broker SAS"
+    # The seller's identity on invoices (French legal mentions); demo values by default.
+    seller_legal_form: str = "SAS au capital de 10 000 EUR"
+    seller_address: str = "1 rue de l'Exemple, 75002 Paris, France"
+    seller_siren: str = "000 000 000"
+    seller_rcs: str = "RCS Paris"
+    seller_vat_number: str = "FR00000000000"
+    seller_bank_details: str = "IBAN FR76 0000 0000 0000 0000 0000 000 - BIC XXXXFRPP"
 
     # Dispatch. No Redis URL: a private server under home/redis, shared by this home's processes.
     redis_url: str | None = None

@@ -13,9 +13,10 @@ from rental.messages.endpoints import router as messages
 from rental.orders.endpoints import router as orders
 from rental.pricing.endpoints import router as pricing
 from rental.quotes.endpoints import router as quotes
+from reports.endpoints import router as reports
 
 router = APIRouter(prefix="/v1")
-for r in (quotes, messages, orders, invoices, organisations, pricing, carriers):
+for r in (quotes, messages, orders, reports, invoices, organisations, pricing, carriers):
     router.include_router(r)
 
 

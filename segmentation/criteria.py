@@ -308,3 +308,40 @@ def search_communes(text: str, limit: int = 20) -> list[dict[str, Any]]:
         }
         for r in hits.head(limit).iter_rows(named=True)
     ]
+
+
+def describe(criteria: Criteria) -> list[str]:
+    """The criteria in words (English labels of the catalogue), one line per criterion, for
+    documents people read: "Sex: Woman", "Age: 25 to 60", "Excluding: Income band: ..."."""
+    entries = {c["key"]: c for c in catalogue()["criteria"]}
+    names = dict(zip(reference.communes()["insee"], reference.communes()["name"], strict=True))
+
+    def listed(key: str, values: list[str]) -> str:
+        labels = {v["value"]: v["label_en"] for v in entries[key].get("values", [])}
+        if key == "communes":
+            labels = {v: f"{names.get(v, v)} ({v})" for v in values}
+        words = [labels.get(v, v) for v in values]
+        shown = ", ".join(words[:12]) + (f" and {len(words) - 12} more" if len(words) > 12 else "")
+        return f"{entries[key]['label_en']}: {shown}"
+
+    def lines(f: _Filters) -> list[str]:
+        out: list[str] = []
+        for key in type(f).model_fields:
+            value = getattr(f, key)
+            if value is None or key == "exclude":
+                continue
+            if key == "age":
+                out.append(f"Age: {value.min} to {value.max}")
+            elif key == "radius":
+                where = names.get(value.commune, value.commune)
+                out.append(f"Within {value.km:g} km of {where} ({value.commune})")
+            elif key == "children":
+                out.append(f"Children at home: {'yes' if value else 'no'}")
+            else:
+                out.append(listed(key, value))
+        return out
+
+    out = lines(criteria) or ["Everyone eligible in the base"]
+    if criteria.exclude is not None:
+        out.append("Excluding prospects with " + "; ".join(lines(criteria.exclude)))
+    return out

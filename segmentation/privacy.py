@@ -228,3 +228,65 @@ def protect_result(
     elif "region" in cells:
         out["region"] = protect(cells["region"], k, secret)
     return Protected(shown_total, out)
+
+
+def suppress_counts(
+    counts: Mapping[str, int], k: int, zeros_shown: bool = False
+) -> dict[str, int | None]:
+    """Exact counts of one flat dimension (no noise: the ledger of an order, say), with the same
+    rule as `protect`: cells under k hidden, more with them until the hidden cells cannot be
+    worked out from the total. Empty cells are hidden too, unless `zeros_shown` (a time series:
+    an empty hour singles no one out)."""
+    cells = [Cell(v, v, n) for v, n in counts.items()]
+    small = {c.value for c in cells if c.exact < k and (c.exact > 0 or not zeros_shown)}
+    hidden = _complete(cells, small, k)
+    return {c.value: None if c.value in hidden else c.exact for c in cells}
+
+
+@dataclass(frozen=True)
+class Node:
+    """A count and the parts it splits into (the parts add up to it exactly). Used for the
+    outcome of a send: recipients -> submitted -> delivered, failed -> reasons..."""
+
+    name: str
+    exact: int
+    parts: tuple[Node, ...] = ()
+
+    def walk(self) -> Iterable[Node]:
+        yield self
+        for p in self.parts:
+            yield from p.walk()
+
+
+def suppress_tree(root: Node, k: int, public: Iterable[str] = ()) -> set[str]:
+    """The names to hide in a tree of counts, to a fixed point, with the rule of
+    `suppress_nested` at every level:
+    - a count under k is hidden; zero is not (an empty outcome singles no one out);
+    - among the parts of a count, hidden parts are completed (`_complete`) so that the shown
+      count minus its shown parts never isolates a part or a group under k;
+    - a hidden count keeps at least one hidden part, so it cannot be rebuilt by addition;
+    - a count whose hidden parts cannot be protected (a single one, or fewer than k together)
+      is hidden as well.
+    `public` counts are known to the reader anyway (the volume billed on the invoice): never
+    chosen to protect another, so the others are hidden instead."""
+    names = set(public)
+    fixed = {n.name for n in root.walk() if n.name in names and n.exact >= k}
+    hidden = {n.name for n in root.walk() if 0 < n.exact < k and n.name not in fixed}
+    while True:
+        before = len(hidden)
+        for node in root.walk():
+            if not node.parts:
+                continue
+            group = [Cell(p.name, p.name, p.exact) for p in node.parts if p.exact > 0]
+            here = {c.value for c in group if c.value in hidden}
+            if node.name in hidden and not here and group:
+                choice = [c for c in group if c.value not in fixed] or group
+                here = {min(choice, key=lambda c: (c.exact, c.value)).value}
+            candidates = [c for c in group if c.value not in fixed or c.value in here]
+            completed = _complete(candidates, here, k)
+            exact = {c.value: c.exact for c in group}
+            if completed and (len(completed) < 2 or sum(exact[v] for v in completed) < k):
+                hidden.add(node.name)  # cannot be protected inside: hide the count as well
+            hidden |= completed
+        if len(hidden) == before:
+            return hidden

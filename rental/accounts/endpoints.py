@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kit import clock
+from kit.text import SafeText
 from rental.accounts import service
 from rental.accounts.models import ContentReview
 from rental.accounts.repository import AuditRepository
@@ -19,6 +20,9 @@ class OrganisationOut(BaseModel):
     name: str
     content_review: ContentReview
     refund_deposit_on_cancel: bool
+    billing_address: str | None = None
+    vat_number: str | None = None
+    siren: str | None = None
 
 
 class OrganisationTerms(BaseModel):
@@ -26,6 +30,13 @@ class OrganisationTerms(BaseModel):
 
     content_review: ContentReview | None = None
     refund_deposit_on_cancel: bool | None = None
+    billing_address: SafeText | None = Field(
+        default=None, min_length=5, max_length=300, description="as printed on invoices"
+    )
+    vat_number: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$", description="e.g. FR + 11 characters"
+    )
+    siren: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="9 digits")
 
 
 @router.get("/organisations", response_model=list[OrganisationOut])
@@ -41,7 +52,11 @@ def set_terms(
     organisation_id: OrganisationPath, body: OrganisationTerms, who: StaffDep, session: SessionDep
 ) -> OrganisationOut:
     org = service.set_terms(
-        session, organisation_id, body.content_review, body.refund_deposit_on_cancel
+        session,
+        organisation_id,
+        body.content_review,
+        body.refund_deposit_on_cancel,
+        billing=body.model_dump(include={"billing_address", "vat_number", "siren"}),
     )
     AuditRepository(session).record(
         clock.now(),

@@ -37,6 +37,10 @@ class Organisation(Base):
     refund_deposit_on_cancel: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Who is invoiced (French legal mentions): set by an account manager.
+    billing_address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    vat_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    siren: Mapped[str | None] = mapped_column(String(9), nullable=True)
 
 
 class User(Base):

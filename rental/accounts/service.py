@@ -113,8 +113,13 @@ def set_terms(
     organisation_id: int,
     content_review: ContentReview | None,
     refund_deposit_on_cancel: bool | None,
+    billing: dict[str, str | None] | None = None,
 ) -> Organisation:
+    """Contract terms and billing identity; what is None stays as it is."""
     org = get_organisation(session, organisation_id)
+    for field, value in (billing or {}).items():
+        if field in ("billing_address", "vat_number", "siren") and value is not None:
+            setattr(org, field, value)
     if content_review is not None:
         org.content_review = content_review
     if refund_deposit_on_cancel is not None:

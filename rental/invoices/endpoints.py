@@ -1,15 +1,20 @@
-"""HTTP: invoices and credit notes (JSON; documents come with the reports)."""
+"""HTTP: invoices and credit notes, as JSON or as documents (rendered by reports/)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
 
 from rental.accounts.service import organisation_name
 from rental.deps import IdPath, IdQuery, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep
 from rental.invoices import service
 from rental.invoices.schemas import InvoiceList, InvoiceOut
+from reports import invoices as documents
+from reports import render
+from reports import service as report_service
 
 router = APIRouter(tags=["invoices"])
+INVOICE_FORMATS = ("json", "html", "pdf")
 
 
 @router.get(
@@ -47,7 +52,27 @@ def list_invoices(
     return InvoiceList(items=items, limit=limit, offset=offset)
 
 
-@router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
-def get_invoice(invoice_id: IdPath, who: PrincipalDep, session: SessionDep) -> InvoiceOut:
+@router.get(
+    "/invoices/{invoice_id}",
+    response_model=InvoiceOut,
+    summary="An invoice or credit note: JSON, or the document (?format=html|pdf)",
+    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+)
+def get_invoice(
+    invoice_id: IdPath,
+    who: PrincipalDep,
+    session: SessionDep,
+    format: str = Query(default="json", max_length=20, description="json, html or pdf"),
+) -> InvoiceOut | Response:
+    fmt = report_service.check_format(format, INVOICE_FORMATS)
     invoice = service.get_invoice(session, who, invoice_id)
-    return service.view(session, invoice, organisation_name(session, invoice.organisation_id))
+    if fmt == "json":
+        return service.view(session, invoice, organisation_name(session, invoice.organisation_id))
+    html = render.invoice_html(documents.document(session, invoice))
+    if fmt == "html":
+        return HTMLResponse(html)
+    return Response(
+        render.pdf(html),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="invoice-{invoice.number}.pdf"'},
+    )

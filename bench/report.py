@@ -1,0 +1,193 @@
+"""Building the send report of a 1M-recipient order (issue 5: <= 2 s).
+
+The ledger of one order is filled with a million recipients drawn from a 1M base (statuses,
+failure reasons, submissions over six hours, receipts, STOP opt-outs), then the report is built
+in process as the API builds it: SQL aggregates, the join with the base's birth dates, the
+suppression, the time series. Baseline in the same run: a plain scan of the same rows, the
+ledger rows of the order read into Polars and counted by status (what any report must at least
+do once).
+
+    python -m bench.report --rows 1000000
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from bench.common import cli, ensure_base, env_for, p50_ms
+
+SENT_AT = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # a Tuesday
+
+
+def _setup(rows: int) -> str:
+    """The bench order (created once per bench home), its ledger filled and marked sent."""
+    os.environ.update(env_for(rows))
+    from kit.settings import reset_settings
+
+    reset_settings()
+    import polars as pl
+    from sqlalchemy import func, insert, select
+
+    from datasets import snapshot
+    from dispatch.models import Recipient
+    from kit.db import unit_of_work
+    from kit.settings import get_settings
+    from rental.accounts import service as accounts
+    from rental.migrations import upgrade
+    from rental.orders import service as orders
+    from rental.orders.models import Order
+    from rental.orders.schemas import OrderCreate
+    from rental.orders.states import OrderStatus
+    from rental.quotes import service as quotes
+    from segmentation import runtime
+    from segmentation.criteria import Criteria
+    from segmentation.models import Suppression
+
+    upgrade()
+    with unit_of_work() as session:
+        found = session.scalar(select(Order.id).where(Order.sender == "BENCHREP"))
+        if (
+            found
+            and session.scalar(select(func.count()).where(Recipient.order_id == found)) == rows
+        ):
+            return str(found)
+    seg = runtime.warm_up()
+    with unit_of_work() as session:
+        who = accounts.operator(session)
+        quote = quotes.create_quote(session, who, Criteria.model_validate({}), seg)
+        order = orders.create_order(
+            session,
+            who,
+            OrderCreate(
+                quote_id=quote.id,
+                quantity=quote.shown_count or 0,
+                message="Bench report",
+                sender="BENCHREP",
+                send_at=datetime.now(UTC) + timedelta(days=1),
+            ),
+        )
+        order.status, order.send_at = OrderStatus.sent, SENT_AT
+        order_id = order.id
+    base = pl.read_parquet(
+        snapshot.current(get_settings().base_dir).attributes,
+        columns=["prospect_id", "department", "sex"],
+    ).head(rows)
+    n = base.height
+    rng = np.random.default_rng(1)
+    u = rng.random(n)
+    status = np.where(u < 0.9, "delivered", np.where(u < 0.95, "failed", "expired"))
+    status = np.where(u > 0.995, "submitted", status)
+    error = np.where(status == "failed", np.where(u < 0.93, "unknown_subscriber", "refused"), "")
+    submitted = SENT_AT.replace(tzinfo=None) + (rng.random(n) * 6 * 3600).astype(
+        "timedelta64[s]"
+    ).astype(timedelta)
+    macs = rng.bytes(32 * n)
+    ledger = [
+        {
+            "order_id": order_id,
+            "prospect_id": int(pid),
+            "batch": i // 1000,
+            "calendar": "metro",
+            "department": dep,
+            "sex": sex,
+            "stop_token": None,
+            "phone_enc": b"",
+            "phone_hmac": macs[32 * i : 32 * i + 32],
+            "status": st,
+            "message_id": f"b-{i}",
+            "parts": 1,
+            "error": err or None,
+            "submitted_at": sub.replace(tzinfo=UTC),
+            "final_at": None
+            if st == "submitted"
+            else (sub + timedelta(minutes=3)).replace(tzinfo=UTC),
+        }
+        for i, (pid, dep, sex, st, err, sub) in enumerate(
+            zip(
+                base["prospect_id"],
+                base["department"],
+                base["sex"],
+                status,
+                error,
+                submitted,
+                strict=True,
+            )
+        )
+    ]
+    for start in range(0, n, 50_000):
+        with unit_of_work() as session:
+            session.execute(insert(Recipient), ledger[start : start + 50_000])
+    with unit_of_work() as session:
+        session.execute(
+            insert(Suppression),
+            [
+                {
+                    "phone_hmac": ledger[i]["phone_hmac"],
+                    "reason": "stop_reply" if i % 3 else "stop_link",
+                    "source": "bench",
+                    "created_at": ledger[i]["submitted_at"] + timedelta(hours=1),
+                }
+                for i in range(0, n, 250)
+            ],
+        )
+    return order_id
+
+
+def run(rows: int) -> dict[str, Any]:
+    ensure_base(rows)
+    t = time.perf_counter()
+    order_id = _setup(rows)
+    setup_s = round(time.perf_counter() - t, 1)
+
+    import polars as pl
+    from sqlalchemy import select
+
+    from dispatch.models import Recipient
+    from kit.db import get_engine, unit_of_work
+    from rental.orders.models import Order
+    from reports import build, render
+
+    now = SENT_AT + timedelta(hours=12)
+
+    def report() -> Any:
+        with unit_of_work() as session:
+            order = session.get(Order, order_id)
+            assert order is not None  # noqa: S101
+            return build.build(session, order, now)
+
+    def baseline() -> Any:
+        q = select(
+            Recipient.status,
+            Recipient.error,
+            Recipient.department,
+            Recipient.sex,
+            Recipient.prospect_id,
+        ).where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
+        with get_engine().connect() as conn:
+            df = pl.read_database(q, conn)
+        return df.group_by("status").len()
+
+    doc = report()
+    build_ms = p50_ms(report, repeat=5, warmup=1)
+    base_ms = p50_ms(baseline, repeat=5, warmup=1)
+    html_ms = p50_ms(lambda: render.report_html(doc), repeat=5, warmup=1)
+    pdf_ms = p50_ms(lambda: render.pdf(render.report_html(doc)), repeat=3, warmup=1)
+    return {
+        "recipients": doc.volumes.recipients,
+        "setup_s": setup_s,
+        "build_p50_ms": build_ms,
+        "baseline_polars_scan_p50_ms": base_ms,
+        "ratio_vs_baseline": round(build_ms / base_ms, 2),
+        "html_render_p50_ms": html_ms,
+        "pdf_render_p50_ms": pdf_ms,
+        "target_ms": 2000,
+    }
+
+
+if __name__ == "__main__":
+    cli("report", run, default_rows=1_000_000)

@@ -1,0 +1,66 @@
+"""Invoices and credit notes as documents, with the mentions a French invoice needs (Code de
+commerce L441-9, CGI art. 242 nonies A): seller and customer identity with their VAT numbers,
+a unique sequential number, the dates (issue, service, due), each line excluding VAT, the VAT
+rate and amount, totals excluding and including VAT, the payment terms, the late-payment
+penalty rate and the 40 EUR recovery indemnity; a credit note names the invoice it corrects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kit.settings import get_settings
+from rental.accounts.service import get_organisation
+from rental.invoices import service as invoices
+from rental.invoices import terms
+from rental.invoices.models import Invoice
+from rental.orders.repository import OrderRepository
+
+TITLES = {
+    "deposit": ("Facture d'acompte", "Deposit invoice"),
+    "balance": ("Facture de solde", "Balance invoice"),
+    "credit_note": ("Avoir", "Credit note"),
+}
+
+
+def _service_date(session: Session, invoice: Invoice) -> datetime | None:
+    """When the service was rendered: the order's sending, once it is sent."""
+    for e in OrderRepository(session).events(invoice.order_id):
+        if e.to_status == "sent":
+            return e.at
+    return None
+
+
+def document(session: Session, invoice: Invoice) -> dict[str, Any]:
+    """Everything the invoice template prints."""
+    s = get_settings()
+    org = get_organisation(session, invoice.organisation_id)
+    out = invoices.view(session, invoice, org.name)
+    title_fr, title_en = TITLES.get(invoice.kind, ("Facture", "Invoice"))
+    return {
+        "title_fr": title_fr,
+        "title_en": title_en,
+        "invoice": out,
+        "is_credit_note": invoice.kind == invoices.CREDIT_NOTE,
+        "service_date": _service_date(session, invoice),
+        "seller": {
+            "name": s.seller_name,
+            "legal_form": s.seller_legal_form,
+            "address": s.seller_address,
+            "siren": s.seller_siren,
+            "rcs": s.seller_rcs,
+            "vat_number": s.seller_vat_number,
+            "bank_details": s.seller_bank_details,
+        },
+        "customer": {
+            "name": org.name,
+            "address": org.billing_address,
+            "vat_number": org.vat_number,
+            "siren": org.siren,
+        },
+        "penalty_points": terms.PENALTY_POINTS,
+        "recovery_indemnity_cents": terms.RECOVERY_INDEMNITY_CENTS,
+        "payment_terms_days": s.payment_terms_days,
+    }

@@ -1,0 +1,56 @@
+"""The suppression of a report's counts: the rule of segmentation.privacy, on a tree of exact
+counts (recipients -> submitted -> delivered, failed -> reasons...)."""
+
+from __future__ import annotations
+
+from segmentation.privacy import Node, suppress_counts, suppress_tree
+
+K = 100
+
+
+def outcome(delivered: int, refused: int, unknown_number: int, expired: int) -> Node:
+    failed = Node(
+        "failed",
+        refused + unknown_number,
+        (Node("refused", refused), Node("unknown_number", unknown_number)),
+    )
+    submitted = Node(
+        "submitted",
+        delivered + failed.exact + expired,
+        (Node("delivered", delivered), failed, Node("expired", expired)),
+    )
+    return Node("recipients", submitted.exact, (submitted, Node("unknown", 0)))
+
+
+def test_small_counts_are_hidden_with_a_complement() -> None:
+    hidden = suppress_tree(outcome(5_000, 30, 400, 300), K)
+    assert "refused" in hidden  # under k
+    assert "unknown_number" in hidden  # else failed - unknown_number = refused
+    assert not hidden & {"recipients", "submitted", "delivered", "failed", "expired"}
+
+
+def test_a_group_under_k_is_not_left_to_subtraction() -> None:
+    # Failed (50) and expired (40) are both small, and together under k: the delivered count
+    # would give them away (submitted - delivered = 90), so it is hidden as well.
+    hidden = suppress_tree(outcome(1_000, 20, 30, 40), K)
+    assert {"refused", "unknown_number", "failed", "expired", "delivered"} <= hidden
+    assert not hidden & {"recipients", "submitted"}
+
+
+def test_zero_is_shown_and_protects_nothing() -> None:
+    hidden = suppress_tree(outcome(1_000, 0, 0, 0), K)
+    assert hidden == set()
+
+
+def test_a_public_count_is_never_the_complement() -> None:
+    # The billed volume is on the invoice: it cannot hide the 3 who opted out before sending,
+    # so the recipients' total is hidden instead.
+    tree = Node("recipients", 1_000, (Node("submitted", 997), Node("opted_out", 3)))
+    assert suppress_tree(tree, K, public=("submitted",)) == {"opted_out", "recipients"}
+    assert suppress_tree(tree, K) == {"opted_out", "submitted"}
+
+
+def test_flat_counts_and_time_series() -> None:
+    assert suppress_counts({"a": 500, "b": 40, "c": 300}, K) == {"a": 500, "b": None, "c": None}
+    assert suppress_counts({"a": 500, "b": 0}, K) == {"a": 500, "b": None}
+    assert suppress_counts({"a": 500, "b": 0}, K, zeros_shown=True) == {"a": 500, "b": 0}
