@@ -191,7 +191,7 @@ def demo(
     url: Annotated[str | None, typer.Option(help="The service (default: `rental up`'s).")] = None,
     client_key: Annotated[str | None, typer.Option(help="A client's API key.")] = None,
     manager_key: Annotated[str | None, typer.Option(help="An account manager's key.")] = None,
-    quantity: Annotated[int, typer.Option(help="Messages to order.")] = 1000,
+    quantity: Annotated[int, typer.Option(help="Messages to order.")] = 2000,
 ) -> None:
     """A complete rental against a running service, through its HTTP API only: quote, order,
     deposit, send, receipts, then the report in every format and the invoices as PDF under

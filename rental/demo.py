@@ -77,13 +77,15 @@ def run(
     if not quote["orderable"]:
         raise DemoFailed("the demo segment is below the minimum size: generate a larger base")
     price = quote.get("price") or {}
-    say(
-        f"1. Quote {quote['id']}: women aged 25-60 in metropolitan France, about "
-        f"{quote['shown_count']:,} prospects".replace(",", " ")
-        + (f" (price for them all: {_euros(price['total_incl_vat_cents'])})" if price else "")
+    shown = f"{quote['shown_count']:,}".replace(",", " ")
+    line = (
+        f"1. Quote {quote['id']}: women aged 25-60 in metropolitan France, about {shown} prospects"
     )
+    if price:
+        line += f" (price for them all: {_euros(price['total_incl_vat_cents'])})"
+    say(line)
 
-    send_at = now + timedelta(minutes=2)
+    send_at = now + timedelta(seconds=30)
     order = client.json(
         "POST",
         "/orders",
@@ -118,7 +120,7 @@ def run(
         raise DemoFailed(f"the order is {status}: {shown}")
 
     say("6. Receipts come back from the carrier; the report fills in")
-    _settle(client, oid, timeout=120)
+    _settle(client, oid, say, timeout=120)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt in FORMATS:
@@ -155,7 +157,7 @@ def _follow(client: Api, oid: str, say: Callable[[str], None], timeout: float) -
         parts = []
         for w in waves:
             n = w.get("recipients")
-            count = "a few" if n is None else str(n)
+            count = "(hidden)" if n is None else str(n)
             parts.append(f"{w.get('calendar')}: {count} {w.get('status', '')}".strip())
         line = f"   {status}" + (f" - waves {', '.join(parts)}" if parts else "")
         if line != last:
@@ -169,32 +171,20 @@ def _follow(client: Api, oid: str, say: Callable[[str], None], timeout: float) -
     raise DemoFailed(f"the order was not sent within {timeout:.0f} s (still {last.strip()})")
 
 
-def _settle(client: Api, oid: str, timeout: float) -> None:
-    """Wait until the report shows no message still waiting for its receipt (or time out:
-    late receipts keep updating the report until its receipt window closes)."""
+def _settle(client: Api, oid: str, say: Callable[[str], None], timeout: float) -> None:
+    """Follow the report until no message waits for its receipt (late receipts keep updating
+    it until its receipt window closes). Counts under the minimum are hidden (null)."""
     deadline = time.monotonic() + timeout
+    last, since = "", time.monotonic()
     while time.monotonic() < deadline:
-        report = client.json("GET", f"/orders/{oid}/report")
-        waiting = _find(report, "awaiting_receipt")
-        if waiting is None:
-            waiting = _find(report, "submitted")
-        if not waiting:
-            return
+        volumes = client.json("GET", f"/orders/{oid}/report")["volumes"]
+        line = "   " + ", ".join(
+            f"{name.replace('_', ' ')} {'hidden' if volumes[name] is None else volumes[name]}"
+            for name in ("submitted", "delivered", "failed", "expired", "awaiting_receipt")
+        )
+        if line != last:
+            say(line)
+            last, since = line, time.monotonic()
+        if volumes["awaiting_receipt"] == 0 or time.monotonic() - since > 15:
+            return  # all in, or nothing has moved for a while
         time.sleep(2)
-
-
-def _find(doc: Any, key: str) -> Any:
-    """The first value under `key` anywhere in a JSON document."""
-    if isinstance(doc, dict):
-        if key in doc:
-            return doc[key]
-        for v in doc.values():
-            found = _find(v, key)
-            if found is not None:
-                return found
-    elif isinstance(doc, list):
-        for v in doc:
-            found = _find(v, key)
-            if found is not None:
-                return found
-    return None
