@@ -75,31 +75,31 @@ def test_a_demo_rental_end_to_end_leaks_nothing(tmp_path: Path) -> None:
         )
         assert demo.returncode == 0, demo.stderr
         keys = json.loads((home / "demo-keys.json").read_text())
-        api = httpx.Client(
+        with httpx.Client(
             base_url=f"http://127.0.0.1:{port}/v1",
             headers={"Authorization": f"Bearer {keys['client']}"},
-        )
-        texts: dict[str, str] = {"demo output": demo.stdout + demo.stderr, "up": started}
-        # Everything the client can reach through the API.
-        orders = api.get("/orders").json()
-        texts["GET /orders"] = json.dumps(orders)
-        for order in orders["items"]:
-            oid = order["id"]
-            texts[f"GET /orders/{oid}"] = api.get(f"/orders/{oid}").text
-            texts["GET /quotes"] = api.get(f"/quotes/{order['quote_id']}").text
-            for fmt in ("json", "csv", "html"):
-                r = api.get(f"/orders/{oid}/report", params={"format": fmt})
-                assert r.status_code == 200
-                texts[f"report {fmt}"] = r.text
-            r = api.get(f"/orders/{oid}/report", params={"format": "pdf"})
-            texts["report pdf"] = pdf_text(r.content, tmp_path)
-        invoices = api.get("/invoices").json()
-        texts["GET /invoices"] = json.dumps(invoices)
-        for inv in invoices["items"]:
-            texts[f"invoice {inv['number']}"] = api.get(f"/invoices/{inv['id']}").text
-            pdf = api.get(f"/invoices/{inv['id']}", params={"format": "pdf"}).content
-            texts[f"invoice {inv['number']} pdf"] = pdf_text(pdf, tmp_path)
-        texts["GET /criteria"] = api.get("/criteria").text
+        ) as api:
+            texts: dict[str, str] = {"demo output": demo.stdout + demo.stderr, "up": started}
+            # Everything the client can reach through the API.
+            orders = api.get("/orders").json()
+            texts["GET /orders"] = json.dumps(orders)
+            for order in orders["items"]:
+                oid = order["id"]
+                texts[f"GET /orders/{oid}"] = api.get(f"/orders/{oid}").text
+                texts["GET /quotes"] = api.get(f"/quotes/{order['quote_id']}").text
+                for fmt in ("json", "csv", "html"):
+                    r = api.get(f"/orders/{oid}/report", params={"format": fmt})
+                    assert r.status_code == 200
+                    texts[f"report {fmt}"] = r.text
+                r = api.get(f"/orders/{oid}/report", params={"format": "pdf"})
+                texts["report pdf"] = pdf_text(r.content, tmp_path)
+            invoices = api.get("/invoices").json()
+            texts["GET /invoices"] = json.dumps(invoices)
+            for inv in invoices["items"]:
+                texts[f"invoice {inv['number']}"] = api.get(f"/invoices/{inv['id']}").text
+                pdf = api.get(f"/invoices/{inv['id']}", params={"format": "pdf"}).content
+                texts[f"invoice {inv['number']} pdf"] = pdf_text(pdf, tmp_path)
+            texts["GET /criteria"] = api.get("/criteria").text
     finally:
         service.send_signal(signal.SIGINT)
         rest, _ = service.communicate(timeout=60)
