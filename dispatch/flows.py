@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,7 @@ from sqlalchemy.orm import Session
 from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
-from dispatch.models import Recipient
-from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository
+from dispatch.repository import SENT, Claimed, DispatchOrderRepository, LedgerRepository
 from kit import keys
 from kit.settings import get_settings
 from rental.messages.service import STOP_TOKEN_LENGTH
@@ -160,9 +160,12 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
     if order is None or order.status is not S.dispatching:
         return []
     ledger = LedgerRepository(session)
-    stale = now - timedelta(seconds=get_settings().dispatch_stale_seconds)
+    settings = get_settings()
+    stale = now - timedelta(seconds=settings.dispatch_stale_seconds)
+    lost = now - timedelta(seconds=settings.dispatch_reenqueue_seconds)
+    open_now: dict[str, bool] = {}  # per calendar: a thousand batches share a few calendars
     ready, unfinished = [], 0
-    for b in ledger.batches(order_id):
+    for b in ledger.unfinished_batches(order_id):
         status = b.status
         if status == "running" and b.heartbeat_at and b.heartbeat_at < stale:
             ledger.abandon_submitting(order_id, b.number)
@@ -171,19 +174,14 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
         if status == "done":
             continue
         unfinished += 1
-        stale_enqueue = (
-            status == "enqueued"
-            and b.enqueued_at is not None
-            and b.enqueued_at < now - timedelta(seconds=get_settings().dispatch_reenqueue_seconds)
-        )
+        stale_enqueue = status == "enqueued" and b.enqueued_at is not None and b.enqueued_at < lost
         backing_off = b.not_before is not None and b.not_before > now
-        if (
-            (status == "pending" or stale_enqueue)
-            and not backing_off
-            and windows.is_open(windows.calendar_from_key(b.calendar), now)
-        ):
-            ledger.set_batch(order_id, b.number, "enqueued", enqueued_at=now)
-            ready.append(b.number)
+        if (status == "pending" or stale_enqueue) and not backing_off:
+            if b.calendar not in open_now:
+                open_now[b.calendar] = windows.is_open(windows.calendar_from_key(b.calendar), now)
+            if open_now[b.calendar]:
+                ready.append(b.number)
+    ledger.enqueue(order_id, ready, now)
     if unfinished == 0:
         finish(session, order, now)
     return ready
@@ -202,7 +200,7 @@ def finish(session: Session, order: Order, now: datetime) -> None:
 
 def claim(
     session: Session, order_id: str, number: int, runner: str, limit: int, now: datetime
-) -> tuple[Order, list[Recipient]] | None:
+) -> tuple[Order, list[Claimed]] | None:
     """The next recipients of a running batch, now `submitting`, checked against the window
     and the opt-outs right before they are handed to the carrier. None when the window is
     closed (the batch waits for the next opening) or nothing is left."""
@@ -234,37 +232,31 @@ def claim(
 def record(
     session: Session,
     order_id: str,
-    rows: list[Recipient],
-    results: list[Submitted],
+    rows: Sequence[Claimed],
+    results: Sequence[Submitted],
     now: datetime,
 ) -> None:
     """What the carrier answered: submitted (with its message id) or failed; every submitted
     message enters the contact history at once (the next quotes see it)."""
     by_ref = {r.id: r for r in rows}
-    updates: list[dict[str, object]] = []
+    accepted: list[tuple[int, str, int]] = []
+    refused: list[dict[str, object]] = []
     history = []
     for res in results:
         row = by_ref[res.ref]
         if res.message_id is not None:
-            updates.append(
-                {
-                    "id": row.id,
-                    "status": "submitted",
-                    "message_id": res.message_id,
-                    "parts": res.parts,
-                    "submitted_at": now,
-                }
-            )
+            accepted.append((row.id, res.message_id, res.parts))
             if row.prospect_id >= 0:  # control numbers are not prospects
                 history.append((row.phone_hmac, order_id, now))
         else:
-            updates.append(
+            refused.append(
                 {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
-    ledger.mark_submitting(updates)
+    ledger.mark_submitted(accepted, now)
+    ledger.mark_submitting(refused)
     ContactHistoryRepository(session).record(history)
-    intake.apply_early(session, [r.message_id for r in results if r.message_id], now)
+    intake.apply_early(session, [m for _, m, _ in accepted], now)
 
 
 def carrier_unavailable(
@@ -272,7 +264,7 @@ def carrier_unavailable(
     order_id: str,
     number: int,
     runner: str,
-    rows: list[Recipient],
+    rows: Sequence[Claimed],
     failure: CarrierUnavailable,
     now: datetime,
 ) -> float:

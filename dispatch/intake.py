@@ -57,21 +57,21 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
     if not receipts:
         return 0
     ledger = LedgerRepository(session)
-    rows = {r.message_id: r for r in ledger.by_message_ids([x.message_id for x in receipts])}
-    updates, early = [], []
-    for receipt in receipts:
-        if receipt.status not in FINAL:
-            continue
-        row = rows.get(receipt.message_id)
-        if row is None:
+    final = [r for r in receipts if r.status in FINAL]
+    targets = ledger.receipt_targets([r.message_id for r in final])
+    updates: list[tuple[int, str, str | None]] = []
+    early = []
+    for receipt in final:
+        target = targets.get(receipt.message_id)
+        if target is None:
             early.append(receipt)
             continue
-        if row.status != "submitted":  # a duplicate, or already final: nothing changes
+        ref, status = target
+        if status != "submitted":  # a duplicate, or already final: nothing changes
             continue
-        updates.append(
-            {"id": row.id, "status": receipt.status, "error": receipt.error, "final_at": now}
-        )
-    ledger.mark(updates)
+        updates.append((ref, receipt.status, receipt.error))
+        targets[receipt.message_id] = (ref, receipt.status)  # the first receipt wins
+    ledger.finalise(updates, now)
     for receipt in early:
         session.add(
             EarlyReceipt(
