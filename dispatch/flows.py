@@ -203,22 +203,27 @@ def claim(
 ) -> tuple[Order, list[Claimed]] | None:
     """The next recipients of a running batch, now `submitting`, checked against the window
     and the opt-outs right before they are handed to the carrier. None when the window is
-    closed (the batch waits for the next opening) or nothing is left."""
+    closed (the batch waits for the next opening), the run lost its batch, or nothing is left.
+
+    Reads first, writes last: on SQLite a transaction holds the database's one write lock from
+    its first write to its commit, and the workers take turns on it."""
     order = OrderRepository(session).get(order_id, None)
-    batch = LedgerRepository(session).batch(order_id, number)
+    ledger = LedgerRepository(session)
+    batch = ledger.batch(order_id, number)
     if order is None or batch is None or order.status is not S.dispatching:
         return None
-    ledger = LedgerRepository(session)
+    window_open = windows.is_open(windows.calendar_from_key(batch.calendar), now)
+    candidates = ledger.next_pending(order_id, number, limit) if window_open else []
+    # Opt-outs are final: someone who opted out since the plan is not sent to.
+    suppressed = SuppressionRepository(session).among([mac for _, mac in candidates])
     if not ledger.heartbeat(order_id, number, runner, now):
         return None  # presumed dead and taken over: stop here
-    if not windows.is_open(windows.calendar_from_key(batch.calendar), now):
+    if not window_open:
         ledger.set_batch(order_id, number, "pending", runner=runner)
         return None
-    rows = ledger.claim_recipients(order_id, number, limit)
-    if not rows:
+    if not candidates:
         return None
-    # Opt-outs are final: someone who opted out since the plan is not sent to.
-    suppressed = SuppressionRepository(session).among([r.phone_hmac for r in rows])
+    rows = ledger.claim_recipients([ref for ref, _ in candidates])
     if suppressed:
         ledger.mark(
             {"id": r.id, "status": "opted_out", "final_at": now}

@@ -136,11 +136,10 @@ class LedgerRepository:
             q = q.where(Batch.status == "running", Batch.runner == runner)
         self.session.execute(q.values(status=status, **values))
 
-    def claim_recipients(self, order_id: str, number: int, limit: int) -> list[Claimed]:
-        """Up to `limit` pending recipients of a batch, now `submitting` (compare-and-set), in
-        one statement that returns what sending them needs, in ledger order."""
-        oldest = (
-            select(Recipient.id)
+    def next_pending(self, order_id: str, number: int, limit: int) -> list[tuple[int, bytes]]:
+        """(id, phone HMAC) of the next `limit` pending recipients of a batch (read only)."""
+        q = (
+            select(Recipient.id, Recipient.phone_hmac)
             .where(
                 Recipient.order_id == order_id,
                 Recipient.batch == number,
@@ -149,9 +148,16 @@ class LedgerRepository:
             .order_by(Recipient.id)
             .limit(limit)
         )
+        return [(int(i), bytes(h)) for i, h in self.session.execute(q)]
+
+    def claim_recipients(self, ids: Sequence[int]) -> list[Claimed]:
+        """These recipients, if still pending, now `submitting` (compare-and-set), in one
+        statement that returns what sending them needs, in ledger order."""
+        if not ids:
+            return []
         result = self.session.execute(
             update(Recipient)
-            .where(Recipient.id.in_(oldest), Recipient.status == "pending")
+            .where(Recipient.id.in_(ids), Recipient.status == "pending")
             .values(status="submitting")
             .returning(
                 Recipient.id,

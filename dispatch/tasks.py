@@ -9,16 +9,25 @@ import time
 from typing import Any
 
 import redis
+from sqlalchemy.orm import Session
 
 from datasets.vault import decrypt_numbers
 from dispatch import carriers, flows, intake
-from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Receipt, Reply
+from dispatch.carriers.base import (
+    CarrierUnavailable,
+    Feedback,
+    Outgoing,
+    Receipt,
+    Reply,
+    Submitted,
+)
 from dispatch.celery_app import app
-from dispatch.repository import LedgerRepository
+from dispatch.repository import Claimed, LedgerRepository
 from kit import clock, keys, redisd
 from kit.db import unit_of_work
 from kit.settings import get_settings
 from rental.messages.service import compose
+from rental.orders.models import Order
 from segmentation import runtime
 
 log = logging.getLogger(__name__)
@@ -93,67 +102,80 @@ def send_batch(order_id: str, number: int) -> None:
     decrypt the numbers in memory, submit, record."""
     now = clock.now()
     runner = secrets.token_hex(8)
-    with unit_of_work() as session:
-        if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
-            return  # already running or done: a second delivery of this task
     carrier = carriers.current()
     key = keys.vault_key()
     s = get_settings()
     cap = s.carrier_rate_per_second
     size = min(CHUNK, cap) if cap else CHUNK  # under a cap: at most a second's worth
-    while True:
-        with unit_of_work() as session:
-            claimed = flows.claim(session, order_id, number, runner, size, clock.now())
-            if claimed is None:
-                break
-            order, rows = claimed
-            sender, text, encoding = order.sender, order.message, order.encoding
-        if not rows:
-            continue
-        numbers = decrypt_numbers(key, [r.phone_enc for r in rows], [r.prospect_id for r in rows])
-        messages = [
-            Outgoing(
-                ref=r.id,
-                number=number_,
-                sender=sender,
-                text=compose(
-                    text,
-                    r.sex,
-                    metropolitan=not r.department.startswith("97"),
-                    stop_link=f"{s.stop_link_base}{r.stop_token}" if r.stop_token else None,
-                ),
-                encoding=encoding,
+    with unit_of_work() as session:
+        if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
+            return  # already running or done: a second delivery of this task
+        claimed, ready = _next(session, order_id, number, runner, size, True)
+    while claimed is not None:
+        order, rows = claimed
+        results: list[Submitted] = []
+        feedback = Feedback()
+        if rows:
+            numbers = decrypt_numbers(
+                key, [r.phone_enc for r in rows], [r.prospect_id for r in rows]
             )
-            for r, number_ in zip(rows, numbers, strict=True)
-        ]
-        del numbers
-        _throttle(len(messages))
-        try:
-            results, feedback = carrier.submit(messages)
-        except CarrierUnavailable as failure:
-            del messages
-            with unit_of_work() as session:
-                delay = flows.carrier_unavailable(
-                    session, order_id, number, runner, rows, failure, clock.now()
+            messages = [
+                Outgoing(
+                    ref=r.id,
+                    number=number_,
+                    sender=order.sender,
+                    text=compose(
+                        order.message,
+                        r.sex,
+                        metropolitan=not r.department.startswith("97"),
+                        stop_link=f"{s.stop_link_base}{r.stop_token}" if r.stop_token else None,
+                    ),
+                    encoding=order.encoding,
                 )
-            log.warning(
-                "order %s batch %s: carrier unavailable (%s), retrying in %.0f s",
-                order_id,
-                number,
-                failure.reason,
-                delay,
-            )
-            return
-        del messages  # the numbers leave memory with the batch
+                for r, number_ in zip(rows, numbers, strict=True)
+            ]
+            del numbers
+            _throttle(len(messages))
+            try:
+                results, feedback = carrier.submit(messages)
+            except CarrierUnavailable as failure:
+                del messages
+                with unit_of_work() as session:
+                    delay = flows.carrier_unavailable(
+                        session, order_id, number, runner, rows, failure, clock.now()
+                    )
+                log.warning(
+                    "order %s batch %s: carrier unavailable (%s), retrying in %.0f s",
+                    order_id,
+                    number,
+                    failure.reason,
+                    delay,
+                )
+                return
+            del messages  # the numbers leave memory with the batch
+        # One transaction records this chunk and claims the next (committed as `submitting`
+        # before it is submitted), or ends the batch: fewer turns on SQLite's write lock.
         with unit_of_work() as session:
             flows.record(session, order_id, rows, results, clock.now())
+            # A short chunk was the last (one cut short by opt-outs: end_batch finds the
+            # batch still pending, and the next tick enqueues it again).
+            claimed, ready = _next(session, order_id, number, runner, size, len(rows) == size)
         _later(feedback)
-    with unit_of_work() as session:
-        flows.end_batch(session, order_id, number, runner)
-    with unit_of_work() as session:
-        ready = flows.pump(session, order_id, clock.now())
-    for n in ready:
+    for n in ready:  # enqueued after the commit that marked them
         send_batch.delay(order_id, n)
+
+
+def _next(
+    session: Session, order_id: str, number: int, runner: str, size: int, more: bool
+) -> tuple[tuple[Order, list[Claimed]] | None, list[int]]:
+    """The next chunk of a batch, or (nothing left, window closed, batch lost) the end of the
+    batch's run and the batches to enqueue now."""
+    if more:
+        claimed = flows.claim(session, order_id, number, runner, size, clock.now())
+        if claimed is not None:
+            return claimed, []
+    flows.end_batch(session, order_id, number, runner)
+    return None, flows.pump(session, order_id, clock.now())
 
 
 def _later(feedback: Feedback) -> None:
