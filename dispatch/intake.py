@@ -87,8 +87,8 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
 
 def apply_early(session: Session, message_ids: Sequence[str], now: datetime) -> None:
     """Receipts kept because they arrived before these message ids were recorded."""
-    if not message_ids:
-        return
+    if not message_ids or not LedgerRepository(session).any_early_receipt():
+        return  # the common case: no 1,000-id lookup inside the chunk's write transaction
     found = list(
         session.scalars(select(EarlyReceipt).where(EarlyReceipt.message_id.in_(message_ids)))
     )

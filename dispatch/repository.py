@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.models import Batch, Recipient
+from dispatch.models import Batch, EarlyReceipt, Recipient
 from rental.orders.models import Order
 from rental.orders.states import OrderStatus
 
@@ -297,6 +297,10 @@ class LedgerRepository:
             return []
         q = select(Recipient).where(Recipient.id.in_(ids)).order_by(Recipient.id)
         return list(self.session.scalars(q.execution_options(populate_existing=True)))
+
+    def any_early_receipt(self) -> bool:
+        """Is any receipt waiting for its message id to be recorded?"""
+        return self.session.scalar(select(EarlyReceipt.id).limit(1)) is not None
 
     def by_stop_token(self, token: str) -> Recipient | None:
         return self.session.scalar(select(Recipient).where(Recipient.stop_token == token))
