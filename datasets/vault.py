@@ -57,5 +57,13 @@ def encrypt_numbers(key: bytes, numbers: Sequence[bytes], ids: np.ndarray) -> li
 
 def decrypt_number(key: bytes, blob: bytes, prospect_id: int) -> str:
     """Only the dispatch worker calls this, batch by batch, in memory."""
-    aad = int(prospect_id).to_bytes(8, "big", signed=True)
-    return AESGCM(key).decrypt(blob[:NONCE], blob[NONCE:], aad).decode()
+    return decrypt_numbers(key, [blob], [prospect_id])[0]
+
+
+def decrypt_numbers(key: bytes, blobs: Sequence[bytes], prospect_ids: Sequence[int]) -> list[str]:
+    """`decrypt_number` for a chunk: one cipher object for all (half the cost per number)."""
+    decrypt = AESGCM(key).decrypt
+    return [
+        decrypt(blob[:NONCE], blob[NONCE:], int(pid).to_bytes(8, "big", signed=True)).decode()
+        for blob, pid in zip(blobs, prospect_ids, strict=True)
+    ]

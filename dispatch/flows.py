@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,13 @@ from sqlalchemy.orm import Session
 from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
-from dispatch.models import Recipient
-from dispatch.repository import SENT, DispatchOrderRepository, LedgerRepository, PartsRepository
+from dispatch.repository import (
+    SENT,
+    Claimed,
+    DispatchOrderRepository,
+    LedgerRepository,
+    PartsRepository,
+)
 from kit import keys
 from kit.settings import get_settings
 from rental.messages.service import STOP_TOKEN_LENGTH
@@ -160,9 +166,12 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
     if order is None or order.status is not S.dispatching:
         return []
     ledger = LedgerRepository(session)
-    stale = now - timedelta(seconds=get_settings().dispatch_stale_seconds)
+    settings = get_settings()
+    stale = now - timedelta(seconds=settings.dispatch_stale_seconds)
+    lost = now - timedelta(seconds=settings.dispatch_reenqueue_seconds)
+    open_now: dict[str, bool] = {}  # per calendar: a thousand batches share a few calendars
     ready, unfinished = [], 0
-    for b in ledger.batches(order_id):
+    for b in ledger.unfinished_batches(order_id):
         status = b.status
         if status == "running" and b.heartbeat_at and b.heartbeat_at < stale:
             ledger.abandon_submitting(order_id, b.number)
@@ -171,19 +180,14 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
         if status == "done":
             continue
         unfinished += 1
-        stale_enqueue = (
-            status == "enqueued"
-            and b.enqueued_at is not None
-            and b.enqueued_at < now - timedelta(seconds=get_settings().dispatch_reenqueue_seconds)
-        )
+        stale_enqueue = status == "enqueued" and b.enqueued_at is not None and b.enqueued_at < lost
         backing_off = b.not_before is not None and b.not_before > now
-        if (
-            (status == "pending" or stale_enqueue)
-            and not backing_off
-            and windows.is_open(windows.calendar_from_key(b.calendar), now)
-        ):
-            ledger.set_batch(order_id, b.number, "enqueued", enqueued_at=now)
-            ready.append(b.number)
+        if (status == "pending" or stale_enqueue) and not backing_off:
+            if b.calendar not in open_now:
+                open_now[b.calendar] = windows.is_open(windows.calendar_from_key(b.calendar), now)
+            if open_now[b.calendar]:
+                ready.append(b.number)
+    ledger.enqueue(order_id, ready, now)
     if unfinished == 0:
         finish(session, order, now)
     return ready
@@ -202,25 +206,30 @@ def finish(session: Session, order: Order, now: datetime) -> None:
 
 def claim(
     session: Session, order_id: str, number: int, runner: str, limit: int, now: datetime
-) -> tuple[Order, list[Recipient]] | None:
+) -> tuple[Order, list[Claimed]] | None:
     """The next recipients of a running batch, now `submitting`, checked against the window
     and the opt-outs right before they are handed to the carrier. None when the window is
-    closed (the batch waits for the next opening) or nothing is left."""
+    closed (the batch waits for the next opening), the run lost its batch, or nothing is left.
+
+    Reads first, writes last: on SQLite a transaction holds the database's one write lock from
+    its first write to its commit, and the workers take turns on it."""
     order = OrderRepository(session).get(order_id, None)
-    batch = LedgerRepository(session).batch(order_id, number)
+    ledger = LedgerRepository(session)
+    batch = ledger.batch(order_id, number)
     if order is None or batch is None or order.status is not S.dispatching:
         return None
-    ledger = LedgerRepository(session)
+    window_open = windows.is_open(windows.calendar_from_key(batch.calendar), now)
+    candidates = ledger.next_pending(order_id, number, limit) if window_open else []
+    # Opt-outs are final: someone who opted out since the plan is not sent to.
+    suppressed = SuppressionRepository(session).among([mac for _, mac in candidates])
     if not ledger.heartbeat(order_id, number, runner, now):
         return None  # presumed dead and taken over: stop here
-    if not windows.is_open(windows.calendar_from_key(batch.calendar), now):
+    if not window_open:
         ledger.set_batch(order_id, number, "pending", runner=runner)
         return None
-    rows = ledger.claim_recipients(order_id, number, limit)
-    if not rows:
+    if not candidates:
         return None
-    # Opt-outs are final: someone who opted out since the plan is not sent to.
-    suppressed = SuppressionRepository(session).among([r.phone_hmac for r in rows])
+    rows = ledger.claim_recipients([ref for ref, _ in candidates])
     if suppressed:
         ledger.mark(
             {"id": r.id, "status": "opted_out", "final_at": now}
@@ -234,37 +243,31 @@ def claim(
 def record(
     session: Session,
     order_id: str,
-    rows: list[Recipient],
-    results: list[Submitted],
+    rows: Sequence[Claimed],
+    results: Sequence[Submitted],
     now: datetime,
 ) -> None:
     """What the carrier answered: submitted (with its message id) or failed; every submitted
     message enters the contact history at once (the next quotes see it)."""
     by_ref = {r.id: r for r in rows}
-    updates: list[dict[str, object]] = []
+    accepted: list[tuple[int, str, int]] = []
+    refused: list[dict[str, object]] = []
     history = []
     for res in results:
         row = by_ref[res.ref]
         if res.uncertain:  # may or may not have gone out: never resent, not billed
-            updates.append({"id": row.id, "status": "unknown", "error": "carrier_interrupted"})
+            refused.append({"id": row.id, "status": "unknown", "error": "carrier_interrupted"})
         elif res.message_id is not None:
-            updates.append(
-                {
-                    "id": row.id,
-                    "status": "submitted",
-                    "message_id": res.message_id,
-                    "parts": res.parts,
-                    "submitted_at": now,
-                }
-            )
+            accepted.append((row.id, res.message_id, res.parts))
             if row.prospect_id >= 0:  # control numbers are not prospects
                 history.append((row.phone_hmac, order_id, now))
         else:
-            updates.append(
+            refused.append(
                 {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
-    ledger.mark_submitting(updates)
+    ledger.mark_submitted(accepted, now)
+    ledger.mark_submitting(refused)
     ContactHistoryRepository(session).record(history)
     parts = [
         {"recipient_id": res.ref, "message_id": part_id, "seq": seq}
@@ -273,8 +276,8 @@ def record(
         for seq, part_id in enumerate(res.part_ids, 1)
     ]
     PartsRepository(session).add(parts)
-    message_ids = [r.message_id for r in results if r.message_id]
-    message_ids += [part_id for r in results for part_id in r.part_ids]
+    message_ids = [m for _, m, _ in accepted]
+    message_ids += [part_id for res in results for part_id in res.part_ids]
     intake.apply_early(session, message_ids, now)
 
 
@@ -283,7 +286,7 @@ def carrier_unavailable(
     order_id: str,
     number: int,
     runner: str,
-    rows: list[Recipient],
+    rows: Sequence[Claimed],
     failure: CarrierUnavailable,
     now: datetime,
 ) -> float:

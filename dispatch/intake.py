@@ -58,25 +58,27 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
     if not receipts:
         return 0
     ledger = LedgerRepository(session)
+    final = [r for r in receipts if r.status in FINAL]
     parts = {
         p.message_id: p
-        for p in PartsRepository(session).by_message_ids([x.message_id for x in receipts])
+        for p in PartsRepository(session).by_message_ids([x.message_id for x in final])
     }
-    whole = [x for x in receipts if x.message_id not in parts]
-    rows = {r.message_id: r for r in ledger.by_message_ids([x.message_id for x in whole])}
-    updates, early = [], []
+    whole = [x for x in final if x.message_id not in parts]
+    targets = ledger.receipt_targets([r.message_id for r in whole])
+    updates: list[tuple[int, str, str | None]] = []
+    early = []
     for receipt in whole:
-        row = rows.get(receipt.message_id)
-        if row is None:
+        target = targets.get(receipt.message_id)
+        if target is None:
             early.append(receipt)
             continue
-        if row.status != "submitted":  # a duplicate, or already final: nothing changes
+        ref, status = target
+        if status != "submitted":  # a duplicate, or already final: nothing changes
             continue
-        updates.append(
-            {"id": row.id, "status": receipt.status, "error": receipt.error, "final_at": now}
-        )
-    updates.extend(_apply_part_receipts(session, parts, receipts, now))
-    ledger.mark(updates)
+        updates.append((ref, receipt.status, receipt.error))
+        targets[receipt.message_id] = (ref, receipt.status)  # the first receipt wins
+    updates.extend(_apply_part_receipts(session, parts, final))
+    ledger.finalise(updates, now)
     for receipt in early:
         session.add(
             EarlyReceipt(
@@ -91,8 +93,8 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
 
 
 def _apply_part_receipts(
-    session: Session, parts: dict[str, MessagePart], receipts: Sequence[Receipt], now: datetime
-) -> list[dict[str, object]]:
+    session: Session, parts: dict[str, MessagePart], receipts: Sequence[Receipt]
+) -> list[tuple[int, str, str | None]]:
     """Receipts of the parts of concatenated messages: the recipient is delivered once every
     part is, failed (or expired) as soon as one part is."""
     if not parts:
@@ -111,23 +113,23 @@ def _apply_part_receipts(
     for p in repo.of_recipients(recipients):
         siblings.setdefault(p.recipient_id, []).append(p)
     rows = {r.id: r for r in LedgerRepository(session).by_ids(recipients)}
-    updates: list[dict[str, object]] = []
+    updates: list[tuple[int, str, str | None]] = []
     for rid, group in siblings.items():
         row = rows.get(rid)
         if row is None or row.status != "submitted":
             continue
         bad = next((p for p in group if p.status in ("failed", "expired")), None)
         if bad is not None:
-            updates.append({"id": rid, "status": bad.status, "error": bad.error, "final_at": now})
+            updates.append((rid, bad.status, bad.error))
         elif all(p.status == "delivered" for p in group) and len(group) >= row.parts:
-            updates.append({"id": rid, "status": "delivered", "error": None, "final_at": now})
+            updates.append((rid, "delivered", None))
     return updates
 
 
 def apply_early(session: Session, message_ids: Sequence[str], now: datetime) -> None:
     """Receipts kept because they arrived before these message ids were recorded."""
-    if not message_ids:
-        return
+    if not message_ids or not LedgerRepository(session).any_early_receipt():
+        return  # the common case: no 1,000-id lookup inside the chunk's write transaction
     found = list(
         session.scalars(select(EarlyReceipt).where(EarlyReceipt.message_id.in_(message_ids)))
     )

@@ -5,17 +5,44 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.models import Batch, MessagePart, Recipient
+from dispatch.models import Batch, EarlyReceipt, MessagePart, Recipient
 from rental.orders.models import Order
 from rental.orders.states import OrderStatus
 
 IN_FLIGHT = ("pending", "submitting")
 SENT = ("submitted", "delivered", "failed", "expired")  # handed to the carrier: billed
+
+
+# The tables themselves, for Core statements (executemany without the ORM's per-row work).
+RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
+BATCHES = Batch.metadata.tables[Batch.__tablename__]
+
+
+class Claimed(NamedTuple):
+    """What sending one recipient needs, read in the statement that claims it."""
+
+    id: int
+    prospect_id: int
+    phone_enc: bytes
+    phone_hmac: bytes
+    sex: str
+    department: str
+    stop_token: str | None
+    status: str
+
+
+class BatchState(NamedTuple):
+    number: int
+    status: str
+    calendar: str
+    enqueued_at: datetime | None
+    heartbeat_at: datetime | None
+    not_before: datetime | None
 
 
 def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
@@ -30,12 +57,13 @@ class LedgerRepository:
         self.session = session
 
     def add_recipients(self, rows: Sequence[dict[str, Any]]) -> None:
+        # Core executemany: the ORM's bulk path costs several times more per row.
         if rows:
-            self.session.execute(insert(Recipient), list(rows))
+            self.session.connection().execute(insert(RECIPIENTS), list(rows))
 
     def add_batches(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(Batch), list(rows))
+            self.session.connection().execute(insert(BATCHES), list(rows))
 
     def batch(self, order_id: str, number: int) -> Batch | None:
         return self.session.scalar(
@@ -45,6 +73,32 @@ class LedgerRepository:
     def batches(self, order_id: str) -> list[Batch]:
         q = select(Batch).where(Batch.order_id == order_id).order_by(Batch.number)
         return list(self.session.scalars(q))
+
+    def unfinished_batches(self, order_id: str) -> list[BatchState]:
+        """The batches not done yet, as plain rows (the scheduler reads them on every tick)."""
+        q = (
+            select(
+                Batch.number,
+                Batch.status,
+                Batch.calendar,
+                Batch.enqueued_at,
+                Batch.heartbeat_at,
+                Batch.not_before,
+            )
+            .where(Batch.order_id == order_id, Batch.status != "done")
+            .order_by(Batch.number)
+        )
+        return [BatchState._make(r) for r in self.session.execute(q)]
+
+    def enqueue(self, order_id: str, numbers: Sequence[int], now: datetime) -> None:
+        """Mark batches enqueued, in one statement."""
+        if numbers:
+            self.session.execute(
+                update(Batch)
+                .where(Batch.order_id == order_id, Batch.number.in_(numbers))
+                .values(status="enqueued", enqueued_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
     def claim_batch(self, order_id: str, number: int, now: datetime, runner: str) -> bool:
         """Compare-and-set: the batch is ours to run (pending or enqueued -> running)."""
@@ -82,30 +136,44 @@ class LedgerRepository:
             q = q.where(Batch.status == "running", Batch.runner == runner)
         self.session.execute(q.values(status=status, **values))
 
-    def claim_recipients(self, order_id: str, number: int, limit: int) -> list[Recipient]:
-        """Up to `limit` pending recipients of a batch, now `submitting` (compare-and-set)."""
-        ids = list(
-            self.session.scalars(
-                select(Recipient.id)
-                .where(
-                    Recipient.order_id == order_id,
-                    Recipient.batch == number,
-                    Recipient.status == "pending",
-                )
-                .order_by(Recipient.id)
-                .limit(limit)
+    def next_pending(self, order_id: str, number: int, limit: int) -> list[tuple[int, bytes]]:
+        """(id, phone HMAC) of the next `limit` pending recipients of a batch (read only)."""
+        q = (
+            select(Recipient.id, Recipient.phone_hmac)
+            .where(
+                Recipient.order_id == order_id,
+                Recipient.batch == number,
+                Recipient.status == "pending",
             )
+            .order_by(Recipient.id)
+            .limit(limit)
         )
+        return [(int(i), bytes(h)) for i, h in self.session.execute(q)]
+
+    def claim_recipients(self, ids: Sequence[int]) -> list[Claimed]:
+        """These recipients, if still pending, now `submitting` (compare-and-set), in one
+        statement that returns what sending them needs, in ledger order."""
         if not ids:
             return []
-        self.session.execute(
+        result = self.session.execute(
             update(Recipient)
             .where(Recipient.id.in_(ids), Recipient.status == "pending")
             .values(status="submitting")
+            .returning(
+                Recipient.id,
+                Recipient.prospect_id,
+                Recipient.phone_enc,
+                Recipient.phone_hmac,
+                Recipient.sex,
+                Recipient.department,
+                Recipient.stop_token,
+                Recipient.status,
+            )
             .execution_options(synchronize_session=False)
         )
-        q = select(Recipient).where(Recipient.id.in_(ids), Recipient.status == "submitting")
-        return list(self.session.scalars(q.execution_options(populate_existing=True)))
+        rows = [Claimed._make(r) for r in result]
+        rows.sort(key=lambda r: r.id)  # RETURNING promises no order
+        return rows
 
     def mark(self, rows: Iterable[dict[str, Any]]) -> None:
         """Bulk update by primary key: each dict has `id` and the columns to set."""
@@ -125,6 +193,48 @@ class LedgerRepository:
                 .execution_options(synchronize_session=False)
             )
             self.session.connection().execute(stmt, group)
+
+    def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """(id, message id, parts) of recipients the carrier accepted, for rows still
+        `submitting` (see `mark_submitting`); one executemany with the shared values bound
+        once in the statement."""
+        if not rows:
+            return
+        stmt = (
+            update(RECIPIENTS)
+            .where(Recipient.id == bindparam("_id"), Recipient.status == "submitting")
+            .values(
+                status="submitted",
+                message_id=bindparam("_message_id"),
+                parts=bindparam("_parts"),
+                submitted_at=now,
+            )
+        )
+        self.session.connection().execute(
+            stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
+        )
+
+    def receipt_targets(self, message_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """message id -> (ledger id, status) of the recipients that have these message ids."""
+        if not message_ids:
+            return {}
+        q = select(Recipient.message_id, Recipient.id, Recipient.status).where(
+            Recipient.message_id.in_(message_ids)
+        )
+        return {str(m): (int(i), str(s)) for m, i, s in self.session.execute(q)}
+
+    def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> None:
+        """(id, final status, error) from delivery receipts, for rows still `submitted`."""
+        if not rows:
+            return
+        stmt = (
+            update(RECIPIENTS)
+            .where(Recipient.id == bindparam("_id"), Recipient.status == "submitted")
+            .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
+        )
+        self.session.connection().execute(
+            stmt, [{"_id": i, "_status": st, "_error": e} for i, st, e in rows]
+        )
 
     def unclaim(self, ids: Sequence[int]) -> None:
         """Back to pending: recipients claimed but never handed to the carrier."""
@@ -187,6 +297,10 @@ class LedgerRepository:
             return []
         q = select(Recipient).where(Recipient.id.in_(ids)).order_by(Recipient.id)
         return list(self.session.scalars(q.execution_options(populate_existing=True)))
+
+    def any_early_receipt(self) -> bool:
+        """Is any receipt waiting for its message id to be recorded?"""
+        return self.session.scalar(select(EarlyReceipt.id).limit(1)) is not None
 
     def by_stop_token(self, token: str) -> Recipient | None:
         return self.session.scalar(select(Recipient).where(Recipient.stop_token == token))

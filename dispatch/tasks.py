@@ -6,24 +6,35 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import asdict
 from typing import Any
 
 import redis
+from sqlalchemy.orm import Session
 
-from datasets.vault import decrypt_number
+from datasets.vault import decrypt_numbers
 from dispatch import carriers, flows, intake
-from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Receipt, Reply
+from dispatch.carriers.base import (
+    CarrierUnavailable,
+    Feedback,
+    Outgoing,
+    Receipt,
+    Reply,
+    Submitted,
+)
 from dispatch.celery_app import app
-from dispatch.repository import LedgerRepository
+from dispatch.repository import Claimed, LedgerRepository
 from kit import clock, keys, redisd
 from kit.db import unit_of_work
 from kit.settings import get_settings
 from rental.messages.service import compose
+from rental.orders.models import Order
 from segmentation import runtime
 
 log = logging.getLogger(__name__)
-CHUNK = 200  # recipients claimed, submitted and recorded per transaction
+# Recipients claimed, submitted and recorded per transaction: a batch (settings.batch_size,
+# 1,000 by default) in one chunk, so that the ledger's fixed costs per transaction are paid
+# once per thousand messages. Under a cap, at most a second's worth (see `_throttle`).
+CHUNK = 1000
 
 
 @app.task(name="dispatch.tick")
@@ -93,91 +104,113 @@ def send_batch(order_id: str, number: int) -> None:
     decrypt the numbers in memory, submit, record."""
     now = clock.now()
     runner = secrets.token_hex(8)
-    with unit_of_work() as session:
-        if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
-            return  # already running or done: a second delivery of this task
     carrier = carriers.current()
     key = keys.vault_key()
     s = get_settings()
     cap = s.carrier_rate_per_second
     size = min(CHUNK, cap) if cap else CHUNK  # under a cap: at most a second's worth
-    while True:
-        with unit_of_work() as session:
-            claimed = flows.claim(session, order_id, number, runner, size, clock.now())
-            if claimed is None:
-                break
-            order, rows = claimed
-            sender, text, encoding = order.sender, order.message, order.encoding
-            batch = [
-                (r.id, r.prospect_id, r.phone_enc, r.sex, r.department, r.stop_token) for r in rows
-            ]
-        if not batch:
-            continue
-        messages = [
-            Outgoing(
-                ref=ref,
-                number=decrypt_number(key, enc, pid),
-                sender=sender,
-                text=compose(
-                    text,
-                    sex,
-                    metropolitan=not dep.startswith("97"),
-                    stop_link=f"{s.stop_link_base}{token}" if token else None,
-                ),
-                encoding=encoding,
+    with unit_of_work() as session:
+        if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
+            return  # already running or done: a second delivery of this task
+        claimed, ready = _next(session, order_id, number, runner, size, True)
+    while claimed is not None:
+        order, rows = claimed
+        results: list[Submitted] = []
+        feedback = Feedback()
+        if rows:
+            numbers = decrypt_numbers(
+                key, [r.phone_enc for r in rows], [r.prospect_id for r in rows]
             )
-            for ref, pid, enc, sex, dep, token in batch
-        ]
-        _throttle(len(messages))
-        try:
-            results, feedback = carrier.submit(messages)
-        except CarrierUnavailable as failure:
-            del messages
-            with unit_of_work() as session:
-                ledger_rows = LedgerRepository(session).by_ids([ref for ref, *_ in batch])
-                delay = flows.carrier_unavailable(
-                    session, order_id, number, runner, ledger_rows, failure, clock.now()
+            messages = [
+                Outgoing(
+                    ref=r.id,
+                    number=number_,
+                    sender=order.sender,
+                    text=compose(
+                        order.message,
+                        r.sex,
+                        metropolitan=not r.department.startswith("97"),
+                        stop_link=f"{s.stop_link_base}{r.stop_token}" if r.stop_token else None,
+                    ),
+                    encoding=order.encoding,
                 )
-            log.warning(
-                "order %s batch %s: carrier unavailable (%s), retrying in %.0f s",
-                order_id,
-                number,
-                failure.reason,
-                delay,
-            )
-            return
-        del messages  # the numbers leave memory with the batch
+                for r, number_ in zip(rows, numbers, strict=True)
+            ]
+            del numbers
+            _throttle(len(messages))
+            try:
+                results, feedback = carrier.submit(messages)
+            except CarrierUnavailable as failure:
+                del messages
+                with unit_of_work() as session:
+                    delay = flows.carrier_unavailable(
+                        session, order_id, number, runner, rows, failure, clock.now()
+                    )
+                log.warning(
+                    "order %s batch %s: carrier unavailable (%s), retrying in %.0f s",
+                    order_id,
+                    number,
+                    failure.reason,
+                    delay,
+                )
+                return
+            del messages  # the numbers leave memory with the batch
+        # One transaction records this chunk and claims the next (committed as `submitting`
+        # before it is submitted), or ends the batch: fewer turns on SQLite's write lock.
         with unit_of_work() as session:
-            ledger_rows = LedgerRepository(session).by_ids([ref for ref, *_ in batch])
-            flows.record(session, order_id, ledger_rows, results, clock.now())
+            flows.record(session, order_id, rows, results, clock.now())
+            # A short chunk was the last (one cut short by opt-outs: end_batch finds the
+            # batch still pending, and the next tick enqueues it again).
+            claimed, ready = _next(session, order_id, number, runner, size, len(rows) == size)
         _later(feedback)
-    with unit_of_work() as session:
-        flows.end_batch(session, order_id, number, runner)
-    with unit_of_work() as session:
-        ready = flows.pump(session, order_id, clock.now())
-    for n in ready:
+    for n in ready:  # enqueued after the commit that marked them
         send_batch.delay(order_id, n)
+
+
+def _next(
+    session: Session, order_id: str, number: int, runner: str, size: int, more: bool
+) -> tuple[tuple[Order, list[Claimed]] | None, list[int]]:
+    """The next chunk of a batch, or (nothing left, window closed, batch lost) the end of the
+    batch's run and the batches to enqueue now."""
+    if more:
+        claimed = flows.claim(session, order_id, number, runner, size, clock.now())
+        if claimed is not None:
+            return claimed, []
+    flows.end_batch(session, order_id, number, runner)
+    return None, flows.pump(session, order_id, clock.now())
 
 
 def _later(feedback: Feedback) -> None:
     """The simulator's receipts and replies, delivered after a short delay through intake."""
     if not feedback.receipts and not feedback.replies:
         return
+    # Plain lists, not dicts: a thousand receipts per chunk cross the broker as JSON.
     feedback_task.apply_async(
         args=(
-            [asdict(r) for r in feedback.receipts],
-            [asdict(r) for r in feedback.replies],
+            [[r.message_id, r.status, r.error] for r in feedback.receipts],
+            [[r.text, r.message_id, r.number] for r in feedback.replies],
         ),
         countdown=get_settings().simulator_receipt_delay_seconds,
     )
 
 
+def _receipt(item: list[Any] | dict[str, Any]) -> Receipt:
+    return Receipt(**item) if isinstance(item, dict) else Receipt(*item)
+
+
+def _reply(item: list[Any] | dict[str, Any]) -> Reply:
+    return Reply(**item) if isinstance(item, dict) else Reply(*item)
+
+
 @app.task(name="dispatch.feedback")
-def feedback_task(receipts: list[dict[str, Any]], replies: list[dict[str, Any]]) -> None:
+def feedback_task(
+    receipts: list[list[Any] | dict[str, Any]], replies: list[list[Any] | dict[str, Any]]
+) -> None:
+    """The simulator's receipts and replies (lists of fields; dicts from earlier versions)."""
     now = clock.now()
     with unit_of_work() as session:
-        intake.apply_receipts(session, [Receipt(**r) for r in receipts], now)
-        intake.apply_replies(session, [Reply(**r) for r in replies], "simulator", now)
+        intake.apply_receipts(session, [_receipt(r) for r in receipts], now)
+        intake.apply_replies(session, [_reply(r) for r in replies], "simulator", now)
 
 
 @app.task(name="dispatch.receive")

@@ -41,7 +41,10 @@ class Encoded:
     segments: int
 
 
+@lru_cache(maxsize=4096)
 def measure(text: str) -> Encoded:
+    """Encoding, characters and segments of a text. Cached: a send measures the same few
+    texts (one per civility and territory) once per recipient, and the GSM codec is slow."""
     try:
         septets = len(text.encode("gsm03.38"))
     except UnicodeEncodeError:

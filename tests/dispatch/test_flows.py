@@ -17,6 +17,7 @@ from kit import keys
 from kit.db import unit_of_work
 from segmentation import runtime
 from segmentation.models import Suppression
+from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient, auth
 from tests.rental.factories import create_order, create_quote, pay_deposit
 
@@ -181,3 +182,30 @@ def test_carrier_webhooks_need_their_secret(
         url, json=[{"message_id": "x", "status": "lost"}], headers={"X-Carrier-Secret": secret}
     )
     assert bad.status_code == 422
+
+
+def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    # A department no other test counts: the opt-out is permanent in the shared database.
+    order = scheduled_order(app_client, org_keys, {"departments": ["22"]}, 120)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        flows.start(session, order["id"], runtime.current(), now)
+    with unit_of_work() as session:
+        first = session.scalars(
+            select(Recipient).where(Recipient.order_id == order["id"]).order_by(Recipient.id)
+        ).first()
+        assert first is not None
+        opted_out, mac = first.id, first.phone_hmac
+        SuppressionRepository(session).add(mac, "stop_reply", "test", now)
+    with unit_of_work() as session:
+        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
+        claimed = flows.claim(session, order["id"], 0, "run-1", 10, now)
+        assert claimed is not None
+        _, rows = claimed
+    assert rows  # the others are claimed, the one who opted out is not
+    assert opted_out not in [r.id for r in rows]
+    assert all(r.status == "submitting" for r in rows)
+    with unit_of_work() as session:
+        assert LedgerRepository(session).by_ids([opted_out])[0].status == "opted_out"

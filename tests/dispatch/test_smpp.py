@@ -244,7 +244,7 @@ def test_multipart_receipts_settle_the_recipient_once_every_part_is_in(
     results, _ = SmppCarrier().submit(messages)
     assert all(r.parts == 2 for r in results)
     with unit_of_work() as session:
-        flows.record(session, order["id"], LedgerRepository(session).by_ids(ids), results, now)
+        flows.record(session, order["id"], rows, results, now)
 
     def record(receipts: list[Receipt], replies: list[Reply]) -> None:
         with unit_of_work() as session:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from dispatch import flows, intake, windows
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import Recipient
-from dispatch.repository import LedgerRepository
+from dispatch.repository import Claimed, LedgerRepository
 from kit.db import unit_of_work
 from kit.settings import get_settings
 from rental.orders.models import Order
@@ -29,7 +29,7 @@ QUANTITY = 1500
 CHUNK_MINUTES = 10
 
 
-def submit_result(row: Recipient) -> Submitted:
+def submit_result(row: Claimed) -> Submitted:
     if row.id % 37 == 5:
         return Submitted(row.id, None, error="refused")
     return Submitted(row.id, f"m-{row.id}", parts=2)
@@ -86,13 +86,13 @@ def send_in_process(order_id: str, now: datetime, stops: tuple[int, int] = (0, 0
     last = at - timedelta(minutes=CHUNK_MINUTES)
     replies, links = stops
     with unit_of_work() as session:
-        rows = list(
+        ledger = list(
             session.scalars(
                 select(Recipient).where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
             )
         )
-        delivered_metro = [r for r in rows if r.status == "delivered" and not r.stop_token]
-        overseas = [r for r in rows if r.stop_token and r.message_id]
+        delivered_metro = [r for r in ledger if r.status == "delivered" and not r.stop_token]
+        overseas = [r for r in ledger if r.stop_token and r.message_id]
         intake.apply_replies(
             session,
             [Reply("STOP", message_id=r.message_id) for r in delivered_metro[:replies]],
