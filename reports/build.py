@@ -298,6 +298,7 @@ def _series(
     end: datetime | None,
     until: datetime,
     k: int,
+    receipts_shown: bool,
 ) -> schemas.Series:
     """Submissions and receipts per time bucket, the bucket chosen so that the whole send fits
     in at most MAX_BUCKETS of them (from the first submission to `end`, the last event)."""
@@ -309,8 +310,15 @@ def _series(
     n = int((end - start).total_seconds() // width) + 1
     sub, rec = repo.histograms(order.id, start, width, until)
     keys = [str(i) for i in range(n)]
+    # Each line adds up to a count of the report: submissions to `submitted` (public), receipts
+    # to `submitted` less `awaiting_receipt`. Buckets are suppressed among themselves; the
+    # receipts line is hidden whole when `awaiting_receipt` is (its total would give it away).
     shown_sub = privacy.suppress_counts({i: sub.get(int(i), 0) for i in keys}, k, zeros_shown=True)
-    shown_rec = privacy.suppress_counts({i: rec.get(int(i), 0) for i in keys}, k, zeros_shown=True)
+    shown_rec: dict[str, int | None] = dict.fromkeys(keys)
+    if receipts_shown:
+        shown_rec = privacy.suppress_counts(
+            {i: rec.get(int(i), 0) for i in keys}, k, zeros_shown=True
+        )
     return schemas.Series(
         bucket_minutes=width // 60,
         buckets=[
@@ -372,7 +380,10 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
         rows = repo.summary(order.id, cutoff, until)
 
     tree = _outcome_tree(rows)
-    shown = _shown(tree, k, public=("submitted",))
+    # Published elsewhere whatever their size: the recipients after re-validation (the sum
+    # of the waves of the order) and the volume submitted (billed on the invoice). Their
+    # parts are protected around them.
+    shown = _shown(tree, k, public=("recipients", "submitted"))
     failed = next(p for p in tree.walk() if p.name == "failed")
     volumes = schemas.Volumes(
         quantity_ordered=order.quantity,
@@ -413,7 +424,12 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
         p = orders.reprice(session, order, submitted)
         cost = schemas.Cost(
             messages_billed=submitted,
-            segments=sum(r.parts for r in rows),
+            # Segments count the messages the carrier took: with one segment each, they
+            # would give away how many it refused on the spot unless every failure reason
+            # is shown.
+            segments=sum(r.parts for r in rows)
+            if all(shown[p.name] is not None for p in failed.parts)
+            else None,
             total_excl_vat_cents=p.total_excl_vat_cents,
             vat_cents=p.vat_cents,
             total_incl_vat_cents=p.total_incl_vat_cents,
@@ -465,6 +481,7 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
             max([t for t in (last, *(r.last_receipt for r in rows)) if t], default=None),
             until,
             k,
+            receipts_shown=shown["awaiting_receipt"] is not None,
         ),
         controls=_controls(repo, order, cutoff),
         breakdowns=_breakdowns(repo, order, rows, reference_day, k, shown["recipients"] is None),

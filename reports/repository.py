@@ -18,6 +18,7 @@ from rental.orders.models import Order
 from segmentation.models import Suppression
 
 CUSTOMER = Recipient.prospect_id >= 0  # control numbers have negative ids
+HANDED_OVER = ("submitted", "delivered", "failed", "expired")  # the `submitted` count
 CONTROL = Recipient.prospect_id < 0
 
 
@@ -186,14 +187,18 @@ class ReportRepository:
         `start`, in one pass: grouped by the pair of buckets (at most the square of the number
         of buckets, since the caller keeps that small)."""
         origin = int(start.timestamp())
-        sub = cast((self._epoch(Recipient.submitted_at) - origin) / width_seconds, Integer)
+        # Every message handed to the carrier, the ones it refused on the spot included (they
+        # have no submission time: their refusal is both): the series add up to `submitted`,
+        # a published count, and the receipts to `submitted` less `awaiting_receipt`.
+        handed = func.coalesce(Recipient.submitted_at, Recipient.final_at)
+        sub = cast((self._epoch(handed) - origin) / width_seconds, Integer)
         fin = cast((self._epoch(Recipient.final_at) - origin) / width_seconds, Integer)
         rows = (
             select(
-                case((Recipient.submitted_at <= until, sub)).label("sub"),
+                case((handed <= until, sub)).label("sub"),
                 case((Recipient.final_at <= until, fin)).label("fin"),
             )
-            .where(self._of_order(order_id), Recipient.submitted_at.is_not(None))
+            .where(self._of_order(order_id), Recipient.status.in_(HANDED_OVER))
             .subquery()
         )
         q = select(rows.c.sub, rows.c.fin, func.count()).group_by(rows.c.sub, rows.c.fin)

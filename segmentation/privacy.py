@@ -267,10 +267,12 @@ def suppress_tree(root: Node, k: int, public: Iterable[str] = ()) -> set[str]:
     - a hidden count keeps at least one hidden part, so it cannot be rebuilt by addition;
     - a count whose hidden parts cannot be protected (a single one, or fewer than k together)
       is hidden as well.
-    `public` counts are known to the reader anyway (the volume billed on the invoice): never
-    chosen to protect another, so the others are hidden instead."""
+    `public` counts are known to the reader anyway (the volume billed on the invoice), whatever
+    their size: never hidden, never chosen to protect another, so the others are hidden
+    instead. What a public count minus its other public parts gives away cannot be helped
+    (the invoice states the volume billed): only its split is protected."""
     names = set(public)
-    fixed = {n.name for n in root.walk() if n.name in names and n.exact >= k}
+    fixed = {n.name for n in root.walk() if n.name in names}
     hidden = {n.name for n in root.walk() if 0 < n.exact < k and n.name not in fixed}
     while True:
         before = len(hidden)
@@ -288,5 +290,6 @@ def suppress_tree(root: Node, k: int, public: Iterable[str] = ()) -> set[str]:
             if completed and (len(completed) < 2 or sum(exact[v] for v in completed) < k):
                 hidden.add(node.name)  # cannot be protected inside: hide the count as well
             hidden |= completed
+        hidden -= fixed
         if len(hidden) == before:
             return hidden
