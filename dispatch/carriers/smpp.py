@@ -36,6 +36,7 @@ from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Recei
 from dispatch.carriers.guard import refuse_synthetic_base_off_loopback
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
+from rental.messages.service import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE, parts_of
 
 log = logging.getLogger(__name__)
 # smpplib dumps every PDU in hex at DEBUG, numbers included: never let those records exist.
@@ -43,6 +44,7 @@ WIRE_LOGGER = "dispatch.smpp.wire"
 logging.getLogger(WIRE_LOGGER).setLevel(logging.WARNING)
 
 OK = 0x00
+RX_T_APPN = 0x64  # ESME_RX_T_APPN: temporary application error, the SMSC delivers again
 CLOSED, OPEN = 0, 1  # smpplib client states before a bind
 THROTTLED = {0x58: "ESME_RTHROTTLED", 0x14: "ESME_RMSGQFUL"}
 PERMANENT = {
@@ -63,38 +65,34 @@ STATES = {
 STATS = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "REJECTD": 8}
 ERRORS = {3: "validity_period_expired", 4: "deleted", 5: "undeliverable", 8: "rejected"}
 
-GSM = ("GSM-7", 0x00, 160, 153)  # name, data_coding, single-part limit, part size (units)
-UCS2 = ("UCS-2", 0x08, 140, 134)  # units are bytes for UCS-2: 70 and 67 characters
 UDHI = 0x40
 RECEIPT = 0x04  # esm_class bits 2-5: SMSC delivery receipt
 
 
 def encode_parts(text: str, encoding: str) -> tuple[list[bytes], int, int]:
-    """The message as submit_sm short_messages: (parts, data_coding, esm_class). A character
-    (a GSM escape pair, a UTF-16 surrogate pair) is never cut between two parts."""
+    """The message as submit_sm short_messages: (parts, data_coding, esm_class), split where
+    `measure` splits it (the segments quoted and billed): a character (a GSM escape pair, a
+    UTF-16 surrogate pair) is never cut between two parts."""
     units: list[bytes] | None = None
-    name, coding, single, size = GSM
+    coding, single, multi = 0x00, GSM_SINGLE, GSM_MULTI
     if encoding == "GSM-7":
         try:
             units = [c.encode("gsm03.38") for c in text]
         except UnicodeEncodeError:
             units = None
-    if units is None:
-        name, coding, single, size = UCS2
+    if units is None:  # UCS-2: sizes in 16-bit units, bytes twice that
+        coding, single, multi = 0x08, UCS2_SINGLE, UCS2_MULTI
         units = [c.encode("utf-16-be") for c in text]
-    whole = b"".join(units)
-    if len(whole) <= single:
-        return [whole], coding, 0
-    chunks: list[bytes] = []
-    current = b""
-    for u in units:
-        if len(current) + len(u) > size:
-            chunks.append(current)
-            current = b""
-        current += u
-    chunks.append(current)
-    if len(chunks) > 255:
-        raise ValueError(f"a {name} message cannot have more than 255 parts")
+        sizes = [len(u) // 2 for u in units]
+    else:
+        sizes = [len(u) for u in units]
+    starts = parts_of(sizes, single, multi)
+    if len(starts) == 1:
+        return [b"".join(units)], coding, 0
+    if len(starts) > 255:
+        raise ValueError("a message cannot have more than 255 parts")
+    ends = [*starts[1:], len(units)]
+    chunks = [b"".join(units[a:b]) for a, b in zip(starts, ends, strict=True)]
     ref = random.randrange(256)  # identifies the parts of one message on the handset
     header = bytes([0x05, 0x00, 0x03, ref, len(chunks)])
     return [header + bytes([i]) + c for i, c in enumerate(chunks, 1)], coding, UDHI
@@ -193,8 +191,8 @@ class _Link:
         self.used = time.monotonic()
         return int(pdu.sequence)
 
-    def answer(self, command: str, sequence: int) -> None:
-        pdu = smpplib.smpp.make_pdu(command, client=self.client)
+    def answer(self, command: str, sequence: int, status: int = OK) -> None:
+        pdu = smpplib.smpp.make_pdu(command, client=self.client, status=status)
         pdu.sequence = sequence
         self.client.send_pdu(pdu)
 
@@ -336,8 +334,8 @@ class SmppCarrier:
                     if command == "enquire_link":
                         link.answer("enquire_link_resp", pdu.sequence)
                         continue
-                    if command == "deliver_sm":  # not on a transmitter; acknowledged, left
-                        link.answer("deliver_sm_resp", pdu.sequence)
+                    if command == "deliver_sm":  # not for a transmitter: deliver it again
+                        link.answer("deliver_sm_resp", pdu.sequence, RX_T_APPN)
                         continue
                     if command == "unbind":
                         link.answer("unbind_resp", pdu.sequence)
@@ -362,7 +360,12 @@ class SmppCarrier:
                         message.error = PERMANENT.get(status, f"smpp_status_{status:#x}")
                     if queue and not throttled and len(inflight) < self.window:
                         break  # room in the window: send more before reading on
-            except (TimeoutError, smpplib.exceptions.ConnectionError, OSError) as exc:
+            except (
+                TimeoutError,
+                smpplib.exceptions.ConnectionError,
+                smpplib.exceptions.PDUError,  # a garbled answer: the stream cannot be trusted
+                OSError,
+            ) as exc:
                 # Whatever was unanswered may have reached the SMSC: never sent again.
                 for p in [*inflight.values(), *([sending] if sending else [])]:
                     batch[p.ref].uncertain = True
@@ -393,9 +396,11 @@ class SmppCarrier:
         done: list[Submitted] = []
         for message in batch.values():
             ids = [message.ids[i] for i in sorted(message.ids)]
-            if message.uncertain and not ids:
+            if message.uncertain and not ids or 0 < len(ids) < len(message.parts):
+                # Lost in flight, or cut short (a part refused, lost or still throttled when
+                # the batch gave up): the handset may hold part of it. Never resent, not billed.
                 done.append(Submitted(message.ref, None, uncertain=True))
-            elif ids:  # at least one part went out: the recipient was contacted
+            elif ids:  # every part went out
                 done.append(Submitted(message.ref, ids[0], parts=len(ids), part_ids=tuple(ids)))
             elif message.error is not None:
                 done.append(Submitted(message.ref, None, error=message.error))

@@ -41,18 +41,31 @@ class Encoded:
     segments: int
 
 
+def parts_of(sizes: list[int], single: int, multi: int) -> list[int]:
+    """Where a message splits into SMS parts, given each character's size in units (GSM-7
+    septets: 2 for an escaped character; UCS-2: 2 for a surrogate pair): the index of each
+    part's first character. One part up to `single` units; beyond, parts of at most `multi`
+    units, never cutting a character. The carrier adapters split the same way, so the
+    segments quoted and billed are the segments sent."""
+    if sum(sizes) <= single:
+        return [0]
+    starts, used = [0], 0
+    for i, size in enumerate(sizes):
+        if used + size > multi:
+            starts.append(i)
+            used = 0
+        used += size
+    return starts
+
+
 @lru_cache(maxsize=4096)
 def measure(text: str) -> Encoded:
-    """Encoding, characters and segments of a text. Cached: a send measures the same few
-    texts (one per civility and territory) once per recipient, and the GSM codec is slow."""
     try:
-        septets = len(text.encode("gsm03.38"))
+        sizes = [len(c.encode("gsm03.38")) for c in text]
     except UnicodeEncodeError:
-        units = len(text.encode("utf-16-le")) // 2
-        segments = 1 if units <= UCS2_SINGLE else -(-units // UCS2_MULTI)
-        return Encoded("UCS-2", units, segments)
-    segments = 1 if septets <= GSM_SINGLE else -(-septets // GSM_MULTI)
-    return Encoded("GSM-7", septets, segments)
+        sizes = [len(c.encode("utf-16-le")) // 2 for c in text]
+        return Encoded("UCS-2", sum(sizes), len(parts_of(sizes, UCS2_SINGLE, UCS2_MULTI)))
+    return Encoded("GSM-7", sum(sizes), len(parts_of(sizes, GSM_SINGLE, GSM_MULTI)))
 
 
 def check_sender(sender: str) -> str:

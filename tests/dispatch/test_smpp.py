@@ -108,6 +108,23 @@ def test_a_gsm_escape_pair_is_never_cut_between_parts() -> None:
     assert b"".join(p[6:] for p in parts).decode("gsm03.38") == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 152 + "€" + "a" * 150 + "€",  # escape pairs pushed over part boundaries
+        "é" * 66 + "😀" + "é" * 66,  # a surrogate pair at a UCS-2 boundary
+        "b" * 160,
+        "b" * 161,
+        LONG_GSM,
+        LONG_UCS2,
+    ],
+)
+def test_messages_are_sent_in_as_many_parts_as_were_quoted_and_billed(text: str) -> None:
+    quoted = measure(text)
+    parts, _, _ = encode_parts(text, quoted.encoding)
+    assert len(parts) == quoted.segments
+
+
 def test_throttling_is_retried_and_nobody_gets_two_messages(
     smsc: TestSmsc, base_numbers: list[str]
 ) -> None:
