@@ -26,6 +26,7 @@ from kit import keys
 from segmentation.repository import SuppressionRepository
 
 FINAL = {"delivered", "failed", "expired"}
+NATIONAL = ("FR", "RE", "GP", "MQ", "GF", "YT")  # national formats a reply may come in
 STOP_WORDS = {
     "stop",
     "stop sms",
@@ -140,10 +141,18 @@ def apply_early(session: Session, message_ids: Sequence[str], now: datetime) -> 
 
 
 def _hmac_of(number: str) -> bytes | None:
-    try:
-        return hmac_number(keys.hmac_key(), normalise_e164(number, "FR"))
-    except (ValueError, phonenumbers.NumberParseException):  # not a number: nothing to do
-        return None
+    """The HMAC of a reply's sender: a national or E.164 number, or international digits
+    without the '+' (as carriers often give them, e.g. from an overseas department)."""
+    if number.startswith("+"):
+        candidates = [(number, "FR")]
+    else:  # national: metropolitan or an overseas department's; else digits missing their '+'
+        candidates = [(number, region) for region in NATIONAL] + [("+" + number, "FR")]
+    for candidate, region in candidates:
+        try:
+            return hmac_number(keys.hmac_key(), normalise_e164(candidate, region))
+        except (ValueError, phonenumbers.NumberParseException):
+            continue
+    return None  # not a number: nothing to do
 
 
 def apply_replies(session: Session, replies: Sequence[Reply], source: str, now: datetime) -> int:

@@ -209,3 +209,36 @@ def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
     assert all(r.status == "submitting" for r in rows)
     with unit_of_work() as session:
         assert LedgerRepository(session).by_ids([opted_out])[0].status == "opted_out"
+
+
+def test_stop_replies_from_overseas_numbers_in_any_format(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """Carriers give the sender as international digits without '+', or in national format:
+    a Reunion number's STOP opts it out either way."""
+    from datasets.vault import decrypt_number
+    from segmentation.repository import SuppressionRepository
+
+    order = scheduled_order(app_client, org_keys, {"departments": ["974"]}, 120)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        flows.start(session, order["id"], runtime.current(), now)
+    with unit_of_work() as session:
+        rows = list(
+            session.scalars(
+                select(Recipient).where(
+                    Recipient.order_id == order["id"], Recipient.prospect_id >= 0
+                )
+            )
+        )[:2]
+        key = keys.vault_key()
+        numbers = [decrypt_number(key, r.phone_enc, r.prospect_id) for r in rows]
+        assert all(n.startswith("+262") for n in numbers)
+        replies = [
+            Reply("STOP", number=numbers[0].lstrip("+")),  # 262692...
+            Reply("Stop", number="0" + numbers[1][4:]),  # 0692... (national)
+        ]
+        assert intake.apply_replies(session, replies, "smpp", now) == 2
+        assert SuppressionRepository(session).among([r.phone_hmac for r in rows]) == {
+            r.phone_hmac for r in rows
+        }
