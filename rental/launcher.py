@@ -10,6 +10,7 @@ never switched off.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ from kit import clock
 from kit.settings import get_settings, reset_settings
 
 CHILDREN = ("api", "worker", "beat")
+PR_SET_PDEATHSIG = 1
 
 
 def demo_clock(out: Callable[[str], None]) -> None:
@@ -63,6 +65,13 @@ def load_keys() -> dict[str, str]:
     return dict(json.loads(keys_file().read_text()))
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `rental up` dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Supervisor:
     def __init__(self, host: str, port: int, concurrency: int, out: Callable[[str], None]):
         self.host, self.port, self.concurrency, self.out = host, port, concurrency, out
@@ -87,6 +96,7 @@ class Supervisor:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C reaches us; we stop them in order
+                    preexec_fn=_die_with_parent,  # only prctl between fork and exec
                 )
 
     def wait_ready(self, seconds: float = 120) -> bool:
@@ -107,8 +117,11 @@ class Supervisor:
         return next((n for n, p in self.procs.items() if p.poll() is not None), None)
 
     def stop(self) -> None:
-        """SIGTERM to every child's process group, then SIGKILL to what is still there."""
+        """SIGTERM to every child's process group, then SIGKILL to what is still there. Another
+        Ctrl-C meanwhile does not cut this short (the children would outlive us)."""
         self.stopping = True
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         for proc in self.procs.values():
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -153,6 +166,7 @@ def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> in
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # the terminal closed
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     try:
         supervisor.start()

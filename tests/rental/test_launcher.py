@@ -58,3 +58,16 @@ def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
     while _ours(home) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _ours(home) == []  # nothing left running
+
+
+def test_what_up_started_dies_with_it_even_when_it_is_killed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = fresh_home(home, 3000, 4)
+    proc, out = start_up(env, free_port(), "--concurrency", "1")
+    assert "rental demo" in out, out
+    proc.kill()  # SIGKILL: no chance to stop its children itself
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while _ours(home) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _ours(home) == []
