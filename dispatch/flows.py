@@ -257,6 +257,8 @@ def record(
         row = by_ref[res.ref]
         if res.uncertain:  # may or may not have gone out: never resent, not billed
             refused.append({"id": row.id, "status": "unknown", "error": "carrier_interrupted"})
+            if row.prospect_id >= 0:  # perhaps contacted: the pressure cap counts it
+                history.append((row.phone_hmac, order_id, now))
         elif res.message_id is not None:
             accepted.append((row.id, res.message_id, res.parts))
             if row.prospect_id >= 0:  # control numbers are not prospects

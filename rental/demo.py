@@ -18,7 +18,7 @@ from kit.clock import human
 CRITERIA: dict[str, Any] = {
     "sex": ["F"],
     "age": {"min": 25, "max": 60},
-    "regions": ["11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93"],
+    "regions": ["11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94"],
 }
 MESSAGE = "Soldes d'hiver chez DemoShop : -20% sur tout le magasin avec le code HIVER"
 SENDER = "DemoShop"

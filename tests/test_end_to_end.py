@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import signal
 import subprocess
 from pathlib import Path
@@ -44,12 +45,31 @@ def secrets_of(home: Path) -> tuple[set[str], set[str]]:
 
 
 def leaks(text: str, numbers: set[str], ids: set[str]) -> list[str]:
+    """Runs of digits, spaces and dots; each contiguous run of their groups is tried, so a
+    number next to other digits ("12 06 12 34 56 78") is still found. Prospect ids are 15 to
+    19 digits long."""
     found = []
-    for token in DIGITS.findall(text):  # prospect ids are 15 to 19 digits long
-        plain = re.sub(r"[ .]", "", token)
-        if plain in numbers or plain.lstrip("+") in numbers or plain in ids:
-            found.append("a number or id of the base")
+    for token in DIGITS.findall(text):
+        groups = re.split(r"[ .]", token)
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups) + 1):
+                plain = "".join(groups[i:j])
+                if plain in numbers or plain.lstrip("+") in numbers or plain in ids:
+                    found.append("a number or id of the base")
     return found
+
+
+def test_the_scanner_finds_numbers_and_ids_wherever_they_hide(base_numbers: list[str]) -> None:
+    e164 = next(n for n in base_numbers if n.startswith("+33"))
+    national = "0" + e164[3:]
+    spaced = " ".join(national[i : i + 2] for i in range(0, 10, 2))
+    pid = str(10**18 + secrets.randbelow(9 * 10**18))  # shaped like a prospect id
+    numbers, ids = {e164, e164.lstrip("+"), national}, {pid}
+    assert leaks(f"ref 12 {spaced} end", numbers, ids)
+    assert leaks(f"total 3 {national}", numbers, ids)
+    assert leaks(f'"id": {pid}', numbers, ids)
+    assert leaks(f"{e164[:3]} {e164[3]} {spaced[3:]}", numbers, ids)
+    assert not leaks("2 000 messages, 324.00 EUR, order 2026-000001", numbers, ids)
 
 
 def pdf_text(data: bytes, tmp: Path) -> str:
