@@ -3,6 +3,9 @@ counts (recipients -> submitted -> delivered, failed -> reasons...)."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from segmentation.privacy import Node, suppress_counts, suppress_tree
 
 K = 100
@@ -54,3 +57,42 @@ def test_flat_counts_and_time_series() -> None:
     assert suppress_counts({"a": 500, "b": 40, "c": 300}, K) == {"a": 500, "b": None, "c": None}
     assert suppress_counts({"a": 500, "b": 0}, K) == {"a": 500, "b": None}
     assert suppress_counts({"a": 500, "b": 0}, K, zeros_shown=True) == {"a": 500, "b": 0}
+
+
+def report_tree(d: int, r1: int, r2: int, r3: int, e: int, a: int, u: int, o: int, p: int) -> Node:
+    failed = Node("failed", r1 + r2 + r3, (Node("r1", r1), Node("r2", r2), Node("r3", r3)))
+    parts = (Node("delivered", d), failed, Node("expired", e), Node("awaiting", a))
+    submitted = Node("submitted", sum(x.exact for x in parts), parts)
+    top = (submitted, Node("unknown", u), Node("opted_out", o), Node("pending", p))
+    return Node("recipients", sum(x.exact for x in top), top)
+
+
+small = st.integers(0, 150)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.tuples(st.integers(0, 5000), small, small, small, small, small, small, small, small))
+def test_no_hidden_count_can_be_worked_out_from_what_is_shown(
+    counts: tuple[int, int, int, int, int, int, int, int, int],
+) -> None:
+    """Whatever the outcome: every count under k is hidden (the public ones aside), and under
+    every shown count the hidden parts are none, or two or more adding up to k or more; a
+    public count's parts only escape that when together they are under k (the invoice gives
+    their total away)."""
+    tree = report_tree(*counts)
+    public = {"recipients", "submitted"}
+    hidden = suppress_tree(tree, K, public=tuple(public))
+    assert not hidden & public
+    for node in tree.walk():
+        if 0 < node.exact < K and node.name not in public:
+            assert node.name in hidden
+        if node.name in hidden or not node.parts:
+            continue
+        gone = [x for x in node.parts if x.name in hidden and x.exact > 0]
+        if not gone:
+            continue
+        open_parts = sum(x.exact for x in node.parts if x.name not in public)
+        if node.name in public and open_parts < K:
+            continue  # the contractual exception: only the split is protected
+        assert len(gone) >= 2
+        assert sum(x.exact for x in gone) >= K
