@@ -162,10 +162,10 @@ def test_eligibility_stores_shrink_counts_at_once(
     engine = Engine(base)
     seg = Segmenter(engine, Eligibility(engine))
     now = datetime(2026, 11, 26, 10, tzinfo=UTC)
-    c = Criteria.model_validate({"departments": ["33"]})
+    c = Criteria.model_validate({"departments": ["19"]})  # no other test sends or reserves there
     with unit_of_work() as session:
         start = seg.count(session, c, now).total
-    # People counted right now: none is excluded yet (other tests' orders may hold some).
+    # People counted right now: none is excluded yet.
     ids = sorted(seg.engine.matching_ids(c, now.date()).tolist())
     mac = hmac_by_id(base)
     with unit_of_work() as session:
@@ -211,8 +211,9 @@ def test_an_opt_out_committed_late_is_still_applied(
     engine = Engine(base)
     seg = Segmenter(engine, Eligibility(engine))
     now = datetime(2026, 11, 26, 10, tzinfo=UTC)
-    c = Criteria.model_validate({"departments": ["35"]})
-    ids = eligible_in(attributes, "35").tolist()
+    # A department no other test sends to or reserves in: the two ids are surely counted.
+    c = Criteria.model_validate({"departments": ["87"]})
+    ids = eligible_in(attributes, "87").tolist()
     mac = hmac_by_id(base)
     with unit_of_work() as session:
         start = seg.count(session, c, now).total
