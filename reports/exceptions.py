@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kit.errors import Conflict, InvalidInput
+from kit.errors import ConfigurationError, Conflict, InvalidInput
 
 
 class ReportNotAvailable(Conflict):
@@ -11,3 +11,9 @@ class ReportNotAvailable(Conflict):
 
 class UnknownFormat(InvalidInput):
     code = "unknown_format"
+
+
+class PdfUnavailable(ConfigurationError):
+    """WeasyPrint cannot load the system libraries it lays pages out with."""
+
+    code = "pdf_unavailable"

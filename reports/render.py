@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from kit.clock import PARIS
 from kit.settings import get_settings
+from reports.exceptions import PdfUnavailable
 from reports.schemas import Report
 
 HIDDEN = "hidden"
@@ -209,7 +210,14 @@ def invoice_html(invoice: dict[str, Any]) -> str:
 
 def pdf(html: str) -> bytes:
     """The HTML laid out on A4 pages by WeasyPrint (imported here: it is slow to load)."""
-    from weasyprint import HTML
+    try:
+        from weasyprint import HTML
+    except OSError as exc:  # its system libraries are missing
+        raise PdfUnavailable(
+            "PDF rendering needs the pango libraries on this machine: install them with "
+            "tools/system-packages.sh libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core (as "
+            "root); the other formats work meanwhile"
+        ) from exc
 
     out = HTML(string=html, base_url=str(get_settings().home)).write_pdf()
     assert out is not None  # noqa: S101  (no target given: the bytes are returned)
