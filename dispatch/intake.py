@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from datasets.vault import hmac_number, normalise_e164
@@ -23,6 +22,7 @@ from dispatch.carriers.base import Receipt, Reply
 from dispatch.models import EarlyReceipt, MessagePart
 from dispatch.repository import LedgerRepository, PartsRepository
 from kit import keys
+from kit.settings import get_settings
 from segmentation.repository import SuppressionRepository
 
 FINAL = {"delivered", "failed", "expired"}
@@ -129,15 +129,33 @@ def _apply_part_receipts(
 
 def apply_early(session: Session, message_ids: Sequence[str], now: datetime) -> None:
     """Receipts kept because they arrived before these message ids were recorded."""
-    if not message_ids or not LedgerRepository(session).any_early_receipt():
+    ledger = LedgerRepository(session)
+    if not message_ids or not ledger.any_early_receipt():
         return  # the common case: no 1,000-id lookup inside the chunk's write transaction
-    found = list(
-        session.scalars(select(EarlyReceipt).where(EarlyReceipt.message_id.in_(message_ids)))
-    )
+    found = ledger.early_receipts_for(message_ids)
     if not found:
         return
     apply_receipts(session, [Receipt(e.message_id, e.status, e.error) for e in found], now)
-    session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_([e.id for e in found])))
+    ledger.drop_early_receipts([e.id for e in found])
+
+
+def sweep_early(session: Session, now: datetime, limit: int = 1000) -> int:
+    """Kept receipts whose message id has been recorded since: applied. This closes a race:
+    a receipt kept as early by one transaction while the transaction recording its submission
+    ran at the same time, neither seeing the other's rows (READ COMMITTED on PostgreSQL).
+    Receipts kept longer than the receipt window name nothing that will ever be recorded (a
+    part of a message cut short): dropped. Returns how many were applied."""
+    ledger = LedgerRepository(session)
+    waiting = ledger.early_receipts(limit)
+    if not waiting:
+        return 0
+    known = ledger.recorded_message_ids([e.message_id for e in waiting])
+    ready = [e for e in waiting if e.message_id in known]
+    if ready:
+        apply_receipts(session, [Receipt(e.message_id, e.status, e.error) for e in ready], now)
+        ledger.drop_early_receipts([e.id for e in ready])
+    ledger.drop_early_receipts_before(now - timedelta(hours=get_settings().receipt_window_hours))
+    return len(ready)
 
 
 def _hmac_of(number: str) -> bytes | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.models import Batch, EarlyReceipt, MessagePart, Recipient
@@ -301,6 +301,32 @@ class LedgerRepository:
     def any_early_receipt(self) -> bool:
         """Is any receipt waiting for its message id to be recorded?"""
         return self.session.scalar(select(EarlyReceipt.id).limit(1)) is not None
+
+    def early_receipts(self, limit: int) -> list[EarlyReceipt]:
+        q = select(EarlyReceipt).order_by(EarlyReceipt.id).limit(limit)
+        return list(self.session.scalars(q))
+
+    def early_receipts_for(self, message_ids: Sequence[str]) -> list[EarlyReceipt]:
+        if not message_ids:
+            return []
+        q = select(EarlyReceipt).where(EarlyReceipt.message_id.in_(message_ids))
+        return list(self.session.scalars(q))
+
+    def recorded_message_ids(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of these carrier ids are recorded (a message's, or one of its parts')."""
+        if not message_ids:
+            return set()
+        whole = select(Recipient.message_id).where(Recipient.message_id.in_(message_ids))
+        parts = select(MessagePart.message_id).where(MessagePart.message_id.in_(message_ids))
+        return {str(m) for m in self.session.scalars(whole.union(parts))}
+
+    def drop_early_receipts(self, ids: Sequence[int]) -> None:
+        if ids:
+            self.session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_(ids)))
+
+    def drop_early_receipts_before(self, before: datetime) -> int:
+        result = self.session.execute(delete(EarlyReceipt).where(EarlyReceipt.received_at < before))
+        return int(getattr(result, "rowcount", 0))
 
     def by_stop_token(self, token: str) -> Recipient | None:
         return self.session.scalar(select(Recipient).where(Recipient.stop_token == token))

@@ -53,6 +53,8 @@ def tick() -> None:
             with unit_of_work() as session:
                 if flows.start(session, order_id, runtime.current(), now):
                     log.info("order %s: dispatch started", order_id)
+        with unit_of_work() as session:  # receipts kept as early whose message is recorded
+            intake.sweep_early(session, now)
         if get_settings().carrier == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
             receive.delay()  # what the SMSC holds for us: receipts and replies
         with unit_of_work() as session:

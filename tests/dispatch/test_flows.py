@@ -242,3 +242,35 @@ def test_stop_replies_from_overseas_numbers_in_any_format(
         assert SuppressionRepository(session).among([r.phone_hmac for r in rows]) == {
             r.phone_hmac for r in rows
         }
+
+
+def test_a_receipt_kept_in_a_race_with_its_submission_is_applied_by_the_sweep(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """The receipt is kept as early by one transaction while another records the submission
+    without seeing it (PostgreSQL's READ COMMITTED): the scheduler's sweep applies it."""
+    order = scheduled_order(app_client, org_keys, {"departments": ["45"]}, 110)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        flows.start(session, order["id"], runtime.current(), now)
+    with unit_of_work() as session:
+        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
+        claimed = flows.claim(session, order["id"], 0, "run-1", 1, now)
+        assert claimed is not None
+        [row] = claimed[1]
+    with unit_of_work() as session:  # the receipt first: its message id is not recorded yet
+        intake.apply_receipts(session, [Receipt("race-1", "delivered")], now)
+        intake.apply_receipts(session, [Receipt("never-1", "delivered")], now)
+    with unit_of_work() as session:  # the submission, recorded without seeing that receipt
+        LedgerRepository(session).mark_submitted([(row.id, "race-1", 1)], now)
+    with unit_of_work() as session:
+        assert intake.sweep_early(session, now + timedelta(seconds=2)) == 1
+    with unit_of_work() as session:
+        status = session.scalar(select(Recipient.status).where(Recipient.id == row.id))
+        left = set(session.scalars(select(EarlyReceipt.message_id)))
+    assert status == "delivered"
+    assert "race-1" not in left
+    assert "never-1" in left  # still waiting, until the receipt window has passed
+    with unit_of_work() as session:
+        intake.sweep_early(session, now + timedelta(hours=73))
+        assert "never-1" not in set(session.scalars(select(EarlyReceipt.message_id)))
