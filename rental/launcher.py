@@ -77,7 +77,6 @@ class Supervisor:
         self.host, self.port, self.concurrency, self.out = host, port, concurrency, out
         self.logs = get_settings().home / "logs"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.stopping = False
 
     def command(self, name: str) -> list[str]:
         rental = [sys.executable, "-m", "rental"]
@@ -119,7 +118,6 @@ class Supervisor:
     def stop(self) -> None:
         """SIGTERM to every child's process group, then SIGKILL to what is still there. Another
         Ctrl-C meanwhile does not cut this short (the children would outlive us)."""
-        self.stopping = True
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         for proc in self.procs.values():

@@ -46,8 +46,8 @@ def secrets_of(home: Path) -> tuple[set[str], set[str]]:
 
 def leaks(text: str, numbers: set[str], ids: set[str]) -> list[str]:
     """Runs of digits, spaces and dots; each contiguous run of their groups is tried, so a
-    number next to other digits ("12 06 12 34 56 78") is still found. Prospect ids are 15 to
-    19 digits long."""
+    number written right after another count (a quantity, then a spaced national number) is
+    still found. Prospect ids are 15 to 19 digits long."""
     found = []
     for token in DIGITS.findall(text):
         groups = re.split(r"[ .]", token)

@@ -153,9 +153,6 @@ class _Message:
     error: str | None = None
     uncertain: bool = False
 
-    def settled(self) -> bool:
-        return self.uncertain or self.error is not None or len(self.ids) == len(self.parts)
-
 
 class _Link:
     """One bound SMPP session."""

@@ -35,6 +35,17 @@ def at_send_time(order: dict) -> datetime:  # type: ignore[type-arg]
     return windows.next_opening(windows.calendar_of("75"), after)
 
 
+def started_order(
+    client: ScanningClient, keys: dict[str, str], criteria: Any, n: int
+) -> tuple[dict, datetime]:  # type: ignore[type-arg]
+    """A paid order, started (claimed, re-validated, planned) a minute after its send time."""
+    order = scheduled_order(client, keys, criteria, n)
+    now = at_send_time(order)
+    with unit_of_work() as session:
+        assert flows.start(session, order["id"], runtime.current(), now)
+    return order, now
+
+
 def test_an_order_is_started_once(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
     order = scheduled_order(app_client, org_keys, {"departments": ["35"]}, 150)
     now = at_send_time(order)
@@ -57,10 +68,7 @@ def test_an_order_is_started_once(app_client: ScanningClient, org_keys: dict[str
 def test_a_batch_is_claimed_once_and_receipts_may_come_first(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
-    order = scheduled_order(app_client, org_keys, {"departments": ["44"]}, 120)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["44"]}, 120)
     with unit_of_work() as session:
         ledger = LedgerRepository(session)
         assert ledger.claim_batch(order["id"], 0, now, "run-1") is True
@@ -114,10 +122,7 @@ def test_stop_keywords(text: str, stop: bool) -> None:
 def test_stop_replies_and_links_opt_out_at_once(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
-    order = scheduled_order(app_client, org_keys, {"departments": ["974"]}, 120)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["974"]}, 120)
     with unit_of_work() as session:
         rows = list(
             session.scalars(select(Recipient).where(Recipient.order_id == order["id"]).limit(2))
@@ -153,10 +158,7 @@ def test_stop_replies_and_links_opt_out_at_once(
 def test_carrier_webhooks_need_their_secret(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
-    order = scheduled_order(app_client, org_keys, {"departments": ["33"]}, 100)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["33"]}, 100)
     with unit_of_work() as session:
         row = session.scalars(select(Recipient).where(Recipient.order_id == order["id"])).first()
         assert row is not None
@@ -188,10 +190,7 @@ def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
     # A department no other test counts: the opt-out is permanent in the shared database.
-    order = scheduled_order(app_client, org_keys, {"departments": ["22"]}, 120)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["22"]}, 120)
     with unit_of_work() as session:
         first = session.scalars(
             select(Recipient).where(Recipient.order_id == order["id"]).order_by(Recipient.id)
@@ -219,10 +218,7 @@ def test_stop_replies_from_overseas_numbers_in_any_format(
     from datasets.vault import decrypt_number
     from segmentation.repository import SuppressionRepository
 
-    order = scheduled_order(app_client, org_keys, {"departments": ["974"]}, 120)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["974"]}, 120)
     with unit_of_work() as session:
         rows = list(
             session.scalars(
@@ -249,10 +245,7 @@ def test_a_receipt_kept_in_a_race_with_its_submission_is_applied_by_the_sweep(
 ) -> None:
     """The receipt is kept as early by one transaction while another records the submission
     without seeing it (PostgreSQL's READ COMMITTED): the scheduler's sweep applies it."""
-    order = scheduled_order(app_client, org_keys, {"departments": ["45"]}, 110)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["45"]}, 110)
     with unit_of_work() as session:
         assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
         claimed = flows.claim(session, order["id"], 0, "run-1", 1, now)

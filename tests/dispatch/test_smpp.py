@@ -22,11 +22,10 @@ from kit.db import unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import reset_settings
 from rental.messages.service import measure
-from segmentation import runtime
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient
 from tests.dispatch.smsc import TestSmsc
-from tests.dispatch.test_flows import at_send_time, scheduled_order
+from tests.dispatch.test_flows import started_order
 
 SHORT = "Soldes -20% chez ACME ce week-end. STOP au 36180"
 # 2 parts in GSM-7, with euro signs (an escape pair, 2 septets each) around the part boundary.
@@ -239,10 +238,7 @@ def test_multipart_receipts_settle_the_recipient_once_every_part_is_in(
 ) -> None:
     """Through the real flow: ledger, SMPP submission of 2-part messages, receipts per part,
     and a STOP reply that opts the number out."""
-    order = scheduled_order(app_client, org_keys, {"departments": ["49"]}, 100)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        assert flows.start(session, order["id"], runtime.current(), now)
+    order, now = started_order(app_client, org_keys, {"departments": ["49"]}, 100)
     with unit_of_work() as session:
         assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
         claimed = flows.claim(session, order["id"], 0, "run-1", 4, now)
