@@ -37,7 +37,7 @@ from rental.orders.states import OrderStatus
 from rental.quotes.repository import QuoteRepository
 from rental.quotes.service import dimension_values, region_of_department
 from reports import schemas
-from reports.repository import OutcomeRow, ReportRepository, SummaryRow
+from reports.repository import HANDED_OVER, ReportRepository
 from segmentation import privacy
 from segmentation.criteria import Criteria, describe
 
@@ -74,6 +74,123 @@ def calendar_label(key: str) -> str:
         return "Alsace-Moselle"
     names = dict(zip(reference.departments()["code"], reference.departments()["name"], strict=True))
     return str(names.get(key, key))
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    status: str
+    error: str | None
+    late: bool  # its receipt came after the report's cutoff
+    n: int
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One group of an order's recipients: same calendar, department, sex, status, error and
+    lateness."""
+
+    calendar: str
+    department: str
+    sex: str
+    status: str
+    error: str | None
+    late: bool  # its receipt came after the report's cutoff
+    n: int
+    parts: int  # SMS segments of those submitted
+    first: datetime | None  # first and last submission
+    last: datetime | None
+    last_receipt: datetime | None  # of a submitted message, up to `until`
+
+
+def _ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
+def _at(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _late(cutoff: datetime | None) -> pl.Expr:
+    """A receipt after the cutoff (a final report is the state at the cutoff)."""
+    if cutoff is None:
+        return pl.lit(False)
+    return (pl.col("final_ms") > _ms(cutoff)).fill_null(False)
+
+
+def _summary(ledger: pl.DataFrame, cutoff: datetime | None, until: datetime) -> list[SummaryRow]:
+    """The recipients per calendar, department, sex, status, error and lateness: how many,
+    their segments, first and last submission, last receipt (of a submitted message, up to
+    `until`)."""
+    submitted = pl.col("submitted_ms").is_not_null()
+    groups = (
+        ledger.with_columns(_late(cutoff).alias("late"))
+        .group_by("calendar", "department", "sex", "status", "error", "late")
+        .agg(
+            pl.len().alias("n"),
+            pl.when(submitted).then(pl.col("parts")).otherwise(0).sum().alias("parts"),
+            pl.col("submitted_ms").min().alias("first"),
+            pl.col("submitted_ms").max().alias("last"),
+            pl.when(submitted & (pl.col("final_ms") <= _ms(until)))
+            .then(pl.col("final_ms"))
+            .max()
+            .alias("last_receipt"),
+        )
+    )
+    return [
+        SummaryRow(
+            str(r["calendar"]),
+            str(r["department"]),
+            str(r["sex"] or ""),
+            str(r["status"]),
+            r["error"],
+            bool(r["late"]),
+            int(r["n"]),
+            int(r["parts"]),
+            _at(r["first"]),
+            _at(r["last"]),
+            _at(r["last_receipt"]),
+        )
+        for r in groups.iter_rows(named=True)
+    ]
+
+
+def _outcomes(ledger: pl.DataFrame, cutoff: datetime | None) -> list[OutcomeRow]:
+    groups = (
+        ledger.with_columns(_late(cutoff).alias("late")).group_by("status", "error", "late").len()
+    )
+    return [OutcomeRow(str(st), e, bool(lt), int(n)) for st, e, lt, n in groups.iter_rows()]
+
+
+def _histograms(
+    ledger: pl.DataFrame, start: datetime, width_seconds: int, until: datetime
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Submissions and receipts (of submitted messages, up to `until`) per time bucket from
+    `start`. Every message handed to the carrier counts, the ones it refused on the spot
+    included (no submission time: their refusal is both): the series add up to `submitted`,
+    a published count, and the receipts to `submitted` less `awaiting_receipt`."""
+    origin, width, end = _ms(start), width_seconds * 1000, _ms(until)
+    handed = pl.coalesce("submitted_ms", "final_ms")
+    final = pl.col("final_ms")
+    buckets = ledger.filter(pl.col("status").is_in(HANDED_OVER)).select(
+        pl.when(handed <= end).then(((handed - origin) // width).clip(lower_bound=0)).alias("b"),
+        pl.when(final <= end).then(((final - origin) // width).clip(lower_bound=0)).alias("f"),
+    )
+    submitted = buckets.drop_nulls("b").group_by("b").len().iter_rows()
+    receipts = buckets.drop_nulls("f").group_by("f").len().iter_rows()
+    return {int(b): int(n) for b, n in submitted}, {int(f): int(n) for f, n in receipts}
+
+
+def _opt_outs(
+    repo: ReportRepository, ledger: pl.DataFrame, start: datetime, end: datetime
+) -> dict[str, int]:
+    """STOP replies and STOP-link visits, per kind, of the recipients who were sent the
+    message, made between `start` and `end`."""
+    stops = repo.opt_outs(start, end)
+    if stops.is_empty():
+        return {}
+    sent = ledger.filter(pl.col("submitted_ms").is_not_null()).select("phone_hmac")
+    kinds = sent.join(stops, on="phone_hmac").group_by("reason").len()
+    return {str(r): int(n) for r, n in kinds.iter_rows()}
 
 
 def _final_at(session: Session, order: Order, last: datetime | None) -> datetime | None:
@@ -176,8 +293,7 @@ def _cells(
 
 
 def _breakdowns(
-    repo: ReportRepository,
-    order: Order,
+    ledger: pl.DataFrame,
     rows: list[SummaryRow],
     on: date,
     k: int,
@@ -191,7 +307,7 @@ def _breakdowns(
         r = region_of.get(row.department, "unknown")
         regions[r] = regions.get(r, 0) + row.n
         sexes[row.sex or "unknown"] = sexes.get(row.sex or "unknown", 0) + row.n
-    ages = _ages(repo.prospect_ids(order.id), on)
+    ages = _ages(ledger["prospect_id"].to_numpy(), on)
     return {
         "region": _cells(regions, dims["region"], k, hide_all),
         "age_band": _cells(ages, [*dims["age_band"], ("unknown", "Unknown")], k, hide_all),
@@ -292,8 +408,7 @@ def _timeline(session: Session, order: Order, k: int, rows: list[SummaryRow]) ->
 
 
 def _series(
-    repo: ReportRepository,
-    order: Order,
+    ledger: pl.DataFrame,
     first: datetime | None,
     end: datetime | None,
     until: datetime,
@@ -308,7 +423,7 @@ def _series(
     width = next((w for w in BUCKETS if span / w <= MAX_BUCKETS), BUCKETS[-1])
     start = datetime.fromtimestamp(int(first.timestamp()) // width * width, UTC)
     n = int((end - start).total_seconds() // width) + 1
-    sub, rec = repo.histograms(order.id, start, width, until)
+    sub, rec = _histograms(ledger, start, width, until)
     keys = [str(i) for i in range(n)]
     # Each line adds up to a count of the report: submissions to `submitted` (public), receipts
     # to `submitted` less `awaiting_receipt`. Buckets are suppressed among themselves; the
@@ -332,9 +447,11 @@ def _series(
     )
 
 
-def _controls(repo: ReportRepository, order: Order, cutoff: datetime | None) -> schemas.Controls:
-    rows = repo.outcomes(order.id, cutoff, controls=True)
-    first, last = repo.control_span(order.id)
+def _controls(ledger: pl.DataFrame, cutoff: datetime | None) -> schemas.Controls:
+    """The control numbers' outcome (rows with a negative prospect id)."""
+    rows = _outcomes(ledger, cutoff)
+    first = _at(ledger["submitted_ms"].min())  # type: ignore[arg-type]
+    last = _at(ledger["final_ms"].max())  # type: ignore[arg-type]
     if not rows:
         return schemas.Controls(
             included=False,
@@ -360,8 +477,7 @@ def _controls(repo: ReportRepository, order: Order, cutoff: datetime | None) -> 
 
 def final_at(session: Session, order: Order, now: datetime) -> datetime | None:
     """When the order's report becomes final (None while it is still sending)."""
-    rows = ReportRepository(session).summary(order.id, None, now)
-    return _final_at(session, order, max((r.last for r in rows if r.last), default=None))
+    return _final_at(session, order, ReportRepository(session).last_submission(order.id))
 
 
 def build(session: Session, order: Order, now: datetime) -> schemas.Report:
@@ -369,15 +485,16 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
     s = get_settings()
     k = s.min_segment_size
     repo = ReportRepository(session)
-    rows = repo.summary(order.id, None, now)
-    first = min((r.first for r in rows if r.first), default=None)
-    last = max((r.last for r in rows if r.last), default=None)
+    ledger = repo.ledger(order.id)
+    mine = ledger.filter(pl.col("prospect_id") >= 0)  # control numbers are negative
+    first = _at(mine["submitted_ms"].min())  # type: ignore[arg-type]
+    last = _at(mine["submitted_ms"].max())  # type: ignore[arg-type]
     final_at = _final_at(session, order, last)
     final = final_at is not None and now >= final_at
     cutoff = final_at if final else None
     until = cutoff or now
-    if cutoff is not None:  # the state at the cutoff: later receipts are left out
-        rows = repo.summary(order.id, cutoff, until)
+    # With a cutoff, the state at the cutoff: later receipts are left out.
+    rows = _summary(mine, cutoff, until)
 
     tree = _outcome_tree(rows)
     # Published elsewhere whatever their size: the recipients after re-validation (the sum
@@ -401,7 +518,7 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
         pending=shown["pending"],
     )
 
-    stops = repo.opt_outs(order.id, first, until) if first else {}
+    stops = _opt_outs(repo, mine, first, until) if first else {}
     opt_tree = privacy.Node(
         "total",
         sum(stops.values()),
@@ -475,15 +592,14 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
         cost=cost,
         timeline=_timeline(session, order, k, rows),
         series=_series(
-            repo,
-            order,
+            mine,
             first,
             max([t for t in (last, *(r.last_receipt for r in rows)) if t], default=None),
             until,
             k,
             receipts_shown=shown["awaiting_receipt"] is not None,
         ),
-        controls=_controls(repo, order, cutoff),
-        breakdowns=_breakdowns(repo, order, rows, reference_day, k, shown["recipients"] is None),
+        controls=_controls(ledger.filter(pl.col("prospect_id") < 0), cutoff),
+        breakdowns=_breakdowns(mine, rows, reference_day, k, shown["recipients"] is None),
         notes=notes,
     )
