@@ -1,11 +1,14 @@
 """The send report of an order, built from aggregates of its ledger and the base's attributes.
 
+The order's ledger is read once (ReportRepository.ledger, Arrow) and every figure is an
+aggregate of that frame in Polars: outcomes, segments, waves, the time series, the breakdowns.
+
 Everything a customer sees goes through the suppression of segmentation.privacy: the outcome
 counts form a tree (recipients -> submitted -> delivered, failed -> reasons...) protected at
 every level; breakdowns and time series are flat dimensions. Counts are exact (they match the
-invoice), never noisy, and never under the minimum count. No phone number, prospect id or reply
-text is read into the report: the prospect ids are read only to join the base's birth dates,
-and dropped right after.
+invoice), never noisy, and never under the minimum count. No phone number or reply text is read
+into the report. The frame holds each recipient's prospect id and phone HMAC only to join the
+base's birth dates and the opt-out list; only counts leave this module.
 
 A report is `in_progress` from the start of sending; it becomes `final` when the receipt window
 (settings.receipt_window_hours) after the last submission closes. A final report is the state
@@ -485,7 +488,7 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
     s = get_settings()
     k = s.min_segment_size
     repo = ReportRepository(session)
-    ledger = repo.ledger(order.id)
+    ledger = repo.ledger(order.id, stops_since=order.created_at)  # before any submission
     mine = ledger.filter(pl.col("prospect_id") >= 0)  # control numbers are negative
     first = _at(mine["submitted_ms"].min())  # type: ignore[arg-type]
     last = _at(mine["submitted_ms"].max())  # type: ignore[arg-type]

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import BigInteger, cast, func, literal_column, select
+from sqlalchemy import BigInteger, case, cast, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.elements import ClauseElement
 
 from dispatch.models import Recipient
 from rental.orders.models import Order
@@ -26,6 +26,7 @@ from segmentation.models import Suppression
 HANDED_OVER = ("submitted", "delivered", "failed", "expired")  # the `submitted` count
 STOP_KINDS = ("stop_reply", "stop_link")
 # ADBC's PostgreSQL driver takes $1, $2... placeholders.
+_EXPANDED = {"render_postcompile": True}  # IN lists as one placeholder per value
 _POSTGRESQL = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 # The columns of `ReportRepository.ledger`; times are milliseconds since 1970 (UTC).
 LEDGER = {
@@ -65,7 +66,7 @@ def _arrow_read(url: URL, stmt: ClauseElement) -> pl.DataFrame:
             raise RuntimeError("reports read the ledger from a database file, not :memory:")
         uri = Path(url.database).resolve().as_uri() + "?mode=ro"
         connect = sqlite_adbc.connect
-        compiled = stmt.compile(dialect=sqlite.dialect())
+        compiled = stmt.compile(dialect=sqlite.dialect(), compile_kwargs=_EXPANDED)
         # Rows per Arrow batch: the default (1,024) makes a thousand batches of a million rows.
         options[adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value] = "16384"
     else:
@@ -73,7 +74,7 @@ def _arrow_read(url: URL, stmt: ClauseElement) -> pl.DataFrame:
 
         uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
         connect = postgresql_adbc.connect
-        compiled = stmt.compile(dialect=_POSTGRESQL)
+        compiled = stmt.compile(dialect=_POSTGRESQL, compile_kwargs=_EXPANDED)
     order = typing.cast(SQLCompiler, compiled).positiontup or []
     params = [compiled.params[name] for name in order]
     with connect(uri) as conn, conn.cursor() as cur:
@@ -88,19 +89,29 @@ class ReportRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _epoch_ms(self, column: Any) -> ColumnElement[int]:
-        """Milliseconds since 1970 of a timestamp column, on SQLite (naive UTC text) and
-        PostgreSQL."""
-        seconds: ColumnElement[Any]
-        if self.session.get_bind().dialect.name == "sqlite":
-            seconds = func.unixepoch(column, literal_column("'subsec'"))
-        else:
-            seconds = func.extract("epoch", column)
-        return cast(func.round(seconds * literal_column("1000")), BigInteger)
-
-    def ledger(self, order_id: str) -> pl.DataFrame:
+    def ledger(self, order_id: str, stops_since: datetime) -> pl.DataFrame:
         """Every ledger row of the order, control numbers included (negative prospect ids),
-        with the columns of LEDGER: one statement, so one consistent snapshot."""
+        with the columns of LEDGER: one statement, so one consistent snapshot.
+
+        Each backend gets the select list it produces fastest; the frame is the same. SQLite
+        turns its timestamps (text) into milliseconds itself and hands every phone HMAC over
+        (cheap in process). PostgreSQL sends timestamps as they are (converted here) and only
+        the HMACs that opted out since `stops_since` (a column costs some 250 ms per million
+        rows on the wire): the caller joins the HMACs with the opt-outs of its window, which
+        starts later."""
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        times: list[Any] = [Recipient.submitted_at, Recipient.final_at]
+        hmac: Any = Recipient.phone_hmac
+        if sqlite:
+            times = [
+                cast(func.round(func.unixepoch(t, literal_column("'subsec'")) * 1000), BigInteger)
+                for t in times
+            ]
+        else:
+            stopped = select(Suppression.phone_hmac).where(
+                Suppression.created_at >= stops_since, Suppression.reason.in_(STOP_KINDS)
+            )
+            hmac = case((Recipient.phone_hmac.in_(stopped), Recipient.phone_hmac))
         q = select(
             Recipient.calendar,
             Recipient.department,
@@ -108,12 +119,14 @@ class ReportRepository:
             Recipient.status,
             Recipient.error,
             Recipient.parts,
-            self._epoch_ms(Recipient.submitted_at).label("submitted_ms"),
-            self._epoch_ms(Recipient.final_at).label("final_ms"),
+            times[0].label("submitted_ms"),
+            times[1].label("final_ms"),
             Recipient.prospect_id,
-            Recipient.phone_hmac,
+            hmac.label("phone_hmac"),
         ).where(Recipient.order_id == order_id)
         frame = _arrow_read(self.session.get_bind().engine.url, q)
+        if not sqlite:
+            frame = frame.with_columns(pl.col("submitted_ms", "final_ms").dt.epoch("ms"))
         return frame.cast(LEDGER)  # type: ignore[arg-type]
 
     def opt_outs(self, start: datetime, end: datetime) -> pl.DataFrame:
@@ -132,9 +145,12 @@ class ReportRepository:
         )
 
     def last_submission(self, order_id: str) -> datetime | None:
-        q = select(func.max(Recipient.submitted_at)).where(
-            Recipient.order_id == order_id, Recipient.prospect_id >= 0
-        )
+        """The last submission to one of the order's own recipients. The control numbers are
+        left out in the aggregate, not in the WHERE clause: a range on the prospect id would
+        lead SQLite through the (order_id, prospect_id) index, one random row read per
+        recipient (ten times slower than the batch index's near-sequential order)."""
+        mine = case((Recipient.prospect_id >= 0, Recipient.submitted_at))
+        q = select(func.max(mine)).where(Recipient.order_id == order_id)
         return _aware(self.session.scalar(q))
 
     def orders_with_status(self, status: str) -> list[str]:
