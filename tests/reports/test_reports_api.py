@@ -223,11 +223,13 @@ def test_each_bucket_of_the_series_holds_the_messages_of_its_interval(
                 Recipient.status.in_(("submitted", "delivered", "failed", "expired")),
             )
         ).all()
+    handed_at = [t for s, f in rows if (t := s or f) is not None]
+    receipt_at = [f for _, f in rows if f is not None and f <= now]
     checked = 0
     for bucket in series["buckets"]:
         start = datetime.fromisoformat(bucket["start"])
-        handed = [s or f for s, f in rows if start <= (s or f) < start + width]
-        receipts = [f for _, f in rows if f is not None and start <= f < start + width and f <= now]
+        handed = [t for t in handed_at if start <= t < start + width]
+        receipts = [t for t in receipt_at if start <= t < start + width]
         if bucket["submitted"] is not None:
             assert bucket["submitted"] == len(handed)
             checked += 1
