@@ -13,7 +13,8 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import BigInteger, case, cast, func, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -25,9 +26,7 @@ from segmentation.models import Suppression
 
 HANDED_OVER = ("submitted", "delivered", "failed", "expired")  # the `submitted` count
 STOP_KINDS = ("stop_reply", "stop_link")
-# ADBC's PostgreSQL driver takes $1, $2... placeholders.
 _EXPANDED = {"render_postcompile": True}  # IN lists as one placeholder per value
-_POSTGRESQL = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 # The columns of `ReportRepository.ledger`; times are milliseconds since 1970 (UTC).
 LEDGER = {
     "calendar": pl.String,
@@ -74,7 +73,9 @@ def _arrow_read(url: URL, stmt: ClauseElement) -> pl.DataFrame:
 
         uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
         connect = postgresql_adbc.connect
-        compiled = stmt.compile(dialect=_POSTGRESQL, compile_kwargs=_EXPANDED)
+        # ADBC's PostgreSQL driver takes $1, $2... placeholders (no DB-API module involved).
+        dialect = PGDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+        compiled = stmt.compile(dialect=dialect, compile_kwargs=_EXPANDED)
     order = typing.cast(SQLCompiler, compiled).positiontup or []
     params = [compiled.params[name] for name in order]
     with connect(uri) as conn, conn.cursor() as cur:
