@@ -2,16 +2,21 @@
 object per row), and aggregates it in memory (reports/build.py): one pass instead of a grouped
 query per figure. The per-recipient columns read (prospect id, phone HMAC) serve only to join
 the base's birth dates and the opt-outs; they never leave reports/build.py. Values are bound;
-the caller owns the session's transaction (the ledger read is one statement, one snapshot)."""
+the caller owns the session's transaction (the ledger is read in one snapshot)."""
 
 from __future__ import annotations
 
+import re
 import typing
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from sqlalchemy import BigInteger, case, cast, func, literal_column, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql.base import PGDialect
@@ -51,39 +56,66 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _arrow_read(url: URL, stmt: ClauseElement) -> pl.DataFrame:
-    """A query's result through ADBC, straight into Arrow: a million rows cost what the
-    database takes to produce them, not a million Python tuples. A connection of its own
-    (read-only on SQLite), closed at once."""
-    connect: Any
-    options: dict[str, str] = {}
-    if url.get_backend_name() == "sqlite":
-        import adbc_driver_sqlite
-        import adbc_driver_sqlite.dbapi as sqlite_adbc
-
-        if not url.database or url.database == ":memory:":
-            raise RuntimeError("reports read the ledger from a database file, not :memory:")
-        uri = Path(url.database).resolve().as_uri() + "?mode=ro"
-        connect = sqlite_adbc.connect
-        compiled = stmt.compile(dialect=sqlite.dialect(), compile_kwargs=_EXPANDED)
-        # Rows per Arrow batch: the default (1,024) makes a thousand batches of a million rows.
-        options[adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value] = "16384"
-    else:
-        import adbc_driver_postgresql.dbapi as postgresql_adbc
-
-        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        connect = postgresql_adbc.connect
-        # ADBC's PostgreSQL driver takes $1, $2... placeholders (no DB-API module involved).
-        dialect = PGDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
-        compiled = stmt.compile(dialect=dialect, compile_kwargs=_EXPANDED)
+def _compiled(stmt: ClauseElement, dialect: Any) -> tuple[str, list[Any]]:
+    """A statement's text for `dialect`, with its values in placeholder order."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs=_EXPANDED)
     order = typing.cast(SQLCompiler, compiled).positiontup or []
-    params = [compiled.params[name] for name in order]
-    with connect(uri) as conn, conn.cursor() as cur:
-        if options:
-            cur.adbc_statement.set_options(**options)
-        cur.execute(compiled.string, params)
-        table = cur.fetch_arrow_table()
-    return pl.DataFrame(table)
+    return compiled.string, [compiled.params[name] for name in order]
+
+
+def _sqlite_read(url: URL, stmt: ClauseElement) -> pa.Table:
+    """One statement through ADBC on a read-only connection of its own."""
+    import adbc_driver_sqlite
+    import adbc_driver_sqlite.dbapi as adbc
+
+    if not url.database or url.database == ":memory:":
+        raise RuntimeError("reports read the ledger from a database file, not :memory:")
+    uri = Path(url.database).resolve().as_uri() + "?mode=ro"
+    sql, params = _compiled(stmt, sqlite.dialect())
+    with adbc.connect(uri) as conn, conn.cursor() as cur:
+        # Rows per Arrow batch: the default (1,024) makes a thousand batches of a million rows.
+        cur.adbc_statement.set_options(
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: "16384"}
+        )
+        cur.execute(sql, params)
+        return cur.fetch_arrow_table()
+
+
+def _postgresql_read(url: URL, parts: Sequence[ClauseElement]) -> pa.Table:
+    """The parts of one result, read at once on a connection each, all in the same snapshot:
+    the first connection exports it and the others adopt it (as `pg_dump --jobs` does), so the
+    whole is what a single statement would have read. Shipping rows costs PostgreSQL more than
+    producing them; the parts run on as many server processes."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # ADBC's PostgreSQL driver takes $1, $2... placeholders (no DB-API module involved).
+    dialect = PGDialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+    statements = [_compiled(stmt, dialect) for stmt in parts]
+    with ExitStack() as stack:
+        cursors: list[Any] = []
+        for _ in parts:
+            conn = stack.enter_context(adbc.connect(uri, autocommit=True))
+            cur = stack.enter_context(conn.cursor())
+            cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if not cursors:
+                cur.execute("SELECT pg_export_snapshot()")
+                row = cur.fetchone()
+                snapshot = str(row[0]) if row else ""
+                if not re.fullmatch(r"[0-9A-F-]+", snapshot):
+                    raise RuntimeError(f"unexpected snapshot id from PostgreSQL: {snapshot!r}")
+            else:  # SET takes no placeholder; the id comes from the server, checked above
+                cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            cursors.append(stack.enter_context(conn.cursor()))
+
+        def fetch(cur: Any, statement: tuple[str, list[Any]]) -> pa.Table:
+            cur.execute(*statement)
+            return cur.fetch_arrow_table()
+
+        with ThreadPoolExecutor(len(parts)) as pool:  # ADBC and Arrow release the GIL
+            tables = list(pool.map(fetch, cursors, statements))
+    return pa.concat_tables(tables)
 
 
 class ReportRepository:
@@ -92,14 +124,14 @@ class ReportRepository:
 
     def ledger(self, order_id: str, stops_since: datetime) -> pl.DataFrame:
         """Every ledger row of the order, control numbers included (negative prospect ids),
-        with the columns of LEDGER: one statement, so one consistent snapshot.
+        with the columns of LEDGER, read in one consistent snapshot.
 
         Each backend gets the select list it produces fastest; the frame is the same. SQLite
         turns its timestamps (text) into milliseconds itself and hands every phone HMAC over
         (cheap in process). PostgreSQL sends timestamps as they are (converted here) and only
         the HMACs that opted out since `stops_since` (a column costs some 250 ms per million
-        rows on the wire): the caller joins the HMACs with the opt-outs of its window, which
-        starts later."""
+        rows on the wire), in two halves read at once: the caller joins the HMACs with the
+        opt-outs of its window, which starts later."""
         sqlite = self.session.get_bind().dialect.name == "sqlite"
         times: list[Any] = [Recipient.submitted_at, Recipient.final_at]
         hmac: Any = Recipient.phone_hmac
@@ -125,9 +157,12 @@ class ReportRepository:
             Recipient.prospect_id,
             hmac.label("phone_hmac"),
         ).where(Recipient.order_id == order_id)
-        frame = _arrow_read(self.session.get_bind().engine.url, q)
-        if not sqlite:
-            frame = frame.with_columns(pl.col("submitted_ms", "final_ms").dt.epoch("ms"))
+        url = self.session.get_bind().engine.url
+        if sqlite:
+            return pl.DataFrame(_sqlite_read(url, q)).cast(LEDGER)  # type: ignore[arg-type]
+        halves = [q.where(Recipient.batch % 2 == i) for i in (0, 1)]
+        frame = pl.DataFrame(_postgresql_read(url, halves))
+        frame = frame.with_columns(pl.col("submitted_ms", "final_ms").dt.epoch("ms"))
         return frame.cast(LEDGER)  # type: ignore[arg-type]
 
     def opt_outs(self, start: datetime, end: datetime) -> pl.DataFrame:
