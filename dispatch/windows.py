@@ -131,6 +131,13 @@ def daily_window() -> tuple[time, time]:
     return s.send_window_start, s.send_window_end
 
 
+def departments_of_calendar(key: str) -> list[str]:
+    """The departments whose recipients follow a calendar other than the metropolitan one
+    (an overseas department's own, or one of Alsace-Moselle's two)."""
+    subdivision = key.removeprefix("alsace-moselle-")
+    return sorted(d for d, s in _SUBDIVISION.items() if s == subdivision)
+
+
 def calendar_from_key(key: str) -> Calendar:
     """The calendar a ledger row names (see Calendar.key)."""
     if key == "metro":

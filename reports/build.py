@@ -73,9 +73,10 @@ def reason_label(key: str) -> str:
 def calendar_label(key: str) -> str:
     if key in CALENDARS:
         return CALENDARS[key]
-    if key.startswith("alsace-moselle-"):
-        return "Alsace-Moselle"
     names = dict(zip(reference.departments()["code"], reference.departments()["name"], strict=True))
+    if key.startswith("alsace-moselle-"):  # two holiday calendars: Moselle, and Alsace
+        departments = windows.departments_of_calendar(key)
+        return "Alsace-Moselle: " + ", ".join(names.get(d, d) for d in departments)
     return str(names.get(key, key))
 
 

@@ -389,3 +389,11 @@ def test_the_report_exists_as_soon_as_sending_starts(
     assert doc["cost"]["total_incl_vat_cents"] is None
     html = report(app_client, org_keys["acme"], order["id"], "html").text
     assert html.count('<svg class="chart') == 2
+
+
+def test_each_wave_is_named_after_its_places() -> None:
+    """The two calendars of Alsace-Moselle (their public holidays differ) are told apart."""
+    assert build.calendar_label("metro") == "Metropolitan France"
+    assert build.calendar_label("alsace-moselle-57") == "Alsace-Moselle: Moselle"
+    assert build.calendar_label("alsace-moselle-6AE") == "Alsace-Moselle: Bas-Rhin, Haut-Rhin"
+    assert build.calendar_label("972") == "Martinique"
