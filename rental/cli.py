@@ -63,6 +63,27 @@ def add_key(
     typer.echo("Store this key now: it is not shown again.", err=True)
 
 
+@accounts_app.command("revoke-key")
+@friendly_errors
+def revoke_key(
+    key: Annotated[str, typer.Argument(help="The key, or its first 10 characters.")],
+) -> None:
+    """Revoke an API key (a leaked one, a leaver's): refused from the next request on."""
+    upgrade()
+    with unit_of_work() as session:
+        revoked = accounts.revoke_key(session, key)
+    typer.echo(
+        json.dumps(
+            {
+                "revoked": revoked.prefix,
+                "organisation": revoked.organisation,
+                "role": revoked.role.value,
+                "user": revoked.user,
+            }
+        )
+    )
+
+
 @app.command()
 @friendly_errors
 def quote(

@@ -10,6 +10,7 @@ never switched off.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -63,6 +64,15 @@ def save_keys(keys: dict[str, str]) -> None:
 
 def load_keys() -> dict[str, str]:
     return dict(json.loads(keys_file().read_text()))
+
+
+def previous_keys() -> list[str]:
+    """The demo keys a previous `rental up` of this home printed (none on a fresh home)."""
+    try:
+        saved = load_keys()
+    except (OSError, ValueError):
+        return []
+    return [saved[role] for role in ("client", "manager") if role in saved]
 
 
 def _die_with_parent() -> None:
@@ -138,25 +148,38 @@ class Supervisor:
             proc.wait()
 
 
-def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> int:
+def demo_keys(host: str, port: int) -> dict[str, str]:
+    """The demo organisation's client key and an account manager's key, saved (0600) for
+    `rental demo`. The keys a previous `rental up` of this home printed are revoked first."""
     from kit.db import unit_of_work
     from rental.accounts import service as accounts
+    from rental.accounts.exceptions import KeyNotFound
     from rental.accounts.models import Role
     from rental.accounts.repository import AccountRepository
-    from rental.migrations import upgrade
 
-    demo_clock(out)
-    upgrade()
     s = get_settings()
     with unit_of_work() as session:
         accounts.operator(session)
         if AccountRepository(session).organisation_by_name("Demo") is None:
             accounts.add_organisation(session, "Demo")
+        for old in previous_keys():  # the keys printed last time stop working now
+            with contextlib.suppress(KeyNotFound):
+                accounts.revoke_key(session, old)
         client = accounts.add_key(session, "Demo", Role.client, "demo-client")
         manager = accounts.add_key(
             session, s.broker_organisation, Role.account_manager, "demo-manager"
         )
-    save_keys({"url": f"http://{host}:{port}", "client": client.key, "manager": manager.key})
+    keys = {"url": f"http://{host}:{port}", "client": client.key, "manager": manager.key}
+    save_keys(keys)
+    return keys
+
+
+def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> int:
+    from rental.migrations import upgrade
+
+    demo_clock(out)
+    upgrade()
+    keys = demo_keys(host, port)
 
     supervisor = Supervisor(host, port, concurrency, out)
 
@@ -174,8 +197,8 @@ def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> in
             out(f"The {failed} did not start: see {supervisor.logs / (failed + '.log')}")
             return 1
         out(f"Service running at http://{host}:{port} (OpenAPI docs: /docs)")
-        out(f"  client key (organisation Demo):    {client.key}")
-        out(f"  account manager key (the broker):  {manager.key}")
+        out(f"  client key (organisation Demo):    {keys['client']}")
+        out(f"  account manager key (the broker):  {keys['manager']}")
         out(f"  logs: {supervisor.logs}/{{api,worker,beat}}.log")
         out("Run a complete demo rental from another terminal: rental demo   (Ctrl-C stops all)")
         while True:

@@ -7,6 +7,10 @@ class InvalidApiKey(Unauthorized):
     code = "invalid_api_key"
 
 
+class KeyNotFound(NotFound):
+    code = "api_key_not_found"
+
+
 class OrganisationNotFound(NotFound):
     code = "organisation_not_found"
 

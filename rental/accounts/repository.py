@@ -61,6 +61,13 @@ class AccountRepository:
         self.session.flush()
         return key
 
+    def live_keys_by_prefix(self, prefix: str) -> list[ApiKey]:
+        return list(
+            self.session.scalars(
+                select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+            )
+        )
+
     def key_by_digest(self, digest: str) -> ApiKey | None:
         return self.session.scalar(
             select(ApiKey).where(ApiKey.digest == digest, ApiKey.revoked_at.is_(None))

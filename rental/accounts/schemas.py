@@ -32,3 +32,11 @@ class IssuedKey:
     organisation: str
     role: Role
     user: str
+
+
+@dataclass(frozen=True)
+class RevokedKey:
+    prefix: str
+    organisation: str
+    role: Role
+    user: str

@@ -10,10 +10,15 @@ from sqlalchemy.orm import Session
 from kit import clock
 from kit.errors import InvalidInput
 from kit.settings import get_settings
-from rental.accounts.exceptions import InvalidApiKey, OrganisationExists, OrganisationNotFound
+from rental.accounts.exceptions import (
+    InvalidApiKey,
+    KeyNotFound,
+    OrganisationExists,
+    OrganisationNotFound,
+)
 from rental.accounts.models import ContentReview, Organisation, Role
 from rental.accounts.repository import AccountRepository
-from rental.accounts.schemas import IssuedKey, Principal
+from rental.accounts.schemas import IssuedKey, Principal, RevokedKey
 
 KEY_PREFIX = "rk_"
 
@@ -57,6 +62,32 @@ def add_key(
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     repo.add_key(user, key[:10], digest(key), now)
     return IssuedKey(key=key, prefix=key[:10], organisation=org.name, role=role, user=name)
+
+
+def revoke_key(session: Session, key: str) -> RevokedKey:
+    """Revoke an API key, given whole or by its first 10 characters (the prefix listings
+    show): it is refused from the next request on."""
+    key = key.strip()
+    if not key.startswith(KEY_PREFIX) or len(key) < 10:
+        raise InvalidInput(
+            f"give the key, or at least its first 10 characters (it starts with {KEY_PREFIX!r})"
+        )
+    repo = AccountRepository(session)
+    if len(key) > 10:  # a whole key: that one only
+        whole = repo.key_by_digest(digest(key))
+        keys = [whole] if whole else []
+    else:
+        keys = repo.live_keys_by_prefix(key)
+    if not keys:
+        raise KeyNotFound(f"no live API key {key[:10]!r}... (unknown, or revoked already)")
+    if len(keys) > 1:
+        raise InvalidInput(f"{len(keys)} live keys start with {key[:10]!r}: give the whole key")
+    found = keys[0]
+    found.revoked_at = clock.now()
+    user = found.user
+    return RevokedKey(
+        prefix=found.prefix, organisation=user.organisation.name, role=user.role, user=user.name
+    )
 
 
 def authenticate(session: Session, key: str | None) -> Principal:

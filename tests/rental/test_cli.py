@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from datasets import snapshot
-from tests.conftest import Canary
+from tests.conftest import Canary, ScanningClient, auth
 
 
 def rental(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -100,3 +100,24 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
     )
     assert date.returncode == 1
     assert "Invalid isoformat" in date.stderr
+
+
+def test_a_revoked_key_is_refused_from_the_next_request(app_client: ScanningClient) -> None:
+    issued = rental("accounts", "add-key", "--organisation", "Initech", "--role", "client")
+    if issued.returncode != 0:  # Initech comes from the bootstrap test when it ran first
+        assert rental("accounts", "add-organisation", "Initech").returncode == 0
+        issued = rental("accounts", "add-key", "--organisation", "Initech", "--role", "client")
+    key = json.loads(issued.stdout)["key"]
+    assert app_client.get("/v1/orders", headers=auth(key)).status_code == 200
+    short = rental("accounts", "revoke-key", "rk_")
+    assert short.returncode == 1
+    assert "first 10 characters" in short.stderr
+    revoked = rental("accounts", "revoke-key", key[:10])  # the prefix listings show
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["organisation"] == "Initech"
+    assert key not in revoked.stdout + revoked.stderr
+    refused = app_client.get("/v1/orders", headers=auth(key))
+    assert refused.status_code == 401
+    again = rental("accounts", "revoke-key", key)
+    assert again.returncode == 1
+    assert "revoked already" in again.stderr

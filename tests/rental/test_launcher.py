@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from rental import launcher
+from tests.conftest import ScanningClient, auth
 from tests.service import free_port, fresh_home, start_up
 
 
@@ -71,3 +73,12 @@ def test_what_up_started_dies_with_it_even_when_it_is_killed(tmp_path: Path) -> 
     while _ours(home) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _ours(home) == []
+
+
+def test_each_up_revokes_the_demo_keys_it_printed_before(app_client: ScanningClient) -> None:
+    first = launcher.demo_keys("127.0.0.1", 8000)
+    second = launcher.demo_keys("127.0.0.1", 8000)
+    assert launcher.load_keys() == second
+    for role in ("client", "manager"):
+        assert app_client.get("/v1/orders", headers=auth(first[role])).status_code == 401
+        assert app_client.get("/v1/orders", headers=auth(second[role])).status_code == 200
