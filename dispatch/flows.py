@@ -174,7 +174,9 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
     for b in ledger.unfinished_batches(order_id):
         status = b.status
         if status == "running" and b.heartbeat_at and b.heartbeat_at < stale:
-            ledger.abandon_submitting(order_id, b.number)
+            perhaps_sent = ledger.abandon_submitting(order_id, b.number)
+            # Perhaps contacted: the pressure cap counts them, as it counts uncertain results.
+            ContactHistoryRepository(session).record((h, order_id, now) for h in perhaps_sent)
             status = "pending" if ledger.pending_in_batch(order_id, b.number) else "done"
             ledger.set_batch(order_id, b.number, status)
         if status == "done":

@@ -246,10 +246,11 @@ class LedgerRepository:
                 .execution_options(synchronize_session=False)
             )
 
-    def abandon_submitting(self, order_id: str, number: int) -> int:
+    def abandon_submitting(self, order_id: str, number: int) -> list[bytes]:
         """Recipients left `submitting` by a crash: they may or may not have been sent, so they
-        are never sent again; reported as unknown, not billed."""
-        result = self.session.execute(
+        are never sent again; reported as unknown, not billed. Returns the phone HMACs of the
+        prospects among them (control numbers left out), for the contact history."""
+        q = (
             update(Recipient)
             .where(
                 Recipient.order_id == order_id,
@@ -257,8 +258,10 @@ class LedgerRepository:
                 Recipient.status == "submitting",
             )
             .values(status="unknown", error="interrupted")
+            .returning(Recipient.phone_hmac, Recipient.prospect_id)
         )
-        return int(getattr(result, "rowcount", 0))
+        rows = self.session.execute(q, execution_options={"synchronize_session": False})
+        return [bytes(mac) for mac, prospect in rows if prospect >= 0]
 
     def pending_in_batch(self, order_id: str, number: int) -> int:
         q = select(func.count()).where(

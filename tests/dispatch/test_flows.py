@@ -15,8 +15,9 @@ from dispatch.models import EarlyReceipt, Recipient
 from dispatch.repository import LedgerRepository
 from kit import keys
 from kit.db import unit_of_work
+from kit.settings import get_settings
 from segmentation import runtime
-from segmentation.models import Suppression
+from segmentation.models import ContactEvent, Suppression
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient, auth
 from tests.rental.factories import create_order, create_quote, pay_deposit
@@ -267,3 +268,32 @@ def test_a_receipt_kept_in_a_race_with_its_submission_is_applied_by_the_sweep(
     with unit_of_work() as session:
         intake.sweep_early(session, now + timedelta(hours=73))
         assert "never-1" not in set(session.scalars(select(EarlyReceipt.message_id)))
+
+
+def test_those_in_flight_when_a_worker_died_count_as_contacted(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """A run that dies leaves its chunk `submitting`: those messages may have reached the
+    network. When the batch is recovered they become unknown, are never resent, and enter the
+    contact history, so the pressure cap counts them."""
+    # A department no other test counts: the contact history is shared.
+    order, now = started_order(app_client, org_keys, {"departments": ["59"]}, 120)
+    with unit_of_work() as session:
+        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
+        claimed = flows.claim(session, order["id"], 0, "run-1", 10, now)
+        assert claimed is not None
+        _, rows = claimed
+    assert len(rows) == 10  # the run dies here, before recording anything
+    later = now + timedelta(seconds=get_settings().dispatch_stale_seconds + 1)
+    with unit_of_work() as session:
+        flows.pump(session, order["id"], later)
+    with unit_of_work() as session:
+        ledger = LedgerRepository(session).by_ids([r.id for r in rows])
+        history = session.execute(
+            select(ContactEvent.phone_hmac, ContactEvent.sent_at).where(
+                ContactEvent.order_id == order["id"]
+            )
+        ).all()
+    assert {r.status for r in ledger} == {"unknown"}
+    assert sorted(bytes(h) for h, _ in history) == sorted(r.phone_hmac for r in rows)
+    assert {t for _, t in history} == {later}
