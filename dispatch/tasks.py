@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 import redis
@@ -24,7 +25,7 @@ from dispatch.carriers.base import (
 from dispatch.celery_app import app
 from dispatch.repository import Claimed, LedgerRepository
 from kit import clock, keys, redisd
-from kit.db import unit_of_work
+from kit.db import retried, unit_of_work
 from kit.settings import get_settings
 from rental.messages.service import compose
 from rental.orders.models import Order
@@ -158,15 +159,30 @@ def send_batch(order_id: str, number: int) -> None:
                 return
             del messages  # the numbers leave memory with the batch
         # One transaction records this chunk and claims the next (committed as `submitting`
-        # before it is submitted), or ends the batch: fewer turns on SQLite's write lock.
-        with unit_of_work() as session:
-            flows.record(session, order_id, rows, results, clock.now())
-            # A short chunk was the last (one cut short by opt-outs: end_batch finds the
-            # batch still pending, and the next tick enqueues it again).
-            claimed, ready = _next(session, order_id, number, runner, size, len(rows) == size)
+        # before it is submitted), or ends the batch: fewer turns on SQLite's write lock. It is
+        # run again if the database gives up on it: the carrier took these messages, and an
+        # unrecorded one would end `unknown`, never billed.
+        claimed, ready = retried(
+            partial(_record_and_next, order_id, number, runner, size, rows, results)
+        )
         _later(feedback)
     for n in ready:  # enqueued after the commit that marked them
         send_batch.delay(order_id, n)
+
+
+def _record_and_next(
+    order_id: str,
+    number: int,
+    runner: str,
+    size: int,
+    rows: list[Claimed],
+    results: list[Submitted],
+    session: Session,
+) -> tuple[tuple[Order, list[Claimed]] | None, list[int]]:
+    flows.record(session, order_id, rows, results, clock.now())
+    # A short chunk was the last (one cut short by opt-outs: end_batch finds the batch still
+    # pending, and the next tick enqueues it again).
+    return _next(session, order_id, number, runner, size, len(rows) == size)
 
 
 def _next(
@@ -210,9 +226,12 @@ def feedback_task(
 ) -> None:
     """The simulator's receipts and replies (lists of fields; dicts from earlier versions)."""
     now = clock.now()
-    with unit_of_work() as session:
+
+    def apply(session: Session) -> None:
         intake.apply_receipts(session, [_receipt(r) for r in receipts], now)
         intake.apply_replies(session, [_reply(r) for r in replies], "simulator", now)
+
+    retried(apply)
 
 
 @app.task(name="dispatch.receive")
@@ -226,10 +245,12 @@ def receive() -> None:
             return
 
         def record(receipts: list[Receipt], replies: list[Reply]) -> None:
-            with unit_of_work() as session:
+            def apply(session: Session) -> None:
                 now = clock.now()
                 intake.apply_receipts(session, receipts, now)
                 intake.apply_replies(session, replies, carrier.name, now)
+
+            retried(apply)
 
         try:
             take(record)

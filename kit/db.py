@@ -5,18 +5,24 @@ Services never commit: `unit_of_work()` (a request, a CLI command, a task) owns 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from kit.settings import get_settings
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -94,3 +100,41 @@ def unit_of_work() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _transient(failure: OperationalError) -> bool:
+    """A failure that another attempt may not meet: SQLite's lock (busy timeout), PostgreSQL's
+    serialization failure or deadlock, a dropped connection. Not a missing table or a full
+    disk."""
+    if failure.connection_invalidated:
+        return True
+    sqlstate = getattr(failure.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate) in ("40001", "40P01")
+    message = str(failure.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def retried(work: Callable[[Session], T], attempts: int = 4, first_wait: float = 0.5) -> T:
+    """`work` in one transaction, run again (waiting 0.5 s, 1 s, 2 s...) when the database gave
+    up on it for a passing reason (`_transient`). A failed attempt is rolled back whole, so it runs
+    from the start each time. For what must not be lost: the record of messages the carrier
+    took, their receipts."""
+    attempt = 1
+    while True:
+        try:
+            with unit_of_work() as session:
+                return work(session)
+        except OperationalError as failure:
+            if attempt >= attempts or not _transient(failure):
+                raise
+            wait = first_wait * 2 ** (attempt - 1)
+            # The statement and its values are hidden (hide_parameters): no number or id here.
+            log.warning(
+                "database busy (%s): attempt %d in %.1f s",
+                type(failure.orig).__name__,
+                attempt + 1,
+                wait,
+            )
+            time.sleep(wait)
+            attempt += 1
