@@ -368,6 +368,8 @@ def _timeline(session: Session, order: Order, k: int, rows: list[SummaryRow]) ->
     waves, deferrals = [], []
     for key in sorted(spans):
         c = spans[key]
+        if shown[key] is None:  # a hidden wave tells nothing of when its few people were sent
+            c = _Span(c.recipients, None, None)
         cal = windows.calendar_from_key(key)
         waves.append(
             schemas.Wave(
@@ -394,6 +396,7 @@ def _timeline(session: Session, order: Order, k: int, rows: list[SummaryRow]) ->
                     reason=_why_closed(cal, order.send_at),
                 )
             )
+    # The whole send's span counts every wave, the hidden ones too.
     firsts = [c.first for c in spans.values() if c.first]
     lasts = [c.last for c in spans.values() if c.last]
     receipts = [r.last_receipt for r in rows if r.last_receipt]

@@ -397,3 +397,25 @@ def test_each_wave_is_named_after_its_places() -> None:
     assert build.calendar_label("alsace-moselle-57") == "Alsace-Moselle: Moselle"
     assert build.calendar_label("alsace-moselle-6AE") == "Alsace-Moselle: Bas-Rhin, Haut-Rhin"
     assert build.calendar_label("972") == "Martinique"
+
+
+def test_a_hidden_wave_tells_nothing_of_when_it_was_sent(sent_order: SentOrder) -> None:
+    at = sent_order.started
+
+    def row(calendar: str, n: int, minutes: int) -> build.SummaryRow:
+        sent = at + timedelta(minutes=minutes)
+        return build.SummaryRow(calendar, "", "F", "delivered", None, False, n, n, sent, sent, sent)
+
+    rows = [row("metro", 500, 0), row("972", 300, 5), row("976", 3, 7)]
+    with unit_of_work() as session:
+        order = session.get(Order, sent_order.id)
+        assert order is not None
+        timeline = build._timeline(session, order, 100, rows)
+    waves = {w.calendar: w for w in timeline.waves}
+    assert waves["976"].recipients is None  # 3 people
+    assert waves["972"].recipients is None  # hidden with it: the total would tell the 3
+    for hidden in (waves["976"], waves["972"]):
+        assert hidden.first_submission is None
+        assert hidden.last_submission is None
+    assert waves["metro"].recipients == 500
+    assert waves["metro"].first_submission == at
