@@ -55,7 +55,10 @@ def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
     out = []
     for key in sorted(by_calendar):
         cal = windows.calendar_from_key(key)
-        if not left.get(key):
+        # A hidden wave follows the order as a whole: its own progress would tell that its
+        # few people were sent.
+        pending = left.get(key) if shown[key] is not None else sum(left.values())
+        if not pending:
             out.append(
                 Wave(
                     calendar=key,

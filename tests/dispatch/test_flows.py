@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dispatch import flows, intake, windows
+from dispatch import flows, intake, waves, windows
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import EarlyReceipt, Recipient
 from dispatch.repository import LedgerRepository
 from kit import keys
 from kit.db import unit_of_work
 from kit.settings import get_settings
+from rental.orders.models import Order
 from segmentation import runtime
 from segmentation.models import ContactEvent, Suppression
 from segmentation.repository import SuppressionRepository
@@ -297,3 +298,37 @@ def test_those_in_flight_when_a_worker_died_count_as_contacted(
     assert {r.status for r in ledger} == {"unknown"}
     assert sorted(bytes(h) for h, _ in history) == sorted(r.phone_hmac for r in rows)
     assert {t for _, t in history} == {later}
+
+
+def test_a_hidden_wave_follows_the_order_as_a_whole(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """A wave too small to show is not shown `done` while the rest of the order is still to
+    send: its own progress would tell that its few people got the message."""
+    # Departments no other test sends to (the contact history is shared).
+    order, now = started_order(app_client, org_keys, {"departments": ["62", "976"]}, 300)
+    with unit_of_work() as session:
+        mayotte = [b for b in LedgerRepository(session).batches(order["id"]) if b.calendar == "976"]
+    assert mayotte
+    for batch in mayotte:  # Mayotte (UTC+3) is sent first, in full
+        with unit_of_work() as session:
+            assert LedgerRepository(session).claim_batch(order["id"], batch.number, now, "run")
+        while True:
+            with unit_of_work() as session:
+                claimed = flows.claim(session, order["id"], batch.number, "run", 100, now)
+                if claimed is None:
+                    break
+                _, rows = claimed
+                results = [Submitted(r.id, f"w-{r.id}", parts=1) for r in rows]
+                flows.record(session, order["id"], rows, results, now)
+        with unit_of_work() as session:
+            flows.end_batch(session, order["id"], batch.number, "run")
+    with unit_of_work() as session:
+        order_row = session.get(Order, order["id"])
+        assert order_row is not None
+        shown = {w.calendar: w for w in waves.for_order(session, order_row, now)}
+        left = LedgerRepository(session).counts(order["id"]).get("pending", 0)
+    assert left > 0  # the metropolitan wave is still to send
+    assert shown["976"].recipients is None  # under the minimum
+    assert shown["976"].status != "done"
+    assert {w.status for w in shown.values() if w.recipients is None} <= {"sending", "waiting"}
