@@ -132,10 +132,10 @@ class ReportRepository:
         the HMACs that opted out since `stops_since` (a column costs some 250 ms per million
         rows on the wire), in two halves read at once: the caller joins the HMACs with the
         opt-outs of its window, which starts later."""
-        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        on_sqlite = self.session.get_bind().dialect.name == "sqlite"
         times: list[Any] = [Recipient.submitted_at, Recipient.final_at]
         hmac: Any = Recipient.phone_hmac
-        if sqlite:
+        if on_sqlite:
             times = [
                 cast(func.round(func.unixepoch(t, literal_column("'subsec'")) * 1000), BigInteger)
                 for t in times
@@ -158,7 +158,7 @@ class ReportRepository:
             hmac.label("phone_hmac"),
         ).where(Recipient.order_id == order_id)
         url = self.session.get_bind().engine.url
-        if sqlite:
+        if on_sqlite:
             return pl.DataFrame(_sqlite_read(url, q)).cast(LEDGER)  # type: ignore[arg-type]
         halves = [q.where(Recipient.batch % 2 == i) for i in (0, 1)]
         frame = pl.DataFrame(_postgresql_read(url, halves))

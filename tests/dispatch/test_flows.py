@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from dispatch import flows, intake, waves, windows
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import EarlyReceipt, Recipient
-from dispatch.repository import LedgerRepository
+from dispatch.repository import Claimed, LedgerRepository
 from kit import keys
 from kit.db import unit_of_work
 from kit.settings import get_settings
@@ -46,6 +46,15 @@ def started_order(
     with unit_of_work() as session:
         assert flows.start(session, order["id"], runtime.current(), now)
     return order, now
+
+
+def first_chunk(order_id: str, now: datetime, size: int) -> list[Claimed]:
+    """Batch 0 taken by a run and its first chunk claimed (committed as `submitting`)."""
+    with unit_of_work() as session:
+        assert LedgerRepository(session).claim_batch(order_id, 0, now, "run-1")
+        claimed = flows.claim(session, order_id, 0, "run-1", size, now)
+        assert claimed is not None
+        return claimed[1]
 
 
 def test_an_order_is_started_once(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
@@ -200,11 +209,7 @@ def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
         assert first is not None
         opted_out, mac = first.id, first.phone_hmac
         SuppressionRepository(session).add(mac, "stop_reply", "test", now)
-    with unit_of_work() as session:
-        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
-        claimed = flows.claim(session, order["id"], 0, "run-1", 10, now)
-        assert claimed is not None
-        _, rows = claimed
+    rows = first_chunk(order["id"], now, 10)
     assert rows  # the others are claimed, the one who opted out is not
     assert opted_out not in [r.id for r in rows]
     assert all(r.status == "submitting" for r in rows)
@@ -248,11 +253,7 @@ def test_a_receipt_kept_in_a_race_with_its_submission_is_applied_by_the_sweep(
     """The receipt is kept as early by one transaction while another records the submission
     without seeing it (PostgreSQL's READ COMMITTED): the scheduler's sweep applies it."""
     order, now = started_order(app_client, org_keys, {"departments": ["45"]}, 110)
-    with unit_of_work() as session:
-        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
-        claimed = flows.claim(session, order["id"], 0, "run-1", 1, now)
-        assert claimed is not None
-        [row] = claimed[1]
+    [row] = first_chunk(order["id"], now, 1)
     with unit_of_work() as session:  # the receipt first: its message id is not recorded yet
         intake.apply_receipts(session, [Receipt("race-1", "delivered")], now)
         intake.apply_receipts(session, [Receipt("never-1", "delivered")], now)
@@ -278,12 +279,8 @@ def test_those_in_flight_when_a_worker_died_count_as_contacted(
     network. When the batch is recovered they become unknown, are never resent, and enter the
     contact history, so the pressure cap counts them."""
     # A department no other test counts: the contact history is shared.
-    order, now = started_order(app_client, org_keys, {"departments": ["59"]}, 120)
-    with unit_of_work() as session:
-        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
-        claimed = flows.claim(session, order["id"], 0, "run-1", 10, now)
-        assert claimed is not None
-        _, rows = claimed
+    order, now = started_order(app_client, org_keys, {"departments": ["80"]}, 120)
+    rows = first_chunk(order["id"], now, 10)
     assert len(rows) == 10  # the run dies here, before recording anything
     later = now + timedelta(seconds=get_settings().dispatch_stale_seconds + 1)
     with unit_of_work() as session:
@@ -306,7 +303,7 @@ def test_a_hidden_wave_follows_the_order_as_a_whole(
     """A wave too small to show is not shown `done` while the rest of the order is still to
     send: its own progress would tell that its few people got the message."""
     # Departments no other test sends to (the contact history is shared).
-    order, now = started_order(app_client, org_keys, {"departments": ["62", "976"]}, 300)
+    order, now = started_order(app_client, org_keys, {"departments": ["76", "976"]}, 300)
     with unit_of_work() as session:
         mayotte = [b for b in LedgerRepository(session).batches(order["id"]) if b.calendar == "976"]
     assert mayotte

@@ -25,7 +25,7 @@ from rental.messages.service import measure
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient
 from tests.dispatch.smsc import TestSmsc
-from tests.dispatch.test_flows import started_order
+from tests.dispatch.test_flows import first_chunk, started_order
 
 SHORT = "Soldes -20% chez ACME ce week-end. STOP au 36180"
 # 2 parts in GSM-7, with euro signs (an escape pair, 2 septets each) around the part boundary.
@@ -239,18 +239,14 @@ def test_multipart_receipts_settle_the_recipient_once_every_part_is_in(
     """Through the real flow: ledger, SMPP submission of 2-part messages, receipts per part,
     and a STOP reply that opts the number out."""
     order, now = started_order(app_client, org_keys, {"departments": ["49"]}, 100)
-    with unit_of_work() as session:
-        assert LedgerRepository(session).claim_batch(order["id"], 0, now, "run-1")
-        claimed = flows.claim(session, order["id"], 0, "run-1", 4, now)
-        assert claimed is not None
-        _, rows = claimed
-        from datasets.vault import decrypt_number
-        from kit import keys
+    rows = first_chunk(order["id"], now, 4)
+    from datasets.vault import decrypt_number
+    from kit import keys
 
-        key = keys.vault_key()
-        numbers = {r.id: decrypt_number(key, r.phone_enc, r.prospect_id) for r in rows}
-        messages = [Outgoing(r.id, numbers[r.id], "ACME", LONG_GSM, "GSM-7") for r in rows]
-        ids = [r.id for r in rows]
+    key = keys.vault_key()
+    numbers = {r.id: decrypt_number(key, r.phone_enc, r.prospect_id) for r in rows}
+    messages = [Outgoing(r.id, numbers[r.id], "ACME", LONG_GSM, "GSM-7") for r in rows]
+    ids = [r.id for r in rows]
     failing = digits(numbers[ids[1]])
     smsc.outcome = lambda d: "EXPIRED" if d == failing else "DELIVRD"
     smsc.receipts_on = False  # receipts held back: first the submissions are recorded
