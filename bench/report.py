@@ -14,6 +14,7 @@ series. Two baselines in the same run:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -142,6 +143,25 @@ def _setup(rows: int) -> str:
     return order_id
 
 
+def _memory(order_id: str) -> dict[str, int]:
+    """RSS of a fresh process before and at the peak of one report build, in MB (in the
+    benchmark's own process the setup's rows would set the peak)."""
+    import resource
+
+    import psutil
+
+    from kit.db import unit_of_work
+    from rental.orders.models import Order
+    from reports import build
+
+    before = psutil.Process().memory_info().rss
+    with unit_of_work() as session:
+        order = session.get(Order, order_id)
+        build.build(session, order, SENT_AT + timedelta(hours=12))  # type: ignore[arg-type]
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"rss_before_mb": before // 2**20, "peak_rss_mb": peak_kb // 1024}
+
+
 def run(rows: int) -> dict[str, Any]:
     ensure_base(rows)
     t = time.perf_counter()
@@ -180,6 +200,8 @@ def run(rows: int) -> dict[str, Any]:
             return ReportRepository(session).ledger(order_id, CREATED_AT).height
 
     doc = report()
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # the environment is inherited
+        memory = pool.apply(_memory, (order_id,))
     build_ms = p50_ms(report, repeat=5, warmup=1)
     group_ms = p50_ms(sql_group_by, repeat=5, warmup=1)
     read_ms = p50_ms(ledger_read, repeat=5, warmup=1)
@@ -195,6 +217,7 @@ def run(rows: int) -> dict[str, Any]:
         "ratio_vs_ledger_read": round(build_ms / read_ms, 2),
         "html_render_p50_ms": html_ms,
         "pdf_render_p50_ms": pdf_ms,
+        **memory,
         "target_ms": 2000,
     }
 
