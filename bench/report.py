@@ -153,13 +153,20 @@ def _memory(order_id: str) -> dict[str, int]:
     from kit.db import unit_of_work
     from rental.orders.models import Order
     from reports import build
+    from reports.repository import ReportRepository
 
     before = psutil.Process().memory_info().rss
     with unit_of_work() as session:
         order = session.get(Order, order_id)
         build.build(session, order, SENT_AT + timedelta(hours=12))  # type: ignore[arg-type]
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rss_before_mb": before // 2**20, "peak_rss_mb": peak_kb // 1024}
+    with unit_of_work() as session:  # after the peak is taken
+        frame = ReportRepository(session).ledger(order_id, CREATED_AT)
+    return {
+        "rss_before_mb": before // 2**20,
+        "peak_rss_mb": peak_kb // 1024,
+        "ledger_frame_mb": round(frame.estimated_size("mb")),
+    }
 
 
 def run(rows: int) -> dict[str, Any]:
