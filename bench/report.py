@@ -34,13 +34,10 @@ def _setup(rows: int) -> str:
     from kit.settings import reset_settings
 
     reset_settings()
-    import polars as pl
-    from sqlalchemy import func, insert, select
+    from sqlalchemy import func, select
 
-    from datasets import snapshot
     from dispatch.models import Recipient
     from kit.db import unit_of_work
-    from kit.settings import get_settings
     from rental.accounts import service as accounts
     from rental.migrations import upgrade
     from rental.orders import service as orders
@@ -50,7 +47,6 @@ def _setup(rows: int) -> str:
     from rental.quotes import service as quotes
     from segmentation import runtime
     from segmentation.criteria import Criteria
-    from segmentation.models import Suppression
 
     upgrade()
     with unit_of_work() as session:
@@ -78,17 +74,34 @@ def _setup(rows: int) -> str:
         )
         order.status, order.send_at, order.created_at = OrderStatus.sent, SENT_AT, CREATED_AT
         order_id = order.id
+    fill_ledger(order_id, rows, seed=1, offset=0, sent_at=SENT_AT)
+    return order_id
+
+
+def fill_ledger(order_id: str, rows: int, seed: int, offset: int, sent_at: datetime) -> None:
+    """The ledger of a sent order: `rows` recipients of the base from `offset` on (statuses,
+    failure reasons, submissions over six hours from `sent_at`, receipts, one STOP opt-out in
+    250), written straight into the database."""
+    import polars as pl
+    from sqlalchemy import insert
+
+    from datasets import snapshot
+    from dispatch.models import Recipient
+    from kit.db import unit_of_work
+    from kit.settings import get_settings
+    from segmentation.models import Suppression
+
     base = pl.read_parquet(
         snapshot.current(get_settings().base_dir).attributes,
         columns=["prospect_id", "department", "sex"],
-    ).head(rows)
+    ).slice(offset, rows)
     n = base.height
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     u = rng.random(n)
     status = np.where(u < 0.9, "delivered", np.where(u < 0.95, "failed", "expired"))
     status = np.where(u > 0.995, "submitted", status)
     error = np.where(status == "failed", np.where(u < 0.93, "unknown_subscriber", "refused"), "")
-    submitted = SENT_AT.replace(tzinfo=None) + (rng.random(n) * 6 * 3600).astype(
+    submitted = sent_at.astimezone(UTC).replace(tzinfo=None) + (rng.random(n) * 6 * 3600).astype(
         "timedelta64[s]"
     ).astype(timedelta)
     macs = rng.bytes(32 * n)
@@ -104,7 +117,7 @@ def _setup(rows: int) -> str:
             "phone_enc": b"",
             "phone_hmac": macs[32 * i : 32 * i + 32],
             "status": st,
-            "message_id": f"b-{i}",
+            "message_id": f"b-{seed}-{i}",
             "parts": 1,
             "error": err or None,
             "submitted_at": sub.replace(tzinfo=UTC),
@@ -140,7 +153,6 @@ def _setup(rows: int) -> str:
                 for i in range(0, n, 250)
             ],
         )
-    return order_id
 
 
 def _memory(order_id: str) -> dict[str, int]:

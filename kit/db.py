@@ -69,15 +69,29 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 @lru_cache(maxsize=4)
 def _engine_for(url: str) -> Engine:
+    s = get_settings()
+    # Sized for the requests the API admits at once (kit/admission.py); a request that still
+    # finds no connection gives up after the timeout (503), it does not hang.
+    pool = {
+        "pool_size": s.db_pool_size,
+        "max_overflow": s.db_pool_overflow,
+        "pool_timeout": s.db_pool_timeout_seconds,
+    }
+    # hide_parameters: bound values (prospect ids, HMACs) never appear in error messages or logs.
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        memory = not path or path == ":memory:"
+        if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            hide_parameters=True,
+            **({} if memory else pool),
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # hide_parameters: bound values (prospect ids, HMACs) never appear in error messages or logs.
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 def get_engine() -> Engine:
@@ -102,7 +116,7 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
 
 
-def _transient(failure: OperationalError) -> bool:
+def transient(failure: OperationalError) -> bool:
     """A failure that another attempt may not meet: SQLite's lock (busy timeout), PostgreSQL's
     serialization failure or deadlock, a dropped connection. Not a missing table or a full
     disk."""
@@ -117,7 +131,7 @@ def _transient(failure: OperationalError) -> bool:
 
 def retried(work: Callable[[Session], T], attempts: int = 4, first_wait: float = 0.5) -> T:
     """`work` in one transaction, run again (waiting 0.5 s, 1 s, 2 s...) when the database gave
-    up on it for a passing reason (`_transient`). A failed attempt is rolled back whole, so it runs
+    up on it for a passing reason (`transient`). A failed attempt is rolled back whole, so it runs
     from the start each time. For what must not be lost: the record of messages the carrier
     took, their receipts."""
     attempt = 1
@@ -126,7 +140,7 @@ def retried(work: Callable[[Session], T], attempts: int = 4, first_wait: float =
             with unit_of_work() as session:
                 return work(session)
         except OperationalError as failure:
-            if attempt >= attempts or not _transient(failure):
+            if attempt >= attempts or not transient(failure):
                 raise
             wait = first_wait * 2 ** (attempt - 1)
             # The statement and its values are hidden (hide_parameters): no number or id here.

@@ -55,3 +55,11 @@ class ConfigurationError(RentalError):
 
     status = 503
     code = "not_configured"
+
+
+class ServiceBusy(RentalError):
+    """The service is saturated: the request was not started, the caller retries after
+    `retry_after_seconds` (sent as Retry-After)."""
+
+    status = 503
+    code = "busy"

@@ -7,8 +7,10 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVER_THREADS = 40  # anyio's default thread limiter: it runs FastAPI's sync endpoints
 
 
 class Settings(BaseSettings):
@@ -137,6 +139,17 @@ class Settings(BaseSettings):
     vault_key: str | None = None  # base64 AES-256 key (only datasets and dispatch read it)
     hmac_key: str | None = None  # base64 key for the HMAC of normalised numbers
 
+    # The API process under load (kit/admission.py): requests run at once per gate, beyond
+    # which they wait at most `admission_max_wait_seconds` in line or get a 503 + Retry-After.
+    # The gates together stay within the database pool and the server's threads.
+    api_concurrency: int = Field(default=24, ge=1, le=36)  # everything but quotes and reports
+    quote_concurrency: int = Field(default=2, ge=1, le=8)  # counts share one engine
+    report_concurrency: int = Field(default=2, ge=1, le=8)  # reports, invoices, PDFs
+    admission_max_wait_seconds: float = Field(default=0.5, gt=0, le=30)
+    db_pool_size: int = Field(default=32, ge=1)  # connections kept per process
+    db_pool_overflow: int = Field(default=8, ge=0)  # opened beyond it when needed
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)  # then 503, never a hang
+
     duckdb_threads: int = Field(default=2, ge=1)
     duckdb_memory_limit: str | None = None  # e.g. "8GB"; default: DuckDB's (80% of RAM)
 
@@ -146,6 +159,23 @@ class Settings(BaseSettings):
         if v is not None and v.tzinfo is None:
             raise ValueError("RENTAL_NOW needs a UTC offset, e.g. 2026-12-01T09:00:00+01:00")
         return v
+
+    @model_validator(mode="after")
+    def _gates_fit_the_pool(self) -> Settings:
+        gates = self.api_concurrency + self.quote_concurrency + self.report_concurrency
+        if gates > self.db_pool_size + self.db_pool_overflow:
+            raise ValueError(
+                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
+                f"({gates}) must not exceed RENTAL_DB_POOL_SIZE + RENTAL_DB_POOL_OVERFLOW "
+                f"({self.db_pool_size + self.db_pool_overflow}): admitted requests would wait "
+                "for a database connection"
+            )
+        if gates > SERVER_THREADS:
+            raise ValueError(
+                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
+                f"({gates}) must not exceed the server's {SERVER_THREADS} worker threads"
+            )
+        return self
 
     @property
     def base_dir(self) -> Path:

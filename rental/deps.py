@@ -25,15 +25,16 @@ def _session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _principal(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+def _principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, looked up in a short transaction of its own: the request's transaction
+    takes a connection only when the endpoint uses the database."""
     key = None
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
             key = value.strip()
-    return accounts.authenticate(session, key)
+    with unit_of_work() as session:
+        return accounts.authenticate(session, key)
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from datasets import snapshot as snap
 from kit.clock import PARIS
+from kit.db import unit_of_work
 from kit.settings import get_settings
 from segmentation.criteria import Criteria
 from segmentation.eligibility import Eligibility
@@ -49,6 +50,20 @@ class Segmenter:
     ) -> CountResult:
         with self.lock:
             today = self.refresh_eligibility(session, now)
+            return self.engine.count(criteria, today, dimensions)
+
+    def count_fresh(
+        self,
+        criteria: Criteria,
+        now: datetime,
+        dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS,
+    ) -> CountResult:
+        """`count` in a transaction of its own, opened once this request's turn has come and
+        closed before the engine counts: a request waiting for the engine holds no database
+        connection."""
+        with self.lock:
+            with unit_of_work() as session:
+                today = self.refresh_eligibility(session, now)
             return self.engine.count(criteria, today, dimensions)
 
     def sample(
@@ -96,7 +111,6 @@ def current() -> Segmenter:
 def warm_up() -> Segmenter:
     """Load the current snapshot and apply eligibility once, so the first quote is not slow."""
     from kit import clock
-    from kit.db import unit_of_work
 
     seg = current()
     with unit_of_work() as session:

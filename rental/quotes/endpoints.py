@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, status
 
 from rental.deps import IdPath, PrincipalDep, SessionDep
-from rental.quotes import service
+from rental.quotes import flows, service
 from rental.quotes.schemas import QuoteOut, QuoteStaffOut
 from segmentation import criteria as catalogue
 from segmentation import runtime
@@ -37,7 +37,6 @@ def search_communes(
 def create_quote(
     criteria: Criteria,
     who: PrincipalDep,
-    session: SessionDep,
     breakdowns: str | None = Query(
         default=None,
         description="Comma-separated breakdowns among region, department, age_band, sex, csp, "
@@ -45,8 +44,7 @@ def create_quote(
     ),
 ) -> QuoteOut:
     dims = service.parse_breakdowns(breakdowns)
-    quote = service.create_quote(session, who, criteria, runtime.current(), dims)
-    return service.view(quote, who)
+    return flows.quote(who, criteria, runtime.current(), dims)
 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import Base, UTCDateTime
@@ -27,3 +27,15 @@ class Quote(Base):
     price: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON Price for shown_count
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QuoteBudgetUse(Base):
+    """Quotes an organisation has used of its daily budget, per day (Paris). One row per
+    organisation and day, taken one quote at a time by an atomic conditional increment, so
+    concurrent requests on any number of processes never go past the budget."""
+
+    __tablename__ = "quote_budget_use"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)

@@ -18,11 +18,11 @@ from rental.accounts.schemas import Principal
 from rental.pricing.service import grid_for, price
 from rental.quotes.exceptions import QuoteBudgetExhausted, QuoteNotFound
 from rental.quotes.models import Quote
-from rental.quotes.repository import QuoteRepository
+from rental.quotes.repository import QuoteBudgetRepository, QuoteRepository
 from rental.quotes.schemas import BreakdownCell, QuoteOut, QuoteStaffOut
 from segmentation import privacy
 from segmentation.criteria import Criteria
-from segmentation.engine import DEFAULT_BREAKDOWNS, DIMENSIONS
+from segmentation.engine import DEFAULT_BREAKDOWNS, DIMENSIONS, CountResult
 from segmentation.runtime import Segmenter
 
 
@@ -77,19 +77,36 @@ def _start_of_day_paris(now: datetime) -> datetime:
     return datetime.combine(local.date(), time(0), tzinfo=clock.PARIS)
 
 
-def check_budget(session: Session, who: Principal, now: datetime) -> None:
+def take_budget(session: Session, who: Principal, now: datetime) -> None:
+    """One quote of the organisation's daily budget (staff have none: they see exact counts
+    anyway); QuoteBudgetExhausted, with the time it resets, once it is spent."""
+    if who.is_staff:
+        return
     budget = get_settings().daily_quote_budget
-    used = AuditRepository(session).count_since(
-        who.organisation_id, "quote.create", _start_of_day_paris(now)
-    )
-    if used >= budget:
-        reset = _start_of_day_paris(now) + timedelta(days=1)
+    day = _start_of_day_paris(now)
+    if QuoteBudgetRepository(session).take(who.organisation_id, day.date(), budget) is None:
+        reset = day + timedelta(days=1)
         raise QuoteBudgetExhausted(
             f"daily quote budget of {budget} quotes reached for your organisation; it resets at "
             f"{clock.human(reset)} (midnight). Ask your account manager if you "
             "need more.",
             retry_after_seconds=int((reset - now).total_seconds()) + 1,
         )
+
+
+def give_back_budget(session: Session, who: Principal, now: datetime) -> None:
+    """The budget taken for a quote that was never shown."""
+    if not who.is_staff:
+        QuoteBudgetRepository(session).give_back(
+            who.organisation_id, _start_of_day_paris(now).date()
+        )
+
+
+def counted_dimensions(breakdowns: tuple[str, ...]) -> tuple[str, ...]:
+    """Departments are always counted: the price depends on the zone mix (metropolitan or
+    overseas). Regions come free from departments: their noisy values steer the nested
+    suppression."""
+    return tuple(set(breakdowns) | {"department", "region"})
 
 
 def create_quote(
@@ -99,13 +116,25 @@ def create_quote(
     seg: Segmenter,
     breakdowns: tuple[str, ...] = DEFAULT_BREAKDOWNS,
 ) -> Quote:
-    s = get_settings()
+    """Budget, count and record in the caller's transaction (the CLI, tools). The API runs the
+    same steps in short transactions of their own (rental/quotes/flows.py)."""
     now = clock.now()
-    if not who.is_staff:  # the budget slows tracker attacks; staff see exact counts anyway
-        check_budget(session, who, now)
-    # Departments are always counted: the price depends on the zone mix (metropolitan/overseas).
-    # Regions come free from departments: their noisy values steer the nested suppression.
-    result = seg.count(session, criteria, now, tuple(set(breakdowns) | {"department", "region"}))
+    take_budget(session, who, now)
+    result = seg.count(session, criteria, now, counted_dimensions(breakdowns))
+    return record_quote(session, who, criteria, seg.version, result, breakdowns, now)
+
+
+def record_quote(
+    session: Session,
+    who: Principal,
+    criteria: Criteria,
+    snapshot_version: str,
+    result: CountResult,
+    breakdowns: tuple[str, ...],
+    now: datetime,
+) -> Quote:
+    """Protect a count (minimum size, noise, suppression), price it, store and audit it."""
+    s = get_settings()
     protected = privacy.protect_result(
         result.total,
         result.total_key,
@@ -113,7 +142,7 @@ def create_quote(
         result.keys,
         dimension_values(),
         region_of_department(),
-        seg.version,
+        snapshot_version,
         s.min_segment_size,
         keys.noise_secret(),
     )
@@ -143,7 +172,7 @@ def create_quote(
             id=str(uuid.uuid4()),
             organisation_id=who.organisation_id,
             user_id=who.user_id,
-            snapshot_version=seg.version,
+            snapshot_version=snapshot_version,
             criteria=canonical,
             exact_count=result.total,
             shown_count=shown,
@@ -162,7 +191,7 @@ def create_quote(
         quote.id,
         {
             "criteria": criteria.canonical(),
-            "snapshot": seg.version,
+            "snapshot": snapshot_version,
             "exact_count": result.total,
             "shown_count": shown,
         },
