@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kit.text import SafeText
 from rental.deps import PrincipalDep
-from rental.messages.service import check_message, check_sender
+from rental.messages.service import MAX_MESSAGE_LENGTH, check_message, check_sender
 
 router = APIRouter(tags=["messages"])
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["messages"])
 class MessageDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: SafeText = Field(max_length=2000)
+    message: SafeText = Field(max_length=MAX_MESSAGE_LENGTH)
     sender: SafeText | None = Field(default=None, max_length=40)
 
 

@@ -7,31 +7,49 @@
   metropolitan numbers, a personal STOP link elsewhere (overseas operators may not carry
   replies), then the short source mention. Both are plain GSM text, so they never change the
   encoding the customer's own text implies.
-- Templates run in a Jinja2 sandbox with a short whitelist of variables; a variable inside a
-  link (a per-recipient token the customer could read back from the link's visits) is refused.
+- A template is plain text and whitelisted variables written alone (`{{ civilite }}`), nothing
+  else: no arithmetic, filters, attribute access, calls or statements. Jinja2 only parses it;
+  the parsed tree is checked and then rendered here by substitution, never evaluated, so its
+  rendered length is known (each variable has a longest value) before anything is rendered.
+  A variable inside a link (a per-recipient token the customer could read back from the
+  link's visits) is refused. Order checks and dispatch go through the same `template_of`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
-from jinja2 import Template, TemplateSyntaxError, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from kit.settings import get_settings
 from rental.messages.exceptions import InvalidMessage, InvalidSender
 
 GSM_SINGLE, GSM_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
+# A message as typed, variables and all (the API's schemas take the same bound).
+MAX_MESSAGE_LENGTH = 2000
+CIVILITY = {"F": "Madame", "M": "Monsieur"}
+CIVILITY_UNKNOWN = "Madame, Monsieur"  # a prospect whose sex is not recorded
 # What a template may use, with the longest value each can take (lengths are checked on it).
-VARIABLES = {"civilite": "Mademoiselle", "civility": "Mademoiselle"}
+VARIABLES = {
+    name: max([*CIVILITY.values(), CIVILITY_UNKNOWN], key=len) for name in ("civilite", "civility")
+}
+ONLY_VARIABLES = (
+    "a message may contain only text and the variables {{ civilite }} or {{ civility }}, "
+    "each on its own between the braces: no arithmetic, filters, attribute or item access, "
+    "calls, tests or {% %} statements"
+)
 URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
 STOP_LINK_PLACEHOLDER = "https://stop.sms/XXXXXXXX"  # a personal link has this length
 STOP_TOKEN_LENGTH = 8
+# measure() caches only texts this short: max_segments is at most 10, so every message that
+# fits is shorter, and the cache never holds a long string.
+CACHED_UP_TO = 10 * GSM_SINGLE
 
 
 @dataclass(frozen=True)
@@ -58,14 +76,22 @@ def parts_of(sizes: list[int], single: int, multi: int) -> list[int]:
     return starts
 
 
-@lru_cache(maxsize=4096)
 def measure(text: str) -> Encoded:
+    """Encoding, length in units and segments of a text as sent."""
+    return _measure_cached(text) if len(text) <= CACHED_UP_TO else _measure(text)
+
+
+def _measure(text: str) -> Encoded:
     try:
         sizes = [len(c.encode("gsm03.38")) for c in text]
     except UnicodeEncodeError:
         sizes = [len(c.encode("utf-16-le")) // 2 for c in text]
         return Encoded("UCS-2", sum(sizes), len(parts_of(sizes, UCS2_SINGLE, UCS2_MULTI)))
     return Encoded("GSM-7", sum(sizes), len(parts_of(sizes, GSM_SINGLE, GSM_MULTI)))
+
+
+# Carriers measure every message they send: a campaign has a few distinct texts per zone.
+_measure_cached = lru_cache(maxsize=4096)(_measure)
 
 
 def check_sender(sender: str) -> str:
@@ -86,56 +112,107 @@ def mentions(metropolitan: bool) -> str:
     return f"{stop} {s.source_mention}"
 
 
-def _template(text: str) -> str:
-    """The text with every allowed variable at its longest value; refuses anything else."""
-    env = SandboxedEnvironment(autoescape=False)
-    env.globals.clear()  # no range, cycler, namespace...: the whitelist is all there is
-    try:
-        parsed = env.parse(text)
-    except TemplateSyntaxError as exc:
-        raise InvalidMessage(f"the message template is malformed: {exc.message}") from exc
-    # Every name the template reads, wherever it appears (find_undeclared_variables skips
-    # names Jinja2 treats specially, such as `self`).
-    used = {n.name for n in parsed.find_all(nodes.Name) if n.ctx == "load"}
-    forbidden = sorted(used - set(VARIABLES))
-    if forbidden:
-        raise InvalidMessage(
-            f"the message uses {', '.join(forbidden)}, which is not available: the only "
-            f"variables are {', '.join(sorted(VARIABLES))}"
+@dataclass(frozen=True)
+class Template:
+    """A checked message template: texts[0] + names[0] + texts[1] + ... + texts[-1], where
+    every name is a whitelisted variable."""
+
+    texts: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def longest(self) -> int:
+        """Characters of the rendering with every variable at its longest value."""
+        return sum(map(len, self.texts)) + sum(len(VARIABLES[n]) for n in self.names)
+
+    def render(self, values: Mapping[str, str]) -> str:
+        out = [self.texts[0]]
+        for name, text in zip(self.names, self.texts[1:], strict=True):
+            out += (values[name], text)
+        return "".join(out)
+
+    def variable_in_link(self) -> bool:
+        """Would a link run into a variable? Checked on the rendering, so that whitespace
+        control (`{{- civilite }}` eats the space before it) cannot hide one."""
+        pos, spans, out = len(self.texts[0]), [], [self.texts[0]]
+        for name, text in zip(self.names, self.texts[1:], strict=True):
+            value = VARIABLES[name]
+            spans.append((pos, pos + len(value)))
+            pos += len(value) + len(text)
+            out += (value, text)
+        rendered = "".join(out)
+        return any(
+            start < link.end() and link.start() < end
+            for link in URL.finditer(rendered)
+            for start, end in spans
         )
-    for link in URL.findall(text):
-        if "{{" in link or "{%" in link:
-            raise InvalidMessage(
-                "a link may not contain a variable: a per-recipient link would identify the "
-                "people who visit it"
-            )
+
+
+# Parses only: a template is never evaluated (rendering is `Template.render`), so there is
+# nothing to escape and no sandbox to rely on.
+_PARSER = Environment(autoescape=False)  # noqa: S701  (SMS text, parsed only: not HTML)
+# `{% raw %}` leaves no node in the tree; statements are refused as tokens, before parsing.
+_STATEMENT_TOKENS = {"block_begin", "raw_begin", "linestatement_begin"}
+
+
+def template_of(text: str) -> Template:
+    """The message's template, checked: plain text and whitelisted variables only, no
+    variable inside a link, at most MAX_MESSAGE_LENGTH characters. Refuses anything else
+    without rendering it."""
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise InvalidMessage(
+            f"the message has more than {MAX_MESSAGE_LENGTH} characters: shorten it"
+        )
+    return _template_of(text)
+
+
+@lru_cache(maxsize=256)  # holds bounded texts only (checked above; refusals are not cached)
+def _template_of(text: str) -> Template:
     try:
-        return env.from_string(text).render(**VARIABLES)
-    except Exception as exc:  # the sandbox refuses unsafe operations at render time
-        raise InvalidMessage(f"the message template cannot be rendered: {exc}") from exc
-
-
-CIVILITY = {"F": "Madame", "M": "Monsieur"}
-
-
-@lru_cache(maxsize=256)
-def _compiled(text: str) -> Template:
-    env = SandboxedEnvironment(autoescape=False)
-    env.globals.clear()
-    return env.from_string(text)
-
-
-@lru_cache(maxsize=1024)
-def _rendered(text: str, civility: str) -> str:
-    return _compiled(text).render(civilite=civility, civility=civility)
+        if any(kind in _STATEMENT_TOKENS for _, kind, _ in _PARSER.lex(text)):
+            raise InvalidMessage(ONLY_VARIABLES)
+        tree = _PARSER.parse(text)
+    except TemplateSyntaxError as exc:
+        # Jinja2's own message quotes the template: say where, not what.
+        raise InvalidMessage(
+            f"the message template is malformed (line {exc.lineno}): write a variable as "
+            "{{ civilite }}, with both pairs of braces"
+        ) from exc
+    except RecursionError as exc:  # expressions nested deep enough to exhaust the parser
+        raise InvalidMessage(ONLY_VARIABLES) from exc
+    texts, names, current = [], [], []
+    for statement in tree.body:
+        if not isinstance(statement, nodes.Output):
+            raise InvalidMessage(ONLY_VARIABLES)
+        for node in statement.nodes:
+            if isinstance(node, nodes.TemplateData):
+                current.append(node.data)
+            elif isinstance(node, nodes.Name) and node.ctx == "load":
+                if node.name not in VARIABLES:
+                    raise InvalidMessage(
+                        "the message uses a variable that is not available: the only "
+                        f"variables are {', '.join(sorted(VARIABLES))}"
+                    )
+                texts.append("".join(current))
+                names.append(node.name)
+                current = []
+            else:  # arithmetic, filters, attributes, items, calls, tests, constants...
+                raise InvalidMessage(ONLY_VARIABLES)
+    texts.append("".join(current))
+    template = Template(tuple(texts), tuple(names))
+    if template.variable_in_link():
+        raise InvalidMessage(
+            "a link may not contain a variable: a per-recipient link would identify the "
+            "people who visit it"
+        )
+    return template
 
 
 def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
     """The message one recipient receives: the template rendered with their variables, then
-    the STOP mention of their territory and the source mention. (A template has one rendering
-    per civility: both are cached.)"""
-    civility = CIVILITY.get(sex, "Madame, Monsieur")
-    rendered = _rendered(text, civility)
+    the STOP mention of their territory and the source mention. The same `template_of` as
+    the order's checks: a template dispatch would refuse never renders either."""
+    civility = CIVILITY.get(sex, CIVILITY_UNKNOWN)
+    rendered = template_of(text).render(dict.fromkeys(VARIABLES, civility))
     s = get_settings()
     stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
     return f"{rendered.rstrip()} {stop} {s.source_mention}"
@@ -154,10 +231,18 @@ def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
     """Validate a message for the territory of its recipients; the worst case decides."""
     if not text.strip():
         raise InvalidMessage("the message is empty")
-    rendered = _template(text)
+    template = template_of(text)
+    limit = get_settings().max_segments
+    # Every character takes at least one unit: beyond this it cannot fit, and it is refused
+    # before anything is rendered or measured.
+    if template.longest() > limit * GSM_SINGLE:
+        raise InvalidMessage(
+            f"the message takes more than {limit} SMS segments with its variables at their "
+            f"longest; the maximum is {limit} ({limit * GSM_MULTI} characters): shorten it"
+        )
+    rendered = template.render(VARIABLES)
     full = f"{rendered.rstrip()} {mentions(metropolitan)}"
     enc = measure(full)
-    limit = get_settings().max_segments
     if enc.segments > limit:
         per = GSM_MULTI if enc.encoding == "GSM-7" else UCS2_MULTI
         raise InvalidMessage(

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kit.clock import PARIS
 from kit.text import SafeText
 from rental.invoices.schemas import InvoiceOut
+from rental.messages.service import MAX_MESSAGE_LENGTH
 from rental.pricing.schemas import Price
 
 
@@ -18,7 +19,7 @@ class OrderCreate(BaseModel):
     quantity: int = Field(
         ge=0, le=10**9, description="at most the quote's shown count, at least the minimum"
     )
-    message: SafeText = Field(max_length=2000)
+    message: SafeText = Field(max_length=MAX_MESSAGE_LENGTH)
     sender: SafeText = Field(
         max_length=40, description="3-11 letters or digits, one letter at least"
     )
@@ -35,7 +36,7 @@ class OrderRevision(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message: SafeText | None = Field(default=None, max_length=2000)
+    message: SafeText | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
     sender: SafeText | None = Field(default=None, max_length=40)
 
 

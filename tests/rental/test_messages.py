@@ -1,10 +1,62 @@
 from __future__ import annotations
 
+import gc
+import tracemalloc
+from collections.abc import Callable
+
 import pytest
 
 from kit.settings import get_settings
 from rental.messages.exceptions import InvalidMessage, InvalidSender
-from rental.messages.service import check_message, check_sender, measure, mentions
+from rental.messages.service import (
+    CIVILITY,
+    MAX_MESSAGE_LENGTH,
+    VARIABLES,
+    check_message,
+    check_sender,
+    compose,
+    measure,
+    mentions,
+)
+
+# Template bombs: megabytes once rendered (the sandbox rendered them).
+BOMBS = ["Bonjour {{ civilite * 100000 }}", "Bonjour {{ civilite * 400000 }}"]
+# Constructs a template may not use, some with a marker that must not come back in the error.
+NOT_ALLOWED = [
+    *BOMBS,
+    "Bonjour {{ civilite ~ civilite }}",
+    "{{ 7*7 }}",
+    "{{ civilite.format }}",  # rendered a function's address
+    "{{ civilite.upper }}",
+    "{{ civilite.zqmarker }}",
+    "{{ civilite['zqmarker'] }}",
+    "{{ civilite[0] }}",
+    "{{ civilite|upper }}",
+    "{{ civilite|zqmarker }}",
+    "{{ civilite() }}",
+    "{{ civilite.upper() }}",
+    "{{ civilite is defined }}",
+    "{{ 'zqmarker' }}",
+    "{{ civilite if civilite else 'zqmarker' }}",
+    "{% for c in civilite %}{{ c }}{% endfor %}",
+    "{% set zqmarker = civilite %}{{ zqmarker }}",
+    "{% if civilite %}Bonjour{% endif %}",
+    "{% raw %}{{ zqmarker }}{% endraw %}",
+    "{{ civilite.__class__.__mro__ }}",
+    pytest.param("{{ " + "(" * 900 + "civilite" + ")" * 900 + " }}", id="deep-nesting"),
+]
+
+
+def traced(call: Callable[[], object]) -> tuple[int, int]:
+    """Memory (bytes) still held after `call`, and at its peak."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        gc.collect()
+        return tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.mark.parametrize(
@@ -76,18 +128,91 @@ def test_only_whitelisted_variables(variable: str) -> None:
 def test_whitelisted_variable_counts_at_its_longest() -> None:
     plain = check_message("Bonjour , -20% chez ACME")
     templated = check_message("Bonjour {{ civilite }}, -20% chez ACME")
-    assert templated.characters == plain.characters + len("Mademoiselle")
+    assert templated.characters == plain.characters + len(VARIABLES["civilite"])
+
+
+@pytest.mark.parametrize("sex", [*CIVILITY, "?"])
+def test_no_recipient_receives_more_than_was_measured(sex: str) -> None:
+    text = "{{ civilite }}, {{ civility }}: -20% chez ACME"
+    for metropolitan in (True, False):
+        sent = compose(text, sex, metropolitan, "https://stop.sms/abcdefgh")
+        checked = check_message(text, metropolitan)
+        assert measure(sent).characters <= checked.characters
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("Bonjour {{ civilite }}", "Bonjour Madame"),
+        ("Bonjour {{civility}}!", "Bonjour Madame!"),
+        ("Bonjour {{- civilite -}} !", "BonjourMadame!"),
+        ("{# relance #}Bonjour {{ civilite }}\n-20%\n", "Bonjour Madame\n-20%"),
+        ("100% {promo} {{ civilite }}", "100% {promo} Madame"),
+    ],
+)
+def test_plain_text_and_variables_are_rendered(text: str, sent: str) -> None:
+    check_message(text)
+    stop = mentions(True)
+    assert compose(text, "F", metropolitan=True, stop_link=None) == f"{sent} {stop}"
+
+
+@pytest.mark.parametrize("text", NOT_ALLOWED)
+def test_only_plain_variables_no_expressions(text: str) -> None:
+    with pytest.raises(InvalidMessage, match="no arithmetic, filters, attribute") as refused:
+        check_message(text)
+    assert "zqmarker" not in refused.value.detail
+
+
+@pytest.mark.parametrize("text", BOMBS)
+def test_a_template_bomb_is_refused_before_rendering(text: str) -> None:
+    def check() -> None:
+        with pytest.raises(InvalidMessage, match="no arithmetic"):
+            check_message(text)
+
+    _, peak = traced(check)
+    assert peak < 500_000  # rendered, it would take megabytes
+
+
+@pytest.mark.parametrize("text", [BOMBS[0], "{{ civilite.format }}"])
+def test_dispatch_refuses_what_the_checks_refuse(text: str) -> None:
+    with pytest.raises(InvalidMessage, match="no arithmetic"):
+        compose(text, "F", metropolitan=True, stop_link=None)
+
+
+def test_the_length_is_bounded_before_rendering() -> None:
+    limit = get_settings().max_segments
+    # Short as typed, over the limit once every variable takes its longest value.
+    text = "{{civilite}}" * (limit * 160 // len(VARIABLES["civilite"]) + 1)
+    assert len(text) < MAX_MESSAGE_LENGTH
+    with pytest.raises(InvalidMessage, match=f"the maximum is {limit}"):
+        check_message(text)
+    with pytest.raises(InvalidMessage, match=f"more than {MAX_MESSAGE_LENGTH} characters"):
+        check_message("a" * (MAX_MESSAGE_LENGTH + 1))
+
+
+def test_measuring_a_long_text_keeps_nothing() -> None:
+    held, _ = traced(lambda: measure("a" * 200_000))
+    assert held < 50_000  # the text measured is 200 kB
+
+
+def test_errors_do_not_echo_the_template() -> None:
+    for text in ("Bonjour {{ zqmarker }}", "Bonjour {{ zqmarker !", "{% zqmarker %}"):
+        with pytest.raises(InvalidMessage) as refused:
+            check_message(text)
+        assert "zqmarker" not in refused.value.detail
 
 
 def test_no_variable_inside_a_link() -> None:
     with pytest.raises(InvalidMessage, match="link may not contain a variable"):
         check_message("Votre offre: https://acme.example/o?c={{ civilite }}")
+    with pytest.raises(InvalidMessage, match="link may not contain a variable"):
+        check_message("Votre offre: www.{{civilite}}.example")
+    with pytest.raises(InvalidMessage, match="link may not contain a variable"):
+        check_message("Votre offre: https://acme.example/o?c= {{- civilite }}")  # eats the space
     check_message("Votre offre: https://acme.example/offre {{ civilite }}")
 
 
-def test_sandbox_refuses_unsafe_templates() -> None:
-    with pytest.raises(InvalidMessage):
-        check_message("{{ civilite.__class__.__mro__ }}")
+def test_malformed_templates_are_refused() -> None:
     with pytest.raises(InvalidMessage, match="malformed"):
         check_message("Bonjour {{ civilite")
 

@@ -122,6 +122,13 @@ def test_the_message_check_is_shown_back(
         ("too long", {"message": "x" * 1000}, 422, "invalid_message"),
         ("phone variable", {"message": "Hi {{ phone }}"}, 422, "invalid_message"),
         ("link variable", {"message": "https://x.fr/{{ civilite }}"}, 422, "invalid_message"),
+        ("template bomb", {"message": "Bonjour {{ civilite * 400000 }}"}, 422, "invalid_message"),
+        ("attribute", {"message": "Bonjour {{ civilite.format }}"}, 422, "invalid_message"),
+        ("item", {"message": "Bonjour {{ civilite['x'] }}"}, 422, "invalid_message"),
+        ("arithmetic", {"message": "Bonjour {{ 7*7 }}"}, 422, "invalid_message"),
+        ("filter", {"message": "Bonjour {{ civilite|upper }}"}, 422, "invalid_message"),
+        ("call", {"message": "Bonjour {{ civilite.upper() }}"}, 422, "invalid_message"),
+        ("statement", {"message": "{% for c in civilite %}{% endfor %}"}, 422, "invalid_message"),
         (
             "unknown quote",
             {"quote_id": "ffffffff-ffff-4fff-bfff-ffffffffffff"},
