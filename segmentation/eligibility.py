@@ -28,6 +28,9 @@ from segmentation.repository import (
 # missed for good.
 LOOKBACK = 1_000
 RECONCILE_SECONDS = 300.0
+# Answers of `reserved_for` kept per reservation stamp: the quotes' one (it moves only when a
+# send time comes due or enters the window) and a few draws'.
+ANSWERS = 8
 
 
 class Eligibility:
@@ -39,9 +42,11 @@ class Eligibility:
         self._reconciled = 0.0
         self._suppressed_ids = np.empty(0, dtype=np.int64)
         self._resolved: dict[bytes, np.ndarray] = {}
-        # Reservations still held, cached until their stamp changes: a quote then filters them
-        # by send time in memory instead of reading every reserved row again.
-        self._reservations: tuple[int, datetime, np.ndarray, np.ndarray] | None = None
+        # Reservations still held (stamp, send times sorted, prospect ids in the same order),
+        # cached until their stamp changes, and the last few answers of `reserved_for`: a quote
+        # then costs two binary searches instead of reading and sorting reserved rows again.
+        self._held: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._answers: dict[tuple[int, int, int], np.ndarray] = {}
 
     def _suppressed(self, session: Session) -> np.ndarray:
         repo = SuppressionRepository(session)
@@ -70,19 +75,51 @@ class Eligibility:
             parts = [self._resolved[h] for h in hmacs]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
-    def _reserved(self, session: Session, start: datetime, end: datetime) -> np.ndarray:
-        """Prospects held by orders sending in [start, end]."""
+    def _held_rows(self, session: Session) -> tuple[int, np.ndarray, np.ndarray]:
         repo = ReservationRepository(session)
         stamp = repo.stamp()  # read before the rows: a change in between only forces a reread
         with self._lock:
-            cached = self._reservations
-            if cached is None or cached[0] != stamp or cached[1] > start:
-                since = start - timedelta(days=1)
-                ids, times = repo.active_since(since)
-                cached = self._reservations = (stamp, since, ids, times)
-            _, _, ids, times = cached
-        inside = (times >= start.timestamp()) & (times <= end.timestamp())
-        return np.unique(ids[inside])
+            if self._held is None or self._held[0] != stamp:
+                ids, times = repo.held()
+                order = np.argsort(times, kind="stable")
+                self._held = (stamp, times[order], ids[order])
+                self._answers = {}
+            return self._held
+
+    def reserved_for(
+        self, session: Session, send_at: datetime, now: datetime, settings: Settings
+    ) -> np.ndarray:
+        """Prospects that reservations leave out of a send at `send_at` (>= `now`): the one
+        rule of the quote (send_at = now), the draw at confirmation (the order's send time)
+        and the re-validation at send time (now).
+
+        A reservation is held until its order is sent or cancelled. One whose send time has
+        come (the order is sending, or waiting for the scheduler, a release or a review) may go
+        out at any moment from now on, so it holds its people for every send. Any other holds
+        them for a send at T when it sends in [T - min gap, T + pressure window]: a send within
+        the window before another order's would count against that order's contact pressure,
+        and an earlier send closer than the minimum gap would make ours drop them at send time.
+        An earlier send further back is checked against the contact history when ours goes out.
+        """
+        stamp, times, ids = self._held_rows(session)
+        gap = timedelta(days=settings.pressure_min_gap_days)
+        window = timedelta(days=settings.pressure_window_days)
+        due = int(np.searchsorted(times, now.timestamp(), side="right"))
+        lo = max(due, int(np.searchsorted(times, (send_at - gap).timestamp(), side="left")))
+        hi = max(lo, int(np.searchsorted(times, (send_at + window).timestamp(), side="right")))
+        key = (due, lo, hi)
+        with self._lock:
+            if self._held is not None and self._held[0] == stamp and key in self._answers:
+                return self._answers[key]
+        # Rows [0, due) have come due, rows [lo, hi) send around send_at.
+        picked = np.unique(ids[:hi] if lo == due else np.concatenate((ids[:due], ids[lo:hi])))
+        picked.flags.writeable = False  # shared by the callers that get the same answer
+        with self._lock:
+            if self._held is not None and self._held[0] == stamp:
+                if len(self._answers) >= ANSWERS:
+                    self._answers.pop(next(iter(self._answers)))
+                self._answers[key] = picked
+        return picked
 
     def excluded(self, session: Session, now: datetime, settings: Settings) -> np.ndarray:
         """Prospect ids to leave out of every count and sample at `now`."""
@@ -92,8 +129,5 @@ class Eligibility:
             settings.pressure_window_days,
             settings.pressure_min_gap_days,
         )
-        window = timedelta(days=settings.pressure_min_gap_days)
-        reserved = self._reserved(
-            session, now - window, now + timedelta(days=settings.pressure_window_days)
-        )
+        reserved = self.reserved_for(session, now, now, settings)
         return np.union1d(np.union1d(self._suppressed(session), self._resolve(pressured)), reserved)

@@ -121,12 +121,12 @@ class ReservationRepository:
         """Changes whenever reservations are made or released."""
         return locks.current_value(self.session, STAMP)
 
-    def active_since(self, start: datetime) -> tuple[np.ndarray, np.ndarray]:
-        """(prospect ids, send times in epoch seconds) of the reservations still held that send
-        at or after `start`."""
+    def held(self) -> tuple[np.ndarray, np.ndarray]:
+        """(prospect ids, send times in epoch seconds) of every reservation still held; an
+        order holds its reservation until it is sent or cancelled."""
         rows = self.session.execute(
             select(Reservation.prospect_id, Reservation.send_at).where(
-                Reservation.released_at.is_(None), Reservation.send_at >= start
+                Reservation.released_at.is_(None)
             )
         ).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -144,16 +144,3 @@ class ReservationRepository:
             Reservation.order_id == order_id, Reservation.released_at.is_(None)
         )
         return int(self.session.scalar(q) or 0)
-
-    def reserved_between(self, start: datetime, end: datetime) -> list[int]:
-        """Prospects held by orders that send in [start, end] (the pressure window)."""
-        q = (
-            select(Reservation.prospect_id)
-            .where(
-                Reservation.released_at.is_(None),
-                Reservation.send_at >= start,
-                Reservation.send_at <= end,
-            )
-            .distinct()
-        )
-        return [int(p) for p in self.session.scalars(q)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -82,9 +82,10 @@ def draw(
     actor: str,
 ) -> np.ndarray | None:
     """Draw the order's recipients afresh and reserve them: the deterministic sample of the
-    segment as it is now, minus what other orders sending within the contact-pressure window
-    hold. Returns the ids, or None when fewer than 90% of the quantity could be drawn: the
-    order is then held with an offered quantity (reserved) for the customer to accept.
+    segment as a quote sees it now, minus what other orders hold for a send at the order's
+    send time (`Eligibility.reserved_for`, the quote's rule too). Returns the ids, or None when
+    fewer than 90% of the quantity could be drawn: the order is then held with an offered
+    quantity (reserved) for the customer to accept.
 
     Runs under one database-wide lock, taken before the draw reads the reservations of other
     orders: two draws never reserve the same prospect, whichever process runs them. Used at
@@ -93,11 +94,10 @@ def draw(
     s = get_settings()
     reservations = ReservationRepository(session)
     reservations.forget(order.id)  # a re-draw starts afresh
-    window = timedelta(days=s.pressure_window_days)
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
-    busy = np.asarray(
-        reservations.reserved_between(send_at - window, send_at + window), dtype=np.int64
-    )
+    # The sample leaves out what a quote now leaves out (reservations for a send now among
+    # them), and `busy` what is held around our own send time: never more than a quote shows.
+    busy = seg.eligibility.reserved_for(session, send_at, now, s)
     criteria = Criteria.model_validate_json(quote.criteria)
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
     if len(drawn) >= minimum_volume(order.quantity):
