@@ -25,15 +25,19 @@ def _session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _principal(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    key = None
+def bearer_key(authorization: str | None) -> str | None:
+    """The API key of an `Authorization: Bearer <key>` header."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
-            key = value.strip()
-    return accounts.authenticate(session, key)
+            return value.strip()
+    return None
+
+
+def _principal(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    return accounts.authenticate(session, bearer_key(authorization))
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
