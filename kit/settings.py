@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     max_list_values: int = Field(default=500, ge=1)
     max_radius_km: int = Field(default=200, ge=1)
 
+    # Idempotency-Key (rental/idempotency): how long an answer is kept, how long a retry waits
+    # for the request it repeats before a 409, and after how long a request that holds its key
+    # without answering is presumed dead (its key is then taken over, its work rolled back).
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0, le=60)
+    idempotency_lease_seconds: int = Field(default=300, ge=1)
+
     # Eligibility (DESIGN.md: at most 2 messages per rolling 30 days, none within 7 days).
     inactivity_years: int = Field(default=3, ge=1)
     pressure_max_messages: int = Field(default=2, ge=1)

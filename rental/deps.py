@@ -25,16 +25,20 @@ def _session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
-def _principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The caller, looked up in a short transaction of its own: the request's transaction
-    takes a connection only when the endpoint uses the database."""
-    key = None
+def bearer_key(authorization: str | None) -> str | None:
+    """The API key of an `Authorization: Bearer <key>` header."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer":
-            key = value.strip()
+            return value.strip()
+    return None
+
+
+def _principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, looked up in a short transaction of its own: the request's transaction
+    takes a connection only when the endpoint uses the database."""
     with unit_of_work() as session:
-        return accounts.authenticate(session, key)
+        return accounts.authenticate(session, bearer_key(authorization))
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

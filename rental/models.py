@@ -3,6 +3,7 @@
 from dispatch.models import Batch, EarlyReceipt, Recipient
 from kit.locks import Counter
 from rental.accounts.models import ApiKey, AuditEvent, Organisation, User
+from rental.idempotency.models import IdempotencyKey
 from rental.invoices.models import Invoice, Payment
 from rental.orders.models import Order, OrderEvent
 from rental.pricing.models import ContractGrid
@@ -17,6 +18,7 @@ __all__ = [
     "ContractGrid",
     "EarlyReceipt",
     "Counter",
+    "IdempotencyKey",
     "Invoice",
     "Order",
     "OrderEvent",

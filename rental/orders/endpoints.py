@@ -9,6 +9,7 @@ from kit import clock
 from rental.accounts.schemas import Principal
 from rental.accounts.service import organisation_name
 from rental.deps import IdPath, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep, StaffDep
+from rental.idempotency.guard import Idempotent, IdempotentRoute
 from rental.invoices import service as invoices
 from rental.orders import service
 from rental.orders.models import Order
@@ -27,7 +28,7 @@ from rental.orders.schemas import (
 from rental.orders.states import OrderStatus
 from segmentation import runtime
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], route_class=IdempotentRoute)
 
 
 def _view(session: SessionDep, order: Order, who: Principal) -> OrderOut:
@@ -45,6 +46,7 @@ OrderResponse = OrderStaffOut | OrderOut
     status_code=status.HTTP_201_CREATED,
     response_model=OrderResponse,
     summary="Order a quantity of a quote's segment; the 30% deposit invoice is issued",
+    dependencies=[Idempotent],
 )
 def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
     order = service.create_order(session, who, body)

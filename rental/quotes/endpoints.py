@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Query, status
 
 from rental.deps import IdPath, PrincipalDep, SessionDep
+from rental.idempotency.guard import Idempotent, IdempotentRoute
 from rental.quotes import flows, service
 from rental.quotes.schemas import QuoteOut, QuoteStaffOut
 from segmentation import criteria as catalogue
 from segmentation import runtime
 from segmentation.criteria import Criteria
 
-router = APIRouter(tags=["quotes"])
+router = APIRouter(tags=["quotes"], route_class=IdempotentRoute)
 
 
 @router.get("/criteria", summary="Catalogue of targeting criteria and their allowed values")
@@ -33,6 +34,7 @@ def search_communes(
     status_code=status.HTTP_201_CREATED,
     response_model=QuoteStaffOut | QuoteOut,
     summary="Count and price a segment",
+    dependencies=[Idempotent],
 )
 def create_quote(
     criteria: Criteria,
