@@ -78,10 +78,14 @@ def _setup(rows: int) -> str:
     return order_id
 
 
-def fill_ledger(order_id: str, rows: int, seed: int, offset: int, sent_at: datetime) -> None:
+def fill_ledger(
+    order_id: str, rows: int, seed: int, offset: int, sent_at: datetime, history: bool = False
+) -> None:
     """The ledger of a sent order: `rows` recipients of the base from `offset` on (statuses,
     failure reasons, submissions over six hours from `sent_at`, receipts, one STOP opt-out in
-    250), written straight into the database."""
+    250), written straight into the database. With `history`, the recipients carry their real
+    number HMACs and enter the contact history, as a real send leaves them (the contact
+    pressure every later quote applies)."""
     import polars as pl
     from sqlalchemy import insert
 
@@ -90,6 +94,7 @@ def fill_ledger(order_id: str, rows: int, seed: int, offset: int, sent_at: datet
     from kit.db import unit_of_work
     from kit.settings import get_settings
     from segmentation.models import Suppression
+    from segmentation.repository import ContactHistoryRepository
 
     base = pl.read_parquet(
         snapshot.current(get_settings().base_dir).attributes,
@@ -105,6 +110,16 @@ def fill_ledger(order_id: str, rows: int, seed: int, offset: int, sent_at: datet
         "timedelta64[s]"
     ).astype(timedelta)
     macs = rng.bytes(32 * n)
+    if history:
+        contacts = pl.read_parquet(
+            snapshot.current(get_settings().base_dir).contacts,
+            columns=["prospect_id", "phone_hmac"],
+        )
+        macs = b"".join(
+            base.join(contacts, on="prospect_id", how="left", maintain_order="left")[
+                "phone_hmac"
+            ].to_list()
+        )
     ledger = [
         {
             "order_id": order_id,
@@ -140,6 +155,11 @@ def fill_ledger(order_id: str, rows: int, seed: int, offset: int, sent_at: datet
     for start in range(0, n, 50_000):
         with unit_of_work() as session:
             session.execute(insert(Recipient), ledger[start : start + 50_000])
+    if history:
+        with unit_of_work() as session:
+            ContactHistoryRepository(session).record(
+                (row["phone_hmac"], order_id, row["submitted_at"]) for row in ledger
+            )
     with unit_of_work() as session:
         session.execute(
             insert(Suppression),

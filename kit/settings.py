@@ -149,8 +149,8 @@ class Settings(BaseSettings):
     # The API process under load (kit/admission.py): requests run at once per gate, beyond
     # which they wait at most `admission_max_wait_seconds` in line or get a 503 + Retry-After.
     # The gates together stay within the database pool and the server's threads.
-    api_concurrency: int = Field(default=24, ge=1, le=36)  # everything but quotes and reports
-    quote_concurrency: int = Field(default=2, ge=1, le=8)  # counts share one engine
+    api_concurrency: int = Field(default=8, ge=1, le=36)  # everything but quotes and reports
+    quote_concurrency: int = Field(default=3, ge=1, le=8)  # counts share one engine
     report_concurrency: int = Field(default=2, ge=1, le=8)  # reports, invoices, PDFs
     admission_max_wait_seconds: float = Field(default=0.5, gt=0, le=30)
     db_pool_size: int = Field(default=32, ge=1)  # connections kept per process

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -28,9 +28,115 @@ from segmentation.repository import (
 # missed for good.
 LOOKBACK = 1_000
 RECONCILE_SECONDS = 300.0
+# The contact history of the window is reread whole less often (it may hold millions of rows);
+# draws reread it every time.
+CONTACTS_RECONCILE_SECONDS = 900.0
 # Answers of `reserved_for` kept per reservation stamp: the quotes' one (it moves only when a
 # send time comes due or enters the window) and a few draws'.
 ANSWERS = 8
+
+
+class ContactPressure:
+    """Who is over the contact-pressure cap at a given instant: contacted `max_messages` times
+    in the rolling window, or once within the minimum gap.
+
+    The contacts of the window are held in memory (id, number key, send time), read
+    incrementally by id like the opt-outs, their numbers resolved to prospect ids once each. A
+    quote then costs two bincounts over the window's contacts, not a GROUP BY over the contact
+    history and a resolution of every number it returns. `refresh(full=True)` rereads the
+    window whole: the draw of an order and the re-validation at send time take that exact view,
+    so a contact committed late (beyond the look-back) can never make anyone over the cap
+    receive a message. Answers are kept for the minute they were asked in: a cached answer
+    only ever holds people out a little longer (someone leaving the window), never lets one in
+    early, and any new contact drops it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._since = float("inf")  # epoch seconds: contacts sent since then are held
+        self._upto = 0  # highest contact id held
+        self._recent: set[int] = set()  # held ids above _upto - LOOKBACK (late commits)
+        self._keys = np.empty(0, dtype=np.int64)  # per contact: its number's key
+        self._times = np.empty(0, dtype=np.float64)  # per contact: sent at (epoch seconds)
+        self._key_of: dict[bytes, int] = {}  # number HMAC -> key
+        self._first = np.empty(0, dtype=np.int64)  # key -> a prospect id (-1: not in the base)
+        self._more: dict[int, np.ndarray] = {}  # key -> the other prospect ids (a shared number)
+        self._reconciled = 0.0
+        self._answer: tuple[tuple[int, int, int, int, int], np.ndarray] | None = None
+
+    def refresh(self, session: Session, since: datetime, full: bool = False) -> None:
+        """Bring the contacts sent since `since` up to date (all of them again when `full`)."""
+        start = since.timestamp()
+        stale = time.monotonic() - self._reconciled > CONTACTS_RECONCILE_SECONDS
+        if full or start < self._since or stale:
+            self._reset(start)
+        after = max(0, self._upto - LOOKBACK) if self._upto else 0
+        ids, hmacs, times = ContactHistoryRepository(session).events(
+            after, datetime.fromtimestamp(self._since, UTC)
+        )
+        fresh = np.fromiter(
+            (i not in self._recent for i in ids.tolist()), dtype=bool, count=len(ids)
+        )
+        if not fresh.any():
+            return
+        ids, times = ids[fresh], times[fresh]
+        hmacs = [h for h, f in zip(hmacs, fresh.tolist(), strict=True) if f]
+        self._keys = np.concatenate((self._keys, self._keys_for(hmacs)))
+        self._times = np.concatenate((self._times, times))
+        self._upto = max(self._upto, int(ids.max()))
+        self._recent = {i for i in self._recent if i > self._upto - LOOKBACK}
+        self._recent.update(int(i) for i in ids if i > self._upto - LOOKBACK)
+        self._answer = None
+
+    def _reset(self, since: float) -> None:
+        self._since, self._upto, self._recent = since, 0, set()
+        self._keys = np.empty(0, dtype=np.int64)
+        self._times = np.empty(0, dtype=np.float64)
+        self._reconciled = time.monotonic()
+        self._answer = None
+
+    def _keys_for(self, hmacs: list[bytes]) -> np.ndarray:
+        """The key of each number, new numbers resolved to prospect ids in one engine call."""
+        new = list(dict.fromkeys(h for h in hmacs if h not in self._key_of))
+        if new:
+            found = self.engine.resolve_hmacs_with_keys(new)
+            first = np.full(len(new), -1, dtype=np.int64)
+            for n, h in enumerate(new):
+                key = len(self._key_of)
+                self._key_of[h] = key
+                pids = found.get(h)
+                if pids is not None and len(pids):
+                    first[n] = pids[0]
+                    if len(pids) > 1:
+                        self._more[key] = pids[1:]
+            self._first = np.concatenate((self._first, first))
+        return np.fromiter((self._key_of[h] for h in hmacs), dtype=np.int64, count=len(hmacs))
+
+    def over_cap(
+        self, now: datetime, max_messages: int, window_days: int, min_gap_days: int
+    ) -> np.ndarray:
+        """Prospect ids over the cap at `now` (sorted, unique; the same array while nothing
+        changed within the minute)."""
+        asked = (
+            int(now.timestamp() // 60),
+            len(self._times),
+            max_messages,
+            window_days,
+            min_gap_days,
+        )
+        if self._answer is not None and self._answer[0] == asked:
+            return self._answer[1]
+        window_start = (now - timedelta(days=window_days)).timestamp()
+        gap_start = (now - timedelta(days=min_gap_days)).timestamp()
+        size = len(self._first)
+        counts = np.bincount(self._keys[self._times >= window_start], minlength=size)
+        recent = np.bincount(self._keys[self._times >= gap_start], minlength=size)
+        over = (counts >= max_messages) | (recent > 0)
+        ids = self._first[over]
+        extra = [more for key, more in self._more.items() if over[key]]
+        picked = np.unique(np.concatenate([ids[ids >= 0], *extra]))
+        picked.flags.writeable = False  # shared by every caller that gets the same answer
+        self._answer = (asked, picked)
+        return picked
 
 
 class Eligibility:
@@ -47,6 +153,9 @@ class Eligibility:
         # then costs two binary searches instead of reading and sorting reserved rows again.
         self._held: tuple[int, np.ndarray, np.ndarray] | None = None
         self._answers: dict[tuple[int, int, int], np.ndarray] = {}
+        self._pressure = ContactPressure(engine)
+        # The last union of the three parts, kept while each part is the same array.
+        self._union: tuple[tuple[np.ndarray, ...], np.ndarray] | None = None
 
     def _suppressed(self, session: Session) -> np.ndarray:
         repo = SuppressionRepository(session)
@@ -121,13 +230,29 @@ class Eligibility:
                 self._answers[key] = picked
         return picked
 
-    def excluded(self, session: Session, now: datetime, settings: Settings) -> np.ndarray:
-        """Prospect ids to leave out of every count and sample at `now`."""
-        pressured = ContactHistoryRepository(session).over_cap(
-            now,
-            settings.pressure_max_messages,
-            settings.pressure_window_days,
-            settings.pressure_min_gap_days,
-        )
+    def excluded(
+        self, session: Session, now: datetime, settings: Settings, exact: bool = False
+    ) -> np.ndarray:
+        """Prospect ids to leave out of every count and sample at `now`: the same array as
+        last time when nothing changed. `exact`: reread the contact history whole first (the
+        draw and the re-validation at send time; quotes read it incrementally)."""
+        window = timedelta(days=settings.pressure_window_days)
+        with self._lock:
+            self._pressure.refresh(session, now - window, full=exact)
+            pressured = self._pressure.over_cap(
+                now,
+                settings.pressure_max_messages,
+                settings.pressure_window_days,
+                settings.pressure_min_gap_days,
+            )
         reserved = self.reserved_for(session, now, now, settings)
-        return np.union1d(np.union1d(self._suppressed(session), self._resolve(pressured)), reserved)
+        parts = (self._suppressed(session), pressured, reserved)
+        with self._lock:
+            if self._union is not None and all(
+                a is b for a, b in zip(parts, self._union[0], strict=True)
+            ):
+                return self._union[1]
+            union = np.union1d(np.union1d(parts[0], parts[1]), parts[2])
+            union.flags.writeable = False
+            self._union = (parts, union)
+            return union

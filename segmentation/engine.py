@@ -145,6 +145,7 @@ class Engine:
         self._con.execute("DROP TABLE staged")
         self._cutoff: date | None = None
         self._excluded = np.empty(0, dtype=np.int64)
+        self._excluded_given: np.ndarray | None = None  # the array `_excluded` was made from
         self._ids_sorted = np.empty(0, dtype=np.int64)
         self._rowid_of_sorted = np.empty(0, dtype=np.int64)
         self._region_of = dict(
@@ -168,6 +169,9 @@ class Engine:
         ids that entered or left the excluded set, and, when the day moves on, the prospects
         whose last interaction just crossed the inactivity limit."""
         cutoff = years_before(today, inactivity_years)
+        if excluded is self._excluded_given and cutoff == self._cutoff:
+            return  # the same set as last time (Eligibility hands out the same array)
+        given = excluded
         excluded = np.unique(np.asarray(excluded, dtype=np.int64))
         with self._lock:
             cur = self._con.cursor()
@@ -199,7 +203,7 @@ class Engine:
                         )
             finally:
                 cur.close()
-            self._cutoff, self._excluded = cutoff, excluded
+            self._cutoff, self._excluded, self._excluded_given = cutoff, excluded, given
 
     def _rebuild(self, cur: duckdb.DuckDBPyConnection, cutoff: date, excluded: np.ndarray) -> None:
         cur.register("excl", pa.table({"prospect_id": excluded}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
@@ -70,19 +70,26 @@ class ContactHistoryRepository:
         if values:  # Core executemany: a send records a thousand at a time
             self.session.connection().execute(insert(CONTACT_HISTORY), values)
 
-    def over_cap(
-        self, now: datetime, max_messages: int, window_days: int, min_gap_days: int
-    ) -> list[bytes]:
-        """Numbers that reached the cap in the rolling window or were contacted too recently."""
-        window_start = now - timedelta(days=window_days)
-        gap_start = now - timedelta(days=min_gap_days)
+    def events(self, after_id: int, since: datetime) -> tuple[np.ndarray, list[bytes], np.ndarray]:
+        """(ids, number HMACs, send times in epoch seconds) of the contacts with an id above
+        `after_id` sent at or after `since`. From the start (`after_id` 0) the send-time index
+        finds them; later, the few ids above `after_id` are read by primary key and filtered
+        here (the send-time index would walk the whole window for them)."""
+        q = select(ContactEvent.id, ContactEvent.phone_hmac, ContactEvent.sent_at)
         q = (
-            select(ContactEvent.phone_hmac)
-            .where(ContactEvent.sent_at >= window_start)
-            .group_by(ContactEvent.phone_hmac)
-            .having((func.count() >= max_messages) | (func.max(ContactEvent.sent_at) >= gap_start))
+            q.where(ContactEvent.sent_at >= since)
+            if after_id == 0
+            else q.where(ContactEvent.id > after_id)
         )
-        return [bytes(h) for h in self.session.scalars(q)]
+        rows = self.session.execute(q).all()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        times = np.fromiter((r[2].timestamp() for r in rows), dtype=np.float64, count=len(rows))
+        keep = times >= since.timestamp()
+        return (
+            ids[keep],
+            [bytes(r[1]) for r, k in zip(rows, keep.tolist(), strict=True) if k],
+            (times[keep]),
+        )
 
 
 class ReservationRepository:

@@ -32,12 +32,13 @@ class Segmenter:
     def version(self) -> str:
         return self.engine.snapshot.version
 
-    def refresh_eligibility(self, session: Session, now: datetime) -> date:
+    def refresh_eligibility(self, session: Session, now: datetime, exact: bool = False) -> date:
         """Apply the current opt-outs, contact pressure and reservations; returns the day (in
-        Paris) against which ages and the inactivity limit are evaluated."""
+        Paris) against which ages and the inactivity limit are evaluated. `exact`: the whole
+        contact history is reread first (draws; quotes read what is new)."""
         s = get_settings()
         today = now.astimezone(PARIS).date()
-        excluded = self.eligibility.excluded(session, now, s)
+        excluded = self.eligibility.excluded(session, now, s, exact)
         self.engine.sync_eligibility(today, s.inactivity_years, excluded)
         return today
 
@@ -78,7 +79,7 @@ class Segmenter:
         """`size` eligible prospects of the segment, the same for the same key (an order id):
         what an order reserves at confirmation. `exclude`: ids held by other orders."""
         with self.lock:
-            today = self.refresh_eligibility(session, now)
+            today = self.refresh_eligibility(session, now, exact=True)
             return self.engine.sample(criteria, size, key, today, exclude)
 
 
