@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch import intake
 from dispatch.carriers.base import Receipt, Reply
+from dispatch.exceptions import CarrierNotFound, CarrierSecretRequired
 from kit import clock, keys
-from kit.errors import Unauthorized
+from kit.settings import get_settings
 from kit.text import SafeText
 from rental.deps import SessionDep
 
@@ -36,9 +37,27 @@ class ReplyIn(BaseModel):
 
 
 def _check(carrier: str, secret: str | None) -> None:
+    """The caller is the carrier it names. A carrier is known when it is the configured one
+    (RENTAL_CARRIER) or has a secret (RENTAL_CARRIER_SECRETS, or one an operator issued with
+    `rental carriers secret NAME`); anything else is not found, and nothing is created. The
+    name is never repeated back: it is whatever the caller typed."""
     expected = keys.carrier_secret(carrier)
-    if not secret or not hmac.compare_digest(secret, expected):
-        raise Unauthorized(f"missing or wrong X-Carrier-Secret for carrier {carrier!r}")
+    if expected is None and carrier != get_settings().carrier:
+        raise CarrierNotFound(
+            "no such carrier: receipts and replies are taken from the configured carrier and "
+            "from carriers an operator gave a secret to"
+        )
+    # Compared as bytes: a header may hold any character, and compare_digest takes only
+    # ASCII text.
+    if (
+        expected is None
+        or not secret
+        or not hmac.compare_digest(secret.encode("utf-8", "replace"), expected.encode())
+    ):
+        raise CarrierSecretRequired(
+            "missing or wrong X-Carrier-Secret header: send the secret the operator gave "
+            "this carrier"
+        )
 
 
 @router.post("/carriers/{carrier}/receipts", summary="Delivery receipts from a carrier")
