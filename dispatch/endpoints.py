@@ -9,13 +9,14 @@ from fastapi import APIRouter, Header, Path
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch import intake
+from dispatch import intake, service
 from dispatch.carriers.base import Receipt, Reply
 from dispatch.exceptions import CarrierNotFound, CarrierSecretRequired
+from dispatch.schemas import CarrierStatusOut
 from kit import clock, keys
 from kit.settings import get_settings
 from kit.text import SafeText
-from rental.deps import SessionDep
+from rental.deps import SessionDep, StaffDep
 
 router = APIRouter(tags=["carriers"])
 stop_router = APIRouter(tags=["opt-out"])
@@ -86,6 +87,17 @@ def replies(
         session, [Reply(r.text, r.message_id, r.number) for r in body], carrier, clock.now()
     )
     return {"received": len(body), "opted_out": added}
+
+
+@router.get(
+    "/carriers/status",
+    response_model=list[CarrierStatusOut],
+    summary="Each carrier's state, last error and last success (account managers)",
+)
+def carrier_status(session: SessionDep, _: StaffDep) -> list[CarrierStatusOut]:
+    """What the dispatch workers last saw of each carrier: a carrier `unavailable` holds up
+    the orders sending through it (they wait and retry), and its last error says why."""
+    return service.statuses(session)
 
 
 PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">

@@ -99,6 +99,18 @@ def carrier_secret(
     typer.echo(json.dumps({"carrier": name, "secret": keys.issue_carrier_secret(name)}))
 
 
+@carriers_app.command("status")
+@friendly_errors
+def carrier_status() -> None:
+    """What the dispatch workers last saw of each carrier (as GET /v1/carriers/status)."""
+    from dispatch import service
+
+    upgrade()
+    with unit_of_work() as session:
+        out = service.statuses(session)
+    typer.echo(json.dumps([s.model_dump(mode="json") for s in out], indent=2))
+
+
 def _carrier_secret_at_start() -> None:
     """The configured carrier's webhook secret exists from the start (no other is created
     without an operator's command)."""
