@@ -9,12 +9,14 @@ from fastapi import APIRouter, Header, Path
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch import intake
+from dispatch import intake, service
 from dispatch.carriers.base import Receipt, Reply
+from dispatch.exceptions import CarrierNotFound, CarrierSecretRequired
+from dispatch.schemas import CarrierStatusOut
 from kit import clock, keys
-from kit.errors import Unauthorized
+from kit.settings import get_settings
 from kit.text import SafeText
-from rental.deps import SessionDep
+from rental.deps import SessionDep, StaffDep
 
 router = APIRouter(tags=["carriers"])
 stop_router = APIRouter(tags=["opt-out"])
@@ -36,9 +38,27 @@ class ReplyIn(BaseModel):
 
 
 def _check(carrier: str, secret: str | None) -> None:
+    """The caller is the carrier it names. A carrier is known when it is the configured one
+    (RENTAL_CARRIER) or has a secret (RENTAL_CARRIER_SECRETS, or one an operator issued with
+    `rental carriers secret NAME`); anything else is not found, and nothing is created. The
+    name is never repeated back: it is whatever the caller typed."""
     expected = keys.carrier_secret(carrier)
-    if not secret or not hmac.compare_digest(secret, expected):
-        raise Unauthorized(f"missing or wrong X-Carrier-Secret for carrier {carrier!r}")
+    if expected is None and carrier != get_settings().carrier:
+        raise CarrierNotFound(
+            "no such carrier: receipts and replies are taken from the configured carrier and "
+            "from carriers an operator gave a secret to"
+        )
+    # Compared as bytes: a header may hold any character, and compare_digest takes only
+    # ASCII text.
+    if (
+        expected is None
+        or not secret
+        or not hmac.compare_digest(secret.encode("utf-8", "replace"), expected.encode())
+    ):
+        raise CarrierSecretRequired(
+            "missing or wrong X-Carrier-Secret header: send the secret the operator gave "
+            "this carrier"
+        )
 
 
 @router.post("/carriers/{carrier}/receipts", summary="Delivery receipts from a carrier")
@@ -67,6 +87,17 @@ def replies(
         session, [Reply(r.text, r.message_id, r.number) for r in body], carrier, clock.now()
     )
     return {"received": len(body), "opted_out": added}
+
+
+@router.get(
+    "/carriers/status",
+    response_model=list[CarrierStatusOut],
+    summary="Each carrier's state, last error and last success (account managers)",
+)
+def carrier_status(session: SessionDep, _: StaffDep) -> list[CarrierStatusOut]:
+    """What the dispatch workers last saw of each carrier: a carrier `unavailable` holds up
+    the orders sending through it (they wait and retry), and its last error says why."""
+    return service.statuses(session)
 
 
 PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">

@@ -7,6 +7,8 @@ order is claimed with a compare-and-set, batches and recipients too.
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 import string
 from collections.abc import Sequence
@@ -21,12 +23,15 @@ from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
 from dispatch.repository import (
     SENT,
+    UNAVAILABLE,
+    CarrierStatusRepository,
     Claimed,
     DispatchOrderRepository,
     LedgerRepository,
     PartsRepository,
 )
 from kit import keys
+from kit.redact import redact
 from kit.settings import get_settings
 from rental.messages.service import STOP_TOKEN_LENGTH
 from rental.orders import flows as order_flows
@@ -42,9 +47,15 @@ from segmentation.repository import (
 )
 from segmentation.runtime import Segmenter
 
+log = logging.getLogger(__name__)
 S = OrderStatus
 ALPHABET = string.ascii_letters + string.digits
 BACKOFF_MAX_SECONDS = 60
+# The order events that say its carrier is in trouble, and that it is over.
+CARRIER_UNAVAILABLE, CARRIER_RECOVERED = "carrier_unavailable", "carrier_recovered"
+CARRIER_EVENTS = (CARRIER_UNAVAILABLE, CARRIER_RECOVERED)
+# How stale the carrier status's "last success" may be (it is written at most this often).
+SUCCESS_EVERY = timedelta(seconds=10)
 
 
 def due(session: Session, now: datetime) -> list[str]:
@@ -285,6 +296,67 @@ def record(
     intake.apply_early(session, message_ids, now)
 
 
+def carrier_failed(
+    session: Session, carrier: str, error: str, now: datetime, order_id: str | None = None
+) -> None:
+    """The carrier could not take messages (a bind refused, a gateway down, a setting
+    missing): its shared status turns `unavailable` at the first failure of a run and keeps
+    the last error; the order it was sending for gets one event when its trouble starts, none
+    on the retries. The error is the adapter's own wording (never a message's content); phone
+    -like digit runs are masked all the same."""
+    error = redact(error)
+    status = CarrierStatusRepository(session)
+    if status.failed(carrier, error, now):
+        log.warning("carrier %s unavailable: %s", carrier, error)
+    if order_id is None:
+        return
+    # After the status row's update: the order's other batches failing at the same moment
+    # wait for this transaction, then see its event.
+    last = DispatchOrderRepository(session).last_event(order_id, CARRIER_EVENTS)
+    if last is not None and last.action == CARRIER_UNAVAILABLE:
+        return  # already said, and not over
+    row = status.get(carrier)
+    since = row.since if row is not None and row.state == UNAVAILABLE else now
+    OrderRepository(session).add_event(
+        order_id,
+        now,
+        None,
+        "system",
+        CARRIER_UNAVAILABLE,
+        details={"carrier": carrier, "since": since.isoformat(), "last_error": error},
+    )
+
+
+def carrier_answered(
+    session: Session, carrier: str, now: datetime, order_id: str | None = None
+) -> None:
+    """The carrier took (or answered) what it was given: its status is `ok` again, and an
+    order whose sending it held up gets an event saying that it goes on."""
+    if CarrierStatusRepository(session).succeeded(carrier, now, SUCCESS_EVERY):
+        log.warning("carrier %s available again", carrier)
+    if order_id is None:
+        return
+    orders_ = DispatchOrderRepository(session)
+    last = orders_.last_event(order_id, CARRIER_EVENTS)
+    if last is None or last.action != CARRIER_UNAVAILABLE:
+        return  # the usual case: one indexed read per chunk
+    # The order's batches recovering at once take turns here: one event, not one each.
+    OrderRepository(session).lock(order_id, None)
+    last = orders_.last_event(order_id, CARRIER_EVENTS)
+    if last is not None and last.action == CARRIER_UNAVAILABLE:
+        OrderRepository(session).add_event(
+            order_id,
+            now,
+            None,
+            "system",
+            CARRIER_RECOVERED,
+            details={
+                "carrier": carrier,
+                "unavailable_since": json.loads(last.details).get("since", last.at.isoformat()),
+            },
+        )
+
+
 def carrier_unavailable(
     session: Session,
     order_id: str,
@@ -292,12 +364,14 @@ def carrier_unavailable(
     runner: str,
     rows: Sequence[Claimed],
     failure: CarrierUnavailable,
+    carrier: str,
     now: datetime,
 ) -> float:
     """The carrier failed transiently in the middle of a chunk: record what it accepted, give
-    up on what it may have received (unknown, never resent), put the rest back, and back off.
-    Returns the back-off in seconds."""
+    up on what it may have received (unknown, never resent), put the rest back, back off, and
+    say so (the carrier's status, an event on the order). Returns the back-off in seconds."""
     record(session, order_id, rows, failure.accepted, now)
+    carrier_failed(session, carrier, failure.reason, now, order_id)
     ledger = LedgerRepository(session)
     ledger.mark_submitting(
         {"id": ref, "status": "unknown", "error": "carrier_interrupted"}

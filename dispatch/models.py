@@ -98,3 +98,18 @@ class MessagePart(Base):
     seq: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12), default="submitted")
     error: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class CarrierStatus(Base):
+    """What the last contacts with a carrier showed, shared by every worker and API process:
+    `ok`, or `unavailable` since the first failure of a run of them (binds refused, gateway
+    down...). Written by the workers, read by `GET /v1/health` and `GET /v1/carriers/status`."""
+
+    __tablename__ = "carrier_status"
+
+    carrier: Mapped[str] = mapped_column(String(30), primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))  # ok, unavailable
+    since: Mapped[datetime] = mapped_column(UTCDateTime())  # in this state since
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -4,14 +4,15 @@ transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.models import Batch, EarlyReceipt, MessagePart, Recipient
-from rental.orders.models import Order
+from dispatch.models import Batch, CarrierStatus, EarlyReceipt, MessagePart, Recipient
+from rental.orders.models import Order, OrderEvent
 from rental.orders.states import OrderStatus
 
 IN_FLIGHT = ("pending", "submitting")
@@ -352,6 +353,86 @@ class DispatchOrderRepository:
     def dispatching(self) -> list[str]:
         q = select(Order.id).where(Order.status == OrderStatus.dispatching)
         return list(self.session.scalars(q))
+
+    def last_event(self, order_id: str, actions: Sequence[str]) -> OrderEvent | None:
+        """The order's latest event among `actions`."""
+        q = (
+            select(OrderEvent)
+            .where(OrderEvent.order_id == order_id, OrderEvent.action.in_(actions))
+            .order_by(OrderEvent.id.desc())
+            .limit(1)
+        )
+        return self.session.scalar(q)
+
+
+OK, UNAVAILABLE = "ok", "unavailable"
+
+
+class CarrierStatusRepository:
+    """One row per carrier: what the workers last saw of it. Every write to a row is an
+    UPDATE of that row first, so that workers recording at once take turns on it (a row lock
+    on PostgreSQL, the write lock on SQLite) and each sees what the previous one committed."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, carrier: str) -> CarrierStatus | None:
+        q = (
+            select(CarrierStatus)
+            .where(CarrierStatus.carrier == carrier)
+            .execution_options(populate_existing=True)
+        )
+        return self.session.scalar(q)
+
+    def all(self) -> list[CarrierStatus]:
+        return list(self.session.scalars(select(CarrierStatus).order_by(CarrierStatus.carrier)))
+
+    def _update(self, carrier: str, *where: Any, **values: Any) -> bool:
+        stmt = update(CarrierStatus).where(CarrierStatus.carrier == carrier, *where)
+        result = self.session.execute(
+            stmt.values(**values).execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def _insert(self, carrier: str, **values: Any) -> bool:
+        """A first row for the carrier; False when another transaction created it first."""
+        try:
+            with self.session.begin_nested():
+                self.session.execute(insert(CarrierStatus).values(carrier=carrier, **values))
+        except IntegrityError:
+            return False
+        return True
+
+    def failed(self, carrier: str, error: str, now: datetime) -> bool:
+        """A failure: the last error, and the state `unavailable` from the first failure of a
+        run. True when this failure starts the run (the carrier was fine, or never seen)."""
+        values = {"last_error": error[:200], "last_error_at": now}
+        if not self._update(carrier, **values):
+            if self._insert(carrier, state=UNAVAILABLE, since=now, **values):
+                return True
+            self._update(carrier, **values)
+        return self._update(
+            carrier, CarrierStatus.state != UNAVAILABLE, state=UNAVAILABLE, since=now
+        )
+
+    def succeeded(self, carrier: str, now: datetime, every: timedelta) -> bool:
+        """A success: the state `ok`. True when it ends a run of failures. The time of the
+        last success is refreshed at most once per `every`, so that the workers recording
+        their chunks do not all queue on this one row."""
+        if self._update(
+            carrier,
+            CarrierStatus.state == UNAVAILABLE,
+            state=OK,
+            since=now,
+            last_success_at=now,
+        ):
+            return True
+        stale = or_(
+            CarrierStatus.last_success_at.is_(None), CarrierStatus.last_success_at < now - every
+        )
+        if not self._update(carrier, stale, last_success_at=now) and self.get(carrier) is None:
+            self._insert(carrier, state=OK, since=now, last_success_at=now)
+        return False
 
 
 class PartsRepository:

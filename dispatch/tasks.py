@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from datasets.vault import decrypt_numbers
 from dispatch import carriers, flows, intake
 from dispatch.carriers.base import (
+    Carrier,
     CarrierUnavailable,
     Feedback,
     Outgoing,
@@ -26,6 +27,7 @@ from dispatch.celery_app import app
 from dispatch.repository import Claimed, LedgerRepository
 from kit import clock, keys, redisd
 from kit.db import retried, unit_of_work
+from kit.errors import ConfigurationError
 from kit.settings import get_settings
 from rental.messages.service import compose
 from rental.orders.models import Order
@@ -107,7 +109,9 @@ def send_batch(order_id: str, number: int) -> None:
     decrypt the numbers in memory, submit, record."""
     now = clock.now()
     runner = secrets.token_hex(8)
-    carrier = carriers.current()
+    carrier = _carrier(order_id)
+    if carrier is None:
+        return  # said on the order and in the carrier's status; enqueued again later
     key = keys.vault_key()
     s = get_settings()
     cap = s.carrier_rate_per_second
@@ -147,7 +151,7 @@ def send_batch(order_id: str, number: int) -> None:
                 del messages
                 with unit_of_work() as session:
                     delay = flows.carrier_unavailable(
-                        session, order_id, number, runner, rows, failure, clock.now()
+                        session, order_id, number, runner, rows, failure, carrier.name, clock.now()
                     )
                 log.warning(
                     "order %s batch %s: carrier unavailable (%s), retrying in %.0f s",
@@ -162,8 +166,11 @@ def send_batch(order_id: str, number: int) -> None:
         # before it is submitted), or ends the batch: fewer turns on SQLite's write lock. It is
         # run again if the database gives up on it: the carrier took these messages, and an
         # unrecorded one would end `unknown`, never billed.
+        # The carrier answered (took or refused messages): it works. A chunk whose every
+        # message was lost in flight says nothing either way.
+        answered = carrier.name if any(not r.uncertain for r in results) else None
         claimed, ready = retried(
-            partial(_record_and_next, order_id, number, runner, size, rows, results)
+            partial(_record_and_next, order_id, number, runner, size, rows, results, answered)
         )
         _later(feedback)
     for n in ready:  # enqueued after the commit that marked them
@@ -177,12 +184,29 @@ def _record_and_next(
     size: int,
     rows: list[Claimed],
     results: list[Submitted],
+    answered: str | None,
     session: Session,
 ) -> tuple[tuple[Order, list[Claimed]] | None, list[int]]:
     flows.record(session, order_id, rows, results, clock.now())
+    if answered is not None:
+        flows.carrier_answered(session, answered, clock.now(), order_id)
     # A short chunk was the last (one cut short by opt-outs: end_batch finds the batch still
     # pending, and the next tick enqueues it again).
     return _next(session, order_id, number, runner, size, len(rows) == size)
+
+
+def _carrier(order_id: str | None = None) -> Carrier | None:
+    """The configured carrier; None when it cannot be used as configured (a setting missing,
+    a synthetic base bound for a real network): said in the carrier's status and on the
+    order, instead of a task failing in the worker's log only."""
+    try:
+        return carriers.current()
+    except ConfigurationError as exc:
+        name = get_settings().carrier
+        log.error("carrier %s cannot be used: %s", name, exc.detail)
+        with unit_of_work() as session:
+            flows.carrier_failed(session, name, exc.detail, clock.now(), order_id)
+        return None
 
 
 def _next(
@@ -239,9 +263,9 @@ def receive() -> None:
     """Take the receipts and replies an SMSC holds for us (carrier `smpp`): each chunk is
     recorded, then acknowledged; what is not acknowledged the SMSC delivers again."""
     try:
-        carrier = carriers.current()
+        carrier = _carrier()
         take = getattr(carrier, "receive", None)
-        if take is None:
+        if carrier is None or take is None:
             return
 
         def record(receipts: list[Receipt], replies: list[Reply]) -> None:
@@ -256,5 +280,10 @@ def receive() -> None:
             take(record)
         except CarrierUnavailable as failure:
             log.warning("receipts not taken: %s", failure.reason)
+            with unit_of_work() as session:
+                flows.carrier_failed(session, carrier.name, failure.reason, clock.now())
+        else:  # bound: the carrier takes our credentials again
+            with unit_of_work() as session:
+                flows.carrier_answered(session, carrier.name, clock.now())
     finally:
         redisd.client().delete("rental:receive")

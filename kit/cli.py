@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from kit.errors import RentalError
 from kit.redact import redact
 
@@ -18,6 +20,16 @@ def fail(message: str, code: int = 1) -> None:
     raise SystemExit(code)
 
 
+def _problem(model: str, error: Any) -> str:
+    """One problem of a validation error, named as the user set it (a setting: its
+    environment variable)."""
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    where = ".".join(map(str, error["loc"]))
+    if model == "Settings" and where and not msg.startswith("RENTAL_"):
+        return f"RENTAL_{where.upper()}: {msg}"
+    return f"{where}: {msg}" if where and model != "Settings" else msg
+
+
 def friendly_errors(fn: F) -> F:
     """Turn the errors a user can fix into `error: ...` on stderr and exit status 1."""
 
@@ -27,6 +39,8 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except RentalError as exc:
             fail(exc.detail)
+        except ValidationError as exc:  # never the value: it may be a password
+            fail("; ".join(_problem(exc.title, e) for e in exc.errors()))
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             fail(f"cannot read {exc.filename}: {exc.strerror}")
         except UnicodeDecodeError:

@@ -13,21 +13,34 @@ import tempfile
 from pathlib import Path
 
 from kit.errors import ConfigurationError
-from kit.settings import get_settings
+from kit.settings import CARRIER_NAME, get_settings
+
+
+def _decode(name: str, configured: str) -> bytes:
+    try:
+        key = base64.b64decode(configured, validate=True)
+    except ValueError as exc:
+        raise ConfigurationError(f"setting for {name} is not valid base64") from exc
+    if len(key) < 32:
+        raise ConfigurationError(f"setting for {name} must decode to at least 32 bytes")
+    return key
+
+
+def _load(name: str) -> bytes | None:
+    """The secret in home/secrets/{name}.key, if it was ever created."""
+    path = get_settings().secrets_dir / f"{name}.key"
+    if path.exists():
+        return base64.b64decode(path.read_bytes().strip())
+    return None
 
 
 def _load_or_create(name: str, configured: str | None, size: int = 32) -> bytes:
     if configured:
-        try:
-            key = base64.b64decode(configured, validate=True)
-        except ValueError as exc:
-            raise ConfigurationError(f"setting for {name} is not valid base64") from exc
-        if len(key) < 32:
-            raise ConfigurationError(f"setting for {name} must decode to at least 32 bytes")
-        return key
+        return _decode(name, configured)
+    existing = _load(name)
+    if existing is not None:
+        return existing
     path = get_settings().secrets_dir / f"{name}.key"
-    if path.exists():
-        return base64.b64decode(path.read_bytes().strip())
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = os.urandom(size)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=path.parent)  # mode 0600, unique name
@@ -64,7 +77,28 @@ def noise_secret() -> bytes:
     return s.encode()
 
 
-def carrier_secret(carrier: str) -> str:
+def _carrier_file(carrier: str) -> str:
+    if not CARRIER_NAME.fullmatch(carrier):
+        raise ConfigurationError("a carrier name is 1 to 30 characters among a-z, 0-9, - and _")
+    return f"carrier-{carrier}"
+
+
+def carrier_secret(carrier: str) -> str | None:
     """The shared secret a carrier presents when it posts receipts and replies (header
-    `X-Carrier-Secret`); generated under home/secrets on first use, to give to the carrier."""
-    return base64.urlsafe_b64encode(_load_or_create(f"carrier-{carrier}", None)).decode()
+    `X-Carrier-Secret`): RENTAL_CARRIER_SECRETS, else the file an operator's command or the
+    service's start created. None when the carrier was never given one; never creates one
+    (anyone may call the webhook: what it is called with must not write to disk)."""
+    configured = get_settings().carrier_secrets.get(carrier)
+    if configured:
+        return configured
+    key = _load(_carrier_file(carrier))
+    return None if key is None else base64.urlsafe_b64encode(key).decode()
+
+
+def issue_carrier_secret(carrier: str) -> str:
+    """The carrier's secret, generated under home/secrets when it has none yet: for the
+    operator (`rental carriers secret NAME`) and for the configured carrier at start."""
+    configured = get_settings().carrier_secrets.get(carrier)
+    if configured:
+        return configured
+    return base64.urlsafe_b64encode(_load_or_create(_carrier_file(carrier), None)).decode()

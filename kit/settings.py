@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVER_THREADS = 40  # anyio's default thread limiter: it runs FastAPI's sync endpoints
+# Longest SMPP 3.4 bind credentials, in characters (the C-Octet String maximum less its NUL).
+SMPP_LIMITS = {"smpp_system_id": 15, "smpp_password": 8, "smpp_system_type": 12}
+# What names a carrier in paths, files and settings.
+CARRIER_NAME = re.compile(r"[a-z0-9_-]{1,30}")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RENTAL_", extra="ignore")
+    # hide_input_in_errors: a refused setting (a key, a password) is never printed back.
+    model_config = SettingsConfigDict(
+        env_prefix="RENTAL_", extra="ignore", hide_input_in_errors=True
+    )
 
     # All state of one instance lives under this directory: base snapshots, database, secrets.
     home: Path = Path("./var")
@@ -108,7 +116,8 @@ class Settings(BaseSettings):
     carrier: str = "simulator"  # simulator, smpp, http
     http_gateway_url: str | None = None  # carrier "http": where batches are POSTed
     http_gateway_token: str | None = None
-    # Carrier "smpp": the SMSC's address and the account it binds with.
+    # Carrier "smpp": the SMSC's address and the account it binds with (SMPP 3.4 limits their
+    # lengths: see `_smpp_credential`).
     smpp_host: str | None = None
     smpp_port: int = Field(default=2775, ge=1, le=65535)
     smpp_system_id: str = ""
@@ -145,6 +154,9 @@ class Settings(BaseSettings):
     noise_secret: str | None = None
     vault_key: str | None = None  # base64 AES-256 key (only datasets and dispatch read it)
     hmac_key: str | None = None  # base64 key for the HMAC of normalised numbers
+    # Carriers' webhook secrets (header X-Carrier-Secret), by carrier name, e.g.
+    # {"http": "..."}; without one, `rental carriers secret NAME` generates it under home/secrets.
+    carrier_secrets: dict[str, str] = Field(default_factory=dict)
 
     # The API process under load (kit/admission.py): requests run at once per gate, beyond
     # which they wait at most `admission_max_wait_seconds` in line or get a 503 + Retry-After.
@@ -183,6 +195,39 @@ class Settings(BaseSettings):
                 f"({gates}) must not exceed the server's {SERVER_THREADS} worker threads"
             )
         return self
+
+    @field_validator("smpp_system_id", "smpp_password", "smpp_system_type")
+    @classmethod
+    def _smpp_credential(cls, v: str, info: ValidationInfo) -> str:
+        """SMPP 3.4 binds carry these as C-Octet Strings of at most 16, 9 and 13 octets with
+        the closing NUL; smpplib silently cuts a longer value, and the bind is then refused
+        with a configuration that looks right."""
+        name = f"RENTAL_{str(info.field_name).upper()}"
+        limit = SMPP_LIMITS[str(info.field_name)]
+        if not v.isascii() or not v.isprintable():
+            raise ValueError(f"{name} must be plain printable ASCII characters (SMPP 3.4)")
+        if len(v) > limit:
+            raise ValueError(
+                f"{name} is longer than the {limit} characters SMPP 3.4 allows: ask the carrier "
+                "for an account whose credentials fit"
+            )
+        return v
+
+    @field_validator("carrier_secrets")
+    @classmethod
+    def _carrier_secrets(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, secret in v.items():
+            if not CARRIER_NAME.fullmatch(name):
+                raise ValueError(
+                    "RENTAL_CARRIER_SECRETS: carrier names are 1 to 30 characters among a-z, "
+                    "0-9, - and _"
+                )
+            if len(secret) < 32 or not secret.isascii() or not secret.isprintable():
+                raise ValueError(
+                    "RENTAL_CARRIER_SECRETS: each secret needs at least 32 printable ASCII "
+                    "characters"
+                )
+        return v
 
     @property
     def base_dir(self) -> Path:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from dispatch import service as carrier_status
 from dispatch.endpoints import router as carriers
+from dispatch.schemas import CarrierHealth
 from kit import clock
 from rental.accounts.endpoints import router as organisations
+from rental.deps import SessionDep
 from rental.invoices.endpoints import router as invoices
 from rental.messages.endpoints import router as messages
 from rental.orders.endpoints import router as orders
@@ -21,10 +24,19 @@ for r in (quotes, messages, orders, reports, invoices, organisations, pricing, c
 
 
 class Health(BaseModel):
-    status: str = "ok"
+    status: str = Field(
+        default="ok",
+        description="ok; degraded when the carrier is unavailable (the API works, sending waits)",
+    )
     now: str = Field(description="the service's clock (a demo may start it at another instant)")
+    carrier: CarrierHealth
 
 
-@router.get("/health", response_model=Health, summary="The service is up, and its time")
-def health() -> Health:
-    return Health(now=clock.now().isoformat())
+@router.get("/health", response_model=Health, summary="The service is up, its time and its carrier")
+def health(session: SessionDep) -> Health:
+    carrier = carrier_status.health(session)
+    return Health(
+        status="degraded" if carrier.state == "unavailable" else "ok",
+        now=clock.now().isoformat(),
+        carrier=carrier,
+    )

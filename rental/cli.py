@@ -27,6 +27,8 @@ app = typer.Typer(
 app.add_typer(base_app, name="base")
 accounts_app = typer.Typer(help="Organisations, users and API keys.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
+carriers_app = typer.Typer(help="Carriers: webhook secrets and status.", no_args_is_help=True)
+app.add_typer(carriers_app, name="carriers")
 
 
 @accounts_app.command("add-organisation")
@@ -82,6 +84,39 @@ def revoke_key(
             }
         )
     )
+
+
+@carriers_app.command("secret")
+@friendly_errors
+def carrier_secret(
+    name: Annotated[str, typer.Argument(help="The carrier, as in /v1/carriers/NAME/receipts.")],
+) -> None:
+    """Print the secret a carrier sends in X-Carrier-Secret with its receipts and replies,
+    generating it under RENTAL_HOME/secrets the first time (RENTAL_CARRIER_SECRETS wins). Only
+    carriers given a secret, and the configured one, may post to the service."""
+    from kit import keys
+
+    typer.echo(json.dumps({"carrier": name, "secret": keys.issue_carrier_secret(name)}))
+
+
+@carriers_app.command("status")
+@friendly_errors
+def carrier_status() -> None:
+    """What the dispatch workers last saw of each carrier (as GET /v1/carriers/status)."""
+    from dispatch import service
+
+    upgrade()
+    with unit_of_work() as session:
+        out = service.statuses(session)
+    typer.echo(json.dumps([s.model_dump(mode="json") for s in out], indent=2))
+
+
+def _carrier_secret_at_start() -> None:
+    """The configured carrier's webhook secret exists from the start (no other is created
+    without an operator's command)."""
+    from kit import keys
+
+    keys.issue_carrier_secret(get_settings().carrier)
 
 
 @app.command()
@@ -154,6 +189,7 @@ def serve(
     from rental.app import create_app
 
     upgrade()
+    _carrier_secret_at_start()
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
@@ -169,6 +205,7 @@ def worker(
     from dispatch.celery_app import configure
 
     upgrade()
+    _carrier_secret_at_start()
     configure().worker_main(
         [
             "worker",

@@ -1,6 +1,6 @@
 """Every table of the service database, so that Alembic and tests see the whole schema."""
 
-from dispatch.models import Batch, EarlyReceipt, Recipient
+from dispatch.models import Batch, CarrierStatus, EarlyReceipt, Recipient
 from kit.locks import Counter
 from rental.accounts.models import ApiKey, AuditEvent, Organisation, User
 from rental.idempotency.models import IdempotencyKey
@@ -13,6 +13,7 @@ from segmentation.models import ContactEvent, Reservation, Suppression
 __all__ = [
     "ApiKey",
     "Batch",
+    "CarrierStatus",
     "AuditEvent",
     "ContactEvent",
     "ContractGrid",

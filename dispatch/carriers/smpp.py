@@ -29,6 +29,7 @@ from typing import Any
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 import smpplib.client
+import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
@@ -54,6 +55,9 @@ PERMANENT = {
     0x45: "submit_failed",  # ESME_RSUBMITFAIL
     0x08: "smsc_error",  # ESME_RSYSERR
 }
+# Bind refusals that point at the account's settings: ESME_RBINDFAIL, ESME_RINVPASWD,
+# ESME_RINVSYSID, ESME_RINVSYSTYP.
+BIND_CREDENTIALS = {0x0D, 0x0E, 0x0F, 0x53}
 # Receipt states: the message_state TLV (SMPP 3.4, 5.2.28) and the `stat:` word of the text.
 STATES = {
     2: "delivered",
@@ -139,6 +143,20 @@ def parse_deliver(pdu: Any) -> Receipt | Reply | None:
     return Reply(decode_text(raw, pdu.data_coding or 0), number=number or None)
 
 
+def bind_refused(mode: str, exc: smpplib.exceptions.PDUError) -> str:
+    """Why the SMSC refused a bind, in words an operator can act on (never the credentials)."""
+    status = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+    if status is None:
+        return f"the SMSC refused the {mode} bind"
+    what = smpplib.consts.DESCRIPTIONS.get(status, "unknown status")
+    hint = (
+        ": check RENTAL_SMPP_SYSTEM_ID, RENTAL_SMPP_PASSWORD and RENTAL_SMPP_SYSTEM_TYPE"
+        if status in BIND_CREDENTIALS
+        else ""
+    )
+    return f"the SMSC refused the {mode} bind: {what} (status {status:#04x}){hint}"
+
+
 @dataclass
 class _Pending:
     ref: int
@@ -170,15 +188,27 @@ class _Link:
         )
         try:
             self.client.connect()
+        except (smpplib.exceptions.ConnectionError, OSError) as exc:
+            self.close()
+            raise CarrierUnavailable(
+                f"the SMSC at {s.smpp_host}:{s.smpp_port} cannot be reached (connection refused "
+                "or timed out)"
+            ) from exc
+        try:
             bind = getattr(self.client, f"bind_{mode}")
             bind(
                 system_id=s.smpp_system_id,
                 password=s.smpp_password,
                 system_type=s.smpp_system_type,
             )
-        except (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError, OSError) as exc:
+        except smpplib.exceptions.PDUError as exc:
             self.close()
-            raise CarrierUnavailable(f"SMPP bind to the SMSC failed ({exc})") from exc
+            raise CarrierUnavailable(bind_refused(mode, exc)) from exc
+        except (smpplib.exceptions.ConnectionError, OSError) as exc:
+            self.close()
+            raise CarrierUnavailable(
+                f"the SMSC did not answer the {mode} bind ({type(exc).__name__})"
+            ) from exc
         self.used = time.monotonic()
         self.pid = os.getpid()
 

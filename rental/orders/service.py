@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -568,6 +569,19 @@ def _by(event_actor: str, user_name: str | None, viewer: Principal, same_org: bo
     return user_name if (same_org or viewer.is_staff) and user_name else "client"
 
 
+# Event details for the broker's staff only: a carrier's error says how the broker's sending
+# is set up (an SMSC's address, a refused bind).
+STAFF_DETAILS = ("last_error",)
+
+
+def _event_details(raw: str, viewer: Principal) -> dict[str, Any]:
+    details: dict[str, Any] = json.loads(raw)
+    if not viewer.is_staff:
+        for key in STAFF_DETAILS:
+            details.pop(key, None)
+    return details
+
+
 def view(session: Session, order: Order, who: Principal) -> OrderOut:
     s = get_settings()
     repo = OrderRepository(session)
@@ -648,7 +662,7 @@ def view(session: Session, order: Order, who: Principal) -> OrderOut:
                 ),
                 from_status=e.from_status,
                 to_status=e.to_status,
-                details=json.loads(e.details),
+                details=_event_details(e.details, who),
             )
             for e in events
         ],

@@ -7,7 +7,7 @@ It answers binds, enquire_link, submit_sm (after a short delay, so that a window
 several outstanding), and delivers receipts and mobile-originated replies over any bound
 receiver, keeping each one until it is acknowledged: a session that ends first gives it back
 to the queue. Faults on demand: throttling, refused destinations, a connection dropped with
-submits unanswered.
+submits unanswered, binds refused for a wrong password.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ BIND = {0x00000001: "receiver", 0x00000002: "transmitter", 0x00000009: "transcei
 SUBMIT_SM, DELIVER_SM, UNBIND, ENQUIRE_LINK = 0x04, 0x05, 0x06, 0x15
 RESP = 0x80000000
 GENERIC_NACK = 0x80000000
-THROTTLED, INVALID_DESTINATION = 0x58, 0x0B
+THROTTLED, INVALID_DESTINATION, INVALID_PASSWORD = 0x58, 0x0B, 0x0E
 TLV_RECEIPTED_MESSAGE_ID, TLV_MESSAGE_STATE = 0x001E, 0x0427  # SMPP 3.4, 5.3.2
 STATE = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5}
 
@@ -79,6 +79,8 @@ class TestSmsc:
         self.throttle = 0  # answer the next n submit_sm with ESME_RTHROTTLED
         self.refuse: set[str] = set()  # destinations answered ESME_RINVDSTADR (permanent)
         self.drop_at: int | None = None  # the nth submit_sm closes the connection, unanswered
+        self.password: str | None = None  # set: a bind with another one is refused
+        self.refused_binds = 0
         self.outcome: Callable[[str], str] = lambda destination: "DELIVRD"
         self.receipts_on = True
         self.queue: deque[Pending] = deque()
@@ -215,7 +217,10 @@ class TestSmsc:
                 head = await reader.readexactly(16)
                 length, command, status, sequence = struct.unpack(">IIII", head)
                 body = await reader.readexactly(length - 16)
-                if command in BIND:
+                if command in BIND and not self._password_ok(body):
+                    self.refused_binds += 1
+                    writer.write(_header(command | RESP, INVALID_PASSWORD, sequence, b"\0"))
+                elif command in BIND:
                     session.mode = BIND[command]
                     self.binds.append(session.mode)
                     writer.write(
@@ -260,6 +265,13 @@ class TestSmsc:
             session.unacked.clear()
             self._live.discard(session)
             writer.close()
+
+    def _password_ok(self, body: bytes) -> bool:
+        """A bind's body starts with system_id and password, each ended by a NUL."""
+        if self.password is None:
+            return True
+        _, password, _ = body.split(b"\0", 2)
+        return password == self.password.encode()
 
     async def _submit(self, session: _Session, raw: bytes, sequence: int) -> bool:
         pdu = smpp34.decode(raw)

@@ -159,6 +159,27 @@ def test_a_refused_destination_is_failed_and_not_retried(
     assert sum(1 for s in smsc.submissions if s.destination == digits(numbers[2])) == 1
 
 
+def test_a_refused_bind_or_an_absent_smsc_says_why_and_hands_everything_back(
+    smsc: TestSmsc, base_numbers: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smsc.password = "other"  # the account's password was changed at the SMSC
+    with pytest.raises(CarrierUnavailable) as refused:
+        SmppCarrier().submit(outgoing(base_numbers[:3]))
+    assert refused.value.reason == (
+        "the SMSC refused the transmitter bind: Invalid Password (status 0x0e): check "
+        "RENTAL_SMPP_SYSTEM_ID, RENTAL_SMPP_PASSWORD and RENTAL_SMPP_SYSTEM_TYPE"
+    )
+    assert "secret" not in refused.value.reason  # the password itself never
+    assert (refused.value.accepted, refused.value.uncertain) == ([], [])
+    assert smsc.submissions == []
+    monkeypatch.setenv("RENTAL_SMPP_PORT", "9")  # nothing listens there
+    reset_settings()
+    with pytest.raises(CarrierUnavailable) as absent:
+        SmppCarrier().submit(outgoing(base_numbers[:3]))
+    assert absent.value.reason.startswith("the SMSC at 127.0.0.1:9 cannot be reached")
+    assert (absent.value.accepted, absent.value.uncertain) == ([], [])
+
+
 def test_a_connection_lost_mid_window_resumes_and_never_resends(
     smsc: TestSmsc, base_numbers: list[str]
 ) -> None:

@@ -266,17 +266,47 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_sends_nobody_twice(
     assert set(refs) | unknown == set(_ids(order))
 
 
+def carrier_status(client: ScanningClient, key: str, name: str) -> dict[str, Any]:
+    """The carrier's line of GET /v1/carriers/status (account managers)."""
+    return next(
+        s for s in client.get("/v1/carriers/status", headers=auth(key)).json() if s["name"] == name
+    )
+
+
+def carrier_events(client: ScanningClient, key: str, order_id: str) -> list[dict[str, Any]]:
+    return [e for e in status(client, key, order_id)["events"] if e["action"].startswith("carrier")]
+
+
 def test_a_carrier_down_for_a_while_then_back(
     app_client: ScanningClient, org_keys: dict[str, str], tmp_path: Path
 ) -> None:
+    am = org_keys["am"]
     settings = settings_at(2)
-    down_until = datetime.fromisoformat(settings["now"]) + timedelta(seconds=8)
+    down_until = datetime.fromisoformat(settings["now"]) + timedelta(seconds=20)
     settings["simulator_down_until"] = down_until.isoformat()
     order = paid_order(app_client, org_keys, METRO, 150)
     with running(tmp_path, **settings) as workers:
+        # While it is down, people see it: on the order, in the status, in the health check.
+        started = time.monotonic()
+        while not carrier_events(app_client, am, order):
+            assert time.monotonic() - started < 60, "no event on the order within a minute"
+            time.sleep(0.5)
+        down = carrier_status(app_client, am, "simulator")
+        health = app_client.get("/v1/health").json()
         wait_for(app_client, org_keys["acme"], order, "sent", 90)
         logs = workers.logs()
-    assert "carrier unavailable" in logs  # it waited...
+    assert down["state"] == "unavailable"
+    assert down["last_error"] == "the simulated carrier is down"
+    assert (health["status"], health["carrier"]["state"]) == ("degraded", "unavailable")
+    assert logs.count("carrier unavailable (") >= 2  # it waited, and tried again...
+    events = carrier_events(app_client, am, order)
+    # ...but the order says it once, and once that the carrier is back.
+    assert [e["action"] for e in events] == ["carrier_unavailable", "carrier_recovered"]
+    assert events[0]["details"]["last_error"] == "the simulated carrier is down"
+    back = carrier_status(app_client, am, "simulator")
+    assert back["state"] == "ok"
+    assert datetime.fromisoformat(back["since"]) >= down_until
+    assert app_client.get("/v1/health").json()["status"] == "ok"
     counts = ledger(order)
     assert counts["pending"] == counts["submitting"] == counts["unknown"] == 0  # ...and resumed
     refs = submitted_refs(order)
