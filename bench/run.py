@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark, JSON lines on stdout, then the README table.
+"""`make bench`: every benchmark, JSON lines on stdout, then the table of docs/benchmarks.md.
 
 Sizes follow the issue's targets: generation, engine and HTTP at 10M prospects, engine at 50M.
 Bases are generated once under bench/results/ and reused by later runs."""
