@@ -17,7 +17,7 @@ $(BIN)/rental: pyproject.toml
 	touch $(BIN)/rental
 
 install: $(BIN)/rental
-	@tools/system-packages.sh libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+	@tools/system-packages.sh libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 run: install
 	@test -f $(RENTAL_HOME)/base/CURRENT || $(BIN)/rental base generate --rows $(ROWS) --seed 1
