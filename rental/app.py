@@ -1,61 +1,20 @@
-"""FastAPI application factory and the one error handler."""
+"""FastAPI application factory."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from dispatch.endpoints import stop_router
 from kit import redact
 from kit.errors import RentalError
-from rental import api
+from rental import api, errors
 from rental.migrations import upgrade
 
 log = logging.getLogger("rental")
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
-
-
-def _validation_message(err: dict[str, Any]) -> str:
-    msg = str(err.get("msg", "invalid value"))
-    if err.get("type") == "json_invalid":
-        return "the request body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        msg = msg.removeprefix(prefix)
-    where = _location(tuple(err.get("loc", ())))
-    return redact.redact(f"{where}: {msg}")
-
-
-async def _rental_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RentalError)  # noqa: S101  (registered for RentalError only)
-    headers = {}
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    retry = exc.extra.get("retry_after_seconds")
-    if retry:
-        headers["Retry-After"] = str(retry)
-    body = exc.to_dict()
-    body["detail"] = redact.redact(body["detail"])
-    return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
-async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
-    # The input is never echoed back: pydantic's "input" field could carry what was typed.
-    problems = [_validation_message(e) for e in exc.errors()]
-    return JSONResponse(
-        {"error": "invalid_request", "detail": "; ".join(problems), "problems": problems},
-        status_code=422,
-    )
 
 
 @asynccontextmanager
@@ -79,8 +38,7 @@ def create_app() -> FastAPI:
         "phone number; counts under the minimum segment size are never shown.",
         lifespan=_lifespan,
     )
-    app.add_exception_handler(RentalError, _rental_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    errors.install(app)
     app.include_router(api.router)
     app.include_router(stop_router)  # /s/{token}: short, outside /v1, in the SMS itself
     return app

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from kit import clock
+from kit.text import SafeText
 from rental.deps import IdPath, PrincipalDep, SessionDep
 from reports import render, service
 from reports.schemas import Report
 
 router = APIRouter(tags=["reports"])
-Format = Annotated[str, Query(max_length=20, description="json (default), csv, html or pdf")]
+Format = Annotated[SafeText, Query(max_length=20, description="json (default), csv, html or pdf")]
 
 
 def _download(body: bytes | str, media_type: str, name: str) -> Response:

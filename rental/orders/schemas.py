@@ -42,7 +42,7 @@ class OrderRevision(BaseModel):
 class PaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reference: str = Field(
+    reference: SafeText = Field(
         min_length=1, max_length=80, pattern=r"^[\w./:#-]+$", description="the bank's reference"
     )
     amount_cents: int = Field(gt=0, description="amount received, VAT included, in cents")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
+from kit.text import SafeText
 from rental.deps import IdPath, PrincipalDep, SessionDep
 from rental.quotes import service
 from rental.quotes.schemas import QuoteOut, QuoteStaffOut
@@ -23,7 +24,7 @@ def get_criteria(_: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/criteria/communes", summary="Find communes by name, INSEE code or postcode")
 def search_communes(
-    _: PrincipalDep, search: str = Query(min_length=2, max_length=60)
+    _: PrincipalDep, search: Annotated[SafeText, Query(min_length=2, max_length=60)]
 ) -> list[dict[str, Any]]:
     return catalogue.search_communes(search)
 
@@ -38,11 +39,14 @@ def create_quote(
     criteria: Criteria,
     who: PrincipalDep,
     session: SessionDep,
-    breakdowns: str | None = Query(
-        default=None,
-        description="Comma-separated breakdowns among region, department, age_band, sex, csp, "
-        "or 'all' (default: region,department)",
-    ),
+    breakdowns: Annotated[
+        SafeText | None,
+        Query(
+            max_length=200,
+            description="Comma-separated breakdowns among region, department, age_band, sex, "
+            "csp, or 'all' (default: region,department)",
+        ),
+    ] = None,
 ) -> QuoteOut:
     dims = service.parse_breakdowns(breakdowns)
     quote = service.create_quote(session, who, criteria, runtime.current(), dims)

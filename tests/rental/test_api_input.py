@@ -1,0 +1,100 @@
+"""Whatever a client sends, the answer is the service's error shape and never a 500: text that is
+not valid Unicode, dates out of any sane range, bodies that cannot be read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ScanningClient, auth
+from tests.openapi_cases import Operation, fill, json_body, operations, plain, string_params
+
+SURROGATE = "\ud800 abc \udfff"
+PATHS = {"order_id": "x", "quote_id": "x", "invoice_id": "x", "organisation_id": 1}
+
+
+def _path_values(op: Operation) -> dict[str, Any]:
+    return {p["name"]: PATHS.get(p["name"], "simulator") for p in op.params("path")}
+
+
+@pytest.fixture(scope="module")
+def doc(app_client: ScanningClient) -> dict[str, Any]:
+    return dict(app_client.app.openapi())  # type: ignore[attr-defined]
+
+
+def _refused(r: Any) -> None:
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid_request"
+    assert body["problems"]
+    assert isinstance(body["detail"], str)
+
+
+def test_a_lone_surrogate_in_a_billing_address_is_refused_clearly(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    r = app_client.patch(
+        "/v1/organisations/1",
+        content=b'{"billing_address": "1 rue de la Paix \\ud800 75002 Paris"}',
+        headers={**auth(org_keys["am"]), "Content-Type": "application/json"},
+    )
+    _refused(r)
+    assert r.json()["problems"] == [
+        "billing_address: contains an invalid character (a lone UTF-16 surrogate or a Unicode "
+        "non-character): send valid UTF-8 text"
+    ]
+
+
+@pytest.mark.parametrize("text", ["a\ufffeb", "a\ufdd0b", "a\x85b", "a\x00b", "a\tb"])
+def test_non_characters_and_controls_are_refused(
+    app_client: ScanningClient, org_keys: dict[str, str], text: str
+) -> None:
+    r = app_client.post(
+        "/v1/messages/check",
+        content=json_body({"message": text}),
+        headers={**auth(org_keys["acme"]), "Content-Type": "application/json"},
+    )
+    _refused(r)
+
+
+def test_every_text_field_of_every_body_refuses_lone_surrogates(
+    app_client: ScanningClient, org_keys: dict[str, str], doc: dict[str, Any]
+) -> None:
+    """Every string of every request body (and every object's keys) holds a lone surrogate:
+    each request is a 422 in the service's shape, none a 500."""
+    tried = 0
+    for op in operations(doc):
+        schema = op.body
+        if schema is None:
+            continue
+        for extra in (None, SURROGATE):
+            body = fill(doc, schema, lambda _: SURROGATE, plain, extra_key=extra)
+            r = app_client.request(
+                op.method,
+                op.url(_path_values(op)),
+                content=json_body(body),
+                headers={**auth(org_keys["am"]), "Content-Type": "application/json"},
+            )
+            _refused(r)
+            tried += 1
+    assert tried >= 2 * 12
+
+
+def test_every_text_query_parameter_refuses_control_characters(
+    app_client: ScanningClient, org_keys: dict[str, str], doc: dict[str, Any]
+) -> None:
+    tried = 0
+    for op in operations(doc):
+        params = list(string_params(op, "query"))
+        if not params or op.body is not None:
+            continue
+        r = app_client.request(
+            op.method,
+            op.url(_path_values(op)),
+            params={p["name"]: "ab\x00cd" for p in params},
+            headers=auth(org_keys["am"]),
+        )
+        _refused(r)
+        tried += 1
+    assert tried >= 5
