@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from kit.clock import PARIS
+from kit.clock import Day, Instant
 from kit.text import SafeText
 from rental.invoices.schemas import InvoiceOut
 from rental.pricing.schemas import Price
@@ -22,12 +22,10 @@ class OrderCreate(BaseModel):
     sender: SafeText = Field(
         max_length=40, description="3-11 letters or digits, one letter at least"
     )
-    send_at: datetime = Field(description="ISO 8601; a time without offset is Europe/Paris time")
-
-    @field_validator("send_at")
-    @classmethod
-    def _paris_when_naive(cls, v: datetime) -> datetime:
-        return v.replace(tzinfo=PARIS) if v.tzinfo is None else v
+    send_at: Instant = Field(
+        description="ISO 8601; a time without offset is Europe/Paris time. From now (a few "
+        "minutes' clock difference allowed) to the horizon (365 days by default) ahead"
+    )
 
 
 class OrderRevision(BaseModel):
@@ -46,7 +44,9 @@ class PaymentCreate(BaseModel):
         min_length=1, max_length=80, pattern=r"^[\w./:#-]+$", description="the bank's reference"
     )
     amount_cents: int = Field(gt=0, description="amount received, VAT included, in cents")
-    received_on: date | None = Field(default=None, description="default: today (Paris)")
+    received_on: Day | None = Field(
+        default=None, description="default: today (Paris); never after today"
+    )
 
 
 class Reason(BaseModel):

@@ -3,12 +3,16 @@ not valid Unicode, dates out of any sane range, bodies that cannot be read."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from kit import clock
+from kit.settings import get_settings
 from tests.conftest import ScanningClient, auth
 from tests.openapi_cases import Operation, fill, json_body, operations, plain, string_params
+from tests.rental.factories import create_order, create_quote, order_body
 
 SURROGATE = "\ud800 abc \udfff"
 PATHS = {"order_id": "x", "quote_id": "x", "invoice_id": "x", "organisation_id": 1}
@@ -98,3 +102,74 @@ def test_every_text_query_parameter_refuses_control_characters(
         _refused(r)
         tried += 1
     assert tried >= 5
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("send_at", "why"),
+    [
+        ("0001-01-01T00:00:00+14:00", "must lie between the years 2000 and 2199"),
+        ("0001-01-01T00:00:00", "must lie between the years 2000 and 2199"),
+        ("9999-12-31T23:59:59-14:00", "must lie between the years 2000 and 2199"),
+        ("1999-12-31T23:00:00+00:00", "must lie between the years 2000 and 2199"),
+        ("2199-12-31T10:00:00+01:00", "days ahead"),
+        (lambda: _iso(clock.now() - timedelta(minutes=30)), "in the past or too soon"),
+        (
+            lambda: _iso(clock.now() + timedelta(days=get_settings().max_send_horizon_days + 1)),
+            "days ahead",
+        ),
+    ],
+)
+def test_send_times_out_of_range_are_refused_clearly(
+    app_client: ScanningClient, org_keys: dict[str, str], send_at: Any, why: str
+) -> None:
+    quote = create_quote(app_client, org_keys["acme"])
+    at = send_at() if callable(send_at) else send_at
+    r = app_client.post(
+        "/v1/orders", json=order_body(quote, send_at=at), headers=auth(org_keys["acme"])
+    )
+    assert r.status_code == 422, r.text
+    assert why in r.json()["detail"]
+    assert at not in r.text  # the bounds are given, never the time that was typed
+
+
+def test_a_send_time_a_minute_ago_is_taken_as_now(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """A client's clock a little behind the service's: the order is taken."""
+    at = _iso(clock.now() - timedelta(minutes=1))
+    create_order(app_client, org_keys["acme"], send_at=at)
+
+
+@pytest.mark.parametrize(
+    ("received_on", "why"),
+    [
+        ("0001-01-01", "must lie between the years 2000 and 2199"),
+        ("9999-12-31", "must lie between the years 2000 and 2199"),
+        (lambda: str(clock.today_paris() + timedelta(days=1)), "after today"),
+        (lambda: str(clock.today_paris() - timedelta(days=30)), "before the order was placed"),
+    ],
+)
+def test_payment_days_out_of_range_are_refused_clearly(
+    app_client: ScanningClient, org_keys: dict[str, str], received_on: Any, why: str
+) -> None:
+    order = create_order(app_client, org_keys["acme"])
+    day = received_on() if callable(received_on) else received_on
+    r = app_client.post(
+        f"/v1/orders/{order['id']}/payments",
+        json={"reference": f"PAY-{order['id']}", "amount_cents": 100, "received_on": day},
+        headers=auth(org_keys["am"]),
+    )
+    assert r.status_code == 422, r.text
+    assert why in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)],
+)
+def test_times_at_the_ends_of_the_calendar_can_still_be_told(at: datetime) -> None:
+    assert str(at.year) in clock.human(at)
