@@ -173,3 +173,49 @@ def test_payment_days_out_of_range_are_refused_clearly(
 )
 def test_times_at_the_ends_of_the_calendar_can_still_be_told(at: datetime) -> None:
     assert str(at.year) in clock.human(at)
+
+
+MALFORMED = [
+    (b'{"message": "\xe9t\xe9"}', "application/json", 422, "encoded in UTF-8"),
+    (b"\x80{}", "application/json", 422, "encoded in UTF-8"),
+    (b'{"message": "hi"', "application/json", 422, "not valid JSON"),
+    (b"message=hi", "application/x-www-form-urlencoded", 415, "Content-Type: application/json"),
+    (b'{"message": "hi"}', "text/plain", 415, "Content-Type: application/json"),
+    (b'{"message": "hi"}', None, 415, "Content-Type: application/json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "why"), MALFORMED)
+def test_every_malformed_body_is_answered_in_the_error_shape(
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+    doc: dict[str, Any],
+    body: bytes,
+    content_type: str | None,
+    status: int,
+    why: str,
+) -> None:
+    headers = auth(org_keys["am"]) | ({"Content-Type": content_type} if content_type else {})
+    tried = 0
+    for op in operations(doc):
+        if op.body is None:
+            continue
+        r = app_client.request(op.method, op.url(_path_values(op)), content=body, headers=headers)
+        assert r.status_code == status, (str(op), r.text)
+        answer = r.json()
+        assert set(answer) == {"error", "detail", "problems"}, answer
+        assert why in answer["detail"]
+        tried += 1
+    assert tried >= 12
+
+
+def test_unknown_paths_and_methods_are_answered_in_the_error_shape(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    r = app_client.get("/v1/nothing-here", headers=auth(org_keys["acme"]))
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+    r = app_client.delete("/v1/quotes", headers=auth(org_keys["acme"]))
+    assert r.status_code == 405
+    assert r.json()["error"] == "method_not_allowed"
+    assert r.headers["Allow"] == "POST"
