@@ -38,7 +38,7 @@ class ReplyIn(BaseModel):
 def _check(carrier: str, secret: str | None) -> None:
     expected = keys.carrier_secret(carrier)
     if not secret or not hmac.compare_digest(secret, expected):
-        raise Unauthorized(f"missing or wrong X-Carrier-Secret for carrier {carrier!r}")
+        raise Unauthorized("missing or wrong X-Carrier-Secret for this carrier")
 
 
 @router.post("/carriers/{carrier}/receipts", summary="Delivery receipts from a carrier")

@@ -4,6 +4,7 @@ every failure in it."""
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -25,19 +26,104 @@ class ErrorResponse(JSONResponse):
         return text.encode("utf-8", errors="replace")
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
+class _Document:
+    """The names the API document defines (fields, parameters, enumerated keys): a location
+    in an error message says only these, never a key or field name the caller made up."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        names: set[str] = {"body", "query", "path", "header", "cookie"}
+
+        def collect(node: Any) -> None:
+            if isinstance(node, dict):
+                names.update(node.get("properties") or {})
+                names.update((node.get("propertyNames") or {}).get("enum") or [])
+                if node.get("in") in ("query", "path", "header", "cookie"):
+                    names.add(str(node.get("name")))
+                for value in node.values():
+                    collect(value)
+            elif isinstance(node, list):
+                for value in node:
+                    collect(value)
+
+        collect(doc)
+        self.names = frozenset(names)
+        # Path templates as patterns, the most literal first: /orders/export before /orders/{id}.
+        self.paths = sorted(
+            (
+                (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(p)) + "$"), p)
+                for p in doc.get("paths", {})
+            ),
+            key=lambda pair: pair[1].count("{"),
+        )
+
+    def location(self, loc: tuple[Any, ...]) -> str:
+        parts = []
+        for i, part in enumerate(loc):
+            if isinstance(part, int):
+                parts.append(str(part))
+            elif (part == "body" and i == 0) or part == "[key]":
+                continue
+            else:
+                parts.append(part if part in self.names else "<key>")
+        return ".".join(parts) or "body"
+
+    def fields_at(self, request: Request, loc: tuple[Any, ...]) -> list[str]:
+        """The fields the request body may hold at `loc` (empty when unknown)."""
+        template = next((p for rx, p in self.paths if rx.match(request.url.path)), "")
+        op = self.doc["paths"].get(template, {}).get(request.method.lower(), {})
+        node = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+        node = node.get("schema")
+        for part in loc[1:]:
+            node = self._shape(node, "array" if isinstance(part, int) else "object")
+            if node is None:
+                return []
+            if isinstance(part, int):
+                node = node.get("items")
+            elif part in node.get("properties", {}):
+                node = node["properties"][part]
+            else:
+                node = node.get("additionalProperties")
+        node = self._shape(node, "object")
+        return sorted(node.get("properties", {})) if node else []
+
+    def _shape(self, node: Any, kind: str) -> dict[str, Any] | None:
+        """`node` itself, or the alternative of its anyOf, that is an object or an array."""
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.doc["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        if not isinstance(node, dict):
+            return None
+        for alt in node.get("anyOf") or node.get("oneOf") or []:
+            found = self._shape(alt, kind)
+            if found is not None:
+                return found
+        is_kind = node.get("type") == kind or (kind == "object" and "properties" in node)
+        return node if is_kind else None
 
 
-def _validation_message(err: dict[str, Any]) -> str:
-    msg = str(err.get("msg", "invalid value"))
+def _document(request: Request) -> _Document:
+    found = getattr(request.app.state, "error_document", None)
+    if found is None:
+        found = request.app.state.error_document = _Document(request.app.openapi())
+    assert isinstance(found, _Document)  # noqa: S101
+    return found
+
+
+def _validation_message(request: Request, err: dict[str, Any]) -> str:
+    """A validation error in words: where (only names the API defines) and what is wrong
+    (pydantic's message or ours), never the value that was sent."""
     if err.get("type") == "json_invalid":
         return "the request body is not valid JSON: " + str(err.get("ctx", {}).get("error", ""))
+    doc = _document(request)
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "extra_forbidden":
+        fields = doc.fields_at(request, loc[:-1])
+        allowed = f"allowed: {', '.join(fields)}" if fields else "see the API document at /docs"
+        return f"{doc.location(loc[:-1])}: unknown field; {allowed}"
+    msg = str(err.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
-    where = _location(tuple(err.get("loc", ())))
-    return redact.redact(f"{where}: {msg}")
+    return redact.redact(f"{doc.location(loc)}: {msg}")
 
 
 async def _rental_error(_: Request, exc: Exception) -> JSONResponse:
@@ -76,7 +162,7 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
             status_code=415,
         )
     # The input is never echoed back: pydantic's "input" field could carry what was typed.
-    problems = [_validation_message(e) for e in errors]
+    problems = [_validation_message(request, e) for e in errors]
     return ErrorResponse(
         {"error": "invalid_request", "detail": "; ".join(problems), "problems": problems},
         status_code=422,

@@ -22,12 +22,6 @@ LIST_KEYS = (
 MIN_AGE, MAX_AGE = 18, 105
 
 
-def _echo(value: object, limit: int = 40) -> str:
-    """A value typed by the caller, quoted and cut short, for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 class AgeRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min: int = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
@@ -36,7 +30,7 @@ class AgeRange(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
         if self.min > self.max:
-            raise ValueError(f"age min ({self.min}) is greater than age max ({self.max})")
+            raise ValueError("age min is greater than age max: swap them")
         return self
 
 
@@ -49,7 +43,10 @@ class Radius(BaseModel):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in allowed("communes"):
-            raise ValueError(f"unknown commune {v!r}: give an INSEE commune code, e.g. '06088'")
+            raise ValueError(
+                "unknown commune: give an INSEE commune code, e.g. '06088' (GET "
+                "/v1/criteria/communes finds them)"
+            )
         return v
 
     @field_validator("km")
@@ -57,7 +54,7 @@ class Radius(BaseModel):
     def _limit(cls, v: float) -> float:
         limit = get_settings().max_radius_km
         if v > limit:
-            raise ValueError(f"radius of {v} km is over the limit of {limit} km")
+            raise ValueError(f"the radius is over the limit of {limit} km")
         return v
 
 
@@ -83,12 +80,8 @@ class _Filters(BaseModel):
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
             names = set(cls.model_fields)
-            unknown = sorted(str(k) for k in data if k not in names)
-            if unknown:
-                raise ValueError(
-                    f"unknown criterion {', '.join(_echo(u) for u in unknown[:5])}; "
-                    f"allowed criteria: {', '.join(sorted(names))}"
-                )
+            if any(k not in names for k in data):
+                raise ValueError(f"unknown criterion; allowed criteria: {', '.join(sorted(names))}")
         return data
 
     @field_validator(*LIST_KEYS)
@@ -103,12 +96,11 @@ class _Filters(BaseModel):
         if len(v) > limit:
             raise ValueError(f"{key} has {len(v)} values, more than the limit of {limit}")
         ok = allowed(key)
-        bad = [x for x in v if x not in ok]
+        bad = [str(i) for i, x in enumerate(v) if x not in ok]
         if bad:
             shown = ", ".join(sorted(ok)) if len(ok) <= 120 else "see GET /v1/criteria"
-            raise ValueError(
-                f"unknown value {', '.join(_echo(b) for b in bad[:5])} for {key}; allowed: {shown}"
-            )
+            at = ", ".join(bad[:10]) + (" ..." if len(bad) > 10 else "")
+            raise ValueError(f"unknown value at position {at} of {key}; allowed: {shown}")
         return sorted(set(v))
 
 
@@ -117,6 +109,20 @@ class Exclusion(_Filters):
 
 
 class Criteria(_Filters):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "sex": ["F"],
+                    "age": {"min": 25, "max": 45},
+                    "departments": ["06", "83"],
+                    "exclude": {"interests": ["gardening"]},
+                }
+            ]
+        },
+    )
+
     exclude: Exclusion | None = None
 
     @field_validator("exclude")

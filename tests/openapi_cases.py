@@ -4,11 +4,13 @@ parameter and body field, those added later included."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 Leaf = Callable[[dict[str, Any]], Any]
+CHOICES = re.compile(r"^\^\(([\w|]+)\)\$$")  # a pattern such as ^(delivered|failed)$
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def plain(schema: dict[str, Any]) -> Any:
         return "2030-01-01T10:00:00+01:00"
     if schema.get("format") == "date":
         return "2030-01-01"
-    return "abc"
+    choices = CHOICES.match(schema.get("pattern", ""))
+    return choices.group(1).split("|")[0] if choices else "abc"
 
 
 def fill(

@@ -26,7 +26,19 @@ class OrganisationOut(BaseModel):
 
 
 class OrganisationTerms(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "content_review": "auto",
+                    "billing_address": "12 rue de la Paix, 75002 Paris",
+                    "vat_number": "FR12345678901",
+                    "siren": "123456789",
+                }
+            ]
+        },
+    )
 
     content_review: ContentReview | None = None
     refund_deposit_on_cancel: bool | None = None

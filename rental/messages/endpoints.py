@@ -15,7 +15,12 @@ router = APIRouter(tags=["messages"])
 
 
 class MessageDraft(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"message": "{{ civilite }}, -20% avec le code HIVER", "sender": "ACME"}]
+        },
+    )
 
     message: SafeText = Field(max_length=2000)
     sender: SafeText | None = Field(default=None, max_length=40)

@@ -76,7 +76,7 @@ def check_sender(sender: str) -> str:
             "with at least one letter, e.g. 'ACME'"
         )
     if sender.lower() in {w.lower() for w in s.blocked_senders}:
-        raise InvalidSender(f"'{sender}' is a generic name operators refuse: use your brand's name")
+        raise InvalidSender("this sender is a generic name operators refuse: use your brand's name")
     return sender
 
 
@@ -93,14 +93,14 @@ def _template(text: str) -> str:
     try:
         parsed = env.parse(text)
     except TemplateSyntaxError as exc:
-        raise InvalidMessage(f"the message template is malformed: {exc.message}") from exc
+        raise InvalidMessage(f"the message template is malformed on line {exc.lineno}") from exc
     # Every name the template reads, wherever it appears (find_undeclared_variables skips
     # names Jinja2 treats specially, such as `self`).
     used = {n.name for n in parsed.find_all(nodes.Name) if n.ctx == "load"}
     forbidden = sorted(used - set(VARIABLES))
     if forbidden:
         raise InvalidMessage(
-            f"the message uses {', '.join(forbidden)}, which is not available: the only "
+            "the message uses a variable that is not available: the only "
             f"variables are {', '.join(sorted(VARIABLES))}"
         )
     for link in URL.findall(text):
@@ -112,7 +112,9 @@ def _template(text: str) -> str:
     try:
         return env.from_string(text).render(**VARIABLES)
     except Exception as exc:  # the sandbox refuses unsafe operations at render time
-        raise InvalidMessage(f"the message template cannot be rendered: {exc}") from exc
+        raise InvalidMessage(
+            "the message template cannot be rendered: use the variables as they are"
+        ) from exc
 
 
 CIVILITY = {"F": "Madame", "M": "Monsieur"}

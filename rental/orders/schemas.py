@@ -12,7 +12,20 @@ from rental.pricing.schemas import Price
 
 
 class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "quote_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "quantity": 1000,
+                    "message": "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER",
+                    "sender": "ACME",
+                    "send_at": "2027-01-12T10:00:00+01:00",
+                }
+            ]
+        },
+    )
 
     quote_id: SafeText = Field(max_length=64)
     quantity: int = Field(
@@ -31,14 +44,20 @@ class OrderCreate(BaseModel):
 class OrderRevision(BaseModel):
     """A new message or sender (after a rejection, say); the price may not change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message": "Soldes : -20% avec le code HIVER"}]},
+    )
 
     message: SafeText | None = Field(default=None, max_length=2000)
     sender: SafeText | None = Field(default=None, max_length=40)
 
 
 class PaymentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reference": "VIR-2027-000123", "amount_cents": 36000}]},
+    )
 
     reference: SafeText = Field(
         min_length=1, max_length=80, pattern=r"^[\w./:#-]+$", description="the bank's reference"
@@ -50,13 +69,18 @@ class PaymentCreate(BaseModel):
 
 
 class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "the sender name is not the advertiser's"}]},
+    )
 
     reason: SafeText = Field(min_length=3, max_length=500)
 
 
 class Cancellation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "the campaign is postponed"}]}
+    )
 
     reason: SafeText | None = Field(default=None, max_length=500)
     refund_deposit: bool | None = Field(

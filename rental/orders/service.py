@@ -81,7 +81,7 @@ def _segments(checks: dict[str, CheckedMessage]) -> dict[str, int]:
 def _quote_for_order(session: Session, who: Principal, quote_id: str, now: datetime) -> Quote:
     quote = QuoteRepository(session).get(quote_id, who.scope())
     if quote is None:
-        raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
+        raise QuoteNotFound("no such quote in your organisation")
     if quote.expires_at <= now:
         raise QuoteExpired(
             f"the quote expired on {clock.human(quote.expires_at)}: ask for a new quote",
@@ -99,7 +99,7 @@ def _check_quantity(quote: Quote, quantity: int) -> None:
     if not k <= quantity <= quote.shown_count:
         raise QuantityOutOfRange(
             f"quantity must be between {k} (the minimum) and {quote.shown_count} (the quote's "
-            f"count), got {quantity}",
+            "count)",
             minimum=k,
             maximum=quote.shown_count,
         )
@@ -189,14 +189,14 @@ def get_order(session: Session, who: Principal, order_id: str) -> Order:
     organisation's order is not even known to exist."""
     order = OrderRepository(session).get(order_id, who.scope())
     if order is None:
-        raise OrderNotFound(f"no order {order_id!r} in your organisation")
+        raise OrderNotFound("no such order in your organisation")
     return order
 
 
 def lock(session: Session, who: Principal, order_id: str) -> Order:
     order = OrderRepository(session).lock(order_id, who.scope())
     if order is None:
-        raise OrderNotFound(f"no order {order_id!r} in your organisation")
+        raise OrderNotFound("no such order in your organisation")
     return order
 
 

@@ -30,7 +30,7 @@ class GridOut(BaseModel):
 @router.get("/organisations/{organisation_id}/price-grid", response_model=GridOut)
 def get_grid(organisation_id: OrganisationPath, who: PrincipalDep, session: SessionDep) -> GridOut:
     if not who.is_staff and organisation_id != who.organisation_id:
-        raise GridNotFound(f"no organisation {organisation_id} among yours")
+        raise GridNotFound("no such organisation among yours")
     get_organisation(session, organisation_id)
     row = ContractGridRepository(session).get(organisation_id)
     return GridOut(
@@ -71,7 +71,7 @@ def put_grid(
 def delete_grid(organisation_id: OrganisationPath, who: StaffDep, session: SessionDep) -> None:
     get_organisation(session, organisation_id)
     if not service.clear_contract_grid(session, organisation_id):
-        raise GridNotFound(f"organisation {organisation_id} has no contract grid")
+        raise GridNotFound("this organisation has no contract grid: the default grid applies")
     AuditRepository(session).record(
         clock.now(), who.user_id, organisation_id, "price_grid.clear", str(organisation_id), {}
     )

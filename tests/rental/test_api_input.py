@@ -219,3 +219,25 @@ def test_unknown_paths_and_methods_are_answered_in_the_error_shape(
     assert r.status_code == 405
     assert r.json()["error"] == "method_not_allowed"
     assert r.headers["Allow"] == "POST"
+
+
+def test_unknown_fields_and_keys_are_named_by_what_is_allowed(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    am = auth(org_keys["am"])
+    r = app_client.patch("/v1/orders/x", json={"mesage": "hello"}, headers=am)
+    assert r.json()["problems"] == ["body: unknown field; allowed: message, sender"]
+    grid = {
+        "rental_tiers": [{"min_volume": 0, "per_contact_eur": "0.05", "prise": 1}],
+        "transport_per_segment_eur": {"metro": "-0.5", "overseas": "0.06", "mars": "0.1"},
+        "vat_rate": "0.20",
+    }
+    r = app_client.put("/v1/organisations/1/price-grid", json=grid, headers=am)
+    assert r.status_code == 422
+    assert sorted(r.json()["problems"]) == [
+        "rental_tiers.0: unknown field; allowed: min_volume, per_contact_eur",
+        "transport_per_segment_eur.<key>: Input should be 'metro' or 'overseas'",
+        "transport_per_segment_eur.metro: Input should be greater than or equal to 0",
+    ]
+    assert "mars" not in r.text
+    assert "prise" not in r.text
