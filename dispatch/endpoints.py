@@ -14,6 +14,7 @@ from dispatch.carriers.base import Receipt, Reply
 from kit import clock, keys
 from kit.errors import Unauthorized
 from kit.text import SafeText
+from rental import errors
 from rental.deps import SessionDep
 
 router = APIRouter(tags=["carriers"])
@@ -41,7 +42,11 @@ def _check(carrier: str, secret: str | None) -> None:
         raise Unauthorized("missing or wrong X-Carrier-Secret for this carrier")
 
 
-@router.post("/carriers/{carrier}/receipts", summary="Delivery receipts from a carrier")
+@router.post(
+    "/carriers/{carrier}/receipts",
+    summary="Delivery receipts from a carrier",
+    responses=errors.responses(415),
+)
 def receipts(
     carrier: CarrierName,
     body: list[ReceiptIn],
@@ -55,7 +60,11 @@ def receipts(
     return {"received": len(body), "applied": changed}
 
 
-@router.post("/carriers/{carrier}/replies", summary="Replies (STOP...) from a carrier")
+@router.post(
+    "/carriers/{carrier}/replies",
+    summary="Replies (STOP...) from a carrier",
+    responses=errors.responses(415),
+)
 def replies(
     carrier: CarrierName,
     body: list[ReplyIn],

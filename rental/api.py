@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from dispatch.endpoints import router as carriers
 from kit import clock
+from rental import errors
 from rental.accounts.endpoints import router as organisations
 from rental.invoices.endpoints import router as invoices
 from rental.messages.endpoints import router as messages
@@ -16,8 +17,14 @@ from rental.quotes.endpoints import router as quotes
 from reports.endpoints import router as reports
 
 router = APIRouter(prefix="/v1")
-for r in (quotes, messages, orders, reports, invoices, organisations, pricing, carriers):
-    router.include_router(r)
+# Every route needs a key (the carriers': their secret) and may be refused as invalid or when
+# the service is busy; each route documents the other statuses it can answer.
+for r in (quotes, messages, orders, reports, invoices, organisations, pricing):
+    router.include_router(r, responses=errors.responses(401, 422, 503))
+router.include_router(
+    carriers,
+    responses=errors.responses(401, 404, 422, 503, not_found="a carrier this service does not use"),
+)
 
 
 class Health(BaseModel):
@@ -25,6 +32,11 @@ class Health(BaseModel):
     now: str = Field(description="the service's clock (a demo may start it at another instant)")
 
 
-@router.get("/health", response_model=Health, summary="The service is up, and its time")
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="The service is up, and its time",
+    responses=errors.responses(503),
+)
 def health() -> Health:
     return Health(now=clock.now().isoformat())

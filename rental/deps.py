@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query
+from fastapi import Depends, Path, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from kit.db import unit_of_work
@@ -25,15 +26,20 @@ def _session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
+# Documented as the API's security scheme; a missing or malformed header is our own 401.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: 'Authorization: Bearer <key>'. A client's key acts for its "
+    "organisation; an account manager's key for all of them.",
+)
+
+
 def _principal(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    key = None
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer":
-            key = value.strip()
-    return accounts.authenticate(session, key)
+    return accounts.authenticate(session, credentials.credentials.strip() if credentials else None)
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

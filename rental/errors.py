@@ -1,5 +1,5 @@
-"""The service's one error shape, `{"error", "detail", ...}`, and the handlers that render
-every failure in it."""
+"""The service's one error shape, `{"error", "detail", ...}`: its model, how routes document
+it, and the handlers that render every failure in it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from kit import redact
@@ -24,6 +25,131 @@ class ErrorResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return text.encode("utf-8", errors="replace")
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers, whatever its status. `error` is a stable code for programs,
+    `detail` says what was wrong and what to do; some errors add fields (listed here) that a
+    program can act on. Nothing the caller typed is ever said back."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="a stable code, e.g. order_not_found, invalid_request")
+    detail: str = Field(description="what was wrong and what to do, for people")
+    problems: list[str] | None = Field(
+        default=None, description="each problem of a request refused as a whole (422, 415)"
+    )
+    retry_after_seconds: int | None = Field(
+        default=None, description="when to try again (429, 503); also the Retry-After header"
+    )
+    current_status: str | None = Field(
+        default=None, description="the order's status, when it does not allow the action (409)"
+    )
+    formats: list[str] | None = Field(default=None, description="the formats that exist")
+    minimum: int | None = Field(default=None, description="the smallest quantity allowed")
+    maximum: int | None = Field(default=None, description="the largest quantity allowed")
+    earliest: str | None = Field(default=None, description="the earliest send time allowed")
+    latest: str | None = Field(default=None, description="the latest send time allowed")
+    expired_at: str | None = Field(default=None, description="when the quote expired")
+    outstanding_cents: int | None = Field(default=None, description="what is still due")
+    invoice: str | None = Field(default=None, description="the number of the invoice concerned")
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
+}
+STATUSES: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    401: (
+        "No API key, or an unknown or revoked one",
+        {"error": "invalid_api_key", "detail": "unknown or revoked API key"},
+        {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    ),
+    403: (
+        "Reserved to account managers",
+        {"error": "role_required", "detail": "this action is reserved to account managers"},
+        {},
+    ),
+    404: (
+        "No such resource in your organisation",
+        {"error": "order_not_found", "detail": "no such order in your organisation"},
+        {},
+    ),
+    409: (
+        "The resource's state does not allow this now",
+        {
+            "error": "order_locked",
+            "detail": "the order is dispatching: only an order not yet sending can be held",
+            "current_status": "dispatching",
+        },
+        {},
+    ),
+    415: (
+        "The body was not sent as JSON",
+        {
+            "error": "unsupported_media_type",
+            "detail": "the request body must be JSON: send it with "
+            "'Content-Type: application/json'",
+            "problems": [
+                "the request body must be JSON: send it with 'Content-Type: application/json'"
+            ],
+        },
+        {},
+    ),
+    422: (
+        "The request is not valid: `problems` lists what is wrong",
+        {
+            "error": "invalid_request",
+            "detail": "quantity: Input should be greater than or equal to 0; sender: Field "
+            "required",
+            "problems": [
+                "quantity: Input should be greater than or equal to 0",
+                "sender: Field required",
+            ],
+        },
+        {},
+    ),
+    429: (
+        "A quota is spent: try again after Retry-After seconds",
+        {
+            "error": "quote_budget_exhausted",
+            "detail": "daily quote budget of 500 quotes reached for your organisation; it "
+            "resets at Fri 04 Dec 2026 at 00:00 (Paris time) (midnight). Ask your account "
+            "manager if you need more.",
+            "retry_after_seconds": 3600,
+        },
+        _RETRY_AFTER,
+    ),
+    503: (
+        "The service cannot answer now (busy, or not set up): try again later",
+        {
+            "error": "service_unavailable",
+            "detail": "the service is busy: try again in a few seconds",
+            "retry_after_seconds": 2,
+        },
+        _RETRY_AFTER,
+    ),
+}
+
+
+def responses(*statuses: int, **notes: str) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router for these error statuses, all with the one error
+    model and an example; `notes` (e.g. `conflict="..."`) say more about one status, named as
+    in http.HTTPStatus (lower case)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, example, headers = STATUSES[status]
+        note = notes.get(HTTPStatus(status).name.lower())
+        out[status] = {
+            "model": ErrorOut,
+            "description": f"{description} ({note})" if note else description,
+            "content": {"application/json": {"example": example}},
+        }
+        if headers:
+            out[status]["headers"] = headers
+    return out
 
 
 class _Document:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kit import clock
 from kit.text import SafeText
+from rental import errors
 from rental.accounts import service
 from rental.accounts.models import ContentReview
 from rental.accounts.repository import AuditRepository
@@ -51,7 +52,7 @@ class OrganisationTerms(BaseModel):
     siren: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="9 digits")
 
 
-@router.get("/organisations", response_model=list[OrganisationOut])
+@router.get("/organisations", response_model=list[OrganisationOut], responses=errors.responses(403))
 def list_organisations(who: StaffDep, session: SessionDep) -> list[OrganisationOut]:
     return [
         OrganisationOut.model_validate(o, from_attributes=True)
@@ -59,7 +60,11 @@ def list_organisations(who: StaffDep, session: SessionDep) -> list[OrganisationO
     ]
 
 
-@router.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
+@router.patch(
+    "/organisations/{organisation_id}",
+    response_model=OrganisationOut,
+    responses=errors.responses(403, 404, 415),
+)
 def set_terms(
     organisation_id: OrganisationPath, body: OrganisationTerms, who: StaffDep, session: SessionDep
 ) -> OrganisationOut:

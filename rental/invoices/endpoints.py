@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from kit.text import SafeText
+from rental import errors
 from rental.accounts.service import organisation_name
 from rental.deps import IdPath, IdQuery, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep
 from rental.invoices import service
@@ -59,7 +60,10 @@ def list_invoices(
     "/invoices/{invoice_id}",
     response_model=InvoiceOut,
     summary="An invoice or credit note: JSON, or the document (?format=html|pdf)",
-    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    responses={
+        200: {"content": {"text/html": {}, "application/pdf": {}}},
+        **errors.responses(404),
+    },
 )
 def get_invoice(
     invoice_id: IdPath,

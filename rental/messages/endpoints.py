@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.text import SafeText
+from rental import errors
 from rental.deps import PrincipalDep
 from rental.messages.service import check_message, check_sender
 
@@ -26,7 +27,11 @@ class MessageDraft(BaseModel):
     sender: SafeText | None = Field(default=None, max_length=40)
 
 
-@router.post("/messages/check", summary="Encoding, characters and segments of a draft message")
+@router.post(
+    "/messages/check",
+    summary="Encoding, characters and segments of a draft message",
+    responses=errors.responses(415),
+)
 def check(body: MessageDraft, _: PrincipalDep) -> dict[str, Any]:
     if body.sender is not None:
         check_sender(body.sender)

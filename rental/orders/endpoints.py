@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from dispatch import waves
 from kit import clock
+from rental import errors
 from rental.accounts.schemas import Principal
 from rental.accounts.service import organisation_name
 from rental.deps import IdPath, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep, StaffDep
@@ -45,6 +46,9 @@ OrderResponse = OrderStaffOut | OrderOut
     status_code=status.HTTP_201_CREATED,
     response_model=OrderResponse,
     summary="Order a quantity of a quote's segment; the 30% deposit invoice is issued",
+    responses=errors.responses(
+        404, 409, 415, not_found="no such quote", conflict="the quote expired"
+    ),
 )
 def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
     order = service.create_order(session, who, body)
@@ -75,7 +79,7 @@ def list_orders(
     return OrderList(items=[_view(session, o, who) for o in orders], limit=limit, offset=offset)
 
 
-@router.get("/orders/{order_id}", response_model=OrderResponse)
+@router.get("/orders/{order_id}", response_model=OrderResponse, responses=errors.responses(404))
 def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
     return _view(session, service.get_order(session, who, order_id), who)
 
@@ -84,6 +88,7 @@ def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> Order
     "/orders/{order_id}",
     response_model=OrderResponse,
     summary="Revise the message or sender (before scheduling; the price may not change)",
+    responses=errors.responses(404, 409, 415),
 )
 def revise_order(
     order_id: IdPath, body: OrderRevision, who: PrincipalDep, session: SessionDep
@@ -95,6 +100,7 @@ def revise_order(
     "/orders/{order_id}/cancel",
     response_model=OrderResponse,
     summary="Cancel (unpaid), or ask an account manager to (confirmed); account managers accept",
+    responses=errors.responses(404, 409, 415),
 )
 def cancel_order(
     order_id: IdPath,
@@ -112,6 +118,7 @@ def cancel_order(
     status_code=status.HTTP_201_CREATED,
     response_model=PaymentRecorded,
     summary="Record a payment received (account managers); idempotent on the reference",
+    responses=errors.responses(403, 404, 409, 415),
 )
 def record_payment(
     order_id: IdPath,
@@ -147,12 +154,20 @@ def record_payment(
     )
 
 
-@router.post("/orders/{order_id}/approve", response_model=OrderResponse)
+@router.post(
+    "/orders/{order_id}/approve",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409),
+)
 def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, service.approve(session, who, order_id), who)
 
 
-@router.post("/orders/{order_id}/reject", response_model=OrderResponse)
+@router.post(
+    "/orders/{order_id}/reject",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409, 415),
+)
 def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, service.reject(session, who, order_id, body.reason), who)
 
@@ -162,6 +177,7 @@ def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OrderResponse,
     summary="Send a scheduled order now (account managers); the legal windows still apply",
+    responses=errors.responses(403, 404, 409),
 )
 def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, service.request_dispatch(session, who, order_id), who)
@@ -171,6 +187,7 @@ def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderO
     "/orders/{order_id}/decline-cancellation",
     response_model=OrderResponse,
     summary="Decline a client's cancellation request: the order stays firm",
+    responses=errors.responses(403, 404, 409, 415),
 )
 def decline_cancellation(
     order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep
@@ -179,12 +196,20 @@ def decline_cancellation(
     return _view(session, order, who)
 
 
-@router.post("/orders/{order_id}/hold", response_model=OrderResponse)
+@router.post(
+    "/orders/{order_id}/hold",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409, 415),
+)
 def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, service.hold(session, who, order_id, body.reason), who)
 
 
-@router.post("/orders/{order_id}/release", response_model=OrderResponse)
+@router.post(
+    "/orders/{order_id}/release",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409),
+)
 def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     order = service.release_hold(session, who, order_id, runtime.current())
     return _view(session, order, who)
@@ -194,6 +219,7 @@ def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     "/orders/{order_id}/accept-volume",
     response_model=OrderResponse,
     summary="Held because the segment fell short: take the offered quantity, re-priced",
+    responses=errors.responses(404, 409),
 )
 def accept_volume(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
     return _view(session, service.accept_volume(session, who, order_id), who)

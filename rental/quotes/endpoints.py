@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from kit.text import SafeText
+from rental import errors
 from rental.deps import IdPath, PrincipalDep, SessionDep
 from rental.quotes import service
 from rental.quotes.schemas import QuoteOut, QuoteStaffOut
@@ -34,6 +35,9 @@ def search_communes(
     status_code=status.HTTP_201_CREATED,
     response_model=QuoteStaffOut | QuoteOut,
     summary="Count and price a segment",
+    responses=errors.responses(
+        415, 429, too_many_requests="the organisation's daily quote budget is spent"
+    ),
 )
 def create_quote(
     criteria: Criteria,
@@ -53,6 +57,8 @@ def create_quote(
     return service.view(quote, who)
 
 
-@router.get("/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut)
+@router.get(
+    "/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut, responses=errors.responses(404)
+)
 def get_quote(quote_id: IdPath, who: PrincipalDep, session: SessionDep) -> QuoteOut:
     return service.view(service.get_quote(session, who, quote_id), who)
