@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from kit.settings import get_settings
 
@@ -107,10 +107,17 @@ def _sane_day(day: date) -> date:
     return day
 
 
-Instant = Annotated[datetime, AfterValidator(_sane_instant)]
+def _text(value: object) -> object:
+    # JSON has no dates: a date is an ISO 8601 string, never a number (a Unix time, to pydantic).
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 string, e.g. 2027-01-12 or 2027-01-12T10:00+01:00")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_text), AfterValidator(_sane_instant)]
 """An instant a request gives: ISO 8601, Europe/Paris time when it has no offset, within
 FIRST_YEAR..LAST_YEAR (each use bounds it further, e.g. a send time to the horizon)."""
-Day = Annotated[date, AfterValidator(_sane_day)]
+Day = Annotated[date, BeforeValidator(_text), AfterValidator(_sane_day)]
 """A calendar day a request gives, within FIRST_YEAR..LAST_YEAR."""
 
 

@@ -4,18 +4,23 @@ breaks. Every free-text field of every request (body, query, header) is `SafeTex
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Lone UTF-16 surrogates (JSON lets "\ud800" through; they cannot be encoded, stored or sent)
-# and Unicode non-characters (U+FDD0..U+FDEF and the last two code points of every plane).
-INVALID = re.compile(
-    "[\ud800-\udfff\ufdd0-\ufdef"
-    + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
-    + "]"
-)
+# What a text may not hold, as a character class: controls but line breaks (\n, \r), lone
+# UTF-16 surrogates (JSON lets "\ud800" through; they cannot be encoded, stored or sent) and
+# the Unicode non-characters of the basic plane (U+FDD0..U+FDEF, U+FFFE, U+FFFF).
+CONTROLS = r"\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f"
+NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff"
+CONTROL = re.compile(f"[{CONTROLS}]")
+INVALID = re.compile(f"[\\ud800-\\udfff{NONCHARACTERS}]")
+# The same rule in the OpenAPI document, so that clients and fuzzers know it (the validator
+# below enforces it). Lone surrogates cannot be written in a pattern that every regex engine
+# reads (Rust's has no surrogates; ECMA-262's would refuse every emoji): no text can hold them.
+PATTERN = f"^[^{CONTROLS}{NONCHARACTERS}]*$"
 UUID = r"^[0-9a-fA-F-]{1,36}$"
 _UUID = re.compile(UUID)
 
@@ -41,4 +46,16 @@ def no_control_characters(value: str) -> str:
     return value
 
 
-SafeText = Annotated[str, AfterValidator(no_control_characters)]
+class _Documented:
+    """Writes the rule into the JSON schema, unless the field has a stricter pattern."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out: dict[str, Any] = handler(schema)
+        out.setdefault("pattern", PATTERN)
+        return out
+
+
+SafeText = Annotated[str, AfterValidator(no_control_characters), _Documented]

@@ -194,10 +194,18 @@ class _Document:
                 parts.append(part if part in self.names else "<key>")
         return ".".join(parts) or "body"
 
+    def template(self, request: Request) -> str:
+        """The documented path template that `request`'s path matches ('' when none does)."""
+        return next((p for rx, p in self.paths if rx.match(request.url.path)), "")
+
+    def methods(self, request: Request) -> list[str]:
+        """The methods documented for `request`'s path."""
+        item = self.doc["paths"].get(self.template(request), {})
+        return sorted(m.upper() for m in item if m in ("get", "put", "post", "delete", "patch"))
+
     def fields_at(self, request: Request, loc: tuple[Any, ...]) -> list[str]:
         """The fields the request body may hold at `loc` (empty when unknown)."""
-        template = next((p for rx, p in self.paths if rx.match(request.url.path)), "")
-        op = self.doc["paths"].get(template, {}).get(request.method.lower(), {})
+        op = self.doc["paths"].get(self.template(request), {}).get(request.method.lower(), {})
         node = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         node = node.get("schema")
         for part in loc[1:]:
@@ -302,7 +310,7 @@ HTTP_DETAILS = {
 }
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's and FastAPI's own failures (no such path, a body that cannot be read) in
     the service's error shape."""
     assert isinstance(exc, HTTPException)  # noqa: S101
@@ -315,7 +323,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
     detail = HTTP_DETAILS.get(exc.status_code, status.description or status.phrase)
-    return ErrorResponse({"error": code, "detail": detail}, exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette lists the methods of the first route that matched the path only.
+        methods = _document(request).methods(request)
+        headers["Allow"] = ", ".join(methods) if methods else headers.get("Allow", "")
+    return ErrorResponse({"error": code, "detail": detail}, exc.status_code, headers=headers)
 
 
 def install(app: FastAPI) -> None:

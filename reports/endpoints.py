@@ -15,7 +15,14 @@ from reports import render, service
 from reports.schemas import Report
 
 router = APIRouter(tags=["reports"])
-Format = Annotated[SafeText, Query(max_length=20, description="json (default), csv, html or pdf")]
+Format = Annotated[
+    SafeText,
+    Query(
+        max_length=20,
+        description="json (default), csv, html or pdf",
+        json_schema_extra={"enum": list(service.FORMATS)},
+    ),
+]
 
 
 def _download(body: bytes | str, media_type: str, name: str) -> Response:

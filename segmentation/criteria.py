@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from datasets import reference
+from kit.fields import Flag, WholeNumber
 from kit.settings import get_settings
 
 LIST_KEYS = (
@@ -24,8 +25,8 @@ MIN_AGE, MAX_AGE = 18, 105
 
 class AgeRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min: int = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
-    max: int = Field(default=MAX_AGE, ge=MIN_AGE, le=MAX_AGE)
+    min: WholeNumber = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
+    max: WholeNumber = Field(default=MAX_AGE, ge=MIN_AGE, le=MAX_AGE)
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
@@ -34,8 +35,18 @@ class AgeRange(BaseModel):
         return self
 
 
+# The form of the values too many to list in the API document (GET /v1/criteria/communes
+# finds them); every other list's values are listed there.
+FORMS = {"postcodes": r"^[0-9]{5}$", "communes": r"^[0-9][0-9AB][0-9]{3}$"}
+
+
+def _document_radius(schema: dict[str, Any]) -> None:
+    schema["properties"]["commune"]["pattern"] = FORMS["communes"]
+    schema["properties"]["km"]["maximum"] = get_settings().max_radius_km
+
+
 class Radius(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_radius)
     commune: str
     km: float = Field(gt=0, strict=True)
 
@@ -58,8 +69,23 @@ class Radius(BaseModel):
         return v
 
 
+def _document_filters(schema: dict[str, Any]) -> None:
+    """The catalogue's rules in the JSON schema (the validators below enforce them): each list
+    holds 1 to max_list_values known values."""
+    for key in LIST_KEYS:
+        values = sorted(allowed(key))
+        item = {"type": "string", "pattern": FORMS[key]} if key in FORMS else {"enum": values}
+        listed = {
+            "type": "array",
+            "items": {"type": "string", **item},
+            "minItems": 1,
+            "maxItems": get_settings().max_list_values,
+        }
+        schema["properties"][key]["anyOf"] = [listed, {"type": "null"}]
+
+
 class _Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_filters)
 
     sex: list[str] | None = None
     age: AgeRange | None = None
@@ -71,7 +97,7 @@ class _Filters(BaseModel):
     radius: Radius | None = None
     housing: list[str] | None = None
     dwelling: list[str] | None = None
-    children: bool | None = None
+    children: Flag | None = None
     income: list[str] | None = None
     interests: list[str] | None = None
 
@@ -108,20 +134,20 @@ class Exclusion(_Filters):
     """Prospects matching all of these keys are removed from the segment."""
 
 
+def _document_criteria(schema: dict[str, Any]) -> None:
+    _document_filters(schema)
+    schema["examples"] = [
+        {
+            "sex": ["F"],
+            "age": {"min": 25, "max": 45},
+            "departments": ["06", "83"],
+            "exclude": {"interests": ["gardening"]},
+        }
+    ]
+
+
 class Criteria(_Filters):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "sex": ["F"],
-                    "age": {"min": 25, "max": 45},
-                    "departments": ["06", "83"],
-                    "exclude": {"interests": ["gardening"]},
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_criteria)
 
     exclude: Exclusion | None = None
 

@@ -72,3 +72,16 @@ def test_answered_errors_are_what_the_document_says(
         error = ErrorOut.model_validate(answer.json())
         assert isinstance(error.detail, str)
     assert answers[0].json()["problems"] == ["sex: Input should be a valid list"]
+
+
+def test_links_lead_to_documented_operations(doc: dict[str, Any]) -> None:
+    """What a quote and an order lead to (clients and the stateful fuzzing follow these)."""
+    ids = {op.spec["operationId"] for op in operations(doc)}
+    links = {
+        name: link
+        for op in operations(doc)
+        for response in op.spec["responses"].values()
+        for name, link in response.get("links", {}).items()
+    }
+    assert {"OrderIt", "GetQuote", "RecordPayment", "GetReport", "GetDepositInvoice"} <= set(links)
+    assert all(link["operationId"] in ids for link in links.values())

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit import clock
+from kit.fields import Flag
 from kit.text import SafeText
 from rental import errors
 from rental.accounts import service
@@ -42,7 +43,7 @@ class OrganisationTerms(BaseModel):
     )
 
     content_review: ContentReview | None = None
-    refund_deposit_on_cancel: bool | None = None
+    refund_deposit_on_cancel: Flag | None = None
     billing_address: SafeText | None = Field(
         default=None, min_length=5, max_length=300, description="as printed on invoices"
     )

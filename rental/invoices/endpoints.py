@@ -69,7 +69,14 @@ def get_invoice(
     invoice_id: IdPath,
     who: PrincipalDep,
     session: SessionDep,
-    format: Annotated[SafeText, Query(max_length=20, description="json, html or pdf")] = "json",
+    format: Annotated[
+        SafeText,
+        Query(
+            max_length=20,
+            description="json, html or pdf",
+            json_schema_extra={"enum": list(INVOICE_FORMATS)},
+        ),
+    ] = "json",
 ) -> InvoiceOut | Response:
     fmt = report_service.check_format(format, INVOICE_FORMATS)
     invoice = service.get_invoice(session, who, invoice_id)

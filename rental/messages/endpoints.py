@@ -11,6 +11,7 @@ from kit.text import SafeText
 from rental import errors
 from rental.deps import PrincipalDep
 from rental.messages.service import check_message, check_sender
+from rental.orders.schemas import Sender
 
 router = APIRouter(tags=["messages"])
 
@@ -24,7 +25,7 @@ class MessageDraft(BaseModel):
     )
 
     message: SafeText = Field(max_length=2000)
-    sender: SafeText | None = Field(default=None, max_length=40)
+    sender: Sender | None = None
 
 
 @router.post(

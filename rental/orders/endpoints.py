@@ -39,6 +39,61 @@ def _view(session: SessionDep, order: Order, who: Principal) -> OrderOut:
 
 
 OrderResponse = OrderStaffOut | OrderOut
+# What can be done with an order once placed (OpenAPI links: clients and fuzzers follow them).
+ORDER_LINKS = {
+    "GetOrder": {
+        "operationId": "get_order_v1_orders__order_id__get",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "ReviseOrder": {
+        "operationId": "revise_order_v1_orders__order_id__patch",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "CancelOrder": {
+        "operationId": "cancel_order_v1_orders__order_id__cancel_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "RecordPayment": {
+        "operationId": "record_payment_v1_orders__order_id__payments_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "ApproveContent": {
+        "operationId": "approve_v1_orders__order_id__approve_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "RejectContent": {
+        "operationId": "reject_v1_orders__order_id__reject_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "DispatchNow": {
+        "operationId": "dispatch_now_v1_orders__order_id__dispatch_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "DeclineCancellation": {
+        "operationId": "decline_cancellation_v1_orders__order_id__decline_cancellation_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "HoldOrder": {
+        "operationId": "hold_v1_orders__order_id__hold_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "ReleaseOrder": {
+        "operationId": "release_v1_orders__order_id__release_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "AcceptVolume": {
+        "operationId": "accept_volume_v1_orders__order_id__accept_volume_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "GetReport": {
+        "operationId": "get_report_v1_orders__order_id__report_get",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "GetDepositInvoice": {
+        "operationId": "get_invoice_v1_invoices__invoice_id__get",
+        "parameters": {"invoice_id": "$response.body#/invoices/0"},
+    },
+}
 
 
 @router.post(
@@ -46,9 +101,10 @@ OrderResponse = OrderStaffOut | OrderOut
     status_code=status.HTTP_201_CREATED,
     response_model=OrderResponse,
     summary="Order a quantity of a quote's segment; the 30% deposit invoice is issued",
-    responses=errors.responses(
-        404, 409, 415, not_found="no such quote", conflict="the quote expired"
-    ),
+    responses={
+        201: {"links": ORDER_LINKS},
+        **errors.responses(404, 409, 415, not_found="no such quote", conflict="the quote expired"),
+    },
 )
 def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
     order = service.create_order(session, who, body)

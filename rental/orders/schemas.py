@@ -1,14 +1,33 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from kit.clock import Day, Instant
-from kit.text import SafeText
+from kit.fields import Flag, WholeNumber
+from kit.text import SafeText, no_control_characters
 from rental.invoices.schemas import InvoiceOut
 from rental.pricing.schemas import Price
+
+# The sender rule as the API document tells it; rental.messages.check_sender enforces it (and
+# refuses generic names such as INFO or PROMO, which no pattern says).
+SENDER_FORM = r"^[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*$"
+Sender = Annotated[
+    str,
+    AfterValidator(no_control_characters),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 11,
+            "pattern": SENDER_FORM,
+            "description": "the advertiser's brand: 3-11 letters or digits, one letter at least; "
+            "not a generic name (INFO, PROMO...)",
+        }
+    ),
+]
 
 
 class OrderCreate(BaseModel):
@@ -28,13 +47,11 @@ class OrderCreate(BaseModel):
     )
 
     quote_id: SafeText = Field(max_length=64)
-    quantity: int = Field(
+    quantity: WholeNumber = Field(
         ge=0, le=10**9, description="at most the quote's shown count, at least the minimum"
     )
     message: SafeText = Field(max_length=2000)
-    sender: SafeText = Field(
-        max_length=40, description="3-11 letters or digits, one letter at least"
-    )
+    sender: Sender
     send_at: Instant = Field(
         description="ISO 8601; a time without offset is Europe/Paris time. From now (a few "
         "minutes' clock difference allowed) to the horizon (365 days by default) ahead"
@@ -50,7 +67,7 @@ class OrderRevision(BaseModel):
     )
 
     message: SafeText | None = Field(default=None, max_length=2000)
-    sender: SafeText | None = Field(default=None, max_length=40)
+    sender: Sender | None = None
 
 
 class PaymentCreate(BaseModel):
@@ -62,7 +79,7 @@ class PaymentCreate(BaseModel):
     reference: SafeText = Field(
         min_length=1, max_length=80, pattern=r"^[\w./:#-]+$", description="the bank's reference"
     )
-    amount_cents: int = Field(gt=0, description="amount received, VAT included, in cents")
+    amount_cents: WholeNumber = Field(gt=0, description="amount received, VAT included, in cents")
     received_on: Day | None = Field(
         default=None, description="default: today (Paris); never after today"
     )
@@ -83,7 +100,7 @@ class Cancellation(BaseModel):
     )
 
     reason: SafeText | None = Field(default=None, max_length=500)
-    refund_deposit: bool | None = Field(
+    refund_deposit: Flag | None = Field(
         default=None,
         description="account managers only: refund the deposit (default: the contract's rule)",
     )

@@ -7,6 +7,8 @@ from typing import Annotated, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kit.fields import WholeNumber
+
 Zone = Literal["metro", "overseas"]
 ZONES: tuple[Zone, ...] = get_args(Zone)
 # A unit price in euros: never negative, and far above any real price (amounts stay in range).
@@ -15,7 +17,7 @@ UnitPrice = Annotated[Decimal, Field(ge=0, le=100, max_digits=9, decimal_places=
 
 class Tier(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_volume: int = Field(ge=0, le=10**9)
+    min_volume: WholeNumber = Field(ge=0, le=10**9)
     per_contact_eur: UnitPrice
 
 

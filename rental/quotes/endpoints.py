@@ -14,8 +14,11 @@ from rental.quotes.schemas import QuoteOut, QuoteStaffOut
 from segmentation import criteria as catalogue
 from segmentation import runtime
 from segmentation.criteria import Criteria
+from segmentation.engine import DIMENSIONS
 
 router = APIRouter(tags=["quotes"])
+_ONE = "(" + "|".join(DIMENSIONS) + ")"
+BREAKDOWNS = f"^(all|{_ONE}(,{_ONE})*)$"
 
 
 @router.get("/criteria", summary="Catalogue of targeting criteria and their allowed values")
@@ -35,18 +38,33 @@ def search_communes(
     status_code=status.HTTP_201_CREATED,
     response_model=QuoteStaffOut | QuoteOut,
     summary="Count and price a segment",
-    responses=errors.responses(
-        415, 429, too_many_requests="the organisation's daily quote budget is spent"
-    ),
+    responses={
+        201: {
+            "links": {
+                "GetQuote": {
+                    "operationId": "get_quote_v1_quotes__quote_id__get",
+                    "parameters": {"quote_id": "$response.body#/id"},
+                },
+                "OrderIt": {
+                    "operationId": "create_order_v1_orders_post",
+                    "requestBody": {"quote_id": "$response.body#/id"},
+                    "description": "order a quantity of the quote's segment",
+                },
+            }
+        },
+        **errors.responses(
+            415, 429, too_many_requests="the organisation's daily quote budget is spent"
+        ),
+    },
 )
 def create_quote(
     criteria: Criteria,
     who: PrincipalDep,
     session: SessionDep,
     breakdowns: Annotated[
-        SafeText | None,
+        str | None,
         Query(
-            max_length=200,
+            pattern=BREAKDOWNS,
             description="Comma-separated breakdowns among region, department, age_band, sex, "
             "csp, or 'all' (default: region,department)",
         ),

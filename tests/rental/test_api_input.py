@@ -219,6 +219,41 @@ def test_unknown_paths_and_methods_are_answered_in_the_error_shape(
     assert r.status_code == 405
     assert r.json()["error"] == "method_not_allowed"
     assert r.headers["Allow"] == "POST"
+    r = app_client.put("/v1/orders", headers=auth(org_keys["acme"]))
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, POST"  # every method of the path, not the first route's
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("quantity", "500"),
+        ("quantity", True),
+        ("quantity", 500.5),
+        ("send_at", 1_900_000_000),
+    ],
+)
+def test_json_types_are_read_as_documented(
+    app_client: ScanningClient, org_keys: dict[str, str], field: str, value: Any
+) -> None:
+    """No coercion the document does not promise: "500" is not an integer, 1 not a boolean,
+    a number not a date."""
+    quote = create_quote(app_client, org_keys["acme"])
+    body = order_body(quote) | {field: value}
+    r = app_client.post("/v1/orders", json=body, headers=auth(org_keys["acme"]))
+    _refused(r)
+    assert r.json()["problems"][0].startswith(f"{field}: ")
+    whole = order_body(quote) | {"quantity": float(order_body(quote)["quantity"])}
+    assert (
+        app_client.post("/v1/orders", json=whole, headers=auth(org_keys["acme"])).status_code == 201
+    )
+
+
+def test_flags_are_booleans(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
+    r = app_client.patch(
+        "/v1/organisations/1", json={"refund_deposit_on_cancel": 0}, headers=auth(org_keys["am"])
+    )
+    _refused(r)
 
 
 def test_unknown_fields_and_keys_are_named_by_what_is_allowed(
