@@ -246,7 +246,7 @@ def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
 def run(rows: int, clients: int, seconds: float, postgres: bool) -> dict[str, Any]:
     ensure_base(rows)
     work = Path(tempfile.mkdtemp(prefix="rental-load-"))
-    pg_dir = work / "pg"
+    pg_dir = Path(tempfile.mkdtemp(prefix="rental-load-pg-"))  # given to the postgres user
     if postgres:
         url = subprocess.run(
             [str(ROOT / ".ci" / "postgres"), "start", str(pg_dir)],

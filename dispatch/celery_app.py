@@ -49,7 +49,7 @@ def _redact_logs(logger: Any = None, **_: Any) -> None:
     redact.install()
     if logger is not None:
         for handler in logger.handlers:
-            handler.addFilter(redact.RedactingFilter())
+            redact.protect(handler)
 
 
 @worker_process_init.connect

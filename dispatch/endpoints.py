@@ -16,6 +16,7 @@ from dispatch.schemas import CarrierStatusOut
 from kit import clock, keys
 from kit.settings import get_settings
 from kit.text import SafeText
+from rental import errors
 from rental.deps import SessionDep, StaffDep
 
 router = APIRouter(tags=["carriers"])
@@ -61,7 +62,11 @@ def _check(carrier: str, secret: str | None) -> None:
         )
 
 
-@router.post("/carriers/{carrier}/receipts", summary="Delivery receipts from a carrier")
+@router.post(
+    "/carriers/{carrier}/receipts",
+    summary="Delivery receipts from a carrier",
+    responses=errors.responses(415),
+)
 def receipts(
     carrier: CarrierName,
     body: list[ReceiptIn],
@@ -75,7 +80,11 @@ def receipts(
     return {"received": len(body), "applied": changed}
 
 
-@router.post("/carriers/{carrier}/replies", summary="Replies (STOP...) from a carrier")
+@router.post(
+    "/carriers/{carrier}/replies",
+    summary="Replies (STOP...) from a carrier",
+    responses=errors.responses(415),
+)
 def replies(
     carrier: CarrierName,
     body: list[ReplyIn],

@@ -9,6 +9,7 @@ from dispatch import service as carrier_status
 from dispatch.endpoints import router as carriers
 from dispatch.schemas import CarrierHealth
 from kit import clock
+from rental import errors
 from rental.accounts.endpoints import router as organisations
 from rental.deps import SessionDep
 from rental.invoices.endpoints import router as invoices
@@ -19,8 +20,14 @@ from rental.quotes.endpoints import router as quotes
 from reports.endpoints import router as reports
 
 router = APIRouter(prefix="/v1")
-for r in (quotes, messages, orders, reports, invoices, organisations, pricing, carriers):
-    router.include_router(r)
+# Every route needs a key (the carriers': their secret) and may be refused as invalid or when
+# the service is busy; each route documents the other statuses it can answer.
+for r in (quotes, messages, orders, reports, invoices, organisations, pricing):
+    router.include_router(r, responses=errors.responses(401, 422, 503))
+router.include_router(
+    carriers,
+    responses=errors.responses(401, 404, 422, 503, not_found="a carrier this service does not use"),
+)
 
 
 class Health(BaseModel):
@@ -32,7 +39,12 @@ class Health(BaseModel):
     carrier: CarrierHealth
 
 
-@router.get("/health", response_model=Health, summary="The service is up, its time and its carrier")
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="The service is up, its time and its carrier",
+    responses=errors.responses(503),
+)
 def health(session: SessionDep) -> Health:
     carrier = carrier_status.health(session)
     return Health(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query
+from fastapi import Depends, Path, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from kit.db import unit_of_work
@@ -34,11 +35,24 @@ def bearer_key(authorization: str | None) -> str | None:
     return None
 
 
-def _principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+# Documented as the API's security scheme; a missing or malformed header is our own 401.
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: 'Authorization: Bearer <key>'. A client's key acts for its "
+    "organisation; an account manager's key for all of them.",
+)
+
+
+def _principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
     """The caller, looked up in a short transaction of its own: the request's transaction
     takes a connection only when the endpoint uses the database."""
     with unit_of_work() as session:
-        return accounts.authenticate(session, bearer_key(authorization))
+        return accounts.authenticate(
+            session, credentials.credentials.strip() if credentials else None
+        )
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -8,12 +8,21 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from kit import clock
+from kit.text import SafeText
+from rental import errors
 from rental.deps import IdPath, PrincipalDep, SessionDep
 from reports import render, service
 from reports.schemas import Report
 
 router = APIRouter(tags=["reports"])
-Format = Annotated[str, Query(max_length=20, description="json (default), csv, html or pdf")]
+Format = Annotated[
+    SafeText,
+    Query(
+        max_length=20,
+        description="json (default), csv, html or pdf",
+        json_schema_extra={"enum": list(service.FORMATS)},
+    ),
+]
 
 
 def _download(body: bytes | str, media_type: str, name: str) -> Response:
@@ -36,9 +45,11 @@ def _download(body: bytes | str, media_type: str, name: str) -> Response:
                 "application/pdf": {},
             }
         },
-        404: {"description": "no such order in your organisation"},
-        409: {"description": "the order has not started sending (current_status says where)"},
-        422: {"description": "unknown format (formats lists the allowed ones)"},
+        **errors.responses(
+            404,
+            409,
+            conflict="the order has not started sending (current_status says where)",
+        ),
     },
 )
 def get_report(

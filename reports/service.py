@@ -29,7 +29,7 @@ FORMATS = ("json", "csv", "html", "pdf")
 def check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> str:
     if fmt not in allowed:
         raise UnknownFormat(
-            f"unknown format {fmt[:20]!r}: use one of {', '.join(allowed)}", formats=list(allowed)
+            f"unknown format: use one of {', '.join(allowed)}", formats=list(allowed)
         )
     return fmt
 
@@ -53,7 +53,7 @@ def report_of(session: Session, order_id: str, now: datetime) -> Report:
     """The report of any order, for the broker's own tools (CLI, demo): no scoping."""
     order = OrderRepository(session).get(order_id, None)
     if order is None or order.status not in REPORTABLE:
-        raise ReportNotAvailable(f"order {order_id!r} has no report (not found or not sent)")
+        raise ReportNotAvailable("this order has no report (not found, or not sent yet)")
     return builder.build(session, order, now)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from datasets import reference
+from kit.fields import Flag, WholeNumber
 from kit.settings import get_settings
 
 LIST_KEYS = (
@@ -22,26 +23,30 @@ LIST_KEYS = (
 MIN_AGE, MAX_AGE = 18, 105
 
 
-def _echo(value: object, limit: int = 40) -> str:
-    """A value typed by the caller, quoted and cut short, for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 class AgeRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min: int = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
-    max: int = Field(default=MAX_AGE, ge=MIN_AGE, le=MAX_AGE)
+    min: WholeNumber = Field(default=MIN_AGE, ge=MIN_AGE, le=MAX_AGE)
+    max: WholeNumber = Field(default=MAX_AGE, ge=MIN_AGE, le=MAX_AGE)
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
         if self.min > self.max:
-            raise ValueError(f"age min ({self.min}) is greater than age max ({self.max})")
+            raise ValueError("age min is greater than age max: swap them")
         return self
 
 
+# The form of the values too many to list in the API document (GET /v1/criteria/communes
+# finds them); every other list's values are listed there.
+FORMS = {"postcodes": r"^[0-9]{5}$", "communes": r"^[0-9][0-9AB][0-9]{3}$"}
+
+
+def _document_radius(schema: dict[str, Any]) -> None:
+    schema["properties"]["commune"]["pattern"] = FORMS["communes"]
+    schema["properties"]["km"]["maximum"] = get_settings().max_radius_km
+
+
 class Radius(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_radius)
     commune: str
     km: float = Field(gt=0, strict=True)
 
@@ -49,7 +54,10 @@ class Radius(BaseModel):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in allowed("communes"):
-            raise ValueError(f"unknown commune {v!r}: give an INSEE commune code, e.g. '06088'")
+            raise ValueError(
+                "unknown commune: give an INSEE commune code, e.g. '06088' (GET "
+                "/v1/criteria/communes finds them)"
+            )
         return v
 
     @field_validator("km")
@@ -57,12 +65,27 @@ class Radius(BaseModel):
     def _limit(cls, v: float) -> float:
         limit = get_settings().max_radius_km
         if v > limit:
-            raise ValueError(f"radius of {v} km is over the limit of {limit} km")
+            raise ValueError(f"the radius is over the limit of {limit} km")
         return v
 
 
+def _document_filters(schema: dict[str, Any]) -> None:
+    """The catalogue's rules in the JSON schema (the validators below enforce them): each list
+    holds 1 to max_list_values known values."""
+    for key in LIST_KEYS:
+        values = sorted(allowed(key))
+        item = {"type": "string", "pattern": FORMS[key]} if key in FORMS else {"enum": values}
+        listed = {
+            "type": "array",
+            "items": {"type": "string", **item},
+            "minItems": 1,
+            "maxItems": get_settings().max_list_values,
+        }
+        schema["properties"][key]["anyOf"] = [listed, {"type": "null"}]
+
+
 class _Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_filters)
 
     sex: list[str] | None = None
     age: AgeRange | None = None
@@ -74,7 +97,7 @@ class _Filters(BaseModel):
     radius: Radius | None = None
     housing: list[str] | None = None
     dwelling: list[str] | None = None
-    children: bool | None = None
+    children: Flag | None = None
     income: list[str] | None = None
     interests: list[str] | None = None
 
@@ -83,12 +106,8 @@ class _Filters(BaseModel):
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
             names = set(cls.model_fields)
-            unknown = sorted(str(k) for k in data if k not in names)
-            if unknown:
-                raise ValueError(
-                    f"unknown criterion {', '.join(_echo(u) for u in unknown[:5])}; "
-                    f"allowed criteria: {', '.join(sorted(names))}"
-                )
+            if any(k not in names for k in data):
+                raise ValueError(f"unknown criterion; allowed criteria: {', '.join(sorted(names))}")
         return data
 
     @field_validator(*LIST_KEYS)
@@ -103,12 +122,11 @@ class _Filters(BaseModel):
         if len(v) > limit:
             raise ValueError(f"{key} has {len(v)} values, more than the limit of {limit}")
         ok = allowed(key)
-        bad = [x for x in v if x not in ok]
+        bad = [str(i) for i, x in enumerate(v) if x not in ok]
         if bad:
             shown = ", ".join(sorted(ok)) if len(ok) <= 120 else "see GET /v1/criteria"
-            raise ValueError(
-                f"unknown value {', '.join(_echo(b) for b in bad[:5])} for {key}; allowed: {shown}"
-            )
+            at = ", ".join(bad[:10]) + (" ..." if len(bad) > 10 else "")
+            raise ValueError(f"unknown value at position {at} of {key}; allowed: {shown}")
         return sorted(set(v))
 
 
@@ -116,7 +134,21 @@ class Exclusion(_Filters):
     """Prospects matching all of these keys are removed from the segment."""
 
 
+def _document_criteria(schema: dict[str, Any]) -> None:
+    _document_filters(schema)
+    schema["examples"] = [
+        {
+            "sex": ["F"],
+            "age": {"min": 25, "max": 45},
+            "departments": ["06", "83"],
+            "exclude": {"interests": ["gardening"]},
+        }
+    ]
+
+
 class Criteria(_Filters):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_criteria)
+
     exclude: Exclusion | None = None
 
     @field_validator("exclude")

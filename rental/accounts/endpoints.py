@@ -6,7 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit import clock
+from kit.fields import Flag
 from kit.text import SafeText
+from rental import errors
 from rental.accounts import service
 from rental.accounts.models import ContentReview
 from rental.accounts.repository import AuditRepository
@@ -26,10 +28,22 @@ class OrganisationOut(BaseModel):
 
 
 class OrganisationTerms(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "content_review": "auto",
+                    "billing_address": "12 rue de la Paix, 75002 Paris",
+                    "vat_number": "FR12345678901",
+                    "siren": "123456789",
+                }
+            ]
+        },
+    )
 
     content_review: ContentReview | None = None
-    refund_deposit_on_cancel: bool | None = None
+    refund_deposit_on_cancel: Flag | None = None
     billing_address: SafeText | None = Field(
         default=None, min_length=5, max_length=300, description="as printed on invoices"
     )
@@ -39,7 +53,7 @@ class OrganisationTerms(BaseModel):
     siren: str | None = Field(default=None, pattern=r"^[0-9]{9}$", description="9 digits")
 
 
-@router.get("/organisations", response_model=list[OrganisationOut])
+@router.get("/organisations", response_model=list[OrganisationOut], responses=errors.responses(403))
 def list_organisations(who: StaffDep, session: SessionDep) -> list[OrganisationOut]:
     return [
         OrganisationOut.model_validate(o, from_attributes=True)
@@ -47,7 +61,11 @@ def list_organisations(who: StaffDep, session: SessionDep) -> list[OrganisationO
     ]
 
 
-@router.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
+@router.patch(
+    "/organisations/{organisation_id}",
+    response_model=OrganisationOut,
+    responses=errors.responses(403, 404, 415),
+)
 def set_terms(
     organisation_id: OrganisationPath, body: OrganisationTerms, who: StaffDep, session: SessionDep
 ) -> OrganisationOut:

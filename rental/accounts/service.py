@@ -135,7 +135,7 @@ def organisations(session: Session) -> list[Organisation]:
 def get_organisation(session: Session, organisation_id: int) -> Organisation:
     org = AccountRepository(session).organisation(organisation_id)
     if org is None:
-        raise OrganisationNotFound(f"no organisation {organisation_id}")
+        raise OrganisationNotFound("no such organisation")
     return org
 
 

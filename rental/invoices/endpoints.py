@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
+from kit.text import SafeText
+from rental import errors
 from rental.accounts.service import organisation_name
 from rental.deps import IdPath, IdQuery, Limit, Offset, OrganisationQuery, PrincipalDep, SessionDep
 from rental.invoices import service
@@ -56,13 +60,23 @@ def list_invoices(
     "/invoices/{invoice_id}",
     response_model=InvoiceOut,
     summary="An invoice or credit note: JSON, or the document (?format=html|pdf)",
-    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    responses={
+        200: {"content": {"text/html": {}, "application/pdf": {}}},
+        **errors.responses(404),
+    },
 )
 def get_invoice(
     invoice_id: IdPath,
     who: PrincipalDep,
     session: SessionDep,
-    format: str = Query(default="json", max_length=20, description="json, html or pdf"),
+    format: Annotated[
+        SafeText,
+        Query(
+            max_length=20,
+            description="json, html or pdf",
+            json_schema_extra={"enum": list(INVOICE_FORMATS)},
+        ),
+    ] = "json",
 ) -> InvoiceOut | Response:
     fmt = report_service.check_format(format, INVOICE_FORMATS)
     invoice = service.get_invoice(session, who, invoice_id)

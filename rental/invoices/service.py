@@ -253,7 +253,7 @@ def _same_payment(existing: Payment, order_id: str, amount_cents: int) -> bool:
 def _replay(session: Session, existing: Payment, order_id: str, amount_cents: int) -> Recorded:
     if not _same_payment(existing, order_id, amount_cents):
         raise PaymentReferenceReused(
-            f"payment reference {existing.reference!r} is already recorded for another order "
+            "this payment reference is already recorded for another order "
             "or amount: use the bank's unique reference of this payment"
         )
     invoice = InvoiceRepository(session).get(existing.invoice_id, None)
@@ -379,7 +379,7 @@ def view(session: Session, invoice: Invoice, organisation: str) -> InvoiceOut:
 def get_invoice(session: Session, who: Principal, invoice_id: str) -> Invoice:
     invoice = InvoiceRepository(session).get(invoice_id, who.scope())
     if invoice is None:
-        raise InvoiceNotFound(f"no invoice {invoice_id!r} in your organisation")
+        raise InvoiceNotFound("no such invoice in your organisation")
     return invoice
 
 

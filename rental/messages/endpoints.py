@@ -8,20 +8,31 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.text import SafeText
+from rental import errors
 from rental.deps import PrincipalDep
 from rental.messages.service import MAX_MESSAGE_LENGTH, check_message, check_sender
+from rental.orders.schemas import Sender
 
 router = APIRouter(tags=["messages"])
 
 
 class MessageDraft(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"message": "{{ civilite }}, -20% avec le code HIVER", "sender": "ACME"}]
+        },
+    )
 
     message: SafeText = Field(max_length=MAX_MESSAGE_LENGTH)
-    sender: SafeText | None = Field(default=None, max_length=40)
+    sender: Sender | None = None
 
 
-@router.post("/messages/check", summary="Encoding, characters and segments of a draft message")
+@router.post(
+    "/messages/check",
+    summary="Encoding, characters and segments of a draft message",
+    responses=errors.responses(415),
+)
 def check(body: MessageDraft, _: PrincipalDep) -> dict[str, Any]:
     if body.sender is not None:
         check_sender(body.sender)

@@ -102,7 +102,7 @@ def check_sender(sender: str) -> str:
             "with at least one letter, e.g. 'ACME'"
         )
     if sender.lower() in {w.lower() for w in s.blocked_senders}:
-        raise InvalidSender(f"'{sender}' is a generic name operators refuse: use your brand's name")
+        raise InvalidSender("this sender is a generic name operators refuse: use your brand's name")
     return sender
 
 

@@ -19,6 +19,10 @@ class InvalidSendTime(InvalidInput):
     code = "invalid_send_time"
 
 
+class InvalidPaymentDate(InvalidInput):
+    code = "invalid_payment_date"
+
+
 class CancellationAlreadyRequested(Conflict):
     code = "cancellation_already_requested"
 

@@ -1,66 +1,107 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from kit.clock import PARIS
-from kit.text import SafeText
+from kit.clock import Day, Instant
+from kit.fields import Flag, WholeNumber
+from kit.text import SafeText, no_control_characters
 from rental.invoices.schemas import InvoiceOut
 from rental.messages.service import MAX_MESSAGE_LENGTH
 from rental.pricing.schemas import Price
 
+# The sender rule as the API document tells it; rental.messages.check_sender enforces it (and
+# refuses generic names such as INFO or PROMO, which no pattern says).
+SENDER_FORM = r"^[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*$"
+Sender = Annotated[
+    str,
+    AfterValidator(no_control_characters),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 11,
+            "pattern": SENDER_FORM,
+            "description": "the advertiser's brand: 3-11 letters or digits, one letter at least; "
+            "not a generic name (INFO, PROMO...)",
+        }
+    ),
+]
+
 
 class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "quote_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "quantity": 1000,
+                    "message": "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER",
+                    "sender": "ACME",
+                    "send_at": "2027-01-12T10:00:00+01:00",
+                }
+            ]
+        },
+    )
 
     quote_id: SafeText = Field(max_length=64)
-    quantity: int = Field(
+    quantity: WholeNumber = Field(
         ge=0, le=10**9, description="at most the quote's shown count, at least the minimum"
     )
     message: SafeText = Field(max_length=MAX_MESSAGE_LENGTH)
-    sender: SafeText = Field(
-        max_length=40, description="3-11 letters or digits, one letter at least"
+    sender: Sender
+    send_at: Instant = Field(
+        description="ISO 8601; a time without offset is Europe/Paris time. From now (a few "
+        "minutes' clock difference allowed) to the horizon (365 days by default) ahead"
     )
-    send_at: datetime = Field(description="ISO 8601; a time without offset is Europe/Paris time")
-
-    @field_validator("send_at")
-    @classmethod
-    def _paris_when_naive(cls, v: datetime) -> datetime:
-        return v.replace(tzinfo=PARIS) if v.tzinfo is None else v
 
 
 class OrderRevision(BaseModel):
     """A new message or sender (after a rejection, say); the price may not change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message": "Soldes : -20% avec le code HIVER"}]},
+    )
 
     message: SafeText | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
-    sender: SafeText | None = Field(default=None, max_length=40)
+    sender: Sender | None = None
 
 
 class PaymentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reference": "VIR-2027-000123", "amount_cents": 36000}]},
+    )
 
-    reference: str = Field(
+    reference: SafeText = Field(
         min_length=1, max_length=80, pattern=r"^[\w./:#-]+$", description="the bank's reference"
     )
-    amount_cents: int = Field(gt=0, description="amount received, VAT included, in cents")
-    received_on: date | None = Field(default=None, description="default: today (Paris)")
+    amount_cents: WholeNumber = Field(gt=0, description="amount received, VAT included, in cents")
+    received_on: Day | None = Field(
+        default=None, description="default: today (Paris); never after today"
+    )
 
 
 class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "the sender name is not the advertiser's"}]},
+    )
 
     reason: SafeText = Field(min_length=3, max_length=500)
 
 
 class Cancellation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "the campaign is postponed"}]}
+    )
 
     reason: SafeText | None = Field(default=None, max_length=500)
-    refund_deposit: bool | None = Field(
+    refund_deposit: Flag | None = Field(
         default=None,
         description="account managers only: refund the deposit (default: the contract's rule)",
     )

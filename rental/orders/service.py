@@ -25,6 +25,7 @@ from rental.messages.service import CheckedMessage, check_message, check_sender
 from rental.orders import flows
 from rental.orders.exceptions import (
     CancellationAlreadyRequested,
+    InvalidPaymentDate,
     InvalidSendTime,
     NothingToRevise,
     OrderLocked,
@@ -81,7 +82,7 @@ def _segments(checks: dict[str, CheckedMessage]) -> dict[str, int]:
 def _quote_for_order(session: Session, who: Principal, quote_id: str, now: datetime) -> Quote:
     quote = QuoteRepository(session).get(quote_id, who.scope())
     if quote is None:
-        raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
+        raise QuoteNotFound("no such quote in your organisation")
     if quote.expires_at <= now:
         raise QuoteExpired(
             f"the quote expired on {clock.human(quote.expires_at)}: ask for a new quote",
@@ -99,25 +100,29 @@ def _check_quantity(quote: Quote, quantity: int) -> None:
     if not k <= quantity <= quote.shown_count:
         raise QuantityOutOfRange(
             f"quantity must be between {k} (the minimum) and {quote.shown_count} (the quote's "
-            f"count), got {quantity}",
+            "count)",
             minimum=k,
             maximum=quote.shown_count,
         )
 
 
 def _check_send_at(send_at: datetime, now: datetime) -> None:
+    """From now (a client's clock may lag a few minutes; the contract may ask for a delay) to
+    the horizon. The message gives the bounds, never the time that was given."""
     s = get_settings()
-    earliest = now + timedelta(minutes=s.min_send_delay_minutes)
-    if send_at < earliest:
+    delay = timedelta(minutes=s.min_send_delay_minutes)
+    earliest, latest = now + delay, now + timedelta(days=s.max_send_horizon_days)
+    instant = clock.to_utc(send_at)
+    if instant is None or instant < earliest - (clock.SKEW if not delay else timedelta(0)):
         raise InvalidSendTime(
-            f"the send time, {clock.human(send_at)}, is in the past: give a time after "
-            f"{clock.human(earliest)}",
+            f"the send time is in the past or too soon: give a time after {clock.human(earliest)}",
             earliest=earliest.isoformat(),
         )
-    if send_at > now + timedelta(days=s.max_send_horizon_days):
+    if instant > latest:
         raise InvalidSendTime(
-            f"the send time is more than {s.max_send_horizon_days} days ahead: order closer "
-            "to the date"
+            f"the send time is more than {s.max_send_horizon_days} days ahead: give a time "
+            f"before {clock.human(latest)}, or order closer to the date",
+            latest=latest.isoformat(),
         )
 
 
@@ -185,14 +190,14 @@ def get_order(session: Session, who: Principal, order_id: str) -> Order:
     organisation's order is not even known to exist."""
     order = OrderRepository(session).get(order_id, who.scope())
     if order is None:
-        raise OrderNotFound(f"no order {order_id!r} in your organisation")
+        raise OrderNotFound("no such order in your organisation")
     return order
 
 
 def lock(session: Session, who: Principal, order_id: str) -> Order:
     order = OrderRepository(session).lock(order_id, who.scope())
     if order is None:
-        raise OrderNotFound(f"no order {order_id!r} in your organisation")
+        raise OrderNotFound("no such order in your organisation")
     return order
 
 
@@ -241,7 +246,16 @@ def record_payment(
     """An account manager records a payment received; the paid deposit confirms the order."""
     now = clock.now()
     order = lock(session, who, order_id)
-    day = received_on or now.astimezone(clock.PARIS).date()
+    today = now.astimezone(clock.PARIS).date()
+    day = received_on or today
+    if day > today:
+        raise InvalidPaymentDate(
+            "received_on is after today: give the day the bank received the payment"
+        )
+    if day < order.created_at.astimezone(clock.PARIS).date():
+        raise InvalidPaymentDate(
+            "received_on is before the order was placed: give the day the bank received the payment"
+        )
     recorded = invoices.record_payment(
         session,
         who,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from kit import clock
+from rental import errors
 from rental.accounts.repository import AuditRepository
 from rental.accounts.service import get_organisation
 from rental.deps import OrganisationPath, PrincipalDep, SessionDep, StaffDep
@@ -27,10 +28,14 @@ class GridOut(BaseModel):
     set_at: datetime | None
 
 
-@router.get("/organisations/{organisation_id}/price-grid", response_model=GridOut)
+@router.get(
+    "/organisations/{organisation_id}/price-grid",
+    response_model=GridOut,
+    responses=errors.responses(404),
+)
 def get_grid(organisation_id: OrganisationPath, who: PrincipalDep, session: SessionDep) -> GridOut:
     if not who.is_staff and organisation_id != who.organisation_id:
-        raise GridNotFound(f"no organisation {organisation_id} among yours")
+        raise GridNotFound("no such organisation among yours")
     get_organisation(session, organisation_id)
     row = ContractGridRepository(session).get(organisation_id)
     return GridOut(
@@ -42,7 +47,11 @@ def get_grid(organisation_id: OrganisationPath, who: PrincipalDep, session: Sess
     )
 
 
-@router.put("/organisations/{organisation_id}/price-grid", response_model=GridOut)
+@router.put(
+    "/organisations/{organisation_id}/price-grid",
+    response_model=GridOut,
+    responses=errors.responses(403, 404, 415),
+)
 def put_grid(
     organisation_id: OrganisationPath, grid: PriceGrid, who: StaffDep, session: SessionDep
 ) -> GridOut:
@@ -66,12 +75,14 @@ def put_grid(
 
 
 @router.delete(
-    "/organisations/{organisation_id}/price-grid", status_code=status.HTTP_204_NO_CONTENT
+    "/organisations/{organisation_id}/price-grid",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors.responses(403, 404),
 )
 def delete_grid(organisation_id: OrganisationPath, who: StaffDep, session: SessionDep) -> None:
     get_organisation(session, organisation_id)
     if not service.clear_contract_grid(session, organisation_id):
-        raise GridNotFound(f"organisation {organisation_id} has no contract grid")
+        raise GridNotFound("this organisation has no contract grid: the default grid applies")
     AuditRepository(session).record(
         clock.now(), who.user_id, organisation_id, "price_grid.clear", str(organisation_id), {}
     )

@@ -41,7 +41,7 @@ def price(
     rental = to_cents(tier.per_contact_eur * quantity)
     lines = []
     for zone, messages in sorted(split_volume(quantity, zone_mix).items()):
-        unit = grid.transport_per_segment_eur[zone]
+        unit = grid.transport_eur(zone)
         n = segments if isinstance(segments, int) else segments.get(zone, 1)
         lines.append(
             ZoneLine(

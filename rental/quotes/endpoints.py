@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
+from kit.text import SafeText
+from rental import errors
 from rental.deps import IdPath, PrincipalDep, SessionDep
 from rental.idempotency.guard import Idempotent, IdempotentRoute
 from rental.quotes import flows, service
@@ -13,8 +15,11 @@ from rental.quotes.schemas import QuoteOut, QuoteStaffOut
 from segmentation import criteria as catalogue
 from segmentation import runtime
 from segmentation.criteria import Criteria
+from segmentation.engine import DIMENSIONS
 
 router = APIRouter(tags=["quotes"], route_class=IdempotentRoute)
+_ONE = "(" + "|".join(DIMENSIONS) + ")"
+BREAKDOWNS = f"^(all|{_ONE}(,{_ONE})*)$"
 
 
 @router.get("/criteria", summary="Catalogue of targeting criteria and their allowed values")
@@ -24,7 +29,7 @@ def get_criteria(_: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/criteria/communes", summary="Find communes by name, INSEE code or postcode")
 def search_communes(
-    _: PrincipalDep, search: str = Query(min_length=2, max_length=60)
+    _: PrincipalDep, search: Annotated[SafeText, Query(min_length=2, max_length=60)]
 ) -> list[dict[str, Any]]:
     return catalogue.search_communes(search)
 
@@ -35,20 +40,43 @@ def search_communes(
     response_model=QuoteStaffOut | QuoteOut,
     summary="Count and price a segment",
     dependencies=[Idempotent],
+    responses={
+        201: {
+            "links": {
+                "GetQuote": {
+                    "operationId": "get_quote_v1_quotes__quote_id__get",
+                    "parameters": {"quote_id": "$response.body#/id"},
+                },
+                "OrderIt": {
+                    "operationId": "create_order_v1_orders_post",
+                    "requestBody": {"quote_id": "$response.body#/id"},
+                    "description": "order a quantity of the quote's segment",
+                },
+            }
+        },
+        **errors.responses(
+            415, 429, too_many_requests="the organisation's daily quote budget is spent"
+        ),
+    },
 )
 def create_quote(
     criteria: Criteria,
     who: PrincipalDep,
-    breakdowns: str | None = Query(
-        default=None,
-        description="Comma-separated breakdowns among region, department, age_band, sex, csp, "
-        "or 'all' (default: region,department)",
-    ),
+    breakdowns: Annotated[
+        str | None,
+        Query(
+            pattern=BREAKDOWNS,
+            description="Comma-separated breakdowns among region, department, age_band, sex, "
+            "csp, or 'all' (default: region,department)",
+        ),
+    ] = None,
 ) -> QuoteOut:
     dims = service.parse_breakdowns(breakdowns)
     return flows.quote(who, criteria, runtime.current(), dims)
 
 
-@router.get("/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut)
+@router.get(
+    "/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut, responses=errors.responses(404)
+)
 def get_quote(quote_id: IdPath, who: PrincipalDep, session: SessionDep) -> QuoteOut:
     return service.view(service.get_quote(session, who, quote_id), who)

@@ -66,8 +66,7 @@ def parse_breakdowns(text: str | None) -> tuple[str, ...]:
     unknown = [n for n in names if n not in DIMENSIONS]
     if unknown:
         raise InvalidInput(
-            f"unknown breakdown {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(DIMENSIONS)} or 'all'"
+            f"{len(unknown)} unknown breakdown(s); allowed: {', '.join(DIMENSIONS)} or 'all'"
         )
     return names
 
@@ -209,7 +208,7 @@ def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
     a quote's existence is not revealed to another organisation."""
     quote = QuoteRepository(session).get(quote_id, who.scope())
     if quote is None:
-        raise QuoteNotFound(f"no quote {quote_id!r} in your organisation")
+        raise QuoteNotFound("no such quote in your organisation")
     AuditRepository(session).record(
         clock.now(), who.user_id, who.organisation_id, "quote.read", quote.id, {}
     )

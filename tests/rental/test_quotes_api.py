@@ -91,17 +91,17 @@ def test_tiny_segment_shows_nothing(app_client: ScanningClient, org_keys: dict[s
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"shoe_size": [42]}, "unknown criterion 'shoe_size'"),
-        ({"departments": ["06' OR 1=1 --"]}, "unknown value"),
+        ({"shoe_size": [42]}, "body: unknown criterion; allowed criteria: age, children"),
+        ({"departments": ["06", "06' OR 1=1 --"]}, "unknown value at position 1 of departments"),
         ({"age": {"min": 60, "max": 20}}, "greater than age max"),
         ({"sex": ["X"]}, "allowed: F, M"),
         ({"csp": []}, "empty list"),
         ({"postcodes": ["06000"] * 501}, "limit of 500"),
         ({"radius": {"commune": "06088", "km": 5000}}, "over the limit"),
-        ({"exclude": {"exclude": {"sex": ["F"]}}}, "unknown criterion 'exclude'"),
+        ({"exclude": {"exclude": {"sex": ["F"]}}}, "exclude: unknown criterion; allowed"),
         ({"exclude": {}}, "exclude is empty"),
         ({"radius": {"commune": "06088", "km": True}}, "radius.km"),
-        ({"sex": ["x" * 5000]}, "...'"),
+        ({"sex": ["x" * 5000]}, "unknown value at position 0 of sex; allowed: F, M"),
     ],
 )
 def test_bad_criteria_get_clear_422(
@@ -120,7 +120,8 @@ def test_a_number_typed_into_a_criterion_is_not_echoed(
     for typed in (number, national):
         r = quote(app_client, org_keys["acme"], {"postcodes": [typed]})
         assert r.status_code == 422
-        assert "<redacted>" in r.json()["detail"]
+        assert "unknown value at position 0 of postcodes" in r.json()["detail"]
+        assert national[1:] not in r.text
 
 
 def test_malformed_json(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
@@ -178,7 +179,8 @@ def test_breakdowns_cover_all_cells(app_client: ScanningClient, org_keys: dict[s
         "/v1/quotes", params={"breakdowns": "sex,shoe"}, json={}, headers=auth(org_keys["acme"])
     )
     assert bad.status_code == 422
-    assert "unknown breakdown 'shoe'" in bad.json()["detail"]
+    assert "query.breakdowns: String should match pattern" in bad.json()["detail"]
+    assert "shoe" not in bad.text
 
 
 def test_empty_cells_do_not_hide_real_ones(

@@ -1,0 +1,20 @@
+"""Request fields that read JSON exactly as the OpenAPI document says: pydantic's lax mode
+would take "12" or 12.0 for an integer and 0 for a boolean, which the document forbids (and a
+client relying on them would break on any other server of the same document)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+
+def _whole(value: Any) -> Any:
+    # JSON Schema counts 12.0 as an integer: take it; strict mode refuses strings and booleans.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole), Field(strict=True)]
+"""An integer: 12 or 12.0, not "12", not true."""
+Flag = Annotated[bool, Field(strict=True)]
+"""A boolean: true or false, not 0, 1 or "yes"."""
