@@ -102,6 +102,7 @@ def replies(
     "/carriers/status",
     response_model=list[CarrierStatusOut],
     summary="Each carrier's state, last error and last success (account managers)",
+    responses=errors.responses(403),
 )
 def carrier_status(session: SessionDep, _: StaffDep) -> list[CarrierStatusOut]:
     """What the dispatch workers last saw of each carrier: a carrier `unavailable` holds up
