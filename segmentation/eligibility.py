@@ -70,9 +70,11 @@ class ContactPressure:
         if full or start < self._since or stale:
             self._reset(start)
         after = max(0, self._upto - LOOKBACK) if self._upto else 0
-        ids, hmacs, times = ContactHistoryRepository(session).events(
-            after, datetime.fromtimestamp(self._since, UTC)
-        )
+        repo = ContactHistoryRepository(session)
+        window = datetime.fromtimestamp(self._since, UTC)
+        if after and repo.tail(after, window) == (len(self._recent), self._upto):
+            return  # nothing new above the look-back mark: no row to read
+        ids, hmacs, times = repo.events(after, window)
         fresh = np.fromiter(
             (i not in self._recent for i in ids.tolist()), dtype=bool, count=len(ids)
         )
@@ -144,10 +146,10 @@ class Eligibility:
         self.engine = engine
         self._lock = threading.Lock()
         self._seen: set[int] = set()  # suppression row ids already applied
+        self._recent: set[int] = set()  # those above _upto - LOOKBACK
         self._upto = 0
         self._reconciled = 0.0
         self._suppressed_ids = np.empty(0, dtype=np.int64)
-        self._resolved: dict[bytes, np.ndarray] = {}
         # Reservations still held (stamp, send times sorted, prospect ids in the same order),
         # cached until their stamp changes, and the last few answers of `reserved_for`: a quote
         # then costs two binary searches instead of reading and sorting reserved rows again.
@@ -161,28 +163,24 @@ class Eligibility:
         repo = SuppressionRepository(session)
         with self._lock:
             full = time.monotonic() - self._reconciled > RECONCILE_SECONDS
-            # The look-back read also brings anything above the high-water mark: one query.
+            # The look-back read also brings anything above the high-water mark: one query,
+            # made only when a count shows something there that is not held yet.
             since = 0 if full else max(0, self._upto - LOOKBACK)
+            if not full and repo.tail(since) == (len(self._recent), self._upto):
+                return self._suppressed_ids
             fresh = [(i, h) for i, h in repo.hmacs_after(since) if i not in self._seen]
             if fresh:
                 ids = self.engine.resolve_hmacs([h for _, h in fresh])
                 self._suppressed_ids = np.union1d(self._suppressed_ids, ids)
                 self._seen.update(i for i, _ in fresh)
                 self._upto = max(self._upto, max(i for i, _ in fresh))
+            mark = self._upto - LOOKBACK
+            self._recent = {i for i in self._recent if i > mark}
+            self._recent.update(i for i, _ in fresh if i > mark)
             if full:
                 self._reconciled = time.monotonic()
+                self._recent = {i for i in self._seen if i > mark}
             return self._suppressed_ids
-
-    def _resolve(self, hmacs: list[bytes]) -> np.ndarray:
-        with self._lock:
-            missing = [h for h in hmacs if h not in self._resolved]
-            if missing:
-                # One query for all missing numbers; those absent from the snapshot map to nothing.
-                found = self.engine.resolve_hmacs_with_keys(missing)
-                for h in missing:
-                    self._resolved[h] = found.get(h, np.empty(0, dtype=np.int64))
-            parts = [self._resolved[h] for h in hmacs]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def _held_rows(self, session: Session) -> tuple[int, np.ndarray, np.ndarray]:
         repo = ReservationRepository(session)

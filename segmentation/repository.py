@@ -52,6 +52,16 @@ class SuppressionRepository:
         """Changes whenever the list grows (insert-only table)."""
         return int(self.session.scalar(select(func.coalesce(func.max(Suppression.id), 0))) or 0)
 
+    def tail(self, after_id: int) -> tuple[int, int]:
+        """(how many, highest id) of the opt-outs with an id above `after_id`: whether a
+        reader holding them all has anything to read."""
+        row = self.session.execute(
+            select(func.count(), func.coalesce(func.max(Suppression.id), 0)).where(
+                Suppression.id > after_id
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
     def hmacs_after(self, after_id: int) -> list[tuple[int, bytes]]:
         rows = self.session.execute(
             select(Suppression.id, Suppression.phone_hmac)
@@ -69,6 +79,17 @@ class ContactHistoryRepository:
         values = [{"phone_hmac": h, "order_id": o, "sent_at": t} for h, o, t in rows]
         if values:  # Core executemany: a send records a thousand at a time
             self.session.connection().execute(insert(CONTACT_HISTORY), values)
+
+    def tail(self, after_id: int, since: datetime) -> tuple[int, int]:
+        """(how many, highest id) of the contacts with an id above `after_id` sent at or after
+        `since` (read by primary key): whether a reader holding them all has anything to
+        read."""
+        row = self.session.execute(
+            select(func.count(), func.coalesce(func.max(ContactEvent.id), 0)).where(
+                ContactEvent.id > after_id, ContactEvent.sent_at >= since
+            )
+        ).one()
+        return int(row[0]), int(row[1])
 
     def events(self, after_id: int, since: datetime) -> tuple[np.ndarray, list[bytes], np.ndarray]:
         """(ids, number HMACs, send times in epoch seconds) of the contacts with an id above
