@@ -88,8 +88,9 @@ def test_pressure_follows_the_contact_history_at_every_instant(
 def test_a_contact_committed_late_counts_in_the_exact_view(
     base: snapshot.Snapshot, people: list[bytes]
 ) -> None:
-    """A contact whose id is far below the highest one (a transaction that committed late, on
-    PostgreSQL) is in the view a draw takes (full=True)."""
+    """A contact whose id is below the highest one (a transaction that committed late, on
+    PostgreSQL) is in the quotes' view when it is within the look-back, and in the view a draw
+    takes (full=True) however far below."""
     engine = Engine(base)
     pressure = ContactPressure(engine)
     since = NOW - timedelta(days=CAP["window_days"])
@@ -102,6 +103,11 @@ def test_a_contact_committed_late_counts_in_the_exact_view(
         contact(session, top + 10_000, people[35])
     with unit_of_work() as session:
         pressure.refresh(session, since)
+        contact(session, top + 9_990, people[37])  # late, within the look-back
+    with unit_of_work() as session:
+        pressure.refresh(session, since)  # incremental: the quotes' view
+    assert engine.resolve_hmacs([people[37]])[0] in set(pressure.over_cap(NOW, **CAP).tolist())
+    with unit_of_work() as session:
         contact(session, top + 1, people[36])  # 9,999 ids below the highest one
     with unit_of_work() as session:
         pressure.refresh(session, since, full=True)
