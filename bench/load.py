@@ -40,7 +40,7 @@ from bench.common import RENTAL, ROOT, emit, ensure_base, env_for
 from bench.http import free_port
 
 ORGANISATIONS = 8
-BUDGET = 300  # per organisation and day: 8 x 300 quotes, fewer than the run can ask for
+BUDGET = 100  # per organisation and day: 8 x 100 quotes, fewer than the run serves
 REPORT_RECIPIENTS = 20_000
 
 
