@@ -23,6 +23,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from kit.errors import ServiceBusy
 
 Scope = MutableMapping[str, Any]
@@ -142,3 +144,36 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
         finally:
             await admission.__aexit__(None, None, None)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body larger than `max_bytes` before it is read whole: at once when
+    its Content-Length says so (`render` answers), otherwise as soon as the bytes received pass
+    the limit (a 413 HTTPException raised while the endpoint reads the body, rendered by the
+    application's handler). Nothing is buffered here."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, render: Callable[[], Any]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self.render()(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, limited, send)

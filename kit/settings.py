@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     quote_concurrency: int = Field(default=3, ge=1, le=8)  # counts share one engine
     report_concurrency: int = Field(default=2, ge=1, le=8)  # reports, invoices, PDFs
     admission_max_wait_seconds: float = Field(default=0.5, gt=0, le=30)
+    # A request body larger than this is refused (413) before it is read whole: the largest
+    # legitimate one (criteria with long lists, a carrier's batch of receipts) is far smaller.
+    max_body_bytes: int = Field(default=1_048_576, ge=65_536)
     db_pool_size: int = Field(default=32, ge=1)  # connections kept per process
     db_pool_overflow: int = Field(default=8, ge=0)  # opened beyond it when needed
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)  # then 503, never a hang

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from dispatch.endpoints import stop_router
 from kit import redact
-from kit.admission import AdmissionMiddleware, Gate, Route
+from kit.admission import AdmissionMiddleware, BodyLimitMiddleware, Gate, Route
 from kit.errors import RentalError
 from kit.settings import get_settings
 from rental import api, errors
@@ -60,4 +60,6 @@ def create_app() -> FastAPI:
         render=errors.render,
         exempt=("/v1/health",),
     )
+    # Outermost: a body too large is refused before anything else looks at the request.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=s.max_body_bytes, render=errors.too_large)
     return app

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from kit import redact
 from kit.db import transient
 from kit.errors import RentalError, ServiceBusy
+from kit.settings import get_settings
 
 log = logging.getLogger("rental")
 
@@ -92,6 +93,14 @@ STATUSES: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {
         },
         {},
     ),
+    413: (
+        "The body is larger than the service takes",
+        {
+            "error": "request_entity_too_large",
+            "detail": "the request body is too large: at most 1048576 bytes",
+        },
+        {},
+    ),
     415: (
         "The body was not sent as JSON",
         {
@@ -145,6 +154,8 @@ def responses(*statuses: int, **notes: str) -> dict[int | str, dict[str, Any]]:
     model and an example; `notes` (e.g. `conflict="..."`) say more about one status, named as
     in http.HTTPStatus (lower case)."""
     out: dict[int | str, dict[str, Any]] = {}
+    if 415 in statuses:  # a route that takes a body: it may also be too large
+        statuses = (413, *statuses)
     for status in statuses:
         description, example, headers = STATUSES[status]
         note = notes.get(HTTPStatus(status).name.lower())
@@ -329,7 +340,6 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 HTTP_DETAILS = {
     404: "no such path: the API and its paths are described at /docs",
     405: "this method is not allowed on this path: the Allow header lists those that are",
-    413: "the request body is too large",
 }
 
 
@@ -345,6 +355,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
+    if exc.status_code == 413:
+        return too_large()
     detail = HTTP_DETAILS.get(exc.status_code, status.description or status.phrase)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
@@ -352,6 +364,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         methods = _document(request).methods(request)
         headers["Allow"] = ", ".join(methods) if methods else headers.get("Allow", "")
     return ErrorResponse({"error": code, "detail": detail}, exc.status_code, headers=headers)
+
+
+def too_large() -> JSONResponse:
+    """A request body over RENTAL_MAX_BODY_BYTES (kit.admission.BodyLimitMiddleware)."""
+    detail = f"the request body is too large: at most {get_settings().max_body_bytes} bytes"
+    return ErrorResponse({"error": "request_entity_too_large", "detail": detail}, 413)
 
 
 def install(app: FastAPI) -> None:
