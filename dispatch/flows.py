@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from datasets.geography import PARIS, is_overseas
 from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
@@ -136,7 +137,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
             )
         batches[-1]["size"] = int(batches[-1]["size"]) + 1  # type: ignore[call-overload]
         row["batch"] = len(batches) - 1
-        if str(row["department"]).startswith("97"):
+        if is_overseas(str(row["department"])):
             row["stop_token"] = _stop_token()
         count += 1
     ledger = LedgerRepository(session)
@@ -157,7 +158,7 @@ def _controls(order_id: str) -> list[dict[str, Any]]:
             "order_id": order_id,
             "prospect_id": int(pid),
             "calendar": "metro",
-            "department": "75",
+            "department": PARIS,
             "sex": "",
             "phone_enc": enc,
             "phone_hmac": mac,

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
+from datasets.geography import is_overseas
 from datasets.vault import decrypt_numbers
 from dispatch import carriers, flows, intake
 from dispatch.carriers.base import (
@@ -136,7 +137,7 @@ def send_batch(order_id: str, number: int) -> None:
                     text=compose(
                         order.message,
                         r.sex,
-                        metropolitan=not r.department.startswith("97"),
+                        metropolitan=not is_overseas(r.department),
                         stop_link=f"{s.stop_link_base}{r.stop_token}" if r.stop_token else None,
                     ),
                     encoding=order.encoding,

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from datasets import reference
+from datasets.geography import is_overseas
 from kit.settings import get_settings
 
 # holidays' subdivisions of France for the departments whose calendar differs from the
@@ -61,7 +62,7 @@ def calendar_of(department: str) -> Calendar:
     tz = _time_zones().get(department, "Europe/Paris")
     if subdivision is None:
         return Calendar("metro", tz, None)
-    key = subdivision if department.startswith("97") else f"alsace-moselle-{subdivision}"
+    key = subdivision if is_overseas(department) else f"alsace-moselle-{subdivision}"
     return Calendar(key, tz, subdivision)
 
 

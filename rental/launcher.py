@@ -24,6 +24,7 @@ from types import FrameType
 
 import httpx
 
+from datasets.geography import PARIS
 from dispatch import windows
 from kit import clock
 from kit.settings import get_settings, reset_settings
@@ -36,7 +37,7 @@ def demo_clock(out: Callable[[str], None]) -> None:
     """Start the clock at the next opening of the Paris window when it is closed now."""
     if get_settings().now is not None:
         return
-    paris = windows.calendar_of("75")
+    paris = windows.calendar_of(PARIS)
     now = clock.now()
     if windows.is_open(paris, now):
         return

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from datasets import reference
 from datasets import snapshot as snap
+from datasets.geography import PARIS
 from dispatch import windows
 from kit.settings import get_settings
 from rental.accounts.service import organisation_name
@@ -570,7 +571,7 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
             note="nothing to show yet" if submitted == 0 else "hidden with the volume submitted",
         )
 
-    reference_day = (first or order.send_at).astimezone(windows.calendar_of("75").zone).date()
+    reference_day = (first or order.send_at).astimezone(windows.calendar_of(PARIS).zone).date()
     quote = QuoteRepository(session).get(order.quote_id, None)
     criteria = describe(Criteria.model_validate(json.loads(quote.criteria))) if quote else []
     notes = [

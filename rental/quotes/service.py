@@ -10,6 +10,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from datasets import reference
+from datasets.geography import zone_of_department
 from kit import clock, keys
 from kit.errors import InvalidInput
 from kit.settings import get_settings
@@ -45,15 +46,6 @@ def dimension_values() -> dict[str, list[tuple[str, str]]]:
 def region_of_department() -> dict[str, str]:
     deps = reference.departments()
     return dict(zip(deps["code"], deps["region_code"], strict=True))
-
-
-@lru_cache(maxsize=1)
-def zone_of_department() -> dict[str, str]:
-    deps = reference.departments()
-    return {
-        code: "metro" if terr == "metro" else "overseas"
-        for code, terr in zip(deps["code"], deps["territory"], strict=True)
-    }
 
 
 def parse_breakdowns(text: str | None) -> tuple[str, ...]:
