@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from kit.clock import PARIS
 from kit.settings import get_settings
@@ -179,6 +180,22 @@ def time_chart(report: Report) -> TimeChart:
 # Templates --------------------------------------------------------------------------------
 
 
+def css_string(value: str) -> Markup:
+    """Plain text as a quoted CSS string, for a `content:` inside a <style> element.
+
+    Style is raw text: HTML entities are not decoded there, so autoescaping would print
+    `d&#39;acompte` on the page. The text is escaped once, for CSS: quotes, backslashes, control
+    characters and `<`, `>`, `&` become hex escapes, so no value ends the string or the element.
+    """
+    if hasattr(value, "__html__"):  # already escaped for HTML: escaping again would show it
+        raise TypeError("css_string takes plain text, not markup")
+    out = "".join(
+        f"\\{ord(c):x} " if c in '"\\<>&' or ord(c) < 0x20 or ord(c) == 0x7F else c
+        for c in str(value)
+    )
+    return Markup(f'"{out}"')  # noqa: S704  (every character that matters is escaped above)
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -188,7 +205,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(count=count, money=money, when=when, percent=percent)
+    env.filters.update(count=count, money=money, when=when, percent=percent, css_string=css_string)
     return env
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from datetime import timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from rental.invoices.models import Invoice
 from rental.invoices.repository import InvoiceRepository
 from reports import render, service
 from tests.conftest import ScanningClient, auth
-from tests.rental.factories import create_order, pay_deposit
+from tests.rental.factories import create_order, deposit_of, pay_deposit
 from tests.reports.conftest import SentOrder
 
 PROBE = """<script>
@@ -150,6 +151,70 @@ def test_a_credit_note_names_the_invoice_it_corrects(
     text = " ".join(pdf_text(r.content).split())
     assert f"Avoir / Credit note n° {note.number}" in text
     assert f"Rectifie la facture / Corrects invoice n° {deposit.number}" in text
+
+
+def test_a_deposit_invoice_reads_facture_d_acompte_in_its_footer_not_an_escape(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    order = create_order(app_client, org_keys["acme"])
+    deposit = deposit_of(app_client, org_keys["acme"], order["id"])
+    footer = f"{get_settings().seller_name} - Facture d'acompte {deposit['number']} - page 1 / 1"
+    r = app_client.get(
+        f"/v1/invoices/{deposit['id']}", params={"format": "pdf"}, headers=auth(org_keys["acme"])
+    )
+    assert r.status_code == 200
+    text = " ".join(pdf_text(r.content).split())
+    assert footer in text, text[-300:]
+    assert "&#" not in text  # &#39; and the like
+    assert "&amp;" not in text
+    # The HTML escapes each value once: a browser reads the title as typed, and the footer's
+    # CSS string (raw text: entities are not decoded there) holds no HTML entity.
+    r = app_client.get(
+        f"/v1/invoices/{deposit['id']}", params={"format": "html"}, headers=auth(org_keys["acme"])
+    )
+    page = HtmlText()
+    page.feed(r.text)
+    assert f"Facture d'acompte / Deposit invoice n° {deposit['number']}" in page.text
+    assert "&" not in page.text
+    assert "&" not in page.style  # no &#39; nor &amp;: the base CSS itself has no "&"
+    assert f"Facture d'acompte {deposit['number']}" in page.style
+
+
+def test_a_customer_name_with_quotes_and_markup_reads_as_typed_in_the_report_footer(
+    sent_order: SentOrder,
+) -> None:
+    with unit_of_work() as session:
+        report = service.report_of(session, sent_order.id, sent_order.last_submission)
+    name = 'Dupont & "Fils" </style><p>x</p>'
+    html = render.report_html(report.model_copy(update={"customer": name}))
+    page = HtmlText()
+    page.feed(html)
+    assert "</style>" not in page.style  # the name stays inside the CSS string
+    assert "<p>x</p>" not in html
+    last = PdfReader(io.BytesIO(render.pdf(html))).pages[-1].extract_text() or ""
+    assert f"for {name}" in " ".join(last.split())
+
+
+class HtmlText(HTMLParser):
+    """The text a browser shows (entities decoded), and the raw text of the style elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = ""
+        self.style = ""
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.style += data
+        else:
+            self.text += data
 
 
 def _chromium() -> str:
