@@ -10,13 +10,16 @@ from kit.settings import get_settings
 from rental.messages.exceptions import InvalidMessage, InvalidSender
 from rental.messages.service import (
     CIVILITY,
+    GSM_SINGLE,
     MAX_MESSAGE_LENGTH,
+    STOP_TOKEN_LENGTH,
     VARIABLES,
     check_message,
     check_sender,
     compose,
     measure,
     mentions,
+    stop_link,
 )
 
 # Template bombs: megabytes once rendered (the sandbox rendered them).
@@ -135,9 +138,35 @@ def test_whitelisted_variable_counts_at_its_longest() -> None:
 def test_no_recipient_receives_more_than_was_measured(sex: str) -> None:
     text = "{{ civilite }}, {{ civility }}: -20% chez ACME"
     for metropolitan in (True, False):
-        sent = compose(text, sex, metropolitan, "https://stop.sms/abcdefgh")
+        sent = compose(text, sex, metropolitan, stop_link("abcdefgh"))
         checked = check_message(text, metropolitan)
         assert measure(sent).characters <= checked.characters
+
+
+# A base longer than the default, as production configures one.
+LONG_STOP_LINK_BASE = "https://optout.example-broker.fr/s/"
+
+
+def overseas_at_the_limit() -> tuple[str, str]:
+    """A message whose overseas form, as dispatch composes it with the configured STOP link,
+    is one character over a single SMS; and that composed form."""
+    link = f"{get_settings().stop_link_base}{'k' * STOP_TOKEN_LENGTH}"  # as dispatch builds it
+    mentions_length = len(compose("a", "F", metropolitan=False, stop_link=link)) - 1
+    text = "a" * (GSM_SINGLE + 1 - mentions_length)
+    return text, compose(text, "F", metropolitan=False, stop_link=link)
+
+
+@pytest.mark.parametrize("base", [None, LONG_STOP_LINK_BASE])
+def test_overseas_segments_checked_are_the_segments_sent_whatever_the_stop_link_base(
+    monkeypatch: pytest.MonkeyPatch, base: str | None
+) -> None:
+    if base is not None:
+        monkeypatch.setattr(get_settings(), "stop_link_base", base)
+    text, sent = overseas_at_the_limit()
+    checked = check_message(text, metropolitan=False)
+    assert measure(sent).segments == 2
+    assert checked.segments == measure(sent).segments
+    assert checked.characters == measure(sent).characters
 
 
 @pytest.mark.parametrize(
