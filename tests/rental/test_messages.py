@@ -10,9 +10,7 @@ from kit.settings import get_settings
 from rental.messages.exceptions import InvalidMessage, InvalidSender
 from rental.messages.service import (
     CIVILITY,
-    GSM_SINGLE,
     MAX_MESSAGE_LENGTH,
-    STOP_TOKEN_LENGTH,
     VARIABLES,
     check_message,
     check_sender,
@@ -21,6 +19,7 @@ from rental.messages.service import (
     mentions,
     stop_link,
 )
+from tests.rental.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
 
 # Template bombs: megabytes once rendered (the sandbox rendered them).
 BOMBS = ["Bonjour {{ civilite * 100000 }}", "Bonjour {{ civilite * 400000 }}"]
@@ -141,19 +140,6 @@ def test_no_recipient_receives_more_than_was_measured(sex: str) -> None:
         sent = compose(text, sex, metropolitan, stop_link("abcdefgh"))
         checked = check_message(text, metropolitan)
         assert measure(sent).characters <= checked.characters
-
-
-# A base longer than the default, as production configures one.
-LONG_STOP_LINK_BASE = "https://optout.example-broker.fr/s/"
-
-
-def overseas_at_the_limit() -> tuple[str, str]:
-    """A message whose overseas form, as dispatch composes it with the configured STOP link,
-    is one character over a single SMS; and that composed form."""
-    link = f"{get_settings().stop_link_base}{'k' * STOP_TOKEN_LENGTH}"  # as dispatch builds it
-    mentions_length = len(compose("a", "F", metropolitan=False, stop_link=link)) - 1
-    text = "a" * (GSM_SINGLE + 1 - mentions_length)
-    return text, compose(text, "F", metropolitan=False, stop_link=link)
 
 
 @pytest.mark.parametrize("base", [None, LONG_STOP_LINK_BASE])

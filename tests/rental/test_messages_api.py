@@ -7,7 +7,8 @@ import pytest
 from kit.settings import get_settings
 from rental.messages.service import measure
 from tests.conftest import ScanningClient, auth
-from tests.rental.test_messages import LONG_STOP_LINK_BASE, NOT_ALLOWED, overseas_at_the_limit
+from tests.rental.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
+from tests.rental.test_messages import NOT_ALLOWED
 
 
 @pytest.mark.parametrize("message", NOT_ALLOWED)
