@@ -30,7 +30,7 @@ from kit import clock, keys, redisd
 from kit.db import retried, unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
-from rental.messages.service import compose
+from rental.messages.service import compose, stop_link
 from rental.orders.models import Order
 from segmentation import runtime
 
@@ -138,7 +138,7 @@ def send_batch(order_id: str, number: int) -> None:
                         order.message,
                         r.sex,
                         metropolitan=not is_overseas(r.department),
-                        stop_link=f"{s.stop_link_base}{r.stop_token}" if r.stop_token else None,
+                        stop_link=stop_link(r.stop_token) if r.stop_token else None,
                     ),
                     encoding=order.encoding,
                 )

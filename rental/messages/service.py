@@ -45,7 +45,6 @@ ONLY_VARIABLES = (
 )
 URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
-STOP_LINK_PLACEHOLDER = "https://stop.sms/XXXXXXXX"  # a personal link has this length
 STOP_TOKEN_LENGTH = 8
 # measure() caches only texts this short: max_segments is at most 10, so every message that
 # fits is shorter, and the cache never holds a long string.
@@ -106,9 +105,17 @@ def check_sender(sender: str) -> str:
     return sender
 
 
+def stop_link(token: str) -> str:
+    """A recipient's personal STOP link, under the configured base."""
+    return f"{get_settings().stop_link_base}{token}"
+
+
 def mentions(metropolitan: bool) -> str:
+    """The mentions appended to every message; overseas, a STOP link of the length dispatch
+    sends (read from the setting each time, so that what is measured is what is sent)."""
     s = get_settings()
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {STOP_LINK_PLACEHOLDER}"
+    link = stop_link("X" * STOP_TOKEN_LENGTH)
+    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {link}"
     return f"{stop} {s.source_mention}"
 
 

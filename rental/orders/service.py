@@ -21,7 +21,14 @@ from rental.accounts.schemas import Principal
 from rental.invoices import service as invoices
 from rental.invoices.models import Invoice
 from rental.invoices.repository import InvoiceRepository
-from rental.messages.service import CheckedMessage, check_message, check_sender
+from rental.messages.service import (
+    GSM_MULTI,
+    UCS2_MULTI,
+    UCS2_SINGLE,
+    CheckedMessage,
+    check_message,
+    check_sender,
+)
 from rental.orders import flows
 from rental.orders.exceptions import (
     CancellationAlreadyRequested,
@@ -608,14 +615,14 @@ def view(session: Session, order: Order, who: Principal) -> OrderOut:
     p = Price.model_validate_json(order.price)
     deposit_invoice = invoices.deposit_of(session, order.id)
     invoice_ids = [i.id for i in InvoiceRepository(session).of_order(order.id)]
-    per = 153 if worst.encoding == "GSM-7" else 67
+    per = GSM_MULTI if worst.encoding == "GSM-7" else UCS2_MULTI
     note = (
         f"{worst.encoding}: {worst.characters} characters with the STOP and source mentions, "
         f"{worst.segments} SMS segment(s) per message; transport is billed per segment"
         + ("" if worst.segments == 1 else f" (concatenated parts hold {per} characters)")
         + (
             ". One character outside the GSM alphabet makes the whole message UCS-2, "
-            "70 characters per segment"
+            f"{UCS2_SINGLE} characters per segment"
             if worst.encoding == "UCS-2"
             else ""
         )

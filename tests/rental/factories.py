@@ -1,4 +1,4 @@
-"""Small helpers that create quotes and orders through the public API."""
+"""Small helpers that create quotes and orders through the public API, and messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kit import clock
+from kit.settings import get_settings
+from rental.messages.service import GSM_SINGLE, STOP_TOKEN_LENGTH, compose
 from tests.conftest import ScanningClient, auth
+
+# A base longer than the default, as production configures one.
+LONG_STOP_LINK_BASE = "https://optout.example-broker.fr/s/"
+
+
+def overseas_at_the_limit() -> tuple[str, str]:
+    """A message whose overseas form, as dispatch composes it with the configured STOP link,
+    is one character over a single SMS; and that composed form."""
+    link = f"{get_settings().stop_link_base}{'k' * STOP_TOKEN_LENGTH}"  # as dispatch builds it
+    mentions_length = len(compose("a", "F", metropolitan=False, stop_link=link)) - 1
+    text = "a" * (GSM_SINGLE + 1 - mentions_length)
+    return text, compose(text, "F", metropolitan=False, stop_link=link)
+
 
 BROAD = {"sex": ["F"], "age": {"min": 25, "max": 60}}
 

@@ -17,7 +17,9 @@ from rental.messages.service import (
     compose,
     measure,
     mentions,
+    stop_link,
 )
+from tests.rental.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
 
 # Template bombs: megabytes once rendered (the sandbox rendered them).
 BOMBS = ["Bonjour {{ civilite * 100000 }}", "Bonjour {{ civilite * 400000 }}"]
@@ -135,9 +137,22 @@ def test_whitelisted_variable_counts_at_its_longest() -> None:
 def test_no_recipient_receives_more_than_was_measured(sex: str) -> None:
     text = "{{ civilite }}, {{ civility }}: -20% chez ACME"
     for metropolitan in (True, False):
-        sent = compose(text, sex, metropolitan, "https://stop.sms/abcdefgh")
+        sent = compose(text, sex, metropolitan, stop_link("abcdefgh"))
         checked = check_message(text, metropolitan)
         assert measure(sent).characters <= checked.characters
+
+
+@pytest.mark.parametrize("base", [None, LONG_STOP_LINK_BASE])
+def test_overseas_segments_checked_are_the_segments_sent_whatever_the_stop_link_base(
+    monkeypatch: pytest.MonkeyPatch, base: str | None
+) -> None:
+    if base is not None:
+        monkeypatch.setattr(get_settings(), "stop_link_base", base)
+    text, sent = overseas_at_the_limit()
+    checked = check_message(text, metropolitan=False)
+    assert measure(sent).segments == 2
+    assert checked.segments == measure(sent).segments
+    assert checked.characters == measure(sent).characters
 
 
 @pytest.mark.parametrize(

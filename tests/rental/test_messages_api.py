@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from kit.settings import get_settings
+from rental.messages.service import measure
 from tests.conftest import ScanningClient, auth
+from tests.rental.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
 from tests.rental.test_messages import NOT_ALLOWED
 
 
@@ -40,3 +43,17 @@ def test_a_message_longer_than_allowed_is_refused_as_typed(
         "/v1/messages/check", json={"message": "a" * 2001}, headers=auth(org_keys["acme"])
     )
     assert r.status_code == 422
+
+
+def test_overseas_segments_shown_are_those_sent_with_the_configured_stop_link(
+    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "stop_link_base", LONG_STOP_LINK_BASE)
+    text, sent = overseas_at_the_limit()
+    r = app_client.post(
+        "/v1/messages/check", json={"message": text}, headers=auth(org_keys["acme"])
+    )
+    assert r.status_code == 200, r.text
+    overseas = r.json()["overseas"]
+    assert (overseas["segments"], overseas["characters"]) == (2, measure(sent).characters)
+    assert len(overseas["preview"]) == len(sent)

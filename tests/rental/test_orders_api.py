@@ -11,15 +11,18 @@ from sqlalchemy import func, select, update
 
 from kit.clock import PARIS
 from kit.db import unit_of_work
+from kit.settings import get_settings
 from rental.quotes.models import Quote
 from segmentation.models import Reservation
 from tests.conftest import ScanningClient, auth
 from tests.rental.factories import (
+    LONG_STOP_LINK_BASE,
     create_order,
     create_quote,
     deposit_of,
     invoices_of,
     order_body,
+    overseas_at_the_limit,
     pay_deposit,
 )
 
@@ -107,6 +110,20 @@ def test_the_message_check_is_shown_back(
     assert long["segments"] == 2  # 150 + the mentions > 160
     assert long["total"]["amount_excl_vat_cents"] > accents["total"]["amount_excl_vat_cents"]
     assert long["price"]["transport"][0]["segments_per_message"] == 2
+
+
+def test_overseas_segments_billed_are_those_sent_with_the_configured_stop_link(
+    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "stop_link_base", LONG_STOP_LINK_BASE)
+    text, sent = overseas_at_the_limit()  # one character over one SMS as dispatch sends it
+    quote = create_quote(app_client, org_keys["acme"], {"departments": ["974"]})
+    order = create_order(app_client, org_keys["acme"], quote, message=text)
+    assert order["segments"] == 2
+    assert order["message_check"]["characters"] == len(sent)
+    lines = {line["zone"]: line for line in order["price"]["transport"]}
+    assert lines["overseas"]["messages"] == order["quantity"]
+    assert lines["overseas"]["segments_per_message"] == 2
 
 
 @pytest.mark.parametrize(
