@@ -10,6 +10,7 @@ admitted request never queues where nobody can see it.
 
 Each process has its own gates: a process's capacity (its DuckDB engine, its threads) is its
 own. A pure ASGI middleware, so that nothing is read from the request before it is admitted.
+`BodyLimitMiddleware`, in front of it, refuses a body too large before it is read whole.
 """
 
 from __future__ import annotations
