@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -30,24 +31,35 @@ from kit import clock
 from kit.settings import get_settings, reset_settings
 
 CHILDREN = ("api", "worker", "beat")
+DEMO_WINDOW_NEEDED = timedelta(minutes=30)
 PR_SET_PDEATHSIG = 1
 
 
+def demo_start(now: datetime) -> datetime | None:
+    """Where a demo's clock should start: None when the Paris window is open now and stays open
+    long enough for a demo rental (sent 30 s after its order) to go out, otherwise its next
+    opening."""
+    paris = windows.calendar_of(PARIS)
+    if windows.seconds_left(paris, now) >= DEMO_WINDOW_NEEDED.total_seconds():
+        return None
+    after = windows.closing(paris, now) if windows.is_open(paris, now) else now
+    return windows.next_opening(paris, after)
+
+
 def demo_clock(out: Callable[[str], None]) -> None:
-    """Start the clock at the next opening of the Paris window when it is closed now."""
+    """Start the clock at `demo_start` unless RENTAL_NOW already sets it."""
     if get_settings().now is not None:
         return
-    paris = windows.calendar_of(PARIS)
-    now = clock.now()
-    if windows.is_open(paris, now):
+    opening = demo_start(clock.now())
+    if opening is None:
         return
-    opening = windows.next_opening(paris, now)
     os.environ["RENTAL_NOW"] = opening.isoformat()
     reset_settings()
     clock.reset()
     out(
-        f"The legal send window is closed now; the service's clock starts at the next opening, "
-        f"{clock.human(opening)} (RENTAL_NOW), and runs on from there."
+        f"The legal send window is closed now or closes within "
+        f"{DEMO_WINDOW_NEEDED.seconds // 60} minutes; the service's clock starts at its next "
+        f"opening, {clock.human(opening)} (RENTAL_NOW), and runs on from there."
     )
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psutil
@@ -82,3 +84,25 @@ def test_each_up_revokes_the_demo_keys_it_printed_before(app_client: ScanningCli
     for role in ("client", "manager"):
         assert app_client.get("/v1/orders", headers=auth(first[role])).status_code == 401
         assert app_client.get("/v1/orders", headers=auth(second[role])).status_code == 200
+
+
+PARIS_TIME = ZoneInfo("Europe/Paris")
+
+
+def test_a_demo_started_just_before_the_window_closes_waits_for_the_next_opening() -> None:
+    # Friday 4 December 2026 at 21:59 in Paris: open for one more minute, too little for a
+    # demo rental sent 30 s after its order (CI once waited for Saturday morning here).
+    late = datetime(2026, 12, 4, 21, 59, tzinfo=PARIS_TIME)
+    opening = launcher.demo_start(late)
+    assert opening is not None
+    assert opening.astimezone(PARIS_TIME) == datetime(2026, 12, 5, 8, 0, tzinfo=PARIS_TIME)
+
+
+def test_a_demo_inside_the_window_keeps_the_real_clock() -> None:
+    assert launcher.demo_start(datetime(2026, 12, 4, 15, 0, tzinfo=PARIS_TIME)) is None
+
+
+def test_a_demo_on_a_sunday_starts_on_monday_morning() -> None:
+    opening = launcher.demo_start(datetime(2026, 12, 6, 12, 0, tzinfo=PARIS_TIME))
+    assert opening is not None
+    assert opening.astimezone(PARIS_TIME) == datetime(2026, 12, 7, 8, 0, tzinfo=PARIS_TIME)
