@@ -41,11 +41,11 @@ def _order(rows: int, quantity: int, env: dict[str, str]) -> tuple[str, float]:
     reset_settings()
     from kit import clock
     from kit.db import unit_of_work
-    from rental.accounts import service as accounts
     from rental.migrations import upgrade
-    from rental.orders import service as orders
-    from rental.orders.schemas import OrderCreate
-    from rental.quotes import service as quotes
+    from sales.accounts import service as accounts
+    from sales.orders import service as orders
+    from sales.orders.schemas import OrderCreate
+    from sales.quotes import service as quotes
     from segmentation import runtime
     from segmentation.criteria import Criteria
 
@@ -70,7 +70,7 @@ def _order(rows: int, quantity: int, env: dict[str, str]) -> tuple[str, float]:
             ),
         )
         order_id = order.id
-    from rental.invoices import service as invoices
+    from sales.invoices import service as invoices
 
     with unit_of_work() as session:
         due = invoices.deposit_of(session, order_id)
@@ -83,7 +83,7 @@ def _order(rows: int, quantity: int, env: dict[str, str]) -> tuple[str, float]:
 
 def _status(order_id: str) -> str:
     from kit.db import unit_of_work
-    from rental.orders.models import Order
+    from sales.orders.models import Order
 
     with unit_of_work() as session:
         order = session.get(Order, order_id)

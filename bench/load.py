@@ -64,13 +64,13 @@ def _setup(env: dict[str, str]) -> dict[str, Any]:
     reset_settings()
     from bench.report import fill_ledger
     from kit.db import unit_of_work
-    from rental.accounts import service as accounts
-    from rental.accounts.models import Role
     from rental.migrations import upgrade
-    from rental.orders import service as orders
-    from rental.orders.schemas import OrderCreate
-    from rental.orders.states import OrderStatus
-    from rental.quotes import service as quotes
+    from sales.accounts import service as accounts
+    from sales.accounts.models import Role
+    from sales.orders import service as orders
+    from sales.orders.schemas import OrderCreate
+    from sales.orders.states import OrderStatus
+    from sales.quotes import service as quotes
     from segmentation import runtime
     from segmentation.criteria import Criteria
 
@@ -215,7 +215,7 @@ def _quotes_in_database(env: dict[str, str], setup: dict[str, Any]) -> dict[str,
     from sqlalchemy import func, select
 
     from kit.db import unit_of_work
-    from rental.quotes.models import Quote
+    from sales.quotes.models import Quote
 
     with unit_of_work() as session:
         rows = dict(

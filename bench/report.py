@@ -38,13 +38,13 @@ def _setup(rows: int) -> str:
 
     from dispatch.models import Recipient
     from kit.db import unit_of_work
-    from rental.accounts import service as accounts
     from rental.migrations import upgrade
-    from rental.orders import service as orders
-    from rental.orders.models import Order
-    from rental.orders.schemas import OrderCreate
-    from rental.orders.states import OrderStatus
-    from rental.quotes import service as quotes
+    from sales.accounts import service as accounts
+    from sales.orders import service as orders
+    from sales.orders.models import Order
+    from sales.orders.schemas import OrderCreate
+    from sales.orders.states import OrderStatus
+    from sales.quotes import service as quotes
     from segmentation import runtime
     from segmentation.criteria import Criteria
 
@@ -183,9 +183,9 @@ def _memory(order_id: str) -> dict[str, int]:
     import psutil
 
     from kit.db import unit_of_work
-    from rental.orders.models import Order
     from reports import build
     from reports.repository import ReportRepository
+    from sales.orders.models import Order
 
     before = psutil.Process().memory_info().rss
     with unit_of_work() as session:
@@ -211,9 +211,9 @@ def run(rows: int) -> dict[str, Any]:
 
     from dispatch.models import Recipient
     from kit.db import unit_of_work
-    from rental.orders.models import Order
     from reports import build, render
     from reports.repository import ReportRepository
+    from sales.orders.models import Order
 
     now = SENT_AT + timedelta(hours=12)
 

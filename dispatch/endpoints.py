@@ -14,10 +14,10 @@ from dispatch.carriers.base import Receipt, Reply
 from dispatch.exceptions import CarrierNotFound, CarrierSecretRequired
 from dispatch.schemas import CarrierStatusOut
 from kit import clock, keys
+from kit import http_errors as errors
 from kit.settings import get_settings
 from kit.text import SafeText
-from rental import errors
-from rental.deps import SessionDep, StaffDep
+from sales.accounts.deps import SessionDep, StaffDep
 
 router = APIRouter(tags=["carriers"])
 stop_router = APIRouter(tags=["opt-out"])

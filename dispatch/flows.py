@@ -23,7 +23,6 @@ from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
 from dispatch.repository import (
-    SENT,
     UNAVAILABLE,
     CarrierStatusRepository,
     Claimed,
@@ -31,16 +30,17 @@ from dispatch.repository import (
     LedgerRepository,
     PartsRepository,
 )
+from dispatch.states import HANDED_OVER
 from kit import keys
 from kit.redact import redact
 from kit.settings import get_settings
-from rental.messages.service import STOP_TOKEN_LENGTH
-from rental.orders import flows as order_flows
-from rental.orders import service as orders
-from rental.orders.models import Order
-from rental.orders.repository import OrderRepository
-from rental.orders.states import OrderStatus
-from rental.quotes.repository import QuoteRepository
+from sales.messages.service import STOP_TOKEN_LENGTH
+from sales.orders import flows as order_flows
+from sales.orders import service as orders
+from sales.orders.models import Order
+from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus
+from sales.quotes.repository import QuoteRepository
 from segmentation.repository import (
     ContactHistoryRepository,
     ReservationRepository,
@@ -212,7 +212,7 @@ def finish(session: Session, order: Order, now: datetime) -> None:
     reservation gives way to the contact history, and the balance is invoiced for the volume
     actually sent."""
     counts = LedgerRepository(session).counts(order.id)
-    sent = sum(counts.get(s, 0) for s in SENT)
+    sent = sum(counts.get(s, 0) for s in HANDED_OVER)
     order_flows.move(session, order, S.sent, now, None, "system", "sent")
     ReservationRepository(session).release(order.id, now)
     orders.invoice_balance(session, order, sent, now)

@@ -12,11 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.models import Batch, CarrierStatus, EarlyReceipt, MessagePart, Recipient
-from rental.orders.models import Order, OrderEvent
-from rental.orders.states import OrderStatus
+from sales.orders.models import Order, OrderEvent
+from sales.orders.states import OrderStatus
 
 IN_FLIGHT = ("pending", "submitting")
-SENT = ("submitted", "delivered", "failed", "expired")  # handed to the carrier: billed
 
 
 # The tables themselves, for Core statements (executemany without the ORM's per-row work).

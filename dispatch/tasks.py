@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 import redis
+from celery import shared_task
 from sqlalchemy.orm import Session
 
 from datasets.geography import is_overseas
@@ -24,14 +25,13 @@ from dispatch.carriers.base import (
     Reply,
     Submitted,
 )
-from dispatch.celery_app import app
 from dispatch.repository import Claimed, LedgerRepository
 from kit import clock, keys, redisd
 from kit.db import retried, unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
-from rental.messages.service import compose, stop_link
-from rental.orders.models import Order
+from sales.messages.service import compose, stop_link
+from sales.orders.models import Order
 from segmentation import runtime
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1000
 
 
-@app.task(name="dispatch.tick")
+@shared_task(name="dispatch.tick")
 def tick() -> None:
     """Start the orders that are due, and enqueue the batches whose window is open."""
     r = redisd.client()
@@ -103,7 +103,7 @@ def _throttle(n: int) -> None:
     time.sleep(max(0.0, slot - time.time()))
 
 
-@app.task(name="dispatch.send_batch")
+@shared_task(name="dispatch.send_batch")
 def send_batch(order_id: str, number: int) -> None:
     """Send one batch: claim recipients a chunk at a time (each chunk committed as
     `submitting` before anything is submitted), check the window right before submitting,
@@ -245,7 +245,7 @@ def _reply(item: list[Any] | dict[str, Any]) -> Reply:
     return Reply(**item) if isinstance(item, dict) else Reply(*item)
 
 
-@app.task(name="dispatch.feedback")
+@shared_task(name="dispatch.feedback")
 def feedback_task(
     receipts: list[list[Any] | dict[str, Any]], replies: list[list[Any] | dict[str, Any]]
 ) -> None:
@@ -259,7 +259,7 @@ def feedback_task(
     retried(apply)
 
 
-@app.task(name="dispatch.receive")
+@shared_task(name="dispatch.receive")
 def receive() -> None:
     """Take the receipts and replies an SMSC holds for us (carrier `smpp`): each chunk is
     recorded, then acknowledged; what is not acknowledged the SMSC delivers again."""

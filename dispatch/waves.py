@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from dispatch import windows
 from dispatch.repository import LedgerRepository
 from kit.settings import get_settings
-from rental.orders.models import Order
-from rental.orders.states import OrderStatus
+from sales.orders.models import Order
+from sales.orders.states import OrderStatus
 from segmentation import privacy
 
 

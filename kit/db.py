@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from pydantic import TypeAdapter
+from sqlalchemy import DateTime, Engine, MetaData, Text, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -54,6 +55,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+J = TypeVar("J")
+
+
+class JSONOf(TypeDecorator[J], Generic[J]):
+    """A JSON document stored as text and read back as a typed value (a pydantic model, a
+    `dict[str, int]`...), validated both ways: no call site parses or dumps it by hand.
+    `JSONOf(dict[str, int])`, `JSONOf(Price)`; the column stays TEXT on every backend."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, of: Any) -> None:
+        super().__init__()
+        self.of = of
+        self._adapter: TypeAdapter[J] = TypeAdapter(of)
+
+    def process_bind_param(self, value: J | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        checked = self._adapter.validate_python(value)
+        return self._adapter.dump_json(checked).decode()
+
+    def process_result_value(self, value: str | None, dialect: Any) -> J | None:
+        if value is None:
+            return None
+        return self._adapter.validate_json(value)
+
+    def __repr__(self) -> str:  # alembic autogenerate and error messages
+        return "Text()"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     send_window_start: time = time(8, 0)
     send_window_end: time = time(22, 0)
 
-    # Pricing: a JSON file overriding the default grid (see rental/pricing/grid.py).
+    # Pricing: a JSON file overriding the default grid (see sales/pricing/grid.py).
     price_grid_file: Path | None = None
 
     # Secrets; generated under home/secrets on first use when not given.

@@ -9,15 +9,15 @@ from dispatch import service as carrier_status
 from dispatch.endpoints import router as carriers
 from dispatch.schemas import CarrierHealth
 from kit import clock
-from rental import errors
-from rental.accounts.endpoints import router as organisations
-from rental.deps import SessionDep
-from rental.invoices.endpoints import router as invoices
-from rental.messages.endpoints import router as messages
-from rental.orders.endpoints import router as orders
-from rental.pricing.endpoints import router as pricing
-from rental.quotes.endpoints import router as quotes
+from kit import http_errors as errors
+from rental.endpoints.invoices import router as invoices
+from rental.endpoints.orders import router as orders
 from reports.endpoints import router as reports
+from sales.accounts.deps import SessionDep
+from sales.accounts.endpoints import router as organisations
+from sales.messages.endpoints import router as messages
+from sales.pricing.endpoints import router as pricing
+from sales.quotes.endpoints import router as quotes
 
 router = APIRouter(prefix="/v1")
 # Every route needs a key (the carriers': their secret) and may be refused as invalid or when

@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dispatch.endpoints import stop_router
+from kit import http_errors as errors
 from kit import redact
 from kit.admission import AdmissionMiddleware, BodyLimitMiddleware, Gate, Route
 from kit.errors import RentalError
 from kit.settings import get_settings
-from rental import api, errors
+from rental import api
 from rental.migrations import upgrade
 
 log = logging.getLogger("rental")

@@ -14,10 +14,10 @@ from datasets.cli import app as base_app
 from kit.cli import fail, friendly_errors
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from rental.accounts import service as accounts
-from rental.accounts.models import Role
-from rental.accounts.repository import AccountRepository
 from rental.migrations import upgrade
+from sales.accounts import service as accounts
+from sales.accounts.models import Role
+from sales.accounts.repository import AccountRepository
 
 app = typer.Typer(
     help="Prospect file rental for SMS marketing.",
@@ -134,7 +134,7 @@ def quote(
     ] = None,
 ) -> None:
     """Count and price a segment; prints the same JSON as POST /v1/quotes (staff view)."""
-    from rental.quotes import service
+    from sales.quotes import service
     from segmentation import runtime
     from segmentation.criteria import Criteria
 
@@ -202,7 +202,7 @@ def worker(
     """Run a dispatch worker (Celery): sends batches, takes receipts."""
     import os
 
-    from dispatch.celery_app import configure
+    from rental.worker import configure
 
     upgrade()
     _carrier_secret_at_start()
@@ -224,7 +224,7 @@ def beat(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run the scheduler: every few seconds it asks a worker to look for due work."""
-    from dispatch.celery_app import configure
+    from rental.worker import configure
 
     upgrade()
     configure().start(["beat", f"--loglevel={loglevel}"])

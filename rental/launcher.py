@@ -165,10 +165,10 @@ def demo_keys(host: str, port: int) -> dict[str, str]:
     """The demo organisation's client key and an account manager's key, saved (0600) for
     `rental demo`. The keys a previous `rental up` of this home printed are revoked first."""
     from kit.db import unit_of_work
-    from rental.accounts import service as accounts
-    from rental.accounts.exceptions import KeyNotFound
-    from rental.accounts.models import Role
-    from rental.accounts.repository import AccountRepository
+    from sales.accounts import service as accounts
+    from sales.accounts.exceptions import KeyNotFound
+    from sales.accounts.models import Role
+    from sales.accounts.repository import AccountRepository
 
     s = get_settings()
     with unit_of_work() as session:

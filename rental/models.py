@@ -2,12 +2,12 @@
 
 from dispatch.models import Batch, CarrierStatus, EarlyReceipt, Recipient
 from kit.locks import Counter
-from rental.accounts.models import ApiKey, AuditEvent, Organisation, User
-from rental.idempotency.models import IdempotencyKey
-from rental.invoices.models import Invoice, Payment
-from rental.orders.models import Order, OrderEvent
-from rental.pricing.models import ContractGrid
-from rental.quotes.models import Quote
+from sales.accounts.models import ApiKey, AuditEvent, Organisation, User
+from sales.idempotency.models import IdempotencyKey
+from sales.invoices.models import Invoice, Payment
+from sales.orders.models import Order, OrderEvent
+from sales.pricing.models import ContractGrid
+from sales.quotes.models import Quote
 from segmentation.models import ContactEvent, Reservation, Suppression
 
 __all__ = [

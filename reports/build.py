@@ -32,16 +32,17 @@ from datasets import reference
 from datasets import snapshot as snap
 from datasets.geography import PARIS
 from dispatch import windows
+from dispatch.states import HANDED_OVER
 from kit.settings import get_settings
-from rental.accounts.service import organisation_name
-from rental.orders import service as orders
-from rental.orders.models import Order
-from rental.orders.repository import OrderRepository
-from rental.orders.states import OrderStatus
-from rental.quotes.repository import QuoteRepository
-from rental.quotes.service import dimension_values, region_of_department
 from reports import schemas
-from reports.repository import HANDED_OVER, ReportRepository
+from reports.repository import ReportRepository
+from sales.accounts.service import organisation_name
+from sales.orders import service as orders
+from sales.orders.models import Order
+from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus
+from sales.quotes.repository import QuoteRepository
+from sales.quotes.service import dimension_values, region_of_department
 from segmentation import privacy
 from segmentation.criteria import Criteria, describe
 
@@ -176,7 +177,7 @@ def _histograms(
     origin, width, end = _ms(start), width_seconds * 1000, _ms(until)
     handed = pl.coalesce("submitted_ms", "final_ms")
     final = pl.col("final_ms")
-    buckets = ledger.filter(pl.col("status").is_in(HANDED_OVER)).select(
+    buckets = ledger.filter(pl.col("status").is_in(sorted(s.value for s in HANDED_OVER))).select(
         pl.when(handed <= end).then(((handed - origin) // width).clip(lower_bound=0)).alias("b"),
         pl.when(final <= end).then(((final - origin) // width).clip(lower_bound=0)).alias("f"),
     )

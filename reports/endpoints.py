@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from kit import clock
+from kit import http_errors as errors
 from kit.text import SafeText
-from rental import errors
-from rental.deps import IdPath, PrincipalDep, SessionDep
 from reports import render, service
 from reports.schemas import Report
+from sales.accounts.deps import IdPath, PrincipalDep, SessionDep
 
 router = APIRouter(tags=["reports"])
 Format = Annotated[

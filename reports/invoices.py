@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kit.settings import get_settings
-from rental.accounts.service import get_organisation
-from rental.invoices import service as invoices
-from rental.invoices import terms
-from rental.invoices.models import Invoice
-from rental.orders.repository import OrderRepository
+from sales.accounts.service import get_organisation
+from sales.invoices import service as invoices
+from sales.invoices import terms
+from sales.invoices.models import Invoice
+from sales.orders.repository import OrderRepository
 
 TITLES = {
     "deposit": ("Facture d'acompte", "Deposit invoice"),

@@ -26,10 +26,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 from dispatch.models import Recipient
-from rental.orders.models import Order
+from sales.orders.models import Order
 from segmentation.models import Suppression
 
-HANDED_OVER = ("submitted", "delivered", "failed", "expired")  # the `submitted` count
 STOP_KINDS = ("stop_reply", "stop_link")
 _EXPANDED = {"render_postcompile": True}  # IN lists as one placeholder per value
 # The columns of `ReportRepository.ledger`; times are milliseconds since 1970 (UTC).

@@ -10,16 +10,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from rental.accounts.schemas import Principal
-from rental.orders import flows as order_flows
-from rental.orders import service as orders
-from rental.orders.models import Order
-from rental.orders.repository import OrderRepository
-from rental.orders.states import OrderStatus
 from reports import build as builder
 from reports.exceptions import ReportNotAvailable, UnknownFormat
 from reports.repository import ReportRepository
 from reports.schemas import Report
+from sales.accounts.schemas import Principal
+from sales.orders import flows as order_flows
+from sales.orders import service as orders
+from sales.orders.models import Order
+from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus
 
 S = OrderStatus
 REPORTABLE = (S.dispatching, S.sent, S.reported, S.closed)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from dispatch.celery_app import app
+from celery import shared_task
+
 from kit import clock
 from kit.db import unit_of_work
 from reports import service
@@ -13,7 +14,7 @@ from reports import service
 log = logging.getLogger(__name__)
 
 
-@app.task(name="reports.finalise")
+@shared_task(name="reports.finalise")
 def finalise() -> None:
     with unit_of_work() as session:
         done = service.finalise_due(session, clock.now())

@@ -30,9 +30,9 @@ from datasets.vault import decrypt_number  # noqa: E402
 from kit import keys  # noqa: E402
 from kit.db import unit_of_work  # noqa: E402
 from kit.settings import get_settings  # noqa: E402
-from rental.accounts import service as accounts  # noqa: E402
-from rental.accounts.models import Role  # noqa: E402
 from rental.migrations import upgrade  # noqa: E402
+from sales.accounts import service as accounts  # noqa: E402
+from sales.accounts.models import Role  # noqa: E402
 
 ROWS = 200_000
 SEED = 7

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from kit.db import unit_of_work
-from rental.accounts import service as accounts
-from rental.accounts.models import Role
+from sales.accounts import service as accounts
+from sales.accounts.models import Role
 from tests.conftest import ScanningClient, auth
 from tests.openapi_cases import Operation, fill, operations, options, plain, string_params
-from tests.rental.factories import create_order, create_quote, deposit_of, send_at
+from tests.sales.factories import create_order, create_quote, deposit_of, send_at
 
 CORE = "qz81x"  # what is searched for in every answer, whatever the case
 MARKERS = ("MARKERqz81x", "markerqz81x")  # the second passes lower-case patterns (carriers)

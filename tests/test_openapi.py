@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rental.errors import ErrorOut
+from kit.http_errors import ErrorOut
 from tests.conftest import ScanningClient, auth
 from tests.openapi_cases import deref, operations
 

@@ -15,7 +15,7 @@ from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Submi
 from dispatch.carriers.guard import refuse_synthetic_base_off_loopback
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
-from rental.messages.service import measure
+from sales.messages.service import measure
 
 
 class HttpGateway:

@@ -16,7 +16,7 @@ from dispatch.carriers.base import (
 )
 from kit import clock
 from kit.settings import get_settings
-from rental.messages.service import measure
+from sales.messages.service import measure
 
 # Share of each outcome, cumulative: delivered, then unknown number, unreachable, expired.
 OUTCOMES = (

@@ -37,7 +37,7 @@ from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Recei
 from dispatch.carriers.guard import refuse_synthetic_base_off_loopback
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
-from rental.messages.service import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE, parts_of
+from sales.messages.service import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE, parts_of
 
 log = logging.getLogger(__name__)
 # smpplib dumps every PDU in hex at DEBUG, numbers included: never let those records exist.

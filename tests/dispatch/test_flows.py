@@ -16,12 +16,12 @@ from dispatch.repository import Claimed, LedgerRepository
 from kit import keys
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from rental.orders.models import Order
+from sales.orders.models import Order
 from segmentation import runtime
 from segmentation.models import ContactEvent, Suppression
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient, auth
-from tests.rental.factories import create_order, create_quote, pay_deposit
+from tests.sales.factories import create_order, create_quote, pay_deposit
 
 
 def scheduled_order(client: ScanningClient, keys: dict[str, str], criteria: Any, n: int) -> dict:  # type: ignore[type-arg]

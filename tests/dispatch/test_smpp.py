@@ -21,7 +21,7 @@ from dispatch.repository import LedgerRepository
 from kit.db import unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import reset_settings
-from rental.messages.service import measure
+from sales.messages.service import measure
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient
 from tests.dispatch.smsc import TestSmsc

@@ -26,7 +26,7 @@ from tests.dispatch.test_workers import (
     status,
     wait_for,
 )
-from tests.rental.factories import create_order, create_quote, pay_deposit
+from tests.sales.factories import create_order, create_quote, pay_deposit
 
 LONG = (
     "Grande braderie d'hiver chez ACME : -30% sur les manteaux, -20% sur les bottes et "

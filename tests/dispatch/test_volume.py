@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from dispatch import flows
 from dispatch.models import Recipient
 from kit.db import unit_of_work
-from rental.orders.repository import OrderRepository
-from rental.orders.states import OrderStatus
+from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus
 from segmentation import runtime
 from segmentation.criteria import Criteria
 from segmentation.repository import ReservationRepository, SuppressionRepository

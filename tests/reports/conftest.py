@@ -17,8 +17,8 @@ from dispatch.models import Recipient
 from dispatch.repository import Claimed, LedgerRepository
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from rental.orders.models import Order
-from rental.orders.states import OrderStatus
+from sales.orders.models import Order
+from sales.orders.states import OrderStatus
 from segmentation import runtime
 from tests.conftest import ScanningClient
 from tests.dispatch.test_flows import at_send_time, scheduled_order

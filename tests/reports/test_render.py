@@ -17,12 +17,12 @@ from pypdf import PdfReader
 
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from rental.invoices.models import Invoice
-from rental.invoices.repository import InvoiceRepository
 from reports import render, service
+from sales.invoices.models import Invoice
+from sales.invoices.repository import InvoiceRepository
 from tests.conftest import ScanningClient, auth
-from tests.rental.factories import create_order, deposit_of, pay_deposit
 from tests.reports.conftest import SentOrder
+from tests.sales.factories import create_order, deposit_of, pay_deposit
 
 PROBE = """<script>
 window.addEventListener('load', () => {

@@ -20,11 +20,11 @@ from dispatch.models import Recipient
 from kit import clock
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from rental.orders.models import Order
 from reports import build, service
+from sales.orders.models import Order
 from tests.conftest import Canary, ScanningClient, auth
-from tests.rental.factories import create_order
 from tests.reports.conftest import QUANTITY, SentOrder, walk_counts
+from tests.sales.factories import create_order
 
 
 @pytest.fixture

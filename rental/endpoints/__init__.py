@@ -1,0 +1,2 @@
+"""Endpoints that need several domains: an order with its waves (sales and dispatch), an invoice
+with its documents (sales and reports)."""

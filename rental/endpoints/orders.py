@@ -1,0 +1,291 @@
+"""HTTP: orders and the actions on them. Parse, call the service, return."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from dispatch import waves
+from kit import clock
+from kit import http_errors as errors
+from sales.accounts.deps import (
+    IdPath,
+    Limit,
+    Offset,
+    OrganisationQuery,
+    PrincipalDep,
+    SessionDep,
+    StaffDep,
+)
+from sales.accounts.schemas import Principal
+from sales.accounts.service import organisation_name
+from sales.idempotency.guard import Idempotent, IdempotentRoute
+from sales.invoices import service as invoices
+from sales.orders import service
+from sales.orders.models import Order
+from sales.orders.schemas import (
+    Cancellation,
+    OrderCreate,
+    OrderList,
+    OrderOut,
+    OrderRevision,
+    OrderStaffOut,
+    PaymentCreate,
+    PaymentOut,
+    PaymentRecorded,
+    Reason,
+)
+from sales.orders.states import OrderStatus
+from segmentation import runtime
+
+router = APIRouter(tags=["orders"], route_class=IdempotentRoute)
+
+
+def _view(session: SessionDep, order: Order, who: Principal) -> OrderOut:
+    """The order with its send plan (waves per recipients' calendar)."""
+    out = service.view(session, order, who)
+    out.waves = [w.model_dump(mode="json") for w in waves.for_order(session, order, clock.now())]
+    return out
+
+
+OrderResponse = OrderStaffOut | OrderOut
+# What can be done with an order once placed (OpenAPI links: clients and fuzzers follow them).
+ORDER_LINKS = {
+    "GetOrder": {
+        "operationId": "get_order_v1_orders__order_id__get",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "ReviseOrder": {
+        "operationId": "revise_order_v1_orders__order_id__patch",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "CancelOrder": {
+        "operationId": "cancel_order_v1_orders__order_id__cancel_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "RecordPayment": {
+        "operationId": "record_payment_v1_orders__order_id__payments_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "ApproveContent": {
+        "operationId": "approve_v1_orders__order_id__approve_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "RejectContent": {
+        "operationId": "reject_v1_orders__order_id__reject_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "DispatchNow": {
+        "operationId": "dispatch_now_v1_orders__order_id__dispatch_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "DeclineCancellation": {
+        "operationId": "decline_cancellation_v1_orders__order_id__decline_cancellation_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "HoldOrder": {
+        "operationId": "hold_v1_orders__order_id__hold_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "ReleaseOrder": {
+        "operationId": "release_v1_orders__order_id__release_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "AcceptVolume": {
+        "operationId": "accept_volume_v1_orders__order_id__accept_volume_post",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "GetReport": {
+        "operationId": "get_report_v1_orders__order_id__report_get",
+        "parameters": {"order_id": "$response.body#/id"},
+    },
+    "GetDepositInvoice": {
+        "operationId": "get_invoice_v1_invoices__invoice_id__get",
+        "parameters": {"invoice_id": "$response.body#/invoices/0"},
+    },
+}
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderResponse,
+    summary="Order a quantity of a quote's segment; the 30% deposit invoice is issued",
+    dependencies=[Idempotent],
+    responses={
+        201: {"links": ORDER_LINKS},
+        **errors.responses(404, 409, 415, not_found="no such quote", conflict="the quote expired"),
+    },
+)
+def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
+    order = service.create_order(session, who, body)
+    return _view(session, order, who)
+
+
+@router.get("/orders", response_model=OrderList, summary="Orders, newest first")
+def list_orders(
+    who: PrincipalDep,
+    session: SessionDep,
+    status_: OrderStatus | None = Query(default=None, alias="status"),
+    organisation_id: OrganisationQuery = None,
+    content_review: str | None = Query(default=None, pattern="^(pending|approved|rejected)$"),
+    cancellation_requested: bool | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> OrderList:
+    orders = service.list_orders(
+        session,
+        who,
+        organisation_id=organisation_id,
+        status=status_,
+        content_status=content_review,
+        cancellation_requested=cancellation_requested,
+        limit=limit,
+        offset=offset,
+    )
+    return OrderList(items=[_view(session, o, who) for o in orders], limit=limit, offset=offset)
+
+
+@router.get("/orders/{order_id}", response_model=OrderResponse, responses=errors.responses(404))
+def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.get_order(session, who, order_id), who)
+
+
+@router.patch(
+    "/orders/{order_id}",
+    response_model=OrderResponse,
+    summary="Revise the message or sender (before scheduling; the price may not change)",
+    responses=errors.responses(404, 409, 415),
+)
+def revise_order(
+    order_id: IdPath, body: OrderRevision, who: PrincipalDep, session: SessionDep
+) -> OrderOut:
+    return _view(session, service.revise(session, who, order_id, body), who)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderResponse,
+    summary="Cancel (unpaid), or ask an account manager to (confirmed); account managers accept",
+    responses=errors.responses(404, 409, 415),
+)
+def cancel_order(
+    order_id: IdPath,
+    who: PrincipalDep,
+    session: SessionDep,
+    body: Cancellation | None = None,
+) -> OrderOut:
+    body = body or Cancellation()
+    order = service.cancel(session, who, order_id, body.reason, body.refund_deposit)
+    return _view(session, order, who)
+
+
+@router.post(
+    "/orders/{order_id}/payments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PaymentRecorded,
+    summary="Record a payment received (account managers); idempotent on the reference",
+    responses=errors.responses(403, 404, 409, 415),
+)
+def record_payment(
+    order_id: IdPath,
+    body: PaymentCreate,
+    who: StaffDep,
+    session: SessionDep,
+    response: Response,
+) -> PaymentRecorded:
+    recorded = service.record_payment(
+        session,
+        who,
+        order_id,
+        body.reference,
+        body.amount_cents,
+        body.received_on,
+        runtime.current(),
+    )
+    if not recorded.created:
+        response.status_code = status.HTTP_200_OK  # the same payment, recorded before
+    order = service.get_order(session, who, order_id)
+    return PaymentRecorded(
+        payment=PaymentOut(
+            reference=recorded.payment.reference,
+            amount_cents=recorded.payment.amount_cents,
+            received_on=recorded.payment.received_on,
+            invoice_id=recorded.invoice.id,
+            replayed=not recorded.created,
+        ),
+        invoice=invoices.view(
+            session, recorded.invoice, organisation_name(session, order.organisation_id)
+        ),
+        order=_view(session, order, who),
+    )
+
+
+@router.post(
+    "/orders/{order_id}/approve",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409),
+)
+def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.approve(session, who, order_id), who)
+
+
+@router.post(
+    "/orders/{order_id}/reject",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409, 415),
+)
+def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.reject(session, who, order_id, body.reason), who)
+
+
+@router.post(
+    "/orders/{order_id}/dispatch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderResponse,
+    summary="Send a scheduled order now (account managers); the legal windows still apply",
+    responses=errors.responses(403, 404, 409),
+)
+def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.request_dispatch(session, who, order_id), who)
+
+
+@router.post(
+    "/orders/{order_id}/decline-cancellation",
+    response_model=OrderResponse,
+    summary="Decline a client's cancellation request: the order stays firm",
+    responses=errors.responses(403, 404, 409, 415),
+)
+def decline_cancellation(
+    order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep
+) -> OrderOut:
+    order = service.decline_cancellation(session, who, order_id, body.reason)
+    return _view(session, order, who)
+
+
+@router.post(
+    "/orders/{order_id}/hold",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409, 415),
+)
+def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.hold(session, who, order_id, body.reason), who)
+
+
+@router.post(
+    "/orders/{order_id}/release",
+    response_model=OrderResponse,
+    responses=errors.responses(403, 404, 409),
+)
+def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+    order = service.release_hold(session, who, order_id, runtime.current())
+    return _view(session, order, who)
+
+
+@router.post(
+    "/orders/{order_id}/accept-volume",
+    response_model=OrderResponse,
+    summary="Held because the segment fell short: take the offered quantity, re-priced",
+    responses=errors.responses(404, 409),
+)
+def accept_volume(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
+    return _view(session, service.accept_volume(session, who, order_id), who)

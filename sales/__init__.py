@@ -1,0 +1,1 @@
+"""The sales domain: accounts and roles, quotes, pricing, orders, invoices, messages."""

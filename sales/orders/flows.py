@@ -1,0 +1,158 @@
+"""Multi-step side effects of the lifecycle: confirm (draw -> reserve -> confirm -> schedule),
+and release the reservation. The caller holds the order's lock and owns the transaction."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from kit import keys, locks
+from kit.settings import get_settings
+from sales.orders.models import Order
+from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus, check_transition
+from sales.quotes.models import Quote
+from segmentation import privacy
+from segmentation.criteria import Criteria
+from segmentation.engine import cell_key_sum
+from segmentation.repository import ReservationRepository
+from segmentation.runtime import Segmenter
+
+RESERVATIONS_LOCK = "reservations"
+S = OrderStatus
+
+
+def move(
+    session: Session,
+    order: Order,
+    target: OrderStatus,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+    action: str,
+    **details: object,
+) -> None:
+    """The one way an order changes state: checked against the state machine, recorded."""
+    check_transition(order.status, target)
+    before = order.status
+    order.status = target
+    order.updated_at = now
+    OrderRepository(session).add_event(
+        order.id, now, user_id, actor, action, before.value, target.value, dict(details)
+    )
+
+
+def minimum_volume(quantity: int) -> int:
+    """The 10% promise: below this many recipients nothing is sent."""
+    return math.ceil(quantity * (1 - get_settings().volume_tolerance))
+
+
+def offered_volume(drawn: np.ndarray, version: str) -> int:
+    """What can be offered instead when the segment falls short: the drawn set's count as a
+    quote would show it (noise keyed by the set itself, rounded down, nothing under the
+    minimum), never more than was drawn, always a round figure. A short draw does not tell
+    the segment's exact size."""
+    s = get_settings()
+    material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
+    shown = privacy.shown_count(len(drawn), s.min_segment_size, keys.noise_secret(), material)
+    if shown is None:
+        return 0
+    step = privacy.step_for(shown)
+    return min(shown, len(drawn) // step * step)  # positive noise: still a round figure
+
+
+def schedule_if_approved(
+    session: Session, order: Order, now: datetime, user_id: int | None, actor: str
+) -> None:
+    if order.status is S.confirmed and order.content_status == "approved":
+        move(session, order, S.scheduled, now, user_id, actor, "scheduled")
+
+
+def draw(
+    session: Session,
+    order: Order,
+    quote: Quote,
+    seg: Segmenter,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+) -> np.ndarray | None:
+    """Draw the order's recipients afresh and reserve them: the deterministic sample of the
+    segment as a quote sees it now, minus what other orders hold for a send at the order's
+    send time (`Eligibility.reserved_for`, the quote's rule too). Returns the ids, or None when
+    fewer than 90% of the quantity could be drawn: the order is then held with an offered
+    quantity (reserved) for the customer to accept.
+
+    Runs under one database-wide lock, taken before the draw reads the reservations of other
+    orders: two draws never reserve the same prospect, whichever process runs them. Used at
+    confirmation and again at send time (re-validation and top-up)."""
+    locks.acquire(session, RESERVATIONS_LOCK)
+    s = get_settings()
+    reservations = ReservationRepository(session)
+    reservations.forget(order.id)  # a re-draw starts afresh
+    send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
+    # The sample leaves out what a quote now leaves out (reservations for a send now among
+    # them), and `busy` what is held around our own send time: never more than a quote shows.
+    busy = seg.eligibility.reserved_for(session, send_at, now, s)
+    criteria = Criteria.model_validate_json(quote.criteria)
+    drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
+    if len(drawn) >= minimum_volume(order.quantity):
+        order.reserved = reservations.reserve(order.id, drawn, send_at)
+        order.plan = json.dumps(seg.engine.departments_of(drawn))
+        return drawn
+    offered = offered_volume(drawn, seg.version)
+    if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
+        offered = 0
+    order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
+    order.plan = json.dumps(seg.engine.departments_of(drawn[:offered]))
+    order.hold_kind = "volume"
+    order.hold_reason = (
+        "the segment no longer holds 90% of the ordered quantity: accept the offered "
+        "quantity (re-priced) or cancel with the deposit refunded"
+    )
+    order.held_from = S.confirmed
+    if order.status is S.on_hold:  # drawn again and still short
+        OrderRepository(session).add_event(
+            order.id, now, user_id, actor, "redrawn", details={"offered_quantity": offered}
+        )
+        return None
+    move(
+        session,
+        order,
+        S.on_hold,
+        now,
+        user_id,
+        actor,
+        "held",
+        reason="insufficient_volume",
+        offered_quantity=offered,
+    )
+    return None
+
+
+def confirm(
+    session: Session,
+    order: Order,
+    quote: Quote,
+    seg: Segmenter,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+) -> None:
+    """The deposit is paid: draw and reserve the recipients, then confirm the order (and
+    schedule it when its content is approved), or hold it when the segment fell short."""
+    check_transition(order.status, S.confirmed)
+    if draw(session, order, quote, seg, now, user_id, actor) is None:
+        return
+    move(session, order, S.confirmed, now, user_id, actor, "confirmed", reservation="complete")
+    schedule_if_approved(session, order, now, user_id, actor)
+
+
+def release(session: Session, order: Order, now: datetime) -> None:
+    ReservationRepository(session).release(order.id, now)
+    order.reserved = 0
+    order.plan = None

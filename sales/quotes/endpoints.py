@@ -1,0 +1,82 @@
+"""HTTP: the criteria catalogue and quotes. Parse, call the service, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from kit import http_errors as errors
+from kit.text import SafeText
+from sales.accounts.deps import IdPath, PrincipalDep, SessionDep
+from sales.idempotency.guard import Idempotent, IdempotentRoute
+from sales.quotes import flows, service
+from sales.quotes.schemas import QuoteOut, QuoteStaffOut
+from segmentation import criteria as catalogue
+from segmentation import runtime
+from segmentation.criteria import Criteria
+from segmentation.engine import DIMENSIONS
+
+router = APIRouter(tags=["quotes"], route_class=IdempotentRoute)
+_ONE = "(" + "|".join(DIMENSIONS) + ")"
+BREAKDOWNS = f"^(all|{_ONE}(,{_ONE})*)$"
+
+
+@router.get("/criteria", summary="Catalogue of targeting criteria and their allowed values")
+def get_criteria(_: PrincipalDep) -> dict[str, Any]:
+    return catalogue.catalogue()
+
+
+@router.get("/criteria/communes", summary="Find communes by name, INSEE code or postcode")
+def search_communes(
+    _: PrincipalDep, search: Annotated[SafeText, Query(min_length=2, max_length=60)]
+) -> list[dict[str, Any]]:
+    return catalogue.search_communes(search)
+
+
+@router.post(
+    "/quotes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=QuoteStaffOut | QuoteOut,
+    summary="Count and price a segment",
+    dependencies=[Idempotent],
+    responses={
+        201: {
+            "links": {
+                "GetQuote": {
+                    "operationId": "get_quote_v1_quotes__quote_id__get",
+                    "parameters": {"quote_id": "$response.body#/id"},
+                },
+                "OrderIt": {
+                    "operationId": "create_order_v1_orders_post",
+                    "requestBody": {"quote_id": "$response.body#/id"},
+                    "description": "order a quantity of the quote's segment",
+                },
+            }
+        },
+        **errors.responses(
+            415, 429, too_many_requests="the organisation's daily quote budget is spent"
+        ),
+    },
+)
+def create_quote(
+    criteria: Criteria,
+    who: PrincipalDep,
+    breakdowns: Annotated[
+        str | None,
+        Query(
+            pattern=BREAKDOWNS,
+            description="Comma-separated breakdowns among region, department, age_band, sex, "
+            "csp, or 'all' (default: region,department)",
+        ),
+    ] = None,
+) -> QuoteOut:
+    dims = service.parse_breakdowns(breakdowns)
+    return flows.quote(who, criteria, runtime.current(), dims)
+
+
+@router.get(
+    "/quotes/{quote_id}", response_model=QuoteStaffOut | QuoteOut, responses=errors.responses(404)
+)
+def get_quote(quote_id: IdPath, who: PrincipalDep, session: SessionDep) -> QuoteOut:
+    return service.view(service.get_quote(session, who, quote_id), who)

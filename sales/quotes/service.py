@@ -1,0 +1,229 @@
+"""Quotes: count a segment, protect what is shown, price it, record and audit it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, time, timedelta
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from datasets import reference
+from datasets.geography import zone_of_department
+from kit import clock, keys
+from kit.errors import InvalidInput
+from kit.settings import get_settings
+from sales.accounts.repository import AuditRepository
+from sales.accounts.schemas import Principal
+from sales.pricing.service import grid_for, price
+from sales.quotes.exceptions import QuoteBudgetExhausted, QuoteNotFound
+from sales.quotes.models import Quote
+from sales.quotes.repository import QuoteBudgetRepository, QuoteRepository
+from sales.quotes.schemas import BreakdownCell, QuoteOut, QuoteStaffOut
+from segmentation import privacy
+from segmentation.criteria import Criteria
+from segmentation.engine import DEFAULT_BREAKDOWNS, DIMENSIONS, CountResult
+from segmentation.runtime import Segmenter
+
+
+@lru_cache(maxsize=1)
+def dimension_values() -> dict[str, list[tuple[str, str]]]:
+    """Every possible cell of each breakdown, data-independent (an empty cell is not a tell)."""
+    deps = reference.departments().sort("code")
+    regions = dict(zip(reference.regions()["code"], reference.regions()["name"], strict=True))
+    used_regions = sorted(set(deps["region_code"].to_list()))
+    return {
+        "region": [(r, regions.get(r, r)) for r in used_regions],
+        "department": list(zip(deps["code"], deps["name"], strict=True)),
+        "age_band": [(b, b) for b, _, _ in reference.AGE_BANDS],
+        "sex": [("F", "Femme / Woman"), ("M", "Homme / Man")],
+        "csp": list(zip(reference.pcs()["code"], reference.pcs()["label_fr"], strict=True)),
+    }
+
+
+@lru_cache(maxsize=1)
+def region_of_department() -> dict[str, str]:
+    deps = reference.departments()
+    return dict(zip(deps["code"], deps["region_code"], strict=True))
+
+
+def parse_breakdowns(text: str | None) -> tuple[str, ...]:
+    """'region,sex' or 'all' (default: region and department)."""
+    if not text:
+        return DEFAULT_BREAKDOWNS
+    if text.strip() == "all":
+        return DIMENSIONS
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown:
+        raise InvalidInput(
+            f"{len(unknown)} unknown breakdown(s); allowed: {', '.join(DIMENSIONS)} or 'all'"
+        )
+    return names
+
+
+def _start_of_day_paris(now: datetime) -> datetime:
+    local = now.astimezone(clock.PARIS)
+    return datetime.combine(local.date(), time(0), tzinfo=clock.PARIS)
+
+
+def take_budget(session: Session, who: Principal, now: datetime) -> None:
+    """One quote of the organisation's daily budget (staff have none: they see exact counts
+    anyway); QuoteBudgetExhausted, with the time it resets, once it is spent."""
+    if who.is_staff:
+        return
+    budget = get_settings().daily_quote_budget
+    day = _start_of_day_paris(now)
+    if QuoteBudgetRepository(session).take(who.organisation_id, day.date(), budget) is None:
+        reset = day + timedelta(days=1)
+        raise QuoteBudgetExhausted(
+            f"daily quote budget of {budget} quotes reached for your organisation; it resets at "
+            f"{clock.human(reset)} (midnight). Ask your account manager if you "
+            "need more.",
+            retry_after_seconds=int((reset - now).total_seconds()) + 1,
+        )
+
+
+def give_back_budget(session: Session, who: Principal, now: datetime) -> None:
+    """The budget taken for a quote that was never shown."""
+    if not who.is_staff:
+        QuoteBudgetRepository(session).give_back(
+            who.organisation_id, _start_of_day_paris(now).date()
+        )
+
+
+def counted_dimensions(breakdowns: tuple[str, ...]) -> tuple[str, ...]:
+    """Departments are always counted: the price depends on the zone mix (metropolitan or
+    overseas). Regions come free from departments: their noisy values steer the nested
+    suppression."""
+    return tuple(set(breakdowns) | {"department", "region"})
+
+
+def create_quote(
+    session: Session,
+    who: Principal,
+    criteria: Criteria,
+    seg: Segmenter,
+    breakdowns: tuple[str, ...] = DEFAULT_BREAKDOWNS,
+) -> Quote:
+    """Budget, count and record in the caller's transaction (the CLI, tools). The API runs the
+    same steps in short transactions of their own (sales/quotes/flows.py)."""
+    now = clock.now()
+    take_budget(session, who, now)
+    result = seg.count(session, criteria, now, counted_dimensions(breakdowns))
+    return record_quote(session, who, criteria, seg.version, result, breakdowns, now)
+
+
+def record_quote(
+    session: Session,
+    who: Principal,
+    criteria: Criteria,
+    snapshot_version: str,
+    result: CountResult,
+    breakdowns: tuple[str, ...],
+    now: datetime,
+) -> Quote:
+    """Protect a count (minimum size, noise, suppression), price it, store and audit it."""
+    s = get_settings()
+    protected = privacy.protect_result(
+        result.total,
+        result.total_key,
+        result.breakdowns,
+        result.keys,
+        dimension_values(),
+        region_of_department(),
+        snapshot_version,
+        s.min_segment_size,
+        keys.noise_secret(),
+    )
+    shown = protected.total
+    shown_breakdowns = {
+        dim: [
+            BreakdownCell(
+                value=c.value, label=c.label, count=c.count, suppressed=c.suppressed
+            ).model_dump()
+            for c in cells
+        ]
+        for dim, cells in protected.breakdowns.items()
+        if dim in breakdowns
+    }
+    # The zone mix of the price comes from the protected department counts only: a transport
+    # line must not reveal a zone (an overseas department, say) with fewer than k prospects.
+    zones: dict[str, int] = {}
+    for c in protected.breakdowns["department"]:
+        zone = zone_of_department()[c.value]
+        zones[zone] = zones.get(zone, 0) + (c.count or 0)
+    quote_price = (
+        price(grid_for(session, who.organisation_id), shown, zones) if shown is not None else None
+    )
+    canonical = criteria.canonical_json()
+    quote = QuoteRepository(session).add(
+        Quote(
+            id=str(uuid.uuid4()),
+            organisation_id=who.organisation_id,
+            user_id=who.user_id,
+            snapshot_version=snapshot_version,
+            criteria=canonical,
+            exact_count=result.total,
+            shown_count=shown,
+            breakdowns=json.dumps(shown_breakdowns),
+            zone_mix=json.dumps(zones),
+            price=quote_price.model_dump_json() if quote_price else None,
+            created_at=now,
+            expires_at=now + timedelta(days=s.quote_ttl_days),
+        )
+    )
+    AuditRepository(session).record(
+        now,
+        who.user_id,
+        who.organisation_id,
+        "quote.create",
+        quote.id,
+        {
+            "criteria": criteria.canonical(),
+            "snapshot": snapshot_version,
+            "exact_count": result.total,
+            "shown_count": shown,
+        },
+    )
+    return quote
+
+
+def zone_mix_of(quote: Quote) -> dict[str, int]:
+    """The quote's protected count per destination zone (metro, overseas), for pricing."""
+    return {str(z): int(n) for z, n in json.loads(quote.zone_mix).items()}
+
+
+def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
+    """A quote of the caller's organisation (any organisation for staff); 404 otherwise, so that
+    a quote's existence is not revealed to another organisation."""
+    quote = QuoteRepository(session).get(quote_id, who.scope())
+    if quote is None:
+        raise QuoteNotFound("no such quote in your organisation")
+    AuditRepository(session).record(
+        clock.now(), who.user_id, who.organisation_id, "quote.read", quote.id, {}
+    )
+    return quote
+
+
+def view(quote: Quote, who: Principal) -> QuoteOut:
+    now = clock.now()
+    s = get_settings()
+    fields = dict(
+        id=quote.id,
+        criteria=json.loads(quote.criteria),
+        snapshot=quote.snapshot_version,
+        shown_count=quote.shown_count,
+        below_minimum=quote.shown_count is None,
+        minimum_segment_size=s.min_segment_size,
+        orderable=quote.shown_count is not None and quote.expires_at > now,
+        breakdowns=json.loads(quote.breakdowns),
+        price=json.loads(quote.price) if quote.price else None,
+        created_at=quote.created_at,
+        expires_at=quote.expires_at,
+        expired=quote.expires_at <= now,
+    )
+    if who.is_staff:
+        return QuoteStaffOut(**fields, exact_count=quote.exact_count)
+    return QuoteOut(**fields)
