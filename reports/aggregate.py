@@ -338,7 +338,7 @@ def _final_at(session: Session, order: Order, last: datetime | None) -> datetime
     hours = timedelta(hours=get_settings().receipt_window_hours)
     if last is not None:
         return last + hours
-    sent = [e.at for e in OrderRepository(session).events(order.id) if e.to_status == "sent"]
+    sent = [e.at for e in OrderRepository(session).events(order.id) if e.to_status == S.sent]
     return (sent[-1] if sent else order.updated_at) + hours
 
 

@@ -46,6 +46,9 @@ class Protected:
 
 
 def outcome_tree(rows: list[SummaryRow]) -> privacy.Node:
+    """The recipients split by outcome. The names are the report's outcome keys, not ledger
+    statuses: `pending` is every recipient not yet handed over, `submitted` every one handed
+    over, `awaiting_receipt` those with no receipt (yet, or before the cutoff)."""
     leaves: dict[str, int] = {}
     reasons: dict[str, int] = {}
 
