@@ -17,6 +17,7 @@ from sales.invoices import service as invoices
 from sales.invoices import terms
 from sales.invoices.models import Invoice
 from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus
 
 TITLES = {
     "deposit": ("Facture d'acompte", "Deposit invoice"),
@@ -28,7 +29,7 @@ TITLES = {
 def _service_date(session: Session, invoice: Invoice) -> datetime | None:
     """When the service was rendered: the order's sending, once it is sent."""
     for e in OrderRepository(session).events(invoice.order_id):
-        if e.to_status == "sent":
+        if e.to_status == OrderStatus.sent:
             return e.at
     return None
 
