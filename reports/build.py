@@ -18,7 +18,6 @@ the same report.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from kit.settings import get_settings
 from reports import schemas
 from reports.repository import ReportRepository
 from sales.accounts.service import organisation_name
-from sales.orders import service as orders
+from sales.orders import payments as orders
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
@@ -574,7 +573,7 @@ def build(session: Session, order: Order, now: datetime) -> schemas.Report:
 
     reference_day = (first or order.send_at).astimezone(windows.calendar_of(PARIS).zone).date()
     quote = QuoteRepository(session).get(order.quote_id, None)
-    criteria = describe(Criteria.model_validate(json.loads(quote.criteria))) if quote else []
+    criteria = describe(Criteria.model_validate(quote.criteria)) if quote else []
     notes = [
         f"Counts under {k} are never shown, and other counts are hidden with them when they "
         "would let one work them out by subtraction: such counts read 'hidden'.",
