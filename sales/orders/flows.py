@@ -114,6 +114,20 @@ def draw(
         offered = 0
     order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
     order.plan = seg.engine.departments_of(drawn[:offered])
+    _hold_short(session, order, offered, now, user_id, actor)
+    return None
+
+
+def _hold_short(
+    session: Session,
+    order: Order,
+    offered: int,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+) -> None:
+    """Fewer than 90% of the quantity could be drawn: the order waits on hold, `offered` (its
+    reservation) for the customer to accept, or to cancel with the deposit refunded."""
     order.hold_kind = HoldKind.volume
     order.hold_reason = (
         "the segment no longer holds 90% of the ordered quantity: accept the offered "
@@ -129,7 +143,7 @@ def draw(
             OrderAction.redrawn,
             details={"offered_quantity": offered},
         )
-        return None
+        return
     move(
         session,
         order,
@@ -141,7 +155,6 @@ def draw(
         reason="insufficient_volume",
         offered_quantity=offered,
     )
-    return None
 
 
 def confirm(

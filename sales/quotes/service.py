@@ -114,6 +114,31 @@ def create_quote(
     return record_quote(session, who, criteria, seg.version, result, breakdowns, now)
 
 
+def _shown(
+    protected: privacy.Protected, breakdowns: tuple[str, ...]
+) -> dict[str, list[BreakdownCell]]:
+    """The breakdowns asked for, as protected (suppressed cells carry no count)."""
+    return {
+        dim: [
+            BreakdownCell(value=c.value, label=c.label, count=c.count, suppressed=c.suppressed)
+            for c in cells
+        ]
+        for dim, cells in protected.breakdowns.items()
+        if dim in breakdowns
+    }
+
+
+def _zone_mix(departments: list[privacy.ShownCell]) -> dict[str, int]:
+    """The count per destination zone, for pricing, from the protected department counts
+    only: a transport line must not reveal a zone (an overseas department, say) with fewer
+    than k prospects."""
+    zones: dict[str, int] = {}
+    for c in departments:
+        zone = zone_of_department()[c.value]
+        zones[zone] = zones.get(zone, 0) + (c.count or 0)
+    return zones
+
+
 def record_quote(
     session: Session,
     who: Principal,
@@ -137,20 +162,7 @@ def record_quote(
         keys.noise_secret(),
     )
     shown = protected.total
-    shown_breakdowns = {
-        dim: [
-            BreakdownCell(value=c.value, label=c.label, count=c.count, suppressed=c.suppressed)
-            for c in cells
-        ]
-        for dim, cells in protected.breakdowns.items()
-        if dim in breakdowns
-    }
-    # The zone mix of the price comes from the protected department counts only: a transport
-    # line must not reveal a zone (an overseas department, say) with fewer than k prospects.
-    zones: dict[str, int] = {}
-    for c in protected.breakdowns["department"]:
-        zone = zone_of_department()[c.value]
-        zones[zone] = zones.get(zone, 0) + (c.count or 0)
+    zones = _zone_mix(protected.breakdowns["department"])
     quote_price = (
         price(grid_for(session, who.organisation_id), shown, zones) if shown is not None else None
     )
@@ -164,7 +176,7 @@ def record_quote(
             criteria=canonical,
             exact_count=result.total,
             shown_count=shown,
-            breakdowns=shown_breakdowns,
+            breakdowns=_shown(protected, breakdowns),
             zone_mix=zones,
             price=quote_price,
             created_at=now,
