@@ -7,7 +7,6 @@ order is claimed with a compare-and-set, batches and recipients too.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import string
@@ -36,7 +35,7 @@ from kit.redact import redact
 from kit.settings import get_settings
 from sales.messages.service import STOP_TOKEN_LENGTH
 from sales.orders import flows as order_flows
-from sales.orders import service as orders
+from sales.orders import payments as orders
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
@@ -353,7 +352,7 @@ def carrier_answered(
             CARRIER_RECOVERED,
             details={
                 "carrier": carrier,
-                "unavailable_since": json.loads(last.details).get("since", last.at.isoformat()),
+                "unavailable_since": last.details.get("since", last.at.isoformat()),
             },
         )
 

@@ -3,7 +3,6 @@ with when it starts and ends and how many recipients it holds, small ones suppre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,7 +71,7 @@ def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
         OrderStatus.scheduled,
         OrderStatus.on_hold,
     ):
-        for dep, n in json.loads(order.plan).items():
+        for dep, n in order.plan.items():
             key = windows.calendar_of(dep).key
             by_calendar[key] = by_calendar.get(key, 0) + int(n)
             left[key] = left.get(key, 0) + int(n)

@@ -3,7 +3,6 @@ waves, the cost as billed, the control numbers' outcome in words, and the notes.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -245,7 +244,7 @@ def breakdowns(data: Aggregates, shown: Protected) -> dict[str, list[schemas.Cel
 def targeting(session: Session, order: Order) -> list[str]:
     """The order's targeting criteria, in words."""
     quote = QuoteRepository(session).get(order.quote_id, None)
-    criteria = describe(Criteria.model_validate(json.loads(quote.criteria))) if quote else []
+    criteria = describe(Criteria.model_validate(quote.criteria)) if quote else []
     return criteria
 
 

@@ -25,9 +25,11 @@ from functools import lru_cache
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
+from datasets.geography import METRO, OVERSEAS
 from kit.settings import get_settings
 from sales.messages.exceptions import InvalidMessage, InvalidSender
 
+GSM7, UCS2 = "GSM-7", "UCS-2"  # the two encodings, as orders and carriers name them
 GSM_SINGLE, GSM_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 # A message as typed, variables and all (the API's schemas take the same bound).
@@ -51,9 +53,14 @@ STOP_TOKEN_LENGTH = 8
 CACHED_UP_TO = 10 * GSM_SINGLE
 
 
+def part_size(encoding: str) -> int:
+    """Characters (units) per part of a concatenated message in `encoding`."""
+    return GSM_MULTI if encoding == GSM7 else UCS2_MULTI
+
+
 @dataclass(frozen=True)
 class Encoded:
-    encoding: str  # "GSM-7" or "UCS-2"
+    encoding: str  # GSM7 or UCS2
     characters: int  # septets (GSM-7) or UTF-16 units (UCS-2)
     segments: int
 
@@ -85,8 +92,8 @@ def _measure(text: str) -> Encoded:
         sizes = [len(c.encode("gsm03.38")) for c in text]
     except UnicodeEncodeError:
         sizes = [len(c.encode("utf-16-le")) // 2 for c in text]
-        return Encoded("UCS-2", sum(sizes), len(parts_of(sizes, UCS2_SINGLE, UCS2_MULTI)))
-    return Encoded("GSM-7", sum(sizes), len(parts_of(sizes, GSM_SINGLE, GSM_MULTI)))
+        return Encoded(UCS2, sum(sizes), len(parts_of(sizes, UCS2_SINGLE, UCS2_MULTI)))
+    return Encoded(GSM7, sum(sizes), len(parts_of(sizes, GSM_SINGLE, GSM_MULTI)))
 
 
 # Carriers measure every message they send: a campaign has a few distinct texts per zone.
@@ -251,10 +258,28 @@ def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
     full = f"{rendered.rstrip()} {mentions(metropolitan)}"
     enc = measure(full)
     if enc.segments > limit:
-        per = GSM_MULTI if enc.encoding == "GSM-7" else UCS2_MULTI
+        per = part_size(enc.encoding)
         raise InvalidMessage(
             f"the message takes {enc.segments} SMS segments with its STOP and source mentions "
             f"({enc.characters} {enc.encoding} characters); the maximum is {limit} "
             f"({limit * per} characters): shorten it"
         )
     return CheckedMessage(text, full, enc.encoding, enc.characters, enc.segments)
+
+
+def check_by_zone(text: str) -> dict[str, CheckedMessage]:
+    """The message as each destination zone receives it (the STOP mention differs overseas).
+    Both forms must fit, whatever an order's zone mix: suppressed cells hide small zones."""
+    return {zone: check_message(text, zone == METRO) for zone in (METRO, OVERSEAS)}
+
+
+def worst_case(checks: dict[str, CheckedMessage], zones: dict[str, int]) -> CheckedMessage:
+    """The longest form among the zones present in a mix (metropolitan when none is): the
+    form an order is checked and shown with."""
+    present = [checks[z] for z in checks if zones.get(z, 0) > 0] or [checks[METRO]]
+    return max(present, key=lambda c: (c.segments, c.characters))
+
+
+def segments_by_zone(checks: dict[str, CheckedMessage]) -> dict[str, int]:
+    """SMS segments per message in each zone: what transport is priced on."""
+    return {zone: c.segments for zone, c in checks.items()}
