@@ -29,7 +29,7 @@ from dispatch.repository import (
     LedgerRepository,
     PartsRepository,
 )
-from dispatch.states import HANDED_OVER
+from dispatch.states import HANDED_OVER, BatchStatus, RecipientStatus
 from kit import keys
 from kit.redact import redact
 from kit.settings import get_settings
@@ -49,6 +49,7 @@ from segmentation.runtime import Segmenter
 
 log = logging.getLogger(__name__)
 S = OrderStatus
+R, B = RecipientStatus, BatchStatus
 ALPHABET = string.ascii_letters + string.digits
 BACKOFF_MAX_SECONDS = 60
 # The order events that say its carrier is in trouble, and that it is over.
@@ -113,7 +114,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
                 "sex": sex or "",
                 "phone_enc": bytes(enc),
                 "phone_hmac": bytes(mac),
-                "status": "pending",
+                "status": R.pending,
                 "parts": 0,
                 "stop_token": None,
             }
@@ -131,7 +132,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
                     "number": len(batches),
                     "calendar": current,
                     "size": 0,
-                    "status": "pending",
+                    "status": B.pending,
                 }
             )
         batches[-1]["size"] = int(batches[-1]["size"]) + 1  # type: ignore[call-overload]
@@ -156,12 +157,12 @@ def _controls(order_id: str) -> list[dict[str, Any]]:
         {
             "order_id": order_id,
             "prospect_id": int(pid),
-            "calendar": "metro",
+            "calendar": windows.calendar_of(PARIS).key,
             "department": PARIS,
             "sex": "",
             "phone_enc": enc,
             "phone_hmac": mac,
-            "status": "pending",
+            "status": R.pending,
             "parts": 0,
             "stop_token": None,
         }
@@ -184,18 +185,18 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
     ready, unfinished = [], 0
     for b in ledger.unfinished_batches(order_id):
         status = b.status
-        if status == "running" and b.heartbeat_at and b.heartbeat_at < stale:
+        if status == B.running and b.heartbeat_at and b.heartbeat_at < stale:
             perhaps_sent = ledger.abandon_submitting(order_id, b.number)
             # Perhaps contacted: the pressure cap counts them, as it counts uncertain results.
             ContactHistoryRepository(session).record((h, order_id, now) for h in perhaps_sent)
-            status = "pending" if ledger.pending_in_batch(order_id, b.number) else "done"
+            status = B.pending if ledger.pending_in_batch(order_id, b.number) else B.done
             ledger.set_batch(order_id, b.number, status)
-        if status == "done":
+        if status == B.done:
             continue
         unfinished += 1
-        stale_enqueue = status == "enqueued" and b.enqueued_at is not None and b.enqueued_at < lost
+        stale_enqueue = status == B.enqueued and b.enqueued_at is not None and b.enqueued_at < lost
         backing_off = b.not_before is not None and b.not_before > now
-        if (status == "pending" or stale_enqueue) and not backing_off:
+        if (status == B.pending or stale_enqueue) and not backing_off:
             if b.calendar not in open_now:
                 open_now[b.calendar] = windows.is_open(windows.calendar_from_key(b.calendar), now)
             if open_now[b.calendar]:
@@ -238,14 +239,14 @@ def claim(
     if not ledger.heartbeat(order_id, number, runner, now):
         return None  # presumed dead and taken over: stop here
     if not window_open:
-        ledger.set_batch(order_id, number, "pending", runner=runner)
+        ledger.set_batch(order_id, number, B.pending, runner=runner)
         return None
     if not candidates:
         return None
     rows = ledger.claim_recipients([ref for ref, _ in candidates])
     if suppressed:
         ledger.mark(
-            {"id": r.id, "status": "opted_out", "final_at": now}
+            {"id": r.id, "status": R.opted_out, "final_at": now}
             for r in rows
             if r.phone_hmac in suppressed
         )
@@ -269,7 +270,7 @@ def record(
     for res in results:
         row = by_ref[res.ref]
         if res.uncertain:  # may or may not have gone out: never resent, not billed
-            refused.append({"id": row.id, "status": "unknown", "error": "carrier_interrupted"})
+            refused.append({"id": row.id, "status": R.unknown, "error": "carrier_interrupted"})
             if row.prospect_id >= 0:  # perhaps contacted: the pressure cap counts it
                 history.append((row.phone_hmac, order_id, now))
         elif res.message_id is not None:
@@ -278,7 +279,7 @@ def record(
                 history.append((row.phone_hmac, order_id, now))
         else:
             refused.append(
-                {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}
+                {"id": row.id, "status": R.failed, "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
     ledger.mark_submitted(accepted, now)
@@ -374,7 +375,7 @@ def carrier_unavailable(
     carrier_failed(session, carrier, failure.reason, now, order_id)
     ledger = LedgerRepository(session)
     ledger.mark_submitting(
-        {"id": ref, "status": "unknown", "error": "carrier_interrupted"}
+        {"id": ref, "status": R.unknown, "error": "carrier_interrupted"}
         for ref in failure.uncertain
     )
     ledger.unclaim([r.id for r in rows])
@@ -384,7 +385,7 @@ def carrier_unavailable(
     ledger.set_batch(
         order_id,
         number,
-        "pending",
+        B.pending,
         runner=runner,
         attempts=attempts,
         not_before=now + timedelta(seconds=delay),
@@ -397,4 +398,4 @@ def end_batch(session: Session, order_id: str, number: int, runner: str) -> None
     left to send, pending again otherwise (for the next opening)."""
     ledger = LedgerRepository(session)
     left = ledger.pending_in_batch(order_id, number)
-    ledger.set_batch(order_id, number, "pending" if left else "done", runner=runner)
+    ledger.set_batch(order_id, number, B.pending if left else B.done, runner=runner)

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 from dispatch.models import CarrierStatus
 from dispatch.repository import CarrierStatusRepository
 from dispatch.schemas import CarrierHealth, CarrierStatusOut
+from dispatch.states import CarrierState
 from kit.settings import get_settings
 
-UNKNOWN = "unknown"
+UNKNOWN = CarrierState.unknown
 
 
 def _out(name: str, row: CarrierStatus | None, configured: bool) -> CarrierStatusOut:

@@ -126,25 +126,7 @@ def send_batch(order_id: str, number: int) -> None:
         results: list[Submitted] = []
         feedback = Feedback()
         if rows:
-            numbers = decrypt_numbers(
-                key, [r.phone_enc for r in rows], [r.prospect_id for r in rows]
-            )
-            messages = [
-                Outgoing(
-                    ref=r.id,
-                    number=number_,
-                    sender=order.sender,
-                    text=compose(
-                        order.message,
-                        r.sex,
-                        metropolitan=not is_overseas(r.department),
-                        stop_link=stop_link(r.stop_token) if r.stop_token else None,
-                    ),
-                    encoding=order.encoding,
-                )
-                for r, number_ in zip(rows, numbers, strict=True)
-            ]
-            del numbers
+            messages = _messages(key, order, rows)
             _throttle(len(messages))
             try:
                 results, feedback = carrier.submit(messages)
@@ -176,6 +158,27 @@ def send_batch(order_id: str, number: int) -> None:
         _later(feedback)
     for n in ready:  # enqueued after the commit that marked them
         send_batch.delay(order_id, n)
+
+
+def _messages(key: bytes, order: Order, rows: list[Claimed]) -> list[Outgoing]:
+    """The chunk's messages: numbers decrypted in memory, each text composed for its
+    recipient (civility, the STOP mention or link of where they live)."""
+    numbers = decrypt_numbers(key, [r.phone_enc for r in rows], [r.prospect_id for r in rows])
+    return [
+        Outgoing(
+            ref=r.id,
+            number=number,
+            sender=order.sender,
+            text=compose(
+                order.message,
+                r.sex,
+                metropolitan=not is_overseas(r.department),
+                stop_link=stop_link(r.stop_token) if r.stop_token else None,
+            ),
+            encoding=order.encoding,
+        )
+        for r, number in zip(rows, numbers, strict=True)
+    ]
 
 
 def _record_and_next(

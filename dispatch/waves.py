@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import windows
 from dispatch.repository import LedgerRepository
+from dispatch.states import UNSENT, WaveStatus
 from kit.settings import get_settings
 from sales.orders.models import Order
 from sales.orders.states import OrderStatus
@@ -64,7 +65,7 @@ def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
     if ledger.has_ledger(order.id):
         for name, status, n in ledger.counts_by_calendar(order.id):
             by_calendar[name] = by_calendar.get(name, 0) + n
-            if status in ("pending", "submitting"):
+            if status in UNSENT:
                 left[name] = left.get(name, 0) + n
     elif order.plan and order.status in (
         OrderStatus.confirmed,
@@ -90,14 +91,14 @@ def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
                     starts_at=None,
                     ends_at=None,
                     recipients=shown.recipients[key],
-                    status="done",
+                    status=WaveStatus.done,
                 )
             )
             continue
         opens = windows.next_opening(cal, start_from)
-        status = "planned"
+        status = WaveStatus.planned
         if order.status is OrderStatus.dispatching:
-            status = "sending" if windows.is_open(cal, now) else "waiting"
+            status = WaveStatus.sending if windows.is_open(cal, now) else WaveStatus.waiting
         out.append(
             Wave(
                 calendar=key,

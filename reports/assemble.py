@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from datasets import reference
 from dispatch import windows
-from dispatch.states import IN_FLIGHT
+from dispatch.states import UNSENT
 from dispatch.states import RecipientStatus as R
 from dispatch.waves import ShownWaves
 from kit.settings import get_settings
@@ -201,7 +201,7 @@ def controls(data: Controls) -> schemas.Controls:
             words.add("awaiting receipt")
         elif r.status == R.failed:
             words.add(f"failed ({reason_label(reason_key(r.error)).lower()})")
-        elif r.status in IN_FLIGHT:
+        elif r.status in UNSENT:
             words.add("not yet sent")
         else:
             words.add(r.status.replace("_", " "))

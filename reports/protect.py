@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dispatch.states import FINAL, IN_FLIGHT
+from dispatch.states import FINAL, UNSENT
 from dispatch.states import RecipientStatus as R
 from reports.aggregate import Aggregates, Histogram, SummaryRow, Tally, reason_key
 from segmentation import privacy
@@ -56,7 +56,7 @@ def outcome_tree(rows: list[SummaryRow]) -> privacy.Node:
         leaves[key] = leaves.get(key, 0) + n
 
     for r in rows:
-        if r.status in IN_FLIGHT:
+        if r.status in UNSENT:
             add("pending", r.n)
         elif r.status == R.submitted or (r.late and r.status in FINAL):
             add("awaiting_receipt", r.n)

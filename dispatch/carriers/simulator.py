@@ -14,16 +14,17 @@ from dispatch.carriers.base import (
     Reply,
     Submitted,
 )
+from dispatch.states import RecipientStatus as R
 from kit import clock
 from kit.settings import get_settings
 from sales.messages.service import measure
 
 # Share of each outcome, cumulative: delivered, then unknown number, unreachable, expired.
 OUTCOMES = (
-    (0.92, "delivered", None),
-    (0.95, "failed", "unknown_subscriber"),
-    (0.98, "failed", "absent_subscriber"),
-    (1.00, "expired", "validity_period_expired"),
+    (0.92, R.delivered, None),
+    (0.95, R.failed, "unknown_subscriber"),
+    (0.98, R.failed, "absent_subscriber"),
+    (1.00, R.expired, "validity_period_expired"),
 )
 STOP_RATE = 0.004  # of delivered messages, answered "STOP"
 
@@ -60,6 +61,6 @@ class Simulator:
             u = self._uniform("outcome", m.number)
             status, error = next((s, e) for bound, s, e in OUTCOMES if u < bound)
             feedback.receipts.append(Receipt(message_id, status, error))
-            if status == "delivered" and self._uniform("stop", m.number) < STOP_RATE:
+            if status == R.delivered and self._uniform("stop", m.number) < STOP_RATE:
                 feedback.replies.append(Reply("STOP", message_id=message_id))
         return out, feedback
