@@ -1,79 +1,40 @@
 """Legal send windows, per recipient: the local time and public holidays of where they live.
 
-A "calendar" is what decides a recipient's window: a time zone and a holiday calendar.
-Metropolitan France is Europe/Paris with the national holidays; Moselle (57) and Alsace (67,
-68) add Good Friday and 26 December; each overseas department has its own time zone and
-holidays (Reunion: UTC+4 and 20 December, the abolition of slavery). The default window is
-Monday-Saturday 08:00-22:00 local time outside public holidays (settings). Nothing is ever
+A recipient's calendar (time zone and holidays, `datasets.geography.calendar_of`) decides
+which days and hours are theirs. The default window is Monday-Saturday 08:00-22:00 local
+time outside public holidays (settings). Nothing is ever
 sent outside a window: callers ask `is_open` right before submitting, and plan with
 `next_opening` and `closing`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
-import holidays
-
-from datasets import reference
-from datasets.geography import is_overseas
+from datasets.geography import (
+    Calendar,
+    calendar_from_key,
+    calendar_of,
+    departments_of_calendar,
+    is_holiday,
+)
 from kit.settings import get_settings
 
-# holidays' subdivisions of France for the departments whose calendar differs from the
-# national one.
-_SUBDIVISION = {
-    "57": "57",
-    "67": "6AE",
-    "68": "6AE",
-    "971": "971",
-    "972": "972",
-    "973": "973",
-    "974": "974",
-    "976": "976",
-}
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """Where a recipient's window is decided: a time zone and a holiday calendar."""
-
-    key: str  # "metro", "alsace-moselle-57", "974"...
-    time_zone: str
-    subdivision: str | None
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
-
-
-@lru_cache(maxsize=1)
-def _time_zones() -> dict[str, str]:
-    deps = reference.departments()
-    return dict(zip(deps["code"], deps["time_zone"], strict=True))
-
-
-@lru_cache(maxsize=256)
-def calendar_of(department: str) -> Calendar:
-    """The calendar of a recipient living in `department` (INSEE code: '06', '2A', '974')."""
-    subdivision = _SUBDIVISION.get(department)
-    tz = _time_zones().get(department, "Europe/Paris")
-    if subdivision is None:
-        return Calendar("metro", tz, None)
-    key = subdivision if is_overseas(department) else f"alsace-moselle-{subdivision}"
-    return Calendar(key, tz, subdivision)
-
-
-@lru_cache(maxsize=128)
-def _holidays(subdivision: str | None, year: int) -> frozenset[date]:
-    days = holidays.country_holidays("FR", subdiv=subdivision, years=year)
-    return frozenset(days.keys())
-
-
-def is_holiday(cal: Calendar, day: date) -> bool:
-    return day in _holidays(cal.subdivision, day.year)
+# The calendars themselves (time zone and holidays per department) are geography's; the
+# windows are the legal hours inside them.
+__all__ = [
+    "Calendar",
+    "calendar_from_key",
+    "calendar_of",
+    "closing",
+    "daily_window",
+    "departments_of_calendar",
+    "is_holiday",
+    "is_open",
+    "local",
+    "next_opening",
+    "seconds_left",
+]
 
 
 def _window_of(cal: Calendar, day: date) -> tuple[datetime, datetime] | None:
@@ -130,19 +91,3 @@ def local(cal: Calendar, at: datetime) -> datetime:
 def daily_window() -> tuple[time, time]:
     s = get_settings()
     return s.send_window_start, s.send_window_end
-
-
-def departments_of_calendar(key: str) -> list[str]:
-    """The departments whose recipients follow a calendar other than the metropolitan one
-    (an overseas department's own, or one of Alsace-Moselle's two)."""
-    subdivision = key.removeprefix("alsace-moselle-")
-    return sorted(d for d, s in _SUBDIVISION.items() if s == subdivision)
-
-
-def calendar_from_key(key: str) -> Calendar:
-    """The calendar a ledger row names (see Calendar.key)."""
-    if key == "metro":
-        return Calendar("metro", "Europe/Paris", None)
-    if key.startswith("alsace-moselle-"):
-        return Calendar(key, "Europe/Paris", key.removeprefix("alsace-moselle-"))
-    return calendar_of(key)
