@@ -38,7 +38,7 @@ from sales.orders import flows as order_flows
 from sales.orders import payments as orders
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
-from sales.orders.states import OrderStatus
+from sales.orders.states import OrderAction, OrderStatus
 from sales.quotes.repository import QuoteRepository
 from segmentation.repository import (
     ContactHistoryRepository,
@@ -53,7 +53,10 @@ R, B = RecipientStatus, BatchStatus
 ALPHABET = string.ascii_letters + string.digits
 BACKOFF_MAX_SECONDS = 60
 # The order events that say its carrier is in trouble, and that it is over.
-CARRIER_UNAVAILABLE, CARRIER_RECOVERED = "carrier_unavailable", "carrier_recovered"
+CARRIER_UNAVAILABLE, CARRIER_RECOVERED = (
+    OrderAction.carrier_unavailable,
+    OrderAction.carrier_recovered,
+)
 CARRIER_EVENTS = (CARRIER_UNAVAILABLE, CARRIER_RECOVERED)
 # How stale the carrier status's "last success" may be (it is written at most this often).
 SUCCESS_EVERY = timedelta(seconds=10)

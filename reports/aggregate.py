@@ -29,8 +29,8 @@ from dispatch import windows
 from dispatch.states import HANDED_OVER
 from kit.settings import get_settings
 from reports.repository import ReportRepository
+from sales.invoices.models import InvoiceKind
 from sales.invoices.repository import InvoiceRepository
-from sales.invoices.service import CREDIT_NOTE
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
@@ -355,7 +355,7 @@ def billed(session: Session, order: Order) -> Billed | None:
         return None
     excl = vat = 0
     for invoice in InvoiceRepository(session).of_order(order.id):
-        sign = -1 if invoice.kind == CREDIT_NOTE else 1
+        sign = -1 if invoice.kind == InvoiceKind.credit_note else 1
         excl += sign * invoice.amount_excl_vat_cents
         vat += sign * invoice.vat_cents
     return Billed(excl, vat, excl + vat)

@@ -15,7 +15,7 @@ from kit.settings import get_settings
 from sales.accounts.service import get_organisation
 from sales.invoices import service as invoices
 from sales.invoices import terms
-from sales.invoices.models import Invoice
+from sales.invoices.models import Invoice, InvoiceKind
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
 
@@ -44,7 +44,7 @@ def document(session: Session, invoice: Invoice) -> dict[str, Any]:
         "title_fr": title_fr,
         "title_en": title_en,
         "invoice": out,
-        "is_credit_note": invoice.kind == invoices.CREDIT_NOTE,
+        "is_credit_note": invoice.kind == InvoiceKind.credit_note,
         "service_date": _service_date(session, invoice),
         "seller": {
             "name": s.seller_name,

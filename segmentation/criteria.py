@@ -163,7 +163,12 @@ class Criteria(_Filters):
         return self.model_dump(mode="json", exclude_none=True)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return canonical_text(self.canonical())
+
+
+def canonical_text(document: dict[str, Any]) -> str:
+    """The one text of a criteria document: sorted keys, no spaces (stored, hashed, compared)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 @cache

@@ -33,8 +33,6 @@ from sales.invoices.schemas import InvoiceOut, PenaltyOut
 from sales.pricing.schemas import Price
 
 K, ST = InvoiceKind, InvoiceStatus
-# The name reports/invoices.py reads (InvoiceKind is the home of the kinds).
-CREDIT_NOTE = K.credit_note
 
 
 def _issue(

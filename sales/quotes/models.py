@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kit.db import Base, JSONOf, UTCDateTime
 from sales.pricing.schemas import Price
 from sales.quotes.schemas import BreakdownCell
-from segmentation.criteria import Criteria
+from segmentation.criteria import Criteria, canonical_text
 
 
 class CanonicalCriteria(JSONOf[dict[str, Any]]):
@@ -34,7 +34,7 @@ class CanonicalCriteria(JSONOf[dict[str, Any]]):
     def process_bind_param(self, value: dict[str, Any] | None, dialect: Any) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return canonical_text(value)
 
 
 class Quote(Base):

@@ -12,7 +12,7 @@ import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
 from dispatch.carriers.base import Outgoing, Receipt, Reply
 from dispatch.states import RecipientStatus as R
-from sales.messages.service import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE, parts_of
+from sales.messages.service import GSM7, GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE, parts_of
 
 OK = 0x00
 RX_T_APPN = 0x64  # ESME_RX_T_APPN: temporary application error, the SMSC delivers again
@@ -45,7 +45,7 @@ def encode_parts(text: str, encoding: str) -> tuple[list[bytes], int, int]:
     UTF-16 surrogate pair) is never cut between two parts."""
     units: list[bytes] | None = None
     coding, single, multi = 0x00, GSM_SINGLE, GSM_MULTI
-    if encoding == "GSM-7":
+    if encoding == GSM7:
         try:
             units = [c.encode("gsm03.38") for c in text]
         except UnicodeEncodeError:
