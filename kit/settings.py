@@ -433,7 +433,9 @@ class _FlatNames:
 
 class Settings(BaseSettings, _FlatNames):
     # hide_input_in_errors: a refused setting (a key, a password) is never printed back.
-    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", hide_input_in_errors=True)
+    # extra="forbid" applies to arguments only (the environment source reads known names):
+    # `Settings(stop_link_base=...)` fails loudly, a setting is passed within its group.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", hide_input_in_errors=True)
 
     # All state of one instance lives under this directory: base snapshots, database, secrets.
     home: Path = Path("./var")

@@ -7,7 +7,7 @@ from datetime import date, time
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from kit.cli import friendly_errors
 from kit.settings import Group, Settings, public_name
@@ -125,3 +125,11 @@ def test_a_refused_setting_is_named_by_its_variable(
         assert part in err
     for value in variables.values():
         assert len(value) < 6 or value not in err  # never the value: it may be a password
+
+
+def test_a_setting_is_given_within_its_group() -> None:
+    assert Settings(messages={"stop_link_base": "https://s.example/"}).stop_link_base == (
+        "https://s.example/"
+    )
+    with pytest.raises(ValidationError):
+        Settings(stop_link_base="https://s.example/")  # type: ignore[call-arg]
