@@ -28,8 +28,8 @@ ORDERS = {"sending": -10, "sent": -1, "soon": 2, "mid": 12, "near": 14, "later":
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     s = get_settings()
-    monkeypatch.setattr(s, "pressure_min_gap_days", 7)
-    monkeypatch.setattr(s, "pressure_window_days", 30)
+    monkeypatch.setattr(s.eligibility, "pressure_min_gap_days", 7)
+    monkeypatch.setattr(s.eligibility, "pressure_window_days", 30)
     return s
 
 
