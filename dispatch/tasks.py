@@ -59,7 +59,7 @@ def tick() -> None:
                     log.info("order %s: dispatch started", order_id)
         with unit_of_work() as session:  # receipts kept as early whose message is recorded
             intake.sweep_early(session, now)
-        if get_settings().carrier == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
+        if get_settings().carriers.name == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
             receive.delay()  # what the SMSC holds for us: receipts and replies
         with unit_of_work() as session:
             active = flows.dispatching(session)
@@ -87,14 +87,14 @@ return tostring(free_at)
 def _throttle(n: int) -> None:
     """Wait for this chunk's slot under the carrier's cap (messages per second)."""
     s = get_settings()
-    cap = s.carrier_rate_per_second
+    cap = s.carriers.rate_per_second
     if not cap:
         return
     r = redisd.client()
     deadline = time.monotonic() + 60
     while True:
         try:
-            slot = float(r.eval(_BOOK, 1, f"rental:rate:{s.carrier}", time.time(), n / cap))
+            slot = float(r.eval(_BOOK, 1, f"rental:rate:{s.carriers.name}", time.time(), n / cap))
             break
         except redis.exceptions.ConnectionError:
             if time.monotonic() > deadline:
@@ -115,7 +115,7 @@ def send_batch(order_id: str, number: int) -> None:
         return  # said on the order and in the carrier's status; enqueued again later
     key = keys.vault_key()
     s = get_settings()
-    cap = s.carrier_rate_per_second
+    cap = s.carriers.rate_per_second
     size = min(CHUNK, cap) if cap else CHUNK  # under a cap: at most a second's worth
     with unit_of_work() as session:
         if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
@@ -206,7 +206,7 @@ def _carrier(order_id: str | None = None) -> Carrier | None:
     try:
         return carriers.current()
     except ConfigurationError as exc:
-        name = get_settings().carrier
+        name = get_settings().carriers.name
         log.error("carrier %s cannot be used: %s", name, exc.detail)
         with unit_of_work() as session:
             flows.carrier_failed(session, name, exc.detail, clock.now(), order_id)
@@ -236,7 +236,7 @@ def _later(feedback: Feedback) -> None:
             [[r.message_id, r.status, r.error] for r in feedback.receipts],
             [[r.text, r.message_id, r.number] for r in feedback.replies],
         ),
-        countdown=get_settings().simulator_receipt_delay_seconds,
+        countdown=get_settings().carriers.simulator.receipt_delay_seconds,
     )
 
 

@@ -40,11 +40,11 @@ __all__ = [
 def _window_of(cal: Calendar, day: date) -> tuple[datetime, datetime] | None:
     """The window of a local day as UTC instants, or None when sending is closed all day."""
     s = get_settings()
-    if day.weekday() not in s.send_days or is_holiday(cal, day):
+    if day.weekday() not in s.dispatch.send_days or is_holiday(cal, day):
         return None
     zone = cal.zone
-    start = datetime.combine(day, s.send_window_start, tzinfo=zone)
-    end = datetime.combine(day, s.send_window_end, tzinfo=zone)
+    start = datetime.combine(day, s.dispatch.send_window_start, tzinfo=zone)
+    end = datetime.combine(day, s.dispatch.send_window_end, tzinfo=zone)
     # Local times that do not exist or exist twice (clock changes) are resolved by zoneinfo
     # (fold=0); converting to UTC fixes the instant.
     return start.astimezone(UTC), end.astimezone(UTC)
@@ -90,4 +90,4 @@ def local(cal: Calendar, at: datetime) -> datetime:
 
 def daily_window() -> tuple[time, time]:
     s = get_settings()
-    return s.send_window_start, s.send_window_end
+    return s.dispatch.send_window_start, s.dispatch.send_window_end

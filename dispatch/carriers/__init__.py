@@ -8,7 +8,7 @@ from kit.settings import get_settings
 
 
 def current() -> Carrier:
-    name = get_settings().carrier
+    name = get_settings().carriers.name
     if name == "simulator":
         from dispatch.carriers.simulator import Simulator
 

@@ -23,12 +23,12 @@ class HttpGateway:
 
     def __init__(self, url: str | None = None, token: str | None = None) -> None:
         s = get_settings()
-        endpoint = url or s.http_gateway_url
+        endpoint = url or s.carriers.http.url
         if not endpoint:
             raise ConfigurationError("RENTAL_HTTP_GATEWAY_URL is not set")
         refuse_synthetic_base_off_loopback(endpoint)
         self.url: str = endpoint
-        self.token = token if token is not None else s.http_gateway_token
+        self.token = token if token is not None else s.carriers.http.token
         self.client = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0))
 
     def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:

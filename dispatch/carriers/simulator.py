@@ -33,7 +33,7 @@ class Simulator:
     name = "simulator"
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed = get_settings().simulator_seed if seed is None else seed
+        self.seed = get_settings().carriers.simulator.seed if seed is None else seed
 
     def _log(self, messages: list[Outgoing]) -> None:
         """What "the network" received, for tests that count messages per recipient: the
@@ -50,7 +50,7 @@ class Simulator:
         return int.from_bytes(digest[:8], "big") / 2**64
 
     def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
-        down_until = get_settings().simulator_down_until
+        down_until = get_settings().carriers.simulator.down_until
         if down_until is not None and clock.now() < down_until:
             raise CarrierUnavailable("the simulated carrier is down")
         out, feedback = [], Feedback()

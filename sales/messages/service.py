@@ -107,14 +107,14 @@ def check_sender(sender: str) -> str:
             "the sender name must have 3 to 11 letters or digits (no spaces or accents), "
             "with at least one letter, e.g. 'ACME'"
         )
-    if sender.lower() in {w.lower() for w in s.blocked_senders}:
+    if sender.lower() in {w.lower() for w in s.messages.blocked_senders}:
         raise InvalidSender("this sender is a generic name operators refuse: use your brand's name")
     return sender
 
 
 def stop_link(token: str) -> str:
     """A recipient's personal STOP link, under the configured base."""
-    return f"{get_settings().stop_link_base}{token}"
+    return f"{get_settings().messages.stop_link_base}{token}"
 
 
 def mentions(metropolitan: bool) -> str:
@@ -122,8 +122,8 @@ def mentions(metropolitan: bool) -> str:
     sends (read from the setting each time, so that what is measured is what is sent)."""
     s = get_settings()
     link = stop_link("X" * STOP_TOKEN_LENGTH)
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {link}"
-    return f"{stop} {s.source_mention}"
+    stop = f"STOP au {s.messages.stop_short_code}" if metropolitan else f"STOP {link}"
+    return f"{stop} {s.messages.source_mention}"
 
 
 @dataclass(frozen=True)
@@ -228,8 +228,8 @@ def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> s
     civility = CIVILITY.get(sex, CIVILITY_UNKNOWN)
     rendered = template_of(text).render(dict.fromkeys(VARIABLES, civility))
     s = get_settings()
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
-    return f"{rendered.rstrip()} {stop} {s.source_mention}"
+    stop = f"STOP au {s.messages.stop_short_code}" if metropolitan else f"STOP {stop_link}"
+    return f"{rendered.rstrip()} {stop} {s.messages.source_mention}"
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
     if not text.strip():
         raise InvalidMessage("the message is empty")
     template = template_of(text)
-    limit = get_settings().max_segments
+    limit = get_settings().messages.max_segments
     # Every character takes at least one unit: beyond this it cannot fit, and it is refused
     # before anything is rendered or measured.
     if template.longest() > limit * GSM_SINGLE:

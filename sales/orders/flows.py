@@ -53,7 +53,7 @@ def move(
 
 def minimum_volume(quantity: int) -> int:
     """The 10% promise: below this many recipients nothing is sent."""
-    return math.ceil(quantity * (1 - get_settings().volume_tolerance))
+    return math.ceil(quantity * (1 - get_settings().terms.volume_tolerance))
 
 
 def offered_volume(drawn: np.ndarray, version: str) -> int:
@@ -63,7 +63,9 @@ def offered_volume(drawn: np.ndarray, version: str) -> int:
     the segment's exact size."""
     s = get_settings()
     material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
-    shown = privacy.shown_count(len(drawn), s.min_segment_size, keys.noise_secret(), material)
+    shown = privacy.shown_count(
+        len(drawn), s.privacy.min_segment_size, keys.noise_secret(), material
+    )
     if shown is None:
         return 0
     step = privacy.step_for(shown)
@@ -110,7 +112,7 @@ def draw(
         order.plan = seg.engine.departments_of(drawn)
         return drawn
     offered = offered_volume(drawn, seg.version)
-    if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
+    if offered < s.privacy.min_segment_size:  # no count under the minimum, not even as an offer
         offered = 0
     order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
     order.plan = seg.engine.departments_of(drawn[:offered])

@@ -33,9 +33,9 @@ class SmppCarrier:
 
     def __init__(self) -> None:
         self.settings = get_settings()
-        if not self.settings.smpp_host:
+        if not self.settings.carriers.smpp.host:
             raise ConfigurationError("RENTAL_SMPP_HOST is not set (the SMSC to bind to)")
-        refuse_synthetic_base_off_loopback(self.settings.smpp_host)
+        refuse_synthetic_base_off_loopback(self.settings.carriers.smpp.host)
 
     @classmethod
     def hang_up(cls) -> None:

@@ -57,12 +57,12 @@ class Link:
 
     def __init__(self, mode: str, settings: Settings) -> None:
         s = settings
-        if not s.smpp_host:
+        if not s.carriers.smpp.host:
             raise ConfigurationError("RENTAL_SMPP_HOST is not set (the SMSC to bind to)")
         self.client = smpplib.client.Client(
-            s.smpp_host,
-            s.smpp_port,
-            timeout=s.smpp_timeout_seconds,
+            s.carriers.smpp.host,
+            s.carriers.smpp.port,
+            timeout=s.carriers.smpp.timeout_seconds,
             logger_name=WIRE_LOGGER,
             allow_unknown_opt_params=True,
         )
@@ -71,8 +71,8 @@ class Link:
         except (smpplib.exceptions.ConnectionError, OSError) as exc:
             self.close()
             raise CarrierUnavailable(
-                f"the SMSC at {s.smpp_host}:{s.smpp_port} cannot be reached (connection refused "
-                "or timed out)"
+                f"the SMSC at {s.carriers.smpp.host}:{s.carriers.smpp.port} cannot be reached "
+                "(connection refused or timed out)"
             ) from exc
         self._bind(mode, s)
         self.used = time.monotonic()
@@ -82,9 +82,9 @@ class Link:
         try:
             bind = getattr(self.client, f"bind_{mode}")
             bind(
-                system_id=s.smpp_system_id,
-                password=s.smpp_password,
-                system_type=s.smpp_system_type,
+                system_id=s.carriers.smpp.system_id,
+                password=s.carriers.smpp.password,
+                system_type=s.carriers.smpp.system_type,
             )
         except smpplib.exceptions.PDUError as exc:
             self.close()
@@ -174,7 +174,7 @@ class Transmitter:
         if link is not None and link.pid == os.getpid():
             idle = time.monotonic() - link.used
             if not link.closed_by_peer() and (
-                idle < settings.smpp_enquire_link_seconds or link.alive()
+                idle < settings.carriers.smpp.enquire_link_seconds or link.alive()
             ):
                 return link
             link.close()

@@ -143,7 +143,7 @@ def send(
     messages: list[Outgoing], transmitter: Transmitter, settings: Settings
 ) -> tuple[list[Submitted], Feedback]:
     """Submit a batch through the window over the process's transmitter bind."""
-    window = Window(messages, settings.smpp_window)
+    window = Window(messages, settings.carriers.smpp.window)
     link = transmitter.bound(settings)  # unavailable: nothing was handed over, all waits
     backoff, waited = 0.05, 0.0
     reconnected = False
@@ -163,7 +163,7 @@ def send(
                 return window.settle(reason)
             continue
         if window.throttled and not window.inflight:
-            if waited >= settings.smpp_throttle_wait_seconds:
+            if waited >= settings.carriers.smpp.throttle_wait_seconds:
                 return window.settle("the SMSC keeps throttling")
             time.sleep(backoff)
             waited += backoff
