@@ -203,10 +203,11 @@ def _carrier(order_id: str | None = None) -> Carrier | None:
     """The configured carrier; None when it cannot be used as configured (a setting missing,
     a synthetic base bound for a real network): said in the carrier's status and on the
     order, instead of a task failing in the worker's log only."""
+    s = get_settings()
     try:
-        return carriers.current()
+        return carriers.current(s.carriers, s.home)
     except ConfigurationError as exc:
-        name = get_settings().carriers.name
+        name = s.carriers.name
         log.error("carrier %s cannot be used: %s", name, exc.detail)
         with unit_of_work() as session:
             flows.carrier_failed(session, name, exc.detail, clock.now(), order_id)

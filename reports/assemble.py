@@ -55,13 +55,13 @@ def calendar_label(key: str) -> str:
 
 
 def _why_closed(cal: windows.Calendar, at: datetime) -> str:
-    s = get_settings()
+    legal = windows.configured()
     local = at.astimezone(cal.zone)
-    if local.weekday() not in s.dispatch.send_days:
+    if local.weekday() not in legal.days:
         return f"no sending on {local.strftime('%A')}s"
     if windows.is_holiday(cal, local.date()):
         return "public holiday"
-    hours = f"{s.dispatch.send_window_start:%H:%M}-{s.dispatch.send_window_end:%H:%M}"
+    hours = f"{legal.start:%H:%M}-{legal.end:%H:%M}"
     return f"outside the sending hours ({hours} local time)"
 
 
