@@ -104,7 +104,7 @@ def draw(
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     # The sample leaves out what a quote now leaves out (reservations for a send now among
     # them), and `busy` what is held around our own send time: never more than a quote shows.
-    busy = seg.eligibility.reserved_for(session, send_at, now, s)
+    busy = seg.eligibility.reserved_for(session, send_at, now, s.eligibility)
     criteria = Criteria.model_validate(quote.criteria)
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
     if len(drawn) >= minimum_volume(order.quantity):
