@@ -30,7 +30,7 @@ from kit import clock, keys, redisd
 from kit.db import retried, unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
-from sales.messages.service import compose, stop_link
+from sales.messages.service import Mentions
 from sales.orders.models import Order
 from segmentation import runtime
 
@@ -164,16 +164,17 @@ def _messages(key: bytes, order: Order, rows: list[Claimed]) -> list[Outgoing]:
     """The chunk's messages: numbers decrypted in memory, each text composed for its
     recipient (civility, the STOP mention or link of where they live)."""
     numbers = decrypt_numbers(key, [r.phone_enc for r in rows], [r.prospect_id for r in rows])
+    mentions = Mentions(get_settings().messages)
     return [
         Outgoing(
             ref=r.id,
             number=number,
             sender=order.sender,
-            text=compose(
+            text=mentions.compose(
                 order.message,
                 r.sex,
                 metropolitan=not is_overseas(r.department),
-                stop_link=stop_link(r.stop_token) if r.stop_token else None,
+                stop_link=mentions.stop_link(r.stop_token) if r.stop_token else None,
             ),
             encoding=order.encoding,
         )
