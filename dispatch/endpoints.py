@@ -48,7 +48,7 @@ def _check(carrier: str, secret: str | None) -> None:
     `rental carriers secret NAME`); anything else is not found, and nothing is created. The
     name is never repeated back: it is whatever the caller typed."""
     expected = keys.carrier_secret(carrier)
-    if expected is None and carrier != get_settings().carrier:
+    if expected is None and carrier != get_settings().carriers.name:
         raise CarrierNotFound(
             "no such carrier: receipts and replies are taken from the configured carrier and "
             "from carriers an operator gave a secret to"

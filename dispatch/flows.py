@@ -95,7 +95,7 @@ def start(session: Session, order_id: str, seg: Segmenter, now: datetime) -> boo
 def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> None:
     """The ledger: one row per recipient, in batches of one calendar each (a batch is sent in
     one window)."""
-    size = get_settings().batch_size
+    size = get_settings().dispatch.batch_size
     table = seg.engine.contacts_of(drawn)
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     rows = []
@@ -150,7 +150,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
 
 def _controls(order_id: str) -> list[dict[str, Any]]:
     """Rows for the control numbers of the settings (metropolitan calendar, no civility)."""
-    numbers = get_settings().control_numbers
+    numbers = get_settings().dispatch.control_numbers
     if not numbers:
         return []
     ids = np.arange(-1, -len(numbers) - 1, -1, dtype=np.int64)
@@ -182,8 +182,8 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
         return []
     ledger = LedgerRepository(session)
     settings = get_settings()
-    stale = now - timedelta(seconds=settings.dispatch_stale_seconds)
-    lost = now - timedelta(seconds=settings.dispatch_reenqueue_seconds)
+    stale = now - timedelta(seconds=settings.dispatch.stale_seconds)
+    lost = now - timedelta(seconds=settings.dispatch.reenqueue_seconds)
     open_now: dict[str, bool] = {}  # per calendar: a thousand batches share a few calendars
     ready, unfinished = [], 0
     for b in ledger.unfinished_batches(order_id):

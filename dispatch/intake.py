@@ -155,7 +155,9 @@ def sweep_early(session: Session, now: datetime, limit: int = 1000) -> int:
     if ready:
         apply_receipts(session, [Receipt(e.message_id, e.status, e.error) for e in ready], now)
         ledger.drop_early_receipts([e.id for e in ready])
-    ledger.drop_early_receipts_before(now - timedelta(hours=get_settings().receipt_window_hours))
+    ledger.drop_early_receipts_before(
+        now - timedelta(hours=get_settings().dispatch.receipt_window_hours)
+    )
     return len(ready)
 
 

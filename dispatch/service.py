@@ -38,7 +38,7 @@ def _out(name: str, row: CarrierStatus | None, configured: bool) -> CarrierStatu
 def statuses(session: Session) -> list[CarrierStatusOut]:
     """The configured carrier first (`unknown` before any contact), then any other carrier
     the workers used before."""
-    current = get_settings().carrier
+    current = get_settings().carriers.name
     rows = {r.carrier: r for r in CarrierStatusRepository(session).all()}
     out = [_out(current, rows.pop(current, None), True)]
     return out + [_out(name, row, False) for name, row in rows.items()]
@@ -46,7 +46,7 @@ def statuses(session: Session) -> list[CarrierStatusOut]:
 
 def health(session: Session) -> CarrierHealth:
     """The configured carrier's state, for anyone (no error text)."""
-    current = get_settings().carrier
+    current = get_settings().carriers.name
     row = CarrierStatusRepository(session).get(current)
     return CarrierHealth(
         name=current,

@@ -58,7 +58,7 @@ def _suppress(counts: dict[str, int], k: int) -> dict[str, int | None]:
 
 
 def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
-    k = get_settings().min_segment_size
+    k = get_settings().privacy.min_segment_size
     ledger = LedgerRepository(session)
     by_calendar: dict[str, int] = {}
     left: dict[str, int] = {}

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import lru_cache, reduce
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Generic, Self, TypeVar, overload
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -348,90 +348,7 @@ class _FlatEnvSource(EnvSettingsSource):
         return values
 
 
-T = TypeVar("T")
-
-
-class _Moved(property, Generic[T]):
-    """A flat name of the settings before they had groups (`s.min_segment_size`), read and
-    set through its group. Only for sales/, dispatch/ and reports/ until they read the groups
-    (issue 12, second pass); new code reads `s.privacy.min_segment_size`."""
-
-    def __init__(self, path: str) -> None:
-        *groups, last = path.split(".")
-
-        def get(settings: Any) -> T:
-            return getattr(reduce(getattr, groups, settings), last)  # type: ignore[no-any-return]
-
-        def put(settings: Any, value: T) -> None:
-            setattr(reduce(getattr, groups, settings), last, value)
-
-        super().__init__(get, put)
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None, /) -> Self: ...
-    @overload
-    def __get__(self, obj: object, owner: type | None = None, /) -> T: ...
-    def __get__(self, obj: object, owner: type | None = None, /) -> Any:
-        return super().__get__(obj, owner)
-
-
-class _FlatNames:
-    """The flat names still read (and set, by tests) outside kit, datasets, segmentation and
-    rental: to delete with the second pass of issue 12."""
-
-    min_segment_size = _Moved[int]("privacy.min_segment_size")
-    daily_quote_budget = _Moved[int]("privacy.daily_quote_budget")
-    quote_ttl_days = _Moved[int]("terms.quote_ttl_days")
-    pressure_min_gap_days = _Moved[int]("eligibility.pressure_min_gap_days")
-    pressure_window_days = _Moved[int]("eligibility.pressure_window_days")
-    idempotency_ttl_hours = _Moved[int]("idempotency.ttl_hours")
-    idempotency_wait_seconds = _Moved[float]("idempotency.wait_seconds")
-    idempotency_lease_seconds = _Moved[int]("idempotency.lease_seconds")
-    stop_short_code = _Moved[str]("messages.stop_short_code")
-    stop_link_base = _Moved[str]("messages.stop_link_base")
-    source_mention = _Moved[str]("messages.source_mention")
-    max_segments = _Moved[int]("messages.max_segments")
-    blocked_senders = _Moved[list[str]]("messages.blocked_senders")
-    ecb_rates = _Moved[dict[date, Decimal]]("terms.ecb_rates")
-    payment_terms_days = _Moved[int]("terms.payment_terms_days")
-    min_send_delay_minutes = _Moved[int]("terms.min_send_delay_minutes")
-    max_send_horizon_days = _Moved[int]("terms.max_send_horizon_days")
-    volume_tolerance = _Moved[Decimal]("terms.volume_tolerance")
-    price_grid_file = _Moved[Path | None]("terms.price_grid_file")
-    seller_name = _Moved[str]("seller.name")
-    seller_legal_form = _Moved[str]("seller.legal_form")
-    seller_address = _Moved[str]("seller.address")
-    seller_siren = _Moved[str]("seller.siren")
-    seller_rcs = _Moved[str]("seller.rcs")
-    seller_vat_number = _Moved[str]("seller.vat_number")
-    seller_bank_details = _Moved[str]("seller.bank_details")
-    carrier = _Moved[str]("carriers.name")
-    carrier_rate_per_second = _Moved[int]("carriers.rate_per_second")
-    http_gateway_url = _Moved[str | None]("carriers.http.url")
-    http_gateway_token = _Moved[str | None]("carriers.http.token")
-    smpp_host = _Moved[str | None]("carriers.smpp.host")
-    smpp_port = _Moved[int]("carriers.smpp.port")
-    smpp_system_id = _Moved[str]("carriers.smpp.system_id")
-    smpp_password = _Moved[str]("carriers.smpp.password")
-    smpp_system_type = _Moved[str]("carriers.smpp.system_type")
-    smpp_window = _Moved[int]("carriers.smpp.window")
-    smpp_timeout_seconds = _Moved[float]("carriers.smpp.timeout_seconds")
-    smpp_enquire_link_seconds = _Moved[float]("carriers.smpp.enquire_link_seconds")
-    smpp_throttle_wait_seconds = _Moved[float]("carriers.smpp.throttle_wait_seconds")
-    simulator_seed = _Moved[int]("carriers.simulator.seed")
-    simulator_receipt_delay_seconds = _Moved[float]("carriers.simulator.receipt_delay_seconds")
-    simulator_down_until = _Moved[datetime | None]("carriers.simulator.down_until")
-    batch_size = _Moved[int]("dispatch.batch_size")
-    control_numbers = _Moved[list[str]]("dispatch.control_numbers")
-    dispatch_reenqueue_seconds = _Moved[int]("dispatch.reenqueue_seconds")
-    dispatch_stale_seconds = _Moved[int]("dispatch.stale_seconds")
-    receipt_window_hours = _Moved[int]("dispatch.receipt_window_hours")
-    send_days = _Moved[list[int]]("dispatch.send_days")
-    send_window_start = _Moved[time]("dispatch.send_window_start")
-    send_window_end = _Moved[time]("dispatch.send_window_end")
-
-
-class Settings(BaseSettings, _FlatNames):
+class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting (a key, a password) is never printed back.
     # extra="forbid" applies to arguments only (the environment source reads known names):
     # `Settings(stop_link_base=...)` fails loudly, a setting is passed within its group.

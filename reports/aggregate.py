@@ -335,7 +335,7 @@ def _final_at(session: Session, order: Order, last: datetime | None) -> datetime
     order is sent (None while sending goes on)."""
     if order.status not in SENT_STATES:
         return None
-    hours = timedelta(hours=get_settings().receipt_window_hours)
+    hours = timedelta(hours=get_settings().dispatch.receipt_window_hours)
     if last is not None:
         return last + hours
     sent = [e.at for e in OrderRepository(session).events(order.id) if e.to_status == S.sent]

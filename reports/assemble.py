@@ -55,13 +55,13 @@ def calendar_label(key: str) -> str:
 
 
 def _why_closed(cal: windows.Calendar, at: datetime) -> str:
-    s = get_settings()
+    legal = windows.configured()
     local = at.astimezone(cal.zone)
-    if local.weekday() not in s.send_days:
+    if local.weekday() not in legal.days:
         return f"no sending on {local.strftime('%A')}s"
     if windows.is_holiday(cal, local.date()):
         return "public holiday"
-    hours = f"{s.send_window_start:%H:%M}-{s.send_window_end:%H:%M}"
+    hours = f"{legal.start:%H:%M}-{legal.end:%H:%M}"
     return f"outside the sending hours ({hours} local time)"
 
 
@@ -249,13 +249,14 @@ def targeting(session: Session, order: Order) -> list[str]:
 
 
 def notes(k: int) -> list[str]:
+    hours = get_settings().dispatch.receipt_window_hours
     return [
         f"Counts under {k} are never shown, and other counts are hidden with them when they "
         "would let one work them out by subtraction: such counts read 'hidden'.",
         "Control numbers of the broker receive every message to prove its content and "
         "delivery; they are reported apart and counted neither in the volumes nor in the bill.",
         f"Opt-outs (STOP replies and STOP links) are those of this order's recipients from the "
-        f"first submission until the report is final ({get_settings().receipt_window_hours} h "
+        f"first submission until the report is final ({hours} h "
         "after the last submission).",
     ]
 
@@ -270,7 +271,7 @@ def report(
         final_at=data.final_at,
         generated_at=now,
         order_status=order.status.value,
-        broker=get_settings().seller_name,
+        broker=get_settings().seller.name,
         customer=organisation_name(session, order.organisation_id),
         sender=order.sender,
         message=order.message,

@@ -30,6 +30,6 @@ __all__ = ["SummaryRow", "_timeline", "build", "calendar_label", "final_at"]
 
 def build(session: Session, order: Order, now: datetime) -> schemas.Report:
     """The report of an order whose sending has started (the caller checks that)."""
-    k = get_settings().min_segment_size
+    k = get_settings().privacy.min_segment_size
     data = aggregate(session, order, now)
     return report(session, order, now, data, protect(data, k), k)

@@ -47,13 +47,13 @@ def document(session: Session, invoice: Invoice) -> dict[str, Any]:
         "is_credit_note": invoice.kind == InvoiceKind.credit_note,
         "service_date": _service_date(session, invoice),
         "seller": {
-            "name": s.seller_name,
-            "legal_form": s.seller_legal_form,
-            "address": s.seller_address,
-            "siren": s.seller_siren,
-            "rcs": s.seller_rcs,
-            "vat_number": s.seller_vat_number,
-            "bank_details": s.seller_bank_details,
+            "name": s.seller.name,
+            "legal_form": s.seller.legal_form,
+            "address": s.seller.address,
+            "siren": s.seller.siren,
+            "rcs": s.seller.rcs,
+            "vat_number": s.seller.vat_number,
+            "bank_details": s.seller.bank_details,
         },
         "customer": {
             "name": org.name,
@@ -63,5 +63,5 @@ def document(session: Session, invoice: Invoice) -> dict[str, Any]:
         },
         "penalty_points": terms.PENALTY_POINTS,
         "recovery_indemnity_cents": terms.RECOVERY_INDEMNITY_CENTS,
-        "payment_terms_days": s.payment_terms_days,
+        "payment_terms_days": s.terms.payment_terms_days,
     }

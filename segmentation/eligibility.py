@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy.orm import Session
 
-from kit.settings import Settings
+from kit.settings import EligibilitySettings
 from segmentation.engine import Engine
 from segmentation.repository import (
     ContactHistoryRepository,
@@ -194,7 +194,7 @@ class Eligibility:
             return self._held
 
     def reserved_for(
-        self, session: Session, send_at: datetime, now: datetime, settings: Settings
+        self, session: Session, send_at: datetime, now: datetime, settings: EligibilitySettings
     ) -> np.ndarray:
         """Prospects that reservations leave out of a send at `send_at` (>= `now`): the one
         rule of the quote (send_at = now), the draw at confirmation (the order's send time)
@@ -209,8 +209,8 @@ class Eligibility:
         An earlier send further back is checked against the contact history when ours goes out.
         """
         stamp, times, ids = self._held_rows(session)
-        gap = timedelta(days=settings.eligibility.pressure_min_gap_days)
-        window = timedelta(days=settings.eligibility.pressure_window_days)
+        gap = timedelta(days=settings.pressure_min_gap_days)
+        window = timedelta(days=settings.pressure_window_days)
         due = int(np.searchsorted(times, now.timestamp(), side="right"))
         lo = max(due, int(np.searchsorted(times, (send_at - gap).timestamp(), side="left")))
         hi = max(lo, int(np.searchsorted(times, (send_at + window).timestamp(), side="right")))
@@ -229,19 +229,19 @@ class Eligibility:
         return picked
 
     def excluded(
-        self, session: Session, now: datetime, settings: Settings, exact: bool = False
+        self, session: Session, now: datetime, settings: EligibilitySettings, exact: bool = False
     ) -> np.ndarray:
         """Prospect ids to leave out of every count and sample at `now`: the same array as
         last time when nothing changed. `exact`: reread the contact history whole first (the
         draw and the re-validation at send time; quotes read it incrementally)."""
-        window = timedelta(days=settings.eligibility.pressure_window_days)
+        window = timedelta(days=settings.pressure_window_days)
         with self._lock:
             self._pressure.refresh(session, now - window, full=exact)
             pressured = self._pressure.over_cap(
                 now,
-                settings.eligibility.pressure_max_messages,
-                settings.eligibility.pressure_window_days,
-                settings.eligibility.pressure_min_gap_days,
+                settings.pressure_max_messages,
+                settings.pressure_window_days,
+                settings.pressure_min_gap_days,
             )
         reserved = self.reserved_for(session, now, now, settings)
         parts = (self._suppressed(session), pressured, reserved)

@@ -38,7 +38,7 @@ class Segmenter:
         contact history is reread first (draws; quotes read what is new)."""
         s = get_settings()
         today = now.astimezone(PARIS).date()
-        excluded = self.eligibility.excluded(session, now, s, exact)
+        excluded = self.eligibility.excluded(session, now, s.eligibility, exact)
         self.engine.sync_eligibility(today, s.eligibility.inactivity_years, excluded)
         return today
 

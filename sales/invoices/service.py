@@ -70,7 +70,7 @@ def _issue(
             vat_cents=vat,
             amount_incl_vat_cents=excl_cents + vat,
             issued_at=now,
-            due_date=local.date() + timedelta(days=get_settings().payment_terms_days),
+            due_date=local.date() + timedelta(days=get_settings().terms.payment_terms_days),
             status=status or (ST.refund_due if kind == K.credit_note else ST.unpaid),
             paid_cents=0,
         )

@@ -26,7 +26,7 @@ import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from datasets.geography import METRO, OVERSEAS
-from kit.settings import get_settings
+from kit.settings import MessagesSettings, get_settings
 from sales.messages.exceptions import InvalidMessage, InvalidSender
 
 GSM7, UCS2 = "GSM-7", "UCS-2"  # the two encodings, as orders and carriers name them
@@ -107,23 +107,56 @@ def check_sender(sender: str) -> str:
             "the sender name must have 3 to 11 letters or digits (no spaces or accents), "
             "with at least one letter, e.g. 'ACME'"
         )
-    if sender.lower() in {w.lower() for w in s.blocked_senders}:
+    if sender.lower() in {w.lower() for w in s.messages.blocked_senders}:
         raise InvalidSender("this sender is a generic name operators refuse: use your brand's name")
     return sender
 
 
+@dataclass(frozen=True)
+class Mentions:
+    """What every message ends with, built from the messages settings: the STOP mention of
+    the recipient's territory (the short code in metropolitan France, a personal link
+    overseas), then the source mention."""
+
+    settings: MessagesSettings
+
+    def stop_link(self, token: str) -> str:
+        """A recipient's personal STOP link, under the configured base."""
+        return f"{self.settings.stop_link_base}{token}"
+
+    def text(self, metropolitan: bool, stop_link: str | None) -> str:
+        s = self.settings
+        stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
+        return f"{stop} {s.source_mention}"
+
+    def measured(self, metropolitan: bool) -> str:
+        """The mentions as measured at order time: overseas, a STOP link of the length
+        dispatch sends."""
+        return self.text(metropolitan, self.stop_link("X" * STOP_TOKEN_LENGTH))
+
+    def compose(self, text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
+        """The message one recipient receives: the template rendered with their variables,
+        then the mentions. The same `template_of` as the order's checks: a template dispatch
+        would refuse never renders either."""
+        civility = CIVILITY.get(sex, CIVILITY_UNKNOWN)
+        rendered = template_of(text).render(dict.fromkeys(VARIABLES, civility))
+        return f"{rendered.rstrip()} {self.text(metropolitan, stop_link)}"
+
+
+def configured_mentions() -> Mentions:
+    """The mentions of the settings, read each time: what is measured is what is sent."""
+    return Mentions(get_settings().messages)
+
+
 def stop_link(token: str) -> str:
     """A recipient's personal STOP link, under the configured base."""
-    return f"{get_settings().stop_link_base}{token}"
+    return configured_mentions().stop_link(token)
 
 
 def mentions(metropolitan: bool) -> str:
     """The mentions appended to every message; overseas, a STOP link of the length dispatch
-    sends (read from the setting each time, so that what is measured is what is sent)."""
-    s = get_settings()
-    link = stop_link("X" * STOP_TOKEN_LENGTH)
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {link}"
-    return f"{stop} {s.source_mention}"
+    sends."""
+    return configured_mentions().measured(metropolitan)
 
 
 @dataclass(frozen=True)
@@ -222,14 +255,8 @@ def _template_of(text: str) -> Template:
 
 
 def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
-    """The message one recipient receives: the template rendered with their variables, then
-    the STOP mention of their territory and the source mention. The same `template_of` as
-    the order's checks: a template dispatch would refuse never renders either."""
-    civility = CIVILITY.get(sex, CIVILITY_UNKNOWN)
-    rendered = template_of(text).render(dict.fromkeys(VARIABLES, civility))
-    s = get_settings()
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
-    return f"{rendered.rstrip()} {stop} {s.source_mention}"
+    """`Mentions.compose` with the configured mentions."""
+    return configured_mentions().compose(text, sex, metropolitan, stop_link)
 
 
 @dataclass(frozen=True)
@@ -246,7 +273,7 @@ def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
     if not text.strip():
         raise InvalidMessage("the message is empty")
     template = template_of(text)
-    limit = get_settings().max_segments
+    limit = get_settings().messages.max_segments
     # Every character takes at least one unit: beyond this it cannot fit, and it is refused
     # before anything is rendered or measured.
     if template.longest() > limit * GSM_SINGLE:

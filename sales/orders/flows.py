@@ -53,7 +53,7 @@ def move(
 
 def minimum_volume(quantity: int) -> int:
     """The 10% promise: below this many recipients nothing is sent."""
-    return math.ceil(quantity * (1 - get_settings().volume_tolerance))
+    return math.ceil(quantity * (1 - get_settings().terms.volume_tolerance))
 
 
 def offered_volume(drawn: np.ndarray, version: str) -> int:
@@ -63,7 +63,9 @@ def offered_volume(drawn: np.ndarray, version: str) -> int:
     the segment's exact size."""
     s = get_settings()
     material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
-    shown = privacy.shown_count(len(drawn), s.min_segment_size, keys.noise_secret(), material)
+    shown = privacy.shown_count(
+        len(drawn), s.privacy.min_segment_size, keys.noise_secret(), material
+    )
     if shown is None:
         return 0
     step = privacy.step_for(shown)
@@ -102,7 +104,7 @@ def draw(
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     # The sample leaves out what a quote now leaves out (reservations for a send now among
     # them), and `busy` what is held around our own send time: never more than a quote shows.
-    busy = seg.eligibility.reserved_for(session, send_at, now, s)
+    busy = seg.eligibility.reserved_for(session, send_at, now, s.eligibility)
     criteria = Criteria.model_validate(quote.criteria)
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
     if len(drawn) >= minimum_volume(order.quantity):
@@ -110,7 +112,7 @@ def draw(
         order.plan = seg.engine.departments_of(drawn)
         return drawn
     offered = offered_volume(drawn, seg.version)
-    if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
+    if offered < s.privacy.min_segment_size:  # no count under the minimum, not even as an offer
         offered = 0
     order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
     order.plan = seg.engine.departments_of(drawn[:offered])

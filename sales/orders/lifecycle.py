@@ -72,7 +72,7 @@ def _quote_for_order(session: Session, who: Principal, quote_id: str, now: datet
 
 
 def _check_quantity(quote: Quote, quantity: int) -> None:
-    k = get_settings().min_segment_size
+    k = get_settings().privacy.min_segment_size
     if quote.shown_count is None:
         raise SegmentTooSmall(
             f"this segment holds fewer than {k} prospects and cannot be ordered: widen the criteria"
@@ -90,8 +90,8 @@ def _check_send_at(send_at: datetime, now: datetime) -> None:
     """From now (a client's clock may lag a few minutes; the contract may ask for a delay) to
     the horizon. The message gives the bounds, never the time that was given."""
     s = get_settings()
-    delay = timedelta(minutes=s.min_send_delay_minutes)
-    earliest, latest = now + delay, now + timedelta(days=s.max_send_horizon_days)
+    delay = timedelta(minutes=s.terms.min_send_delay_minutes)
+    earliest, latest = now + delay, now + timedelta(days=s.terms.max_send_horizon_days)
     instant = clock.to_utc(send_at)
     if instant is None or instant < earliest - (clock.SKEW if not delay else timedelta(0)):
         raise InvalidSendTime(
@@ -100,7 +100,7 @@ def _check_send_at(send_at: datetime, now: datetime) -> None:
         )
     if instant > latest:
         raise InvalidSendTime(
-            f"the send time is more than {s.max_send_horizon_days} days ahead: give a time "
+            f"the send time is more than {s.terms.max_send_horizon_days} days ahead: give a time "
             f"before {clock.human(latest)}, or order closer to the date",
             latest=latest.isoformat(),
         )
@@ -431,7 +431,7 @@ def accept_volume(session: Session, who: Principal, order_id: str) -> Order:
             "only an order held because its segment fell short can take a lower volume",
             current_status=order.status.value,
         )
-    if order.reserved < get_settings().min_segment_size:
+    if order.reserved < get_settings().privacy.min_segment_size:
         raise OrderLocked(
             "no quantity can be offered for this order: cancel it and the deposit is refunded",
             current_status=order.status.value,

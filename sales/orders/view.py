@@ -70,7 +70,7 @@ def _message_check(order: Order, zones: dict[str, int]) -> MessageCheck:
         encoding=worst.encoding,
         characters=worst.characters,
         segments=worst.segments,
-        max_segments=get_settings().max_segments,
+        max_segments=get_settings().messages.max_segments,
         by_zone={
             z: {"encoding": c.encoding, "characters": c.characters, "segments": c.segments}
             for z, c in checks.items()
@@ -124,7 +124,10 @@ def _reservation(order: Order) -> str:
 
 def _offered_quantity(order: Order) -> int | None:
     """On hold for volume: what can be sent instead (nothing under the minimum size)."""
-    if order.hold_kind == HoldKind.volume and order.reserved >= get_settings().min_segment_size:
+    if (
+        order.hold_kind == HoldKind.volume
+        and order.reserved >= get_settings().privacy.min_segment_size
+    ):
         return order.reserved
     return None
 

@@ -72,7 +72,7 @@ def take_budget(session: Session, who: Principal, now: datetime) -> None:
     anyway); QuoteBudgetExhausted, with the time it resets, once it is spent."""
     if who.is_staff:
         return
-    budget = get_settings().daily_quote_budget
+    budget = get_settings().privacy.daily_quote_budget
     day = _start_of_day_paris(now)
     if QuoteBudgetRepository(session).take(who.organisation_id, day.date(), budget) is None:
         reset = day + timedelta(days=1)
@@ -158,7 +158,7 @@ def record_quote(
         dimension_values(),
         region_of_department(),
         snapshot_version,
-        s.min_segment_size,
+        s.privacy.min_segment_size,
         keys.noise_secret(),
     )
     shown = protected.total
@@ -180,7 +180,7 @@ def record_quote(
             zone_mix=zones,
             price=quote_price,
             created_at=now,
-            expires_at=now + timedelta(days=s.quote_ttl_days),
+            expires_at=now + timedelta(days=s.terms.quote_ttl_days),
         )
     )
     AuditRepository(session).record(
@@ -220,7 +220,7 @@ def view(quote: Quote, who: Principal) -> QuoteOut:
         snapshot=quote.snapshot_version,
         shown_count=quote.shown_count,
         below_minimum=quote.shown_count is None,
-        minimum_segment_size=s.min_segment_size,
+        minimum_segment_size=s.privacy.min_segment_size,
         orderable=quote.shown_count is not None and quote.expires_at > now,
         breakdowns=quote.breakdowns,
         price=quote.price,

@@ -128,7 +128,7 @@ def test_a_refused_setting_is_named_by_its_variable(
 
 
 def test_a_setting_is_given_within_its_group() -> None:
-    assert Settings(messages={"stop_link_base": "https://s.example/"}).stop_link_base == (
+    assert Settings(messages={"stop_link_base": "https://s.example/"}).messages.stop_link_base == (
         "https://s.example/"
     )
     with pytest.raises(ValidationError):

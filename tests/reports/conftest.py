@@ -118,8 +118,8 @@ def sent_order(
     """Acme's order of 1,500 recipients in Morbihan and Martinique, sent, with 110 STOP
     replies and 105 STOP-link visits, and two control numbers riding along."""
     s = get_settings()
-    before = s.control_numbers
-    s.control_numbers = base_numbers[:2]
+    before = s.dispatch.control_numbers
+    s.dispatch.control_numbers = base_numbers[:2]
     try:
         order = scheduled_order(app_client, org_keys, CRITERIA, QUANTITY)
         # When the windows of Martinique (UTC-4) and of metropolitan France are both open.
@@ -130,7 +130,7 @@ def sent_order(
         assert windows.is_open(windows.calendar_of("56"), start)
         yield send_in_process(order["id"], start, stops=(110, 105))
     finally:
-        s.control_numbers = before
+        s.dispatch.control_numbers = before
 
 
 def walk_counts(doc: Any, path: str = "") -> Iterator[tuple[str, int]]:

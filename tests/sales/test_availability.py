@@ -72,7 +72,7 @@ def test_people_held_by_an_order_still_sending_are_neither_quoted_nor_drawn(
 ) -> None:
     acme, am = org_keys["acme"], org_keys["am"]
     # No minimum gap: the case where a quote looked only at orders sending from now on.
-    monkeypatch.setattr(get_settings(), "pressure_min_gap_days", 0)
+    monkeypatch.setattr(get_settings().eligibility, "pressure_min_gap_days", 0)
     before = create_quote(app_client, acme, CRITERIA)
     assert before["shown_count"] is not None
     assert before["shown_count"] >= 600, before

@@ -18,7 +18,7 @@ def test_daily_quote_budget_answers_429(
         first = accounts.add_key(session, "Budgeted", Role.client).key
         second = accounts.add_key(session, "Budgeted", Role.client).key
         other = accounts.add_key(session, "Other", Role.client).key
-    monkeypatch.setattr(get_settings(), "daily_quote_budget", 3)
+    monkeypatch.setattr(get_settings().privacy, "daily_quote_budget", 3)
     for key in (first, first, second):
         assert (
             app_client.post("/v1/quotes", json={"sex": ["F"]}, headers=auth(key)).status_code == 201

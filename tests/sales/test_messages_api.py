@@ -48,7 +48,7 @@ def test_a_message_longer_than_allowed_is_refused_as_typed(
 def test_overseas_segments_shown_are_those_sent_with_the_configured_stop_link(
     app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(get_settings(), "stop_link_base", LONG_STOP_LINK_BASE)
+    monkeypatch.setattr(get_settings().messages, "stop_link_base", LONG_STOP_LINK_BASE)
     text, sent = overseas_at_the_limit()
     r = app_client.post(
         "/v1/messages/check", json={"message": text}, headers=auth(org_keys["acme"])

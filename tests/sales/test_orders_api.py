@@ -115,7 +115,7 @@ def test_the_message_check_is_shown_back(
 def test_overseas_segments_billed_are_those_sent_with_the_configured_stop_link(
     app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(get_settings(), "stop_link_base", LONG_STOP_LINK_BASE)
+    monkeypatch.setattr(get_settings().messages, "stop_link_base", LONG_STOP_LINK_BASE)
     text, sent = overseas_at_the_limit()  # one character over one SMS as dispatch sends it
     quote = create_quote(app_client, org_keys["acme"], {"departments": ["974"]})
     order = create_order(app_client, org_keys["acme"], quote, message=text)

@@ -40,7 +40,9 @@ def held(base: snapshot.Snapshot, attributes: pl.DataFrame) -> Iterator[dict[str
     # Left out already (opted out, contacted, reserved by tests that share this database).
     with unit_of_work() as session:
         taken = set(
-            Eligibility(Engine(base)).excluded(session, NOW, get_settings(), exact=True).tolist()
+            Eligibility(Engine(base))
+            .excluded(session, NOW, get_settings().eligibility, exact=True)
+            .tolist()
         )
     ids = attributes.filter(  # eligible otherwise: opted in, an interaction within 3 years
         (pl.col("department") == DEPARTMENT)
@@ -70,7 +72,7 @@ def test_one_rule_for_every_send_time(
         with unit_of_work() as session:
             out = set(
                 eligibility.reserved_for(
-                    session, NOW + timedelta(days=send_in_days), NOW, settings
+                    session, NOW + timedelta(days=send_in_days), NOW, settings.eligibility
                 ).tolist()
             )
         found = {name for name, people in held.items() if people <= out}

@@ -4,7 +4,7 @@
   submit_sm fields, command statuses) and what comes back (receipts, replies);
 - `link`: one bound session (connect, bind, enquire_link, unbind) and the transmitter bind a
   worker process keeps open across batches, checked with enquire_link when it has been idle;
-- `window`: up to `smpp_window` submit_sm outstanding at once, throttling and a lost
+- `window`: up to RENTAL_SMPP_WINDOW submit_sm outstanding at once, throttling and a lost
   connection handled (the parts in flight are uncertain: never resent, reported unknown);
 - `receiver`: receipts and replies taken on a receiver bind by the periodic `dispatch.receive`
   task, each acknowledged only after it was recorded.
@@ -20,7 +20,7 @@ from dispatch.carriers.smpp import receiver, window
 from dispatch.carriers.smpp.codec import encode_parts
 from dispatch.carriers.smpp.link import Transmitter
 from kit.errors import ConfigurationError
-from kit.settings import get_settings
+from kit.settings import SmppSettings
 
 __all__ = ["SmppCarrier", "encode_parts"]
 
@@ -31,11 +31,11 @@ class SmppCarrier:
     # builds one per batch): the bind outlives a batch, not the process.
     transmitter: ClassVar[Transmitter] = Transmitter()
 
-    def __init__(self) -> None:
-        self.settings = get_settings()
-        if not self.settings.smpp_host:
+    def __init__(self, settings: SmppSettings) -> None:
+        if not settings.host:
             raise ConfigurationError("RENTAL_SMPP_HOST is not set (the SMSC to bind to)")
-        refuse_synthetic_base_off_loopback(self.settings.smpp_host)
+        refuse_synthetic_base_off_loopback(settings.host)
+        self.settings = settings
 
     @classmethod
     def hang_up(cls) -> None:

@@ -18,7 +18,7 @@ import smpplib.smpp
 from dispatch.carriers.base import CarrierUnavailable
 from dispatch.carriers.smpp.codec import OK
 from kit.errors import ConfigurationError
-from kit.settings import Settings
+from kit.settings import SmppSettings
 
 # smpplib dumps every PDU in hex at DEBUG, numbers included: never let those records exist.
 WIRE_LOGGER = "dispatch.smpp.wire"
@@ -55,14 +55,13 @@ def bind_refused(mode: str, exc: smpplib.exceptions.PDUError) -> str:
 class Link:
     """One bound SMPP session, as a transmitter or a receiver."""
 
-    def __init__(self, mode: str, settings: Settings) -> None:
-        s = settings
-        if not s.smpp_host:
+    def __init__(self, mode: str, s: SmppSettings) -> None:
+        if not s.host:
             raise ConfigurationError("RENTAL_SMPP_HOST is not set (the SMSC to bind to)")
         self.client = smpplib.client.Client(
-            s.smpp_host,
-            s.smpp_port,
-            timeout=s.smpp_timeout_seconds,
+            s.host,
+            s.port,
+            timeout=s.timeout_seconds,
             logger_name=WIRE_LOGGER,
             allow_unknown_opt_params=True,
         )
@@ -71,20 +70,19 @@ class Link:
         except (smpplib.exceptions.ConnectionError, OSError) as exc:
             self.close()
             raise CarrierUnavailable(
-                f"the SMSC at {s.smpp_host}:{s.smpp_port} cannot be reached (connection refused "
-                "or timed out)"
+                f"the SMSC at {s.host}:{s.port} cannot be reached (connection refused or timed out)"
             ) from exc
         self._bind(mode, s)
         self.used = time.monotonic()
         self.pid = os.getpid()
 
-    def _bind(self, mode: str, s: Settings) -> None:
+    def _bind(self, mode: str, s: SmppSettings) -> None:
         try:
             bind = getattr(self.client, f"bind_{mode}")
             bind(
-                system_id=s.smpp_system_id,
-                password=s.smpp_password,
-                system_type=s.smpp_system_type,
+                system_id=s.system_id,
+                password=s.password,
+                system_type=s.system_type,
             )
         except smpplib.exceptions.PDUError as exc:
             self.close()
@@ -169,13 +167,11 @@ class Transmitter:
     def __init__(self) -> None:
         self._link: Link | None = None
 
-    def bound(self, settings: Settings) -> Link:
+    def bound(self, settings: SmppSettings) -> Link:
         link = self._link
         if link is not None and link.pid == os.getpid():
             idle = time.monotonic() - link.used
-            if not link.closed_by_peer() and (
-                idle < settings.smpp_enquire_link_seconds or link.alive()
-            ):
+            if not link.closed_by_peer() and (idle < settings.enquire_link_seconds or link.alive()):
                 return link
             link.close()
         self._link = None

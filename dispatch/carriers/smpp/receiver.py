@@ -14,7 +14,7 @@ import smpplib.exceptions
 from dispatch.carriers.base import Receipt, Reply
 from dispatch.carriers.smpp.codec import parse_deliver
 from dispatch.carriers.smpp.link import Link
-from kit.settings import Settings
+from kit.settings import SmppSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class _Inbox:
 
 
 def take(
-    settings: Settings,
+    settings: SmppSettings,
     record: Record,
     idle_seconds: float,
     limit_seconds: float,

@@ -16,7 +16,7 @@ import smpplib.exceptions
 from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Submitted
 from dispatch.carriers.smpp.codec import OK, RX_T_APPN, THROTTLED, refusal, submit_sm, submitted_id
 from dispatch.carriers.smpp.link import LOST, Link, Transmitter
-from kit.settings import Settings
+from kit.settings import SmppSettings
 
 
 @dataclass
@@ -140,10 +140,10 @@ class Window:
 
 
 def send(
-    messages: list[Outgoing], transmitter: Transmitter, settings: Settings
+    messages: list[Outgoing], transmitter: Transmitter, settings: SmppSettings
 ) -> tuple[list[Submitted], Feedback]:
     """Submit a batch through the window over the process's transmitter bind."""
-    window = Window(messages, settings.smpp_window)
+    window = Window(messages, settings.window)
     link = transmitter.bound(settings)  # unavailable: nothing was handed over, all waits
     backoff, waited = 0.05, 0.0
     reconnected = False
@@ -163,7 +163,7 @@ def send(
                 return window.settle(reason)
             continue
         if window.throttled and not window.inflight:
-            if waited >= settings.smpp_throttle_wait_seconds:
+            if waited >= settings.throttle_wait_seconds:
                 return window.settle("the SMSC keeps throttling")
             time.sleep(backoff)
             waited += backoff
