@@ -54,7 +54,10 @@ def load(attributes: pl.DataFrame, today: date) -> Population:
             today.year
             - pl.col("birth_date").dt.year()
             - (
-                (pl.col("birth_date").dt.month() * 100 + pl.col("birth_date").dt.day())
+                (  # Int8 month and day: widen before combining them
+                    pl.col("birth_date").dt.month().cast(pl.Int32) * 100
+                    + pl.col("birth_date").dt.day().cast(pl.Int32)
+                )
                 > today.month * 100 + today.day
             ).cast(pl.Int32)
         )
