@@ -9,7 +9,7 @@ base is refreshed daily: a new snapshot each day).
 
 Families (each a function below, `family_*`):
 1. `exclude`: pairs A_i = P_i u T and A_i with `exclude: T`, P_i a different padding each time
-   (departments, a sex, csp values, an age range; 150 to 950 prospects: rounding step 10);
+   (departments, a sex, csp values, an age range; 150 to 850 prospects: rounding step 10);
    estimate: the mean of shown(A_i) - shown(A_i minus T).
 2. `no_exclude`: the same without `exclude`: age ranges that stop short of T (department d,
    sex s, ages b..105 against b..a-1), then complementary department lists (sex s, ages a+ in
@@ -72,8 +72,10 @@ DAILY: int = PrivacySettings.model_fields["daily_quote_budget"].default
 DAYS = 30
 ORGS = 5
 PRIOR = 50.0  # the attacker's guess with nothing to go on: the middle of 1..99
-PAD = (150, 950)  # padding sizes: shown counts under 1,000 are rounded to 10s
-CELL_FLOOR = 200  # breakdown cells used only when both shown counts are at least this
+# Padding sizes: a set and the set with T (99 at most) stay within 100..1,000 whatever the
+# noise (bounded at 30), so neither is ever hidden and both are rounded to 10s (a pair across
+# 1,000 would mix steps of 10 and 100: a biased difference).
+PAD = (150, 850)
 TARGETS = {
     "rmse_one_organisation_30_days_at_least": 10,
     "rmse_five_organisations_30_days_at_least": 5,
@@ -132,8 +134,8 @@ class Mean:
         self.total, self.n, self.nonzero = 0.0, 0, False
         self.spent = 0
 
-    def add(self, x: int | None, y: int | None, floor: int = 0) -> None:
-        if x is not None and y is not None and min(x, y) >= floor:
+    def add(self, x: int | None, y: int | None) -> None:
+        if x is not None and y is not None:
             self.total += x - y
             self.n += 1
             self.nonzero |= x != y
@@ -209,8 +211,9 @@ def family_triples(
     for b in plan.budgets:
         while spend.q + 3 <= b:
             try:
-                p = sets.department_list(*PAD)
-                u = sets.department_list(*PAD, avoid=p)
+                # Halves of PAD: the union with T stays under 1,000 too.
+                p = sets.department_list(PAD[0], PAD[1] // 2)
+                u = sets.department_list(PAD[0], PAD[1] // 2, avoid=p)
             except NoSet:
                 break
             whole, sp = spend.shown(np.concatenate([p, t.members, u])), spend.shown(p)
@@ -237,16 +240,14 @@ def family_cells(
     spend, mean, out = Spend(make(), pop.ids), Mean(), []
     for b in plan.budgets:
         while spend.q + 2 <= b:
-            p = sets.padding(PAD[0] * 2, PAD[1] * 2)
+            p = sets.padding(*PAD)
             a = np.concatenate([p, t.members])
-            cells_a = sets.cells(a)
+            cells_a = sets.cells(a, PAD[0])
             cells_p = [c[~np.isin(c, t.members)] for c in cells_a]
             ta, ca = spend.shown_cells(a, cells_a)
             tp, cp = spend.shown_cells(p, cells_p)
-            # Only cells well above k: a cell shown only when its noise lifted it over k
-            # would bias the difference (the same rule for the total).
             for x, y in zip([ta, *ca], [tp, *cp], strict=True):
-                mean.add(x, y, floor=CELL_FLOOR)
+                mean.add(x, y)
         out.append((mean.value, spend.q))
     return out
 

@@ -266,9 +266,12 @@ class Sets:
             out.append((whole, whole[pop.age[whole] < t.min_age]))
         return out
 
-    def cells(self, a: Index) -> list[Index]:
+    def cells(self, a: Index, least: int) -> list[Index]:
         """The breakdown cells of `a` that hold the whole target (department, region, sex, age
-        band, csp when the target shares one), those that differ from `a` itself."""
+        band, csp when the target shares one), those that differ from `a` itself and hold at
+        least `least` others: the attacker designs paddings whose cells stay well above k (it
+        learns their rough size from earlier answers), so that no cell is shown only because
+        its noise lifted it over k (selecting on shown values would bias the differences)."""
         pop, t = self.pop, self.t
         m = t.members
         out = []
@@ -277,14 +280,14 @@ class Sets:
             values = np.unique(col[m]) if len(m) else col[t.shield]
             if len(values) == 1:
                 cell = a[col[a] == values[0]]
-                if len(cell) != len(a):
+                if len(a) != len(cell) >= least + len(m):
                     out.append(cell)
         bands = {age_band(int(x)) for x in pop.age[m if len(m) else t.shield]}
         if len(bands) == 1:
             lo = AGE_BANDS[bands.pop()][1]
             hi = AGE_BANDS[age_band(lo)][2]
             cell = a[(pop.age[a] >= lo) & (pop.age[a] <= hi)]
-            if len(cell) != len(a):
+            if len(a) != len(cell) >= least + len(m):
                 out.append(cell)
         return out
 
