@@ -15,7 +15,7 @@ Families (each a function below, `family_*`):
    sex s, ages b..105 against b..a-1), then complementary department lists (sex s, ages a+ in
    departments {d} u S_i against S_i).
 3. `triples`: |P u T u U| - |P| - |U|, P and U disjoint department lists (every two sets asked
-   differ by hundreds).
+   differ by hundreds); one triple in four without T calibrates the rounding.
 4. `rewording`: one pair asked again and again in other words (the same sets) on one day.
 5. `cells`: pairs as in 1 with breakdowns: every cell holding all of T (department, region,
    sex, age band, csp) is one more difference per quote.
@@ -206,8 +206,11 @@ def family_no_exclude(
 def family_triples(
     make: MechanismFactory, pop: Population, t: Target, seed: int, plan: Plan
 ) -> list[Estimate]:
+    """One triple in four leaves T out: |P u U| - |P| - |U| measures what rounding adds to
+    such a sum (rounding down three times), subtracted from the others' mean."""
     sets = Sets(pop, t, np.random.default_rng(seed))
-    spend, mean, out = Spend(make(), pop.ids), Mean(), []
+    spend, mean, null, out = Spend(make(), pop.ids), Mean(), Mean(), []
+    n = 0
     for b in plan.budgets:
         while spend.q + 3 <= b:
             try:
@@ -216,11 +219,14 @@ def family_triples(
                 u = sets.department_list(PAD[0], PAD[1] // 2, avoid=p)
             except NoSet:
                 break
-            whole, sp = spend.shown(np.concatenate([p, t.members, u])), spend.shown(p)
+            calibrating, n = n % 4 == 3, n + 1
+            inner = t.members[:0] if calibrating else t.members
+            whole, sp = spend.shown(np.concatenate([p, inner, u])), spend.shown(p)
             su = spend.shown(u)
             if whole is not None and sp is not None and su is not None:
-                mean.add(whole - sp - su, 0)
-        out.append((mean.value, spend.q))
+                (null if calibrating else mean).add(whole - sp - su, 0)
+        offset = null.total / null.n if null.n else 0.0
+        out.append((mean.value - offset if mean.n else PRIOR, spend.q))
     return out
 
 
@@ -338,6 +344,13 @@ def rmse(estimates: Sequence[float], truths: Sequence[int]) -> float:
     )
 
 
+def attacked(
+    estimates: Sequence[float], truths: Sequence[int], spent: Sequence[int], budget: int
+) -> tuple[list[float], list[int]]:
+    keep = [i for i, q in enumerate(spent) if q >= budget - 2]
+    return [estimates[i] for i in keep] or [0.0], [truths[i] for i in keep] or [0]
+
+
 def measure(name: str, make: MechanismFactory, pop: Population, plan: Plan) -> dict[str, Any]:
     """Every family against one mechanism: the same targets, sets and budgets for any."""
     groups = target_groups(pop, plan.groups)
@@ -356,6 +369,12 @@ def measure(name: str, make: MechanismFactory, pop: Population, plan: Plan) -> d
                 sum(x >= b - 2 for x in q) for q, b in zip(spent, budgets(plan), strict=True)
             ],
             "rmse": [round(rmse(e, truths), 2) for e in by_budget],
+            # Without the groups around which no set of that kind exists (their estimate is
+            # the prior, 50): the family's strength where it can be carried out at all.
+            "rmse_groups_attacked": [
+                round(rmse(*attacked(e, truths, q, b)), 2)
+                for e, q, b in zip(by_budget, spent, budgets(plan), strict=True)
+            ],
             "mean_error": [
                 round(sum(x - t for x, t in zip(e, truths, strict=True)) / len(truths), 2)
                 for e in by_budget
