@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, JSON lines on stdout, then the table of docs/benchmarks.md.
 
-Sizes follow the issue's targets: generation, engine and HTTP at 10M prospects, engine at 50M.
+Sizes follow the issue's targets: generation, engine and HTTP at 10M prospects, engine at 50M;
+the privacy attack suite (bench/privacy.py) on a 1M base.
 Bases are generated once under bench/results/ and reused by later runs."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from bench import generate, http, quote
+from bench import generate, http, privacy, quote
 from bench.common import RESULTS, emit
 
 
@@ -54,7 +55,44 @@ def table() -> str:
         f"{h['engine_same_query_p50_ms']} ms; GET floor {h['http_get_floor_p50_ms']} ms | "
         f"+{h['http_overhead_ms']} ms | <= 40 ms |"
     )
+    if (RESULTS / "privacy_1000000.json").exists():
+        lines.extend(privacy_rows(load("privacy_1000000")))
     return "\n".join(lines)
+
+
+def privacy_rows(doc: dict[str, Any]) -> list[str]:
+    """The attack suite (issue 13): per mechanism and family, the RMSE of the estimate of a
+    group of 1-99 after the last budget, the curve before it, and the target."""
+    lines = []
+    targets = doc["targets"]
+    for mech, m in doc["mechanisms"].items():
+        for fam, f in m["families"].items():
+            target = targets[
+                "rmse_five_organisations_30_days_at_least"
+                if fam == "collusion"
+                else "rmse_one_organisation_30_days_at_least"
+            ]
+            curve = ", ".join(f"{q:,}: {r}" for q, r in zip(f["quotes"], f["rmse"], strict=True))
+            lines.append(
+                f"| privacy {mech}: {fam}, RMSE of |T| (1-99) after {f['quotes'][-1]:,} quotes "
+                f"| {f['rmse'][-1]} | by quotes spent: {curve} | - | >= {target} |"
+            )
+        ms = m["membership"]
+        best = max(ms["accuracy_mean_rule"][-1], ms["accuracy_any_difference_rule"][-1])
+        lines.append(
+            f"| privacy {mech}: membership of one person, accuracy after "
+            f"{ms['quotes'][-1]:,} quotes | {best} "
+            f"| mean rule {ms['accuracy_mean_rule']}, any-difference rule "
+            f"{ms['accuracy_any_difference_rule']} at {ms['quotes']} | - | <= "
+            f"{targets['membership_accuracy_at_most']} |"
+        )
+        for size, u in m["utility"].items():
+            lines.append(
+                f"| privacy {mech}: counts of ~{int(size):,}, p95 relative error "
+                f"| {u['p95_relative_error']:.2%} | p50 {u['p50_relative_error']:.2%} | - "
+                f"| <= {targets['utility_p95_relative_error_at_most'][size]:.0%} |"
+            )
+    return lines
 
 
 def main() -> None:
@@ -70,6 +108,7 @@ def main() -> None:
     if not args.skip_50m:
         emit("quote_50000000", quote.run(50_000_000))
     emit("http_10000000", http.run(10_000_000))
+    emit("privacy_1000000", privacy.run(1_000_000, privacy.Plan()))
     print(table())
 
 
