@@ -43,7 +43,7 @@ def _order(rows: int, quantity: int, env: dict[str, str]) -> tuple[str, float]:
     from kit.db import unit_of_work
     from rental.migrations import upgrade
     from sales.accounts import service as accounts
-    from sales.orders import service as orders
+    from sales.orders import lifecycle as orders
     from sales.orders.schemas import OrderCreate
     from sales.quotes import service as quotes
     from segmentation import runtime
@@ -71,11 +71,12 @@ def _order(rows: int, quantity: int, env: dict[str, str]) -> tuple[str, float]:
         )
         order_id = order.id
     from sales.invoices import service as invoices
+    from sales.orders import payments
 
     with unit_of_work() as session:
         due = invoices.deposit_of(session, order_id)
         assert due is not None
-        orders.record_payment(
+        payments.record_payment(
             session, who, order_id, f"BENCH-{order_id}", due.amount_incl_vat_cents, None, seg
         )
     return order_id, 0.0

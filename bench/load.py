@@ -67,7 +67,7 @@ def _setup(env: dict[str, str]) -> dict[str, Any]:
     from rental.migrations import upgrade
     from sales.accounts import service as accounts
     from sales.accounts.models import Role
-    from sales.orders import service as orders
+    from sales.orders import lifecycle as orders
     from sales.orders.schemas import OrderCreate
     from sales.orders.states import OrderStatus
     from sales.quotes import service as quotes

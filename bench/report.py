@@ -40,7 +40,7 @@ def _setup(rows: int) -> str:
     from kit.db import unit_of_work
     from rental.migrations import upgrade
     from sales.accounts import service as accounts
-    from sales.orders import service as orders
+    from sales.orders import lifecycle as orders
     from sales.orders.models import Order
     from sales.orders.schemas import OrderCreate
     from sales.orders.states import OrderStatus

@@ -13,21 +13,25 @@ from dispatch import intake, service
 from dispatch.carriers.base import Receipt, Reply
 from dispatch.exceptions import CarrierNotFound, CarrierSecretRequired
 from dispatch.schemas import CarrierStatusOut
+from dispatch.states import FINAL, RecipientStatus
 from kit import clock, keys
 from kit import http_errors as errors
 from kit.settings import get_settings
 from kit.text import SafeText
 from sales.accounts.deps import SessionDep, StaffDep
+from sales.messages.service import STOP_TOKEN_LENGTH
 
 router = APIRouter(tags=["carriers"])
 stop_router = APIRouter(tags=["opt-out"])
 CarrierName = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,30}$")]
+# A receipt says one of the final states (in their declared order: the schema stays stable).
+RECEIPT_STATUS = "^({})$".format("|".join(s.value for s in RecipientStatus if s in FINAL))
 
 
 class ReceiptIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     message_id: SafeText = Field(max_length=64)
-    status: str = Field(pattern="^(delivered|failed|expired)$")
+    status: str = Field(pattern=RECEIPT_STATUS)
     error: SafeText | None = Field(default=None, max_length=40)
 
 
@@ -44,7 +48,7 @@ def _check(carrier: str, secret: str | None) -> None:
     `rental carriers secret NAME`); anything else is not found, and nothing is created. The
     name is never repeated back: it is whatever the caller typed."""
     expected = keys.carrier_secret(carrier)
-    if expected is None and carrier != get_settings().carrier:
+    if expected is None and carrier != get_settings().carriers.name:
         raise CarrierNotFound(
             "no such carrier: receipts and replies are taken from the configured carrier and "
             "from carriers an operator gave a secret to"
@@ -114,10 +118,15 @@ PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
 <body style="font-family: sans-serif; max-width: 32em; margin: 3em auto;"><h1>{title}</h1>
 <p>{body}</p></body></html>"""
+# A link mistyped by a few characters still gets the page that says how to opt out; anything
+# much longer than a token is refused before any lookup.
+STOP_PATH_MAX = 2 * STOP_TOKEN_LENGTH
 
 
 @stop_router.get("/s/{token}", response_class=HTMLResponse, include_in_schema=False)
-def stop_link(token: Annotated[str, Path(max_length=16)], session: SessionDep) -> HTMLResponse:
+def stop_link(
+    token: Annotated[str, Path(max_length=STOP_PATH_MAX)], session: SessionDep
+) -> HTMLResponse:
     """A personal STOP link: the visit itself opts out (the token carries no number)."""
     if token.isalnum() and intake.stop_link(session, token, clock.now()):
         return HTMLResponse(

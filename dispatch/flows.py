@@ -7,7 +7,6 @@ order is claimed with a compare-and-set, batches and recipients too.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import string
@@ -30,16 +29,16 @@ from dispatch.repository import (
     LedgerRepository,
     PartsRepository,
 )
-from dispatch.states import HANDED_OVER
+from dispatch.states import HANDED_OVER, BatchStatus, RecipientStatus
 from kit import keys
 from kit.redact import redact
 from kit.settings import get_settings
 from sales.messages.service import STOP_TOKEN_LENGTH
 from sales.orders import flows as order_flows
-from sales.orders import service as orders
+from sales.orders import payments as orders
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
-from sales.orders.states import OrderStatus
+from sales.orders.states import OrderAction, OrderStatus
 from sales.quotes.repository import QuoteRepository
 from segmentation.repository import (
     ContactHistoryRepository,
@@ -50,10 +49,14 @@ from segmentation.runtime import Segmenter
 
 log = logging.getLogger(__name__)
 S = OrderStatus
+R, B = RecipientStatus, BatchStatus
 ALPHABET = string.ascii_letters + string.digits
 BACKOFF_MAX_SECONDS = 60
 # The order events that say its carrier is in trouble, and that it is over.
-CARRIER_UNAVAILABLE, CARRIER_RECOVERED = "carrier_unavailable", "carrier_recovered"
+CARRIER_UNAVAILABLE, CARRIER_RECOVERED = (
+    OrderAction.carrier_unavailable,
+    OrderAction.carrier_recovered,
+)
 CARRIER_EVENTS = (CARRIER_UNAVAILABLE, CARRIER_RECOVERED)
 # How stale the carrier status's "last success" may be (it is written at most this often).
 SUCCESS_EVERY = timedelta(seconds=10)
@@ -92,7 +95,7 @@ def start(session: Session, order_id: str, seg: Segmenter, now: datetime) -> boo
 def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> None:
     """The ledger: one row per recipient, in batches of one calendar each (a batch is sent in
     one window)."""
-    size = get_settings().batch_size
+    size = get_settings().dispatch.batch_size
     table = seg.engine.contacts_of(drawn)
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     rows = []
@@ -114,7 +117,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
                 "sex": sex or "",
                 "phone_enc": bytes(enc),
                 "phone_hmac": bytes(mac),
-                "status": "pending",
+                "status": R.pending,
                 "parts": 0,
                 "stop_token": None,
             }
@@ -132,7 +135,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
                     "number": len(batches),
                     "calendar": current,
                     "size": 0,
-                    "status": "pending",
+                    "status": B.pending,
                 }
             )
         batches[-1]["size"] = int(batches[-1]["size"]) + 1  # type: ignore[call-overload]
@@ -147,7 +150,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
 
 def _controls(order_id: str) -> list[dict[str, Any]]:
     """Rows for the control numbers of the settings (metropolitan calendar, no civility)."""
-    numbers = get_settings().control_numbers
+    numbers = get_settings().dispatch.control_numbers
     if not numbers:
         return []
     ids = np.arange(-1, -len(numbers) - 1, -1, dtype=np.int64)
@@ -157,12 +160,12 @@ def _controls(order_id: str) -> list[dict[str, Any]]:
         {
             "order_id": order_id,
             "prospect_id": int(pid),
-            "calendar": "metro",
+            "calendar": windows.calendar_of(PARIS).key,
             "department": PARIS,
             "sex": "",
             "phone_enc": enc,
             "phone_hmac": mac,
-            "status": "pending",
+            "status": R.pending,
             "parts": 0,
             "stop_token": None,
         }
@@ -179,24 +182,24 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
         return []
     ledger = LedgerRepository(session)
     settings = get_settings()
-    stale = now - timedelta(seconds=settings.dispatch_stale_seconds)
-    lost = now - timedelta(seconds=settings.dispatch_reenqueue_seconds)
+    stale = now - timedelta(seconds=settings.dispatch.stale_seconds)
+    lost = now - timedelta(seconds=settings.dispatch.reenqueue_seconds)
     open_now: dict[str, bool] = {}  # per calendar: a thousand batches share a few calendars
     ready, unfinished = [], 0
     for b in ledger.unfinished_batches(order_id):
         status = b.status
-        if status == "running" and b.heartbeat_at and b.heartbeat_at < stale:
+        if status == B.running and b.heartbeat_at and b.heartbeat_at < stale:
             perhaps_sent = ledger.abandon_submitting(order_id, b.number)
             # Perhaps contacted: the pressure cap counts them, as it counts uncertain results.
             ContactHistoryRepository(session).record((h, order_id, now) for h in perhaps_sent)
-            status = "pending" if ledger.pending_in_batch(order_id, b.number) else "done"
+            status = B.pending if ledger.pending_in_batch(order_id, b.number) else B.done
             ledger.set_batch(order_id, b.number, status)
-        if status == "done":
+        if status == B.done:
             continue
         unfinished += 1
-        stale_enqueue = status == "enqueued" and b.enqueued_at is not None and b.enqueued_at < lost
+        stale_enqueue = status == B.enqueued and b.enqueued_at is not None and b.enqueued_at < lost
         backing_off = b.not_before is not None and b.not_before > now
-        if (status == "pending" or stale_enqueue) and not backing_off:
+        if (status == B.pending or stale_enqueue) and not backing_off:
             if b.calendar not in open_now:
                 open_now[b.calendar] = windows.is_open(windows.calendar_from_key(b.calendar), now)
             if open_now[b.calendar]:
@@ -239,14 +242,14 @@ def claim(
     if not ledger.heartbeat(order_id, number, runner, now):
         return None  # presumed dead and taken over: stop here
     if not window_open:
-        ledger.set_batch(order_id, number, "pending", runner=runner)
+        ledger.set_batch(order_id, number, B.pending, runner=runner)
         return None
     if not candidates:
         return None
     rows = ledger.claim_recipients([ref for ref, _ in candidates])
     if suppressed:
         ledger.mark(
-            {"id": r.id, "status": "opted_out", "final_at": now}
+            {"id": r.id, "status": R.opted_out, "final_at": now}
             for r in rows
             if r.phone_hmac in suppressed
         )
@@ -270,7 +273,7 @@ def record(
     for res in results:
         row = by_ref[res.ref]
         if res.uncertain:  # may or may not have gone out: never resent, not billed
-            refused.append({"id": row.id, "status": "unknown", "error": "carrier_interrupted"})
+            refused.append({"id": row.id, "status": R.unknown, "error": "carrier_interrupted"})
             if row.prospect_id >= 0:  # perhaps contacted: the pressure cap counts it
                 history.append((row.phone_hmac, order_id, now))
         elif res.message_id is not None:
@@ -279,7 +282,7 @@ def record(
                 history.append((row.phone_hmac, order_id, now))
         else:
             refused.append(
-                {"id": row.id, "status": "failed", "error": res.error or "refused", "final_at": now}
+                {"id": row.id, "status": R.failed, "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
     ledger.mark_submitted(accepted, now)
@@ -353,7 +356,7 @@ def carrier_answered(
             CARRIER_RECOVERED,
             details={
                 "carrier": carrier,
-                "unavailable_since": json.loads(last.details).get("since", last.at.isoformat()),
+                "unavailable_since": last.details.get("since", last.at.isoformat()),
             },
         )
 
@@ -375,7 +378,7 @@ def carrier_unavailable(
     carrier_failed(session, carrier, failure.reason, now, order_id)
     ledger = LedgerRepository(session)
     ledger.mark_submitting(
-        {"id": ref, "status": "unknown", "error": "carrier_interrupted"}
+        {"id": ref, "status": R.unknown, "error": "carrier_interrupted"}
         for ref in failure.uncertain
     )
     ledger.unclaim([r.id for r in rows])
@@ -385,7 +388,7 @@ def carrier_unavailable(
     ledger.set_batch(
         order_id,
         number,
-        "pending",
+        B.pending,
         runner=runner,
         attempts=attempts,
         not_before=now + timedelta(seconds=delay),
@@ -398,4 +401,4 @@ def end_batch(session: Session, order_id: str, number: int, runner: str) -> None
     left to send, pending again otherwise (for the next opening)."""
     ledger = LedgerRepository(session)
     left = ledger.pending_in_batch(order_id, number)
-    ledger.set_batch(order_id, number, "pending" if left else "done", runner=runner)
+    ledger.set_batch(order_id, number, B.pending if left else B.done, runner=runner)

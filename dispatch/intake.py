@@ -21,11 +21,12 @@ from datasets.vault import hmac_number, normalise_e164
 from dispatch.carriers.base import Receipt, Reply
 from dispatch.models import EarlyReceipt, MessagePart
 from dispatch.repository import LedgerRepository, PartsRepository
+from dispatch.states import FINAL, RecipientStatus
 from kit import keys
 from kit.settings import get_settings
 from segmentation.repository import SuppressionRepository
 
-FINAL = {"delivered", "failed", "expired"}
+R = RecipientStatus
 NATIONAL = ("FR", "RE", "GP", "MQ", "GF", "YT")  # national formats a reply may come in
 STOP_WORDS = {
     "stop",
@@ -74,7 +75,7 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
             early.append(receipt)
             continue
         ref, status = target
-        if status != "submitted":  # a duplicate, or already final: nothing changes
+        if status != R.submitted:  # a duplicate, or already final: nothing changes
             continue
         updates.append((ref, receipt.status, receipt.error))
         targets[receipt.message_id] = (ref, receipt.status)  # the first receipt wins
@@ -104,7 +105,7 @@ def _apply_part_receipts(
     changed = [
         {"id": parts[r.message_id].id, "status": r.status, "error": r.error}
         for r in receipts
-        if r.message_id in parts and parts[r.message_id].status == "submitted"
+        if r.message_id in parts and parts[r.message_id].status == R.submitted
     ]
     repo.mark(changed)
     recipients = sorted(
@@ -117,13 +118,13 @@ def _apply_part_receipts(
     updates: list[tuple[int, str, str | None]] = []
     for rid, group in siblings.items():
         row = rows.get(rid)
-        if row is None or row.status != "submitted":
+        if row is None or row.status != R.submitted:
             continue
-        bad = next((p for p in group if p.status in ("failed", "expired")), None)
+        bad = next((p for p in group if p.status in (R.failed, R.expired)), None)
         if bad is not None:
             updates.append((rid, bad.status, bad.error))
-        elif all(p.status == "delivered" for p in group) and len(group) >= row.parts:
-            updates.append((rid, "delivered", None))
+        elif all(p.status == R.delivered for p in group) and len(group) >= row.parts:
+            updates.append((rid, R.delivered, None))
     return updates
 
 
@@ -154,7 +155,9 @@ def sweep_early(session: Session, now: datetime, limit: int = 1000) -> int:
     if ready:
         apply_receipts(session, [Receipt(e.message_id, e.status, e.error) for e in ready], now)
         ledger.drop_early_receipts([e.id for e in ready])
-    ledger.drop_early_receipts_before(now - timedelta(hours=get_settings().receipt_window_hours))
+    ledger.drop_early_receipts_before(
+        now - timedelta(hours=get_settings().dispatch.receipt_window_hours)
+    )
     return len(ready)
 
 

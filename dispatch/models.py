@@ -8,10 +8,12 @@ history and opt-outs); only the worker holds the key that opens it.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Enum,
     Index,
     Integer,
     LargeBinary,
@@ -20,7 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dispatch.states import BatchStatus, CarrierState, RecipientStatus
 from kit.db import Base, UTCDateTime
+from sales.messages.service import STOP_TOKEN_LENGTH
+
+
+def _status(kind: type[enum.StrEnum], length: int) -> Enum:
+    """A status column: the enum's values as plain text, as they always were stored."""
+    return Enum(kind, native_enum=False, length=length)
 
 
 class Recipient(Base):
@@ -41,10 +50,14 @@ class Recipient(Base):
     calendar: Mapped[str] = mapped_column(String(24))  # see dispatch.windows.Calendar.key
     department: Mapped[str] = mapped_column(String(3))
     sex: Mapped[str] = mapped_column(String(1))  # for the civility variable only
-    stop_token: Mapped[str | None] = mapped_column(String(8), nullable=True, unique=True)
+    stop_token: Mapped[str | None] = mapped_column(
+        String(STOP_TOKEN_LENGTH), nullable=True, unique=True
+    )
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
     phone_hmac: Mapped[bytes] = mapped_column(LargeBinary(32))
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[RecipientStatus] = mapped_column(
+        _status(RecipientStatus, 12), default=RecipientStatus.pending
+    )
     message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     parts: Mapped[int] = mapped_column(Integer, default=0)  # SMS segments submitted
     error: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -61,7 +74,9 @@ class Batch(Base):
     number: Mapped[int] = mapped_column(Integer)
     calendar: Mapped[str] = mapped_column(String(24))
     size: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # enqueued, running, done
+    status: Mapped[BatchStatus] = mapped_column(
+        _status(BatchStatus, 10), default=BatchStatus.pending
+    )
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The run that holds the batch, and its last sign of life: a run silent for longer than
     # dispatch_stale_seconds is presumed dead, and a run that lost its batch stops.
@@ -80,7 +95,7 @@ class EarlyReceipt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(12))
+    status: Mapped[RecipientStatus] = mapped_column(_status(RecipientStatus, 12))  # a final one
     error: Mapped[str | None] = mapped_column(String(40), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -96,7 +111,9 @@ class MessagePart(Base):
     recipient_id: Mapped[int] = mapped_column(Integer, index=True)
     message_id: Mapped[str] = mapped_column(String(64), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(12), default="submitted")
+    status: Mapped[RecipientStatus] = mapped_column(
+        _status(RecipientStatus, 12), default=RecipientStatus.submitted
+    )
     error: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
@@ -108,7 +125,7 @@ class CarrierStatus(Base):
     __tablename__ = "carrier_status"
 
     carrier: Mapped[str] = mapped_column(String(30), primary_key=True)
-    state: Mapped[str] = mapped_column(String(12))  # ok, unavailable
+    state: Mapped[CarrierState] = mapped_column(_status(CarrierState, 12))  # ok, unavailable
     since: Mapped[datetime] = mapped_column(UTCDateTime())  # in this state since
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.models import Batch, CarrierStatus, EarlyReceipt, MessagePart, Recipient
+from dispatch.states import BatchStatus, CarrierState, RecipientStatus
 from sales.orders.models import Order, OrderEvent
 from sales.orders.states import OrderStatus
 
-IN_FLIGHT = ("pending", "submitting")
-
+R, B = RecipientStatus, BatchStatus
 
 # The tables themselves, for Core statements (executemany without the ORM's per-row work).
 RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
@@ -33,12 +33,12 @@ class Claimed(NamedTuple):
     sex: str
     department: str
     stop_token: str | None
-    status: str
+    status: RecipientStatus
 
 
 class BatchState(NamedTuple):
     number: int
-    status: str
+    status: BatchStatus
     calendar: str
     enqueued_at: datetime | None
     heartbeat_at: datetime | None
@@ -85,7 +85,7 @@ class LedgerRepository:
                 Batch.heartbeat_at,
                 Batch.not_before,
             )
-            .where(Batch.order_id == order_id, Batch.status != "done")
+            .where(Batch.order_id == order_id, Batch.status != B.done)
             .order_by(Batch.number)
         )
         return [BatchState._make(r) for r in self.session.execute(q)]
@@ -96,7 +96,7 @@ class LedgerRepository:
             self.session.execute(
                 update(Batch)
                 .where(Batch.order_id == order_id, Batch.number.in_(numbers))
-                .values(status="enqueued", enqueued_at=now)
+                .values(status=B.enqueued, enqueued_at=now)
                 .execution_options(synchronize_session=False)
             )
 
@@ -107,9 +107,9 @@ class LedgerRepository:
             .where(
                 Batch.order_id == order_id,
                 Batch.number == number,
-                Batch.status.in_(("pending", "enqueued")),
+                Batch.status.in_((B.pending, B.enqueued)),
             )
-            .values(status="running", runner=runner, heartbeat_at=now)
+            .values(status=B.running, runner=runner, heartbeat_at=now)
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -120,7 +120,7 @@ class LedgerRepository:
             .where(
                 Batch.order_id == order_id,
                 Batch.number == number,
-                Batch.status == "running",
+                Batch.status == B.running,
                 Batch.runner == runner,
             )
             .values(heartbeat_at=now)
@@ -128,12 +128,17 @@ class LedgerRepository:
         return bool(getattr(result, "rowcount", 0))
 
     def set_batch(
-        self, order_id: str, number: int, status: str, runner: str | None = None, **values: Any
+        self,
+        order_id: str,
+        number: int,
+        status: BatchStatus,
+        runner: str | None = None,
+        **values: Any,
     ) -> None:
         """Set a batch's status; with `runner`, only while that run still holds it."""
         q = update(Batch).where(Batch.order_id == order_id, Batch.number == number)
         if runner is not None:
-            q = q.where(Batch.status == "running", Batch.runner == runner)
+            q = q.where(Batch.status == B.running, Batch.runner == runner)
         self.session.execute(q.values(status=status, **values))
 
     def next_pending(self, order_id: str, number: int, limit: int) -> list[tuple[int, bytes]]:
@@ -143,7 +148,7 @@ class LedgerRepository:
             .where(
                 Recipient.order_id == order_id,
                 Recipient.batch == number,
-                Recipient.status == "pending",
+                Recipient.status == R.pending,
             )
             .order_by(Recipient.id)
             .limit(limit)
@@ -157,8 +162,8 @@ class LedgerRepository:
             return []
         result = self.session.execute(
             update(Recipient)
-            .where(Recipient.id.in_(ids), Recipient.status == "pending")
-            .values(status="submitting")
+            .where(Recipient.id.in_(ids), Recipient.status == R.pending)
+            .values(status=R.submitting)
             .returning(
                 Recipient.id,
                 Recipient.prospect_id,
@@ -188,7 +193,7 @@ class LedgerRepository:
         for keys_, group in _by_keys(values).items():
             stmt = (
                 update(Recipient)
-                .where(Recipient.id == bindparam("_id"), Recipient.status == "submitting")
+                .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitting)
                 .values({k: bindparam(k) for k in keys_})
                 .execution_options(synchronize_session=False)
             )
@@ -202,9 +207,9 @@ class LedgerRepository:
             return
         stmt = (
             update(RECIPIENTS)
-            .where(Recipient.id == bindparam("_id"), Recipient.status == "submitting")
+            .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitting)
             .values(
-                status="submitted",
+                status=R.submitted,
                 message_id=bindparam("_message_id"),
                 parts=bindparam("_parts"),
                 submitted_at=now,
@@ -229,7 +234,7 @@ class LedgerRepository:
             return
         stmt = (
             update(RECIPIENTS)
-            .where(Recipient.id == bindparam("_id"), Recipient.status == "submitted")
+            .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitted)
             .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
         )
         self.session.connection().execute(
@@ -241,8 +246,8 @@ class LedgerRepository:
         if ids:
             self.session.execute(
                 update(Recipient)
-                .where(Recipient.id.in_(ids), Recipient.status == "submitting")
-                .values(status="pending")
+                .where(Recipient.id.in_(ids), Recipient.status == R.submitting)
+                .values(status=R.pending)
                 .execution_options(synchronize_session=False)
             )
 
@@ -255,9 +260,9 @@ class LedgerRepository:
             .where(
                 Recipient.order_id == order_id,
                 Recipient.batch == number,
-                Recipient.status == "submitting",
+                Recipient.status == R.submitting,
             )
-            .values(status="unknown", error="interrupted")
+            .values(status=R.unknown, error="interrupted")
             .returning(Recipient.phone_hmac, Recipient.prospect_id)
         )
         rows = self.session.execute(q, execution_options={"synchronize_session": False})
@@ -265,7 +270,7 @@ class LedgerRepository:
 
     def pending_in_batch(self, order_id: str, number: int) -> int:
         q = select(func.count()).where(
-            Recipient.order_id == order_id, Recipient.batch == number, Recipient.status == "pending"
+            Recipient.order_id == order_id, Recipient.batch == number, Recipient.status == R.pending
         )
         return int(self.session.scalar(q) or 0)
 
@@ -364,7 +369,7 @@ class DispatchOrderRepository:
         return self.session.scalar(q)
 
 
-OK, UNAVAILABLE = "ok", "unavailable"
+OK, UNAVAILABLE = CarrierState.ok, CarrierState.unavailable
 
 
 class CarrierStatusRepository:

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 from dispatch.models import CarrierStatus
 from dispatch.repository import CarrierStatusRepository
 from dispatch.schemas import CarrierHealth, CarrierStatusOut
+from dispatch.states import CarrierState
 from kit.settings import get_settings
 
-UNKNOWN = "unknown"
+UNKNOWN = CarrierState.unknown
 
 
 def _out(name: str, row: CarrierStatus | None, configured: bool) -> CarrierStatusOut:
@@ -37,7 +38,7 @@ def _out(name: str, row: CarrierStatus | None, configured: bool) -> CarrierStatu
 def statuses(session: Session) -> list[CarrierStatusOut]:
     """The configured carrier first (`unknown` before any contact), then any other carrier
     the workers used before."""
-    current = get_settings().carrier
+    current = get_settings().carriers.name
     rows = {r.carrier: r for r in CarrierStatusRepository(session).all()}
     out = [_out(current, rows.pop(current, None), True)]
     return out + [_out(name, row, False) for name, row in rows.items()]
@@ -45,7 +46,7 @@ def statuses(session: Session) -> list[CarrierStatusOut]:
 
 def health(session: Session) -> CarrierHealth:
     """The configured carrier's state, for anyone (no error text)."""
-    current = get_settings().carrier
+    current = get_settings().carriers.name
     row = CarrierStatusRepository(session).get(current)
     return CarrierHealth(
         name=current,

@@ -30,7 +30,7 @@ from kit import clock, keys, redisd
 from kit.db import retried, unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
-from sales.messages.service import compose, stop_link
+from sales.messages.service import Mentions
 from sales.orders.models import Order
 from segmentation import runtime
 
@@ -59,7 +59,7 @@ def tick() -> None:
                     log.info("order %s: dispatch started", order_id)
         with unit_of_work() as session:  # receipts kept as early whose message is recorded
             intake.sweep_early(session, now)
-        if get_settings().carrier == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
+        if get_settings().carriers.name == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
             receive.delay()  # what the SMSC holds for us: receipts and replies
         with unit_of_work() as session:
             active = flows.dispatching(session)
@@ -87,14 +87,14 @@ return tostring(free_at)
 def _throttle(n: int) -> None:
     """Wait for this chunk's slot under the carrier's cap (messages per second)."""
     s = get_settings()
-    cap = s.carrier_rate_per_second
+    cap = s.carriers.rate_per_second
     if not cap:
         return
     r = redisd.client()
     deadline = time.monotonic() + 60
     while True:
         try:
-            slot = float(r.eval(_BOOK, 1, f"rental:rate:{s.carrier}", time.time(), n / cap))
+            slot = float(r.eval(_BOOK, 1, f"rental:rate:{s.carriers.name}", time.time(), n / cap))
             break
         except redis.exceptions.ConnectionError:
             if time.monotonic() > deadline:
@@ -115,7 +115,7 @@ def send_batch(order_id: str, number: int) -> None:
         return  # said on the order and in the carrier's status; enqueued again later
     key = keys.vault_key()
     s = get_settings()
-    cap = s.carrier_rate_per_second
+    cap = s.carriers.rate_per_second
     size = min(CHUNK, cap) if cap else CHUNK  # under a cap: at most a second's worth
     with unit_of_work() as session:
         if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
@@ -126,25 +126,7 @@ def send_batch(order_id: str, number: int) -> None:
         results: list[Submitted] = []
         feedback = Feedback()
         if rows:
-            numbers = decrypt_numbers(
-                key, [r.phone_enc for r in rows], [r.prospect_id for r in rows]
-            )
-            messages = [
-                Outgoing(
-                    ref=r.id,
-                    number=number_,
-                    sender=order.sender,
-                    text=compose(
-                        order.message,
-                        r.sex,
-                        metropolitan=not is_overseas(r.department),
-                        stop_link=stop_link(r.stop_token) if r.stop_token else None,
-                    ),
-                    encoding=order.encoding,
-                )
-                for r, number_ in zip(rows, numbers, strict=True)
-            ]
-            del numbers
+            messages = _messages(key, order, rows)
             _throttle(len(messages))
             try:
                 results, feedback = carrier.submit(messages)
@@ -178,6 +160,28 @@ def send_batch(order_id: str, number: int) -> None:
         send_batch.delay(order_id, n)
 
 
+def _messages(key: bytes, order: Order, rows: list[Claimed]) -> list[Outgoing]:
+    """The chunk's messages: numbers decrypted in memory, each text composed for its
+    recipient (civility, the STOP mention or link of where they live)."""
+    numbers = decrypt_numbers(key, [r.phone_enc for r in rows], [r.prospect_id for r in rows])
+    mentions = Mentions(get_settings().messages)
+    return [
+        Outgoing(
+            ref=r.id,
+            number=number,
+            sender=order.sender,
+            text=mentions.compose(
+                order.message,
+                r.sex,
+                metropolitan=not is_overseas(r.department),
+                stop_link=mentions.stop_link(r.stop_token) if r.stop_token else None,
+            ),
+            encoding=order.encoding,
+        )
+        for r, number in zip(rows, numbers, strict=True)
+    ]
+
+
 def _record_and_next(
     order_id: str,
     number: int,
@@ -200,10 +204,11 @@ def _carrier(order_id: str | None = None) -> Carrier | None:
     """The configured carrier; None when it cannot be used as configured (a setting missing,
     a synthetic base bound for a real network): said in the carrier's status and on the
     order, instead of a task failing in the worker's log only."""
+    s = get_settings()
     try:
-        return carriers.current()
+        return carriers.current(s.carriers, s.home)
     except ConfigurationError as exc:
-        name = get_settings().carrier
+        name = s.carriers.name
         log.error("carrier %s cannot be used: %s", name, exc.detail)
         with unit_of_work() as session:
             flows.carrier_failed(session, name, exc.detail, clock.now(), order_id)
@@ -233,7 +238,7 @@ def _later(feedback: Feedback) -> None:
             [[r.message_id, r.status, r.error] for r in feedback.receipts],
             [[r.text, r.message_id, r.number] for r in feedback.replies],
         ),
-        countdown=get_settings().simulator_receipt_delay_seconds,
+        countdown=get_settings().carriers.simulator.receipt_delay_seconds,
     )
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from kit.errors import RentalError
 from kit.redact import redact
+from kit.settings import variable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,10 +25,11 @@ def _problem(model: str, error: Any) -> str:
     """One problem of a validation error, named as the user set it (a setting: its
     environment variable)."""
     msg = str(error["msg"]).removeprefix("Value error, ")
+    if model == "Settings":
+        name = variable(error["loc"])
+        return f"{name}: {msg}" if name and not msg.startswith("RENTAL_") else msg
     where = ".".join(map(str, error["loc"]))
-    if model == "Settings" and where and not msg.startswith("RENTAL_"):
-        return f"RENTAL_{where.upper()}: {msg}"
-    return f"{where}: {msg}" if where and model != "Settings" else msg
+    return f"{where}: {msg}" if where else msg
 
 
 def friendly_errors(fn: F) -> F:

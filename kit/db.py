@@ -100,15 +100,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 @lru_cache(maxsize=4)
-def _engine_for(url: str) -> Engine:
-    s = get_settings()
+def _engine_for(url: str, size: int, overflow: int, timeout: float) -> Engine:
     # Sized for the requests the API admits at once (kit/admission.py); a request that still
     # finds no connection gives up after the timeout (503), it does not hang.
-    pool = {
-        "pool_size": s.db_pool_size,
-        "max_overflow": s.db_pool_overflow,
-        "pool_timeout": s.db_pool_timeout_seconds,
-    }
+    pool = {"pool_size": size, "max_overflow": overflow, "pool_timeout": timeout}
     # hide_parameters: bound values (prospect ids, HMACs) never appear in error messages or logs.
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -127,7 +122,9 @@ def _engine_for(url: str) -> Engine:
 
 
 def get_engine() -> Engine:
-    return _engine_for(get_settings().sqlalchemy_url)
+    s = get_settings()
+    db = s.database
+    return _engine_for(s.sqlalchemy_url, db.pool_size, db.pool_overflow, db.pool_timeout_seconds)
 
 
 def session_factory() -> sessionmaker[Session]:

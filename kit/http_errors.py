@@ -368,7 +368,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def too_large() -> JSONResponse:
     """A request body over RENTAL_MAX_BODY_BYTES (kit.admission.BodyLimitMiddleware)."""
-    detail = f"the request body is too large: at most {get_settings().max_body_bytes} bytes"
+    detail = (
+        f"the request body is too large: at most {get_settings().admission.max_body_bytes} bytes"
+    )
     return ErrorResponse({"error": "request_entity_too_large", "detail": detail}, 413)
 
 

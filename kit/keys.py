@@ -59,17 +59,17 @@ def _load_or_create(name: str, configured: str | None, size: int = 32) -> bytes:
 
 def vault_key() -> bytes:
     """AES-256-GCM key of the contacts vault."""
-    return _load_or_create("vault", get_settings().vault_key)
+    return _load_or_create("vault", get_settings().secrets.vault_key)
 
 
 def hmac_key() -> bytes:
     """Key of the HMAC-SHA256 of normalised E.164 numbers (opt-out matching)."""
-    return _load_or_create("hmac", get_settings().hmac_key)
+    return _load_or_create("hmac", get_settings().secrets.hmac_key)
 
 
 def noise_secret() -> bytes:
     """Seed secret of the deterministic noise on shown counts."""
-    s = get_settings().noise_secret
+    s = get_settings().secrets.noise_secret
     if s is None:
         return _load_or_create("noise", None)
     if len(s) < 32:
@@ -88,7 +88,7 @@ def carrier_secret(carrier: str) -> str | None:
     `X-Carrier-Secret`): RENTAL_CARRIER_SECRETS, else the file an operator's command or the
     service's start created. None when the carrier was never given one; never creates one
     (anyone may call the webhook: what it is called with must not write to disk)."""
-    configured = get_settings().carrier_secrets.get(carrier)
+    configured = get_settings().secrets.carrier_secrets.get(carrier)
     if configured:
         return configured
     key = _load(_carrier_file(carrier))
@@ -98,7 +98,7 @@ def carrier_secret(carrier: str) -> str | None:
 def issue_carrier_secret(carrier: str) -> str:
     """The carrier's secret, generated under home/secrets when it has none yet: for the
     operator (`rental carriers secret NAME`) and for the configured carrier at start."""
-    configured = get_settings().carrier_secrets.get(carrier)
+    configured = get_settings().secrets.carrier_secrets.get(carrier)
     if configured:
         return configured
     return base64.urlsafe_b64encode(_load_or_create(_carrier_file(carrier), None)).decode()

@@ -43,7 +43,7 @@ def socket_path() -> Path:
 
 
 def binary() -> str:
-    configured = get_settings().redis_server_binary
+    configured = get_settings().redis.server_binary
     if configured:
         return str(configured)
     found = shutil.which("redis-server")
@@ -130,7 +130,7 @@ _registered: Path | None = None
 def url() -> str:
     """The Redis URL of this RENTAL_HOME, starting the shared server if needed; registers the
     calling process as one of its users until it exits."""
-    configured = get_settings().redis_url
+    configured = get_settings().redis.url
     if configured:
         return configured
     global _registered

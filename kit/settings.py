@@ -1,4 +1,11 @@
-"""One settings object for the whole service, read from `RENTAL_*` environment variables."""
+"""The service's settings in groups (privacy, messages, seller, dispatch, carriers...), read from
+flat `RENTAL_*` environment variables.
+
+A setting has one public name, its environment variable: RENTAL_SELLER_NAME sets `seller.name`.
+Inside its group a field carries that name (less RENTAL_) as its alias when its own name is
+shorter; otherwise the two are the same (RENTAL_MIN_SEGMENT_SIZE sets
+`privacy.min_segment_size`). A component takes the group it needs where it is built.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +14,85 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+PREFIX = "RENTAL_"
 SERVER_THREADS = 40  # anyio's default thread limiter: it runs FastAPI's sync endpoints
 # Longest SMPP 3.4 bind credentials, in characters (the C-Octet String maximum less its NUL).
-SMPP_LIMITS = {"smpp_system_id": 15, "smpp_password": 8, "smpp_system_type": 12}
+SMPP_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
 # What names a carrier in paths, files and settings.
 CARRIER_NAME = re.compile(r"[a-z0-9_-]{1,30}")
 
 
-class Settings(BaseSettings):
+class Group(BaseModel):
+    """A part of the settings. Its fields are read from RENTAL_ + their alias, else their
+    name; code may construct one with either (tests do)."""
+
     # hide_input_in_errors: a refused setting (a key, a password) is never printed back.
-    model_config = SettingsConfigDict(
-        env_prefix="RENTAL_", extra="ignore", hide_input_in_errors=True
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, validate_by_alias=True, hide_input_in_errors=True
     )
 
-    # All state of one instance lives under this directory: base snapshots, database, secrets.
-    home: Path = Path("./var")
-    database_url: str | None = None  # default: SQLite file under home
 
-    # Starts the service clock at this instant (ISO 8601 with offset); it then runs in real time.
-    now: datetime | None = None
+def public_name(field_name: str, field: FieldInfo) -> str:
+    """The name of a setting without RENTAL_, as operators write it."""
+    return field.alias or field_name
 
-    # The broker's own organisation: the only home of account managers and admins.
-    broker_organisation: str = "Broker"
 
-    # Privacy of counts.
+def _group_of(field: FieldInfo) -> type[Group] | None:
+    kind = field.annotation
+    return kind if isinstance(kind, type) and issubclass(kind, Group) else None
+
+
+class PrivacySettings(Group):
+    """Privacy of counts: the smallest segment shown, and the limits on asking."""
+
     min_segment_size: int = Field(default=100, ge=10)
     daily_quote_budget: int = Field(default=500, ge=1)
-    quote_ttl_days: int = Field(default=14, ge=1)
     max_list_values: int = Field(default=500, ge=1)
     max_radius_km: int = Field(default=200, ge=1)
 
-    # Idempotency-Key (rental/idempotency): how long an answer is kept, how long a retry waits
-    # for the request it repeats before a 409, and after how long a request that holds its key
-    # without answering is presumed dead (its key is then taken over, its work rolled back).
-    idempotency_ttl_hours: int = Field(default=24, ge=1)
-    idempotency_wait_seconds: float = Field(default=10.0, ge=0, le=60)
-    idempotency_lease_seconds: int = Field(default=300, ge=1)
 
-    # Eligibility (DESIGN.md: at most 2 messages per rolling 30 days, none within 7 days).
+class EligibilitySettings(Group):
+    """Who may receive a message (DESIGN.md: at most 2 messages per rolling 30 days, none
+    within 7 days)."""
+
     inactivity_years: int = Field(default=3, ge=1)
     pressure_max_messages: int = Field(default=2, ge=1)
     pressure_window_days: int = Field(default=30, ge=1)
     pressure_min_gap_days: int = Field(default=7, ge=0)
 
-    # Messages (rental/messages): mentions appended to every message, sender rules.
+
+class IdempotencySettings(Group):
+    """Idempotency-Key (sales/idempotency): how long an answer is kept, how long a retry waits
+    for the request it repeats before a 409, and after how long a request that holds its key
+    without answering is presumed dead (its key is then taken over, its work rolled back)."""
+
+    ttl_hours: int = Field(default=24, ge=1, alias="idempotency_ttl_hours")
+    wait_seconds: float = Field(default=10.0, ge=0, le=60, alias="idempotency_wait_seconds")
+    lease_seconds: int = Field(default=300, ge=1, alias="idempotency_lease_seconds")
+
+
+class MessagesSettings(Group):
+    """Messages (sales/messages): mentions appended to every message, sender rules."""
+
     stop_short_code: str = "36180"
     # Overseas, the STOP mention is a personal link: this base + an 8-character token (the
     # service answers /s/{token}; the base is the public address that reaches it).
@@ -79,6 +117,19 @@ class Settings(BaseSettings):
         ]
     )
 
+
+class TermsSettings(Group):
+    """The terms of sale: how long a quote holds, when an order may send, the volume promise,
+    prices, and payment. The deposit is due at order, every invoice on receipt (0 days); a
+    contract may set other terms later."""
+
+    quote_ttl_days: int = Field(default=14, ge=1)
+    min_send_delay_minutes: int = Field(default=0, ge=0)  # earliest send time after ordering
+    max_send_horizon_days: int = Field(default=365, ge=1)
+    volume_tolerance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)  # the 10% promise
+    # A JSON file overriding the default price grid (see sales/pricing/grid.py).
+    price_grid_file: Path | None = None
+    payment_terms_days: int = Field(default=0, ge=0, le=90)
     # ECB main refinancing rate (percent) by date it took effect: a dated setting, to extend
     # when the ECB changes it (late-payment penalties use the rate of each half-year).
     ecb_rates: dict[date, Decimal] = Field(
@@ -95,118 +146,86 @@ class Settings(BaseSettings):
         }
     )
 
-    # Orders and invoices. The terms of sale: the deposit is due at order, every invoice on
-    # receipt (0 days); a contract may set other terms later.
-    payment_terms_days: int = Field(default=0, ge=0, le=90)
-    min_send_delay_minutes: int = Field(default=0, ge=0)  # earliest send time after ordering
-    max_send_horizon_days: int = Field(default=365, ge=1)
-    volume_tolerance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)  # the 10% promise
-    seller_name: str = "Broker SAS"
-    # The seller's identity on invoices (French legal mentions); demo values by default.
-    seller_legal_form: str = "SAS au capital de 10 000 EUR"
-    seller_address: str = "1 rue de l'Exemple, 75002 Paris, France"
-    seller_siren: str = "000 000 000"
-    seller_rcs: str = "RCS Paris"
-    seller_vat_number: str = "FR00000000000"
-    seller_bank_details: str = "IBAN FR76 0000 0000 0000 0000 0000 000 - BIC XXXXFRPP"
 
-    # Dispatch. No Redis URL: a private server under home/redis, shared by this home's processes.
-    redis_url: str | None = None
-    redis_server_binary: Path | None = None
-    carrier: str = "simulator"  # simulator, smpp, http
-    http_gateway_url: str | None = None  # carrier "http": where batches are POSTed
-    http_gateway_token: str | None = None
-    # Carrier "smpp": the SMSC's address and the account it binds with (SMPP 3.4 limits their
-    # lengths: see `_smpp_credential`).
-    smpp_host: str | None = None
-    smpp_port: int = Field(default=2775, ge=1, le=65535)
-    smpp_system_id: str = ""
-    smpp_password: str = ""
-    smpp_system_type: str = ""
-    smpp_window: int = Field(default=10, ge=1, le=1000)  # submit_sm awaiting an answer
-    smpp_timeout_seconds: float = Field(default=10.0, gt=0)  # an answer that never comes
-    smpp_enquire_link_seconds: float = Field(default=30.0, gt=0)  # idle bind checked first
-    smpp_throttle_wait_seconds: float = Field(default=10.0, ge=0)  # then the batch backs off
-    carrier_rate_per_second: int = Field(default=0, ge=0)  # 0: no cap
+class SellerSettings(Group):
+    """The seller's identity on invoices and reports (French legal mentions); demo values by
+    default."""
+
+    name: str = Field(default="Broker SAS", alias="seller_name")
+    legal_form: str = Field(default="SAS au capital de 10 000 EUR", alias="seller_legal_form")
+    address: str = Field(default="1 rue de l'Exemple, 75002 Paris, France", alias="seller_address")
+    siren: str = Field(default="000 000 000", alias="seller_siren")
+    rcs: str = Field(default="RCS Paris", alias="seller_rcs")
+    vat_number: str = Field(default="FR00000000000", alias="seller_vat_number")
+    bank_details: str = Field(
+        default="IBAN FR76 0000 0000 0000 0000 0000 000 - BIC XXXXFRPP",
+        alias="seller_bank_details",
+    )
+
+
+class DispatchSettings(Group):
+    """Sending: batches, the scheduler's beat, control numbers, recovery of lost work, the
+    receipt window and the legal send windows."""
+
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     tick_seconds: float = Field(default=2.0, gt=0)
-    simulator_seed: int = 1
-    simulator_receipt_delay_seconds: float = Field(default=2.0, ge=0)
-    simulator_down_until: datetime | None = None  # fault injection: the carrier is down
     # Control (seed) numbers, E.164: they receive every order's message, outside its volume
     # and its bill, so the broker sees what recipients see.
     control_numbers: list[str] = Field(default_factory=list)
-    dispatch_reenqueue_seconds: int = Field(default=120, ge=1)  # an enqueued batch lost
-    receipt_window_hours: int = Field(default=72, ge=1)
+    reenqueue_seconds: int = Field(default=120, ge=1, alias="dispatch_reenqueue_seconds")
     # A running batch with no news for this long was interrupted (its worker died).
-    dispatch_stale_seconds: int = Field(default=300, ge=1)
-
+    stale_seconds: int = Field(default=300, ge=1, alias="dispatch_stale_seconds")
+    receipt_window_hours: int = Field(default=72, ge=1)
     # Legal send windows, in each recipient's local time (dispatch/windows.py): days of the
     # week (0 = Monday) and hours; public holidays are always closed.
     send_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5])
     send_window_start: time = time(8, 0)
     send_window_end: time = time(22, 0)
 
-    # Pricing: a JSON file overriding the default grid (see sales/pricing/grid.py).
-    price_grid_file: Path | None = None
 
-    # Secrets; generated under home/secrets on first use when not given.
-    noise_secret: str | None = None
-    vault_key: str | None = None  # base64 AES-256 key (only datasets and dispatch read it)
-    hmac_key: str | None = None  # base64 key for the HMAC of normalised numbers
-    # Carriers' webhook secrets (header X-Carrier-Secret), by carrier name, e.g.
-    # {"http": "..."}; without one, `rental carriers secret NAME` generates it under home/secrets.
-    carrier_secrets: dict[str, str] = Field(default_factory=dict)
+class SimulatorSettings(Group):
+    """Carrier "simulator": deterministic outcomes, receipts after a delay."""
 
-    # The API process under load (kit/admission.py): requests run at once per gate, beyond
-    # which they wait at most `admission_max_wait_seconds` in line or get a 503 + Retry-After.
-    # The gates together stay within the database pool and the server's threads.
-    api_concurrency: int = Field(default=8, ge=1, le=36)  # everything but quotes and reports
-    quote_concurrency: int = Field(default=3, ge=1, le=8)  # counts share one engine
-    report_concurrency: int = Field(default=2, ge=1, le=8)  # reports, invoices, PDFs
-    admission_max_wait_seconds: float = Field(default=0.5, gt=0, le=30)
-    # A request body larger than this is refused (413) before it is read whole: the largest
-    # legitimate one (criteria with long lists, a carrier's batch of receipts) is far smaller.
-    max_body_bytes: int = Field(default=1_048_576, ge=65_536)
-    db_pool_size: int = Field(default=32, ge=1)  # connections kept per process
-    db_pool_overflow: int = Field(default=8, ge=0)  # opened beyond it when needed
-    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)  # then 503, never a hang
+    seed: int = Field(default=1, alias="simulator_seed")
+    receipt_delay_seconds: float = Field(default=2.0, ge=0, alias="simulator_receipt_delay_seconds")
+    # Fault injection: the carrier is down until then.
+    down_until: datetime | None = Field(default=None, alias="simulator_down_until")
 
-    duckdb_threads: int = Field(default=2, ge=1)
-    duckdb_memory_limit: str | None = None  # e.g. "8GB"; default: DuckDB's (80% of RAM)
 
-    @field_validator("now")
+class HttpGatewaySettings(Group):
+    """Carrier "http": where batches are POSTed."""
+
+    url: str | None = Field(default=None, alias="http_gateway_url")
+    token: str | None = Field(default=None, alias="http_gateway_token")
+
+
+class SmppSettings(Group):
+    """Carrier "smpp": the SMSC's address, the account it binds with (SMPP 3.4 limits their
+    lengths: see `_credential`) and the pace of the link."""
+
+    host: str | None = Field(default=None, alias="smpp_host")
+    port: int = Field(default=2775, ge=1, le=65535, alias="smpp_port")
+    system_id: str = Field(default="", alias="smpp_system_id")
+    password: str = Field(default="", alias="smpp_password")
+    system_type: str = Field(default="", alias="smpp_system_type")
+    # submit_sm awaiting an answer
+    window: int = Field(default=10, ge=1, le=1000, alias="smpp_window")
+    # an answer that never comes
+    timeout_seconds: float = Field(default=10.0, gt=0, alias="smpp_timeout_seconds")
+    # an idle bind is checked first
+    enquire_link_seconds: float = Field(default=30.0, gt=0, alias="smpp_enquire_link_seconds")
+    # then the batch backs off
+    throttle_wait_seconds: float = Field(default=10.0, ge=0, alias="smpp_throttle_wait_seconds")
+
+    @field_validator("system_id", "password", "system_type")
     @classmethod
-    def _offset_required(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("RENTAL_NOW needs a UTC offset, e.g. 2026-12-01T09:00:00+01:00")
-        return v
-
-    @model_validator(mode="after")
-    def _gates_fit_the_pool(self) -> Settings:
-        gates = self.api_concurrency + self.quote_concurrency + self.report_concurrency
-        if gates > self.db_pool_size + self.db_pool_overflow:
-            raise ValueError(
-                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
-                f"({gates}) must not exceed RENTAL_DB_POOL_SIZE + RENTAL_DB_POOL_OVERFLOW "
-                f"({self.db_pool_size + self.db_pool_overflow}): admitted requests would wait "
-                "for a database connection"
-            )
-        if gates > SERVER_THREADS:
-            raise ValueError(
-                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
-                f"({gates}) must not exceed the server's {SERVER_THREADS} worker threads"
-            )
-        return self
-
-    @field_validator("smpp_system_id", "smpp_password", "smpp_system_type")
-    @classmethod
-    def _smpp_credential(cls, v: str, info: ValidationInfo) -> str:
+    def _credential(cls, v: str, info: ValidationInfo) -> str:
         """SMPP 3.4 binds carry these as C-Octet Strings of at most 16, 9 and 13 octets with
         the closing NUL; smpplib silently cuts a longer value, and the bind is then refused
         with a configuration that looks right."""
-        name = f"RENTAL_{str(info.field_name).upper()}"
-        limit = SMPP_LIMITS[str(info.field_name)]
+        field = str(info.field_name)
+        name = PREFIX + public_name(field, cls.model_fields[field]).upper()
+        limit = SMPP_LIMITS[field]
         if not v.isascii() or not v.isprintable():
             raise ValueError(f"{name} must be plain printable ASCII characters (SMPP 3.4)")
         if len(v) > limit:
@@ -215,6 +234,29 @@ class Settings(BaseSettings):
                 "for an account whose credentials fit"
             )
         return v
+
+
+class CarriersSettings(Group):
+    """Which carrier sends (simulator, smpp, http), its own settings, and the throughput cap
+    shared by all workers."""
+
+    name: str = Field(default="simulator", alias="carrier")
+    rate_per_second: int = Field(default=0, ge=0, alias="carrier_rate_per_second")  # 0: no cap
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    http: HttpGatewaySettings = Field(default_factory=HttpGatewaySettings)
+    smpp: SmppSettings = Field(default_factory=SmppSettings)
+
+
+class SecretsSettings(Group):
+    """Secrets injected by the environment (production); without them each is generated under
+    home/secrets on first use (kit/keys.py, their only reader)."""
+
+    noise_secret: str | None = None
+    vault_key: str | None = None  # base64 AES-256 key (only datasets and dispatch read it)
+    hmac_key: str | None = None  # base64 key for the HMAC of normalised numbers
+    # Carriers' webhook secrets (header X-Carrier-Secret), by carrier name, e.g.
+    # {"http": "..."}; without one, `rental carriers secret NAME` generates it under home/secrets.
+    carrier_secrets: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("carrier_secrets")
     @classmethod
@@ -232,6 +274,144 @@ class Settings(BaseSettings):
                 )
         return v
 
+
+class AdmissionSettings(Group):
+    """The API process under load (kit/admission.py): requests run at once per gate, beyond
+    which they wait at most `max_wait_seconds` in line or get a 503 + Retry-After. The gates
+    together stay within the database pool and the server's threads (checked by `Settings`)."""
+
+    api_concurrency: int = Field(default=8, ge=1, le=36)  # everything but quotes and reports
+    quote_concurrency: int = Field(default=3, ge=1, le=8)  # counts share one engine
+    report_concurrency: int = Field(default=2, ge=1, le=8)  # reports, invoices, PDFs
+    max_wait_seconds: float = Field(default=0.5, gt=0, le=30, alias="admission_max_wait_seconds")
+    # A request body larger than this is refused (413) before it is read whole: the largest
+    # legitimate one (criteria with long lists, a carrier's batch of receipts) is far smaller.
+    max_body_bytes: int = Field(default=1_048_576, ge=65_536)
+
+
+class DatabaseSettings(Group):
+    """The service database (default: a SQLite file under home) and its connection pool."""
+
+    url: str | None = Field(default=None, alias="database_url")
+    pool_size: int = Field(default=32, ge=1, alias="db_pool_size")  # kept per process
+    pool_overflow: int = Field(default=8, ge=0, alias="db_pool_overflow")  # opened beyond it
+    # then 503, never a hang
+    pool_timeout_seconds: float = Field(default=10.0, gt=0, alias="db_pool_timeout_seconds")
+
+
+class RedisSettings(Group):
+    """The broker. No URL: a private server under home/redis, shared by this home's
+    processes."""
+
+    url: str | None = Field(default=None, alias="redis_url")
+    server_binary: Path | None = Field(default=None, alias="redis_server_binary")
+
+
+class DuckDBSettings(Group):
+    """The counting engine of each process."""
+
+    threads: int = Field(default=2, ge=1, alias="duckdb_threads")
+    # e.g. "8GB"; default: DuckDB's (80% of RAM)
+    memory_limit: str | None = Field(default=None, alias="duckdb_memory_limit")
+
+
+class _FlatEnvSource(EnvSettingsSource):
+    """The environment as operators write it: one flat RENTAL_* variable per setting, gathered
+    here into its group. (pydantic-settings reads a group only from one JSON variable or from
+    delimited names such as RENTAL_SELLER__NAME; neither is the public surface.)"""
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()  # the settings outside groups (home, now...)
+        for name, field in self.settings_cls.model_fields.items():
+            group = _group_of(field)
+            if group is not None:
+                data.pop(name, None)  # never RENTAL_PRIVACY & co: one variable per setting
+                data[name] = self._read(group)
+        return data
+
+    def _read(self, group: type[Group]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in group.model_fields.items():
+            inner = _group_of(field)
+            if inner is not None:
+                values[name] = self._read(inner)
+                continue
+            key = public_name(name, field)
+            variable = self.env_prefix + key
+            raw = self.env_vars.get(variable if self.case_sensitive else variable.lower())
+            try:  # JSON for lists and mappings, as for any pydantic-settings field
+                value = self.prepare_field_value(key, field, raw, False)
+            except ValueError as exc:
+                raise SettingsError(f"{variable.upper()} is not valid JSON") from exc
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    # hide_input_in_errors: a refused setting (a key, a password) is never printed back.
+    # extra="forbid" applies to arguments only (the environment source reads known names):
+    # `Settings(stop_link_base=...)` fails loudly, a setting is passed within its group.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", hide_input_in_errors=True)
+
+    # All state of one instance lives under this directory: base snapshots, database, secrets.
+    home: Path = Path("./var")
+    # Starts the service clock at this instant (ISO 8601 with offset); it then runs in real time.
+    now: datetime | None = None
+    # The broker's own organisation: the only home of account managers and admins.
+    broker_organisation: str = "Broker"
+
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    eligibility: EligibilitySettings = Field(default_factory=EligibilitySettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+    messages: MessagesSettings = Field(default_factory=MessagesSettings)
+    terms: TermsSettings = Field(default_factory=TermsSettings)
+    seller: SellerSettings = Field(default_factory=SellerSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    carriers: CarriersSettings = Field(default_factory=CarriersSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No .env file nor secrets directory: the environment and the arguments, as before.
+        return (init_settings, _FlatEnvSource(settings_cls))
+
+    @field_validator("now")
+    @classmethod
+    def _offset_required(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("RENTAL_NOW needs a UTC offset, e.g. 2026-12-01T09:00:00+01:00")
+        return v
+
+    @model_validator(mode="after")
+    def _gates_fit_the_pool(self) -> Settings:
+        a, db = self.admission, self.database
+        gates = a.api_concurrency + a.quote_concurrency + a.report_concurrency
+        if gates > db.pool_size + db.pool_overflow:
+            raise ValueError(
+                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
+                f"({gates}) must not exceed RENTAL_DB_POOL_SIZE + RENTAL_DB_POOL_OVERFLOW "
+                f"({db.pool_size + db.pool_overflow}): admitted requests would wait "
+                "for a database connection"
+            )
+        if gates > SERVER_THREADS:
+            raise ValueError(
+                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
+                f"({gates}) must not exceed the server's {SERVER_THREADS} worker threads"
+            )
+        return self
+
     @property
     def base_dir(self) -> Path:
         return self.home / "base"
@@ -242,9 +422,23 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        if self.database.url:
+            return self.database.url
         return f"sqlite:///{(self.home / 'rental.db').resolve()}"
+
+
+def variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error of `Settings` is about, from its location
+    (`("carriers", "smpp", "smpp_port")` is RENTAL_SMPP_PORT); "" for the whole."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    while parts and isinstance(parts[0], str) and parts[0] in model.model_fields:
+        group = _group_of(model.model_fields[parts[0]])
+        if group is None:
+            break
+        model = group
+        parts.pop(0)
+    return PREFIX + ".".join(map(str, parts)).upper() if parts else ""
 
 
 @lru_cache(maxsize=1)

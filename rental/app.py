@@ -45,10 +45,10 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(stop_router)  # /s/{token}: short, outside /v1, in the SMS itself
-    s = get_settings()
-    wait = s.admission_max_wait_seconds
-    quotes = Gate("quotes", s.quote_concurrency, wait)
-    reports = Gate("reports", s.report_concurrency, wait)
+    admit = get_settings().admission
+    wait = admit.max_wait_seconds
+    quotes = Gate("quotes", admit.quote_concurrency, wait)
+    reports = Gate("reports", admit.report_concurrency, wait)
     app.add_middleware(
         AdmissionMiddleware,
         routes=[
@@ -57,10 +57,10 @@ def create_app() -> FastAPI:
             Route("GET", re.compile(r"/v1/orders/[^/]+/report"), reports),
             Route("GET", re.compile(r"/v1/invoices/[^/]+"), reports, re.compile("format=[ph]")),
         ],
-        default=Gate("requests", s.api_concurrency, wait),
+        default=Gate("requests", admit.api_concurrency, wait),
         render=errors.render,
         exempt=("/v1/health",),
     )
     # Outermost: a body too large is refused before anything else looks at the request.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=s.max_body_bytes, render=errors.too_large)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=admit.max_body_bytes, render=errors.too_large)
     return app

@@ -116,7 +116,7 @@ def _carrier_secret_at_start() -> None:
     without an operator's command)."""
     from kit import keys
 
-    keys.issue_carrier_secret(get_settings().carrier)
+    keys.issue_carrier_secret(get_settings().carriers.name)
 
 
 @app.command()

@@ -72,8 +72,22 @@ def run(
     client, manager = Api(url, client_key), Api(url, manager_key)
     now = datetime.fromisoformat(client.json("GET", "/health")["now"])
     say(f"Service at {url}, its clock says {human(now)}.")
+    quote = _quote(client, say)
+    oid = _order(client, quote, quantity, now + timedelta(seconds=30), say)
+    _pay_deposit(client, manager, oid, say)
 
-    quote = client.json("POST", "/quotes", json=CRITERIA)
+    say("5. Sending: the scheduler starts it in the next legal window of each recipient")
+    status, shown = _follow(client, oid, say, timeout_seconds)
+    if status not in ("sent", "reported", "closed"):
+        raise DemoFailed(f"the order is {status}: {shown}")
+
+    say("6. Receipts come back from the carrier; the report fills in")
+    _settle(client, oid, say, timeout=120)
+    return _documents(client, oid, out_dir, say)
+
+
+def _quote(client: Api, say: Callable[[str], None]) -> dict[str, Any]:
+    quote: dict[str, Any] = client.json("POST", "/quotes", json=CRITERIA)
     if not quote["orderable"]:
         raise DemoFailed("the demo segment is below the minimum size: generate a larger base")
     price = quote.get("price") or {}
@@ -84,8 +98,16 @@ def run(
     if price:
         line += f" (price for them all: {_euros(price['total_incl_vat_cents'])})"
     say(line)
+    return quote
 
-    send_at = now + timedelta(seconds=30)
+
+def _order(
+    client: Api,
+    quote: dict[str, Any],
+    quantity: int,
+    send_at: datetime,
+    say: Callable[[str], None],
+) -> str:
     order = client.json(
         "POST",
         "/orders",
@@ -97,13 +119,15 @@ def run(
             "send_at": send_at.isoformat(),
         },
     )
-    oid = order["id"]
     say(
-        f"2. Order {oid}: {order['quantity']} messages from {SENDER}, "
+        f"2. Order {order['id']}: {order['quantity']} messages from {SENDER}, "
         f"{order['segments']} SMS each, {_euros(order['total']['amount_incl_vat_cents'])} "
         f"incl. VAT; requested for {human(send_at)}"
     )
+    return str(order["id"])
 
+
+def _pay_deposit(client: Api, manager: Api, oid: str, say: Callable[[str], None]) -> None:
     invoices = client.json("GET", "/invoices", params={"order_id": oid})["items"]
     deposit = next(i for i in invoices if i["kind"] == "deposit")
     say(f"3. Deposit invoice {deposit['number']}: {_euros(deposit['amount_incl_vat_cents'])}")
@@ -114,13 +138,9 @@ def run(
     )
     say("4. The account manager records the deposit: the order is confirmed")
 
-    say("5. Sending: the scheduler starts it in the next legal window of each recipient")
-    status, shown = _follow(client, oid, say, timeout_seconds)
-    if status not in ("sent", "reported", "closed"):
-        raise DemoFailed(f"the order is {status}: {shown}")
 
-    say("6. Receipts come back from the carrier; the report fills in")
-    _settle(client, oid, say, timeout=120)
+def _documents(client: Api, oid: str, out_dir: Path, say: Callable[[str], None]) -> dict[str, Path]:
+    """The report in every format and every invoice as PDF, written under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt in FORMATS:

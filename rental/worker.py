@@ -35,7 +35,7 @@ def configure() -> Celery:
         worker_hijack_root_logger=False,
         timezone="UTC",
         beat_schedule={
-            "tick": {"task": "dispatch.tick", "schedule": s.tick_seconds},
+            "tick": {"task": "dispatch.tick", "schedule": s.dispatch.tick_seconds},
             "reports": {"task": "reports.finalise", "schedule": 60.0},
         },
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),

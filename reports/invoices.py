@@ -15,8 +15,9 @@ from kit.settings import get_settings
 from sales.accounts.service import get_organisation
 from sales.invoices import service as invoices
 from sales.invoices import terms
-from sales.invoices.models import Invoice
+from sales.invoices.models import Invoice, InvoiceKind
 from sales.orders.repository import OrderRepository
+from sales.orders.states import OrderStatus
 
 TITLES = {
     "deposit": ("Facture d'acompte", "Deposit invoice"),
@@ -28,7 +29,7 @@ TITLES = {
 def _service_date(session: Session, invoice: Invoice) -> datetime | None:
     """When the service was rendered: the order's sending, once it is sent."""
     for e in OrderRepository(session).events(invoice.order_id):
-        if e.to_status == "sent":
+        if e.to_status == OrderStatus.sent:
             return e.at
     return None
 
@@ -43,16 +44,16 @@ def document(session: Session, invoice: Invoice) -> dict[str, Any]:
         "title_fr": title_fr,
         "title_en": title_en,
         "invoice": out,
-        "is_credit_note": invoice.kind == invoices.CREDIT_NOTE,
+        "is_credit_note": invoice.kind == InvoiceKind.credit_note,
         "service_date": _service_date(session, invoice),
         "seller": {
-            "name": s.seller_name,
-            "legal_form": s.seller_legal_form,
-            "address": s.seller_address,
-            "siren": s.seller_siren,
-            "rcs": s.seller_rcs,
-            "vat_number": s.seller_vat_number,
-            "bank_details": s.seller_bank_details,
+            "name": s.seller.name,
+            "legal_form": s.seller.legal_form,
+            "address": s.seller.address,
+            "siren": s.seller.siren,
+            "rcs": s.seller.rcs,
+            "vat_number": s.seller.vat_number,
+            "bank_details": s.seller.bank_details,
         },
         "customer": {
             "name": org.name,
@@ -62,5 +63,5 @@ def document(session: Session, invoice: Invoice) -> dict[str, Any]:
         },
         "penalty_points": terms.PENALTY_POINTS,
         "recovery_indemnity_cents": terms.RECOVERY_INDEMNITY_CENTS,
-        "payment_terms_days": s.payment_terms_days,
+        "payment_terms_days": s.terms.payment_terms_days,
     }

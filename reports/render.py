@@ -241,11 +241,15 @@ def pdf(html: str) -> bytes:
     return bytes(out)
 
 
-def report_csv(report: Report) -> str:
-    """One line per figure: section, item, label, value ('hidden' when suppressed)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["section", "item", "value"])
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return HIDDEN
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _csv_head(report: Report) -> list[list[str]]:
     head = {
         "order_id": report.order_id,
         "state": report.state,
@@ -257,18 +261,34 @@ def report_csv(report: Report) -> str:
         "sender": report.sender,
         "minimum_count": str(report.minimum_count),
     }
-    for item, value in head.items():
-        w.writerow(["order", item, value])
-    for line in report.criteria:
-        w.writerow(["criteria", "criterion", line])
+    rows = [["order", item, value] for item, value in head.items()]
+    return rows + [["criteria", "criterion", line] for line in report.criteria]
 
-    def shown(value: Any) -> str:
-        if value is None:
-            return HIDDEN
-        if isinstance(value, datetime):
-            return value.isoformat()
-        return str(value)
 
+def _csv_timeline(report: Report) -> list[list[str]]:
+    t, shown = report.timeline, _csv_value
+    rows: list[list[str]] = []
+    for item in ("requested_send_at", "dispatch_started_at", "first_submission", "last_submission",
+                 "last_receipt"):  # fmt: skip
+        rows.append(["timeline", item, shown(getattr(t, item))])
+    for wave in t.waves:
+        for item, value in wave.model_dump().items():
+            if item != "calendar":
+                rows.append([f"wave:{wave.calendar}", item, shown(value)])
+    for d in t.deferrals:
+        rows.append([f"deferral:{d.calendar}", "requested", d.requested.isoformat()])
+        rows.append([f"deferral:{d.calendar}", "started", d.started.isoformat()])
+        rows.append([f"deferral:{d.calendar}", "reason", d.reason])
+    return rows
+
+
+def report_csv(report: Report) -> str:
+    """One line per figure: section, item, label, value ('hidden' when suppressed)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["section", "item", "value"])
+    w.writerows(_csv_head(report))
+    shown = _csv_value
     for item, value in report.volumes.model_dump().items():
         if item == "failed_by_reason":
             for reason, n in value.items():
@@ -278,26 +298,12 @@ def report_csv(report: Report) -> str:
     for section in ("opt_outs", "cost", "controls"):
         for item, value in getattr(report, section).model_dump().items():
             w.writerow([section, item, shown(value)])
-    t = report.timeline
-    for item in ("requested_send_at", "dispatch_started_at", "first_submission", "last_submission",
-                 "last_receipt"):  # fmt: skip
-        w.writerow(["timeline", item, shown(getattr(t, item))])
-    for wave in t.waves:
-        for item, value in wave.model_dump().items():
-            if item != "calendar":
-                w.writerow([f"wave:{wave.calendar}", item, shown(value)])
-    for d in t.deferrals:
-        w.writerow([f"deferral:{d.calendar}", "requested", d.requested.isoformat()])
-        w.writerow([f"deferral:{d.calendar}", "started", d.started.isoformat()])
-        w.writerow([f"deferral:{d.calendar}", "reason", d.reason])
+    w.writerows(_csv_timeline(report))
+    series = f"series_{report.series.bucket_minutes}min"
     for b in report.series.buckets:
         at = b.start.isoformat()
-        w.writerow(
-            [f"series_{report.series.bucket_minutes}min", f"{at} submitted", shown(b.submitted)]
-        )
-        w.writerow(
-            [f"series_{report.series.bucket_minutes}min", f"{at} receipts", shown(b.receipts)]
-        )
+        w.writerow([series, f"{at} submitted", shown(b.submitted)])
+        w.writerow([series, f"{at} receipts", shown(b.receipts)])
     for dim, cells in report.breakdowns.items():
         for c in cells:
             w.writerow([f"breakdown:{dim}", c.label, shown(c.recipients)])

@@ -1,7 +1,7 @@
 """All SQL of the reports. The report reads an order's ledger once, as Arrow (ADBC: no Python
-object per row), and aggregates it in memory (reports/build.py): one pass instead of a grouped
+object per row), and aggregates it in memory (reports/aggregate.py): one pass instead of a grouped
 query per figure. The per-recipient columns read (prospect id, phone HMAC) serve only to join
-the base's birth dates and the opt-outs; they never leave reports/build.py. Values are bound;
+the base's birth dates and the opt-outs; they never leave reports/aggregate.py. Values are bound;
 the caller owns the session's transaction (the ledger is read in one snapshot)."""
 
 from __future__ import annotations

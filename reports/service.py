@@ -15,8 +15,8 @@ from reports.exceptions import ReportNotAvailable, UnknownFormat
 from reports.repository import ReportRepository
 from reports.schemas import Report
 from sales.accounts.schemas import Principal
+from sales.orders import access as orders
 from sales.orders import flows as order_flows
-from sales.orders import service as orders
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus

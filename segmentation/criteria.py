@@ -42,7 +42,7 @@ FORMS = {"postcodes": r"^[0-9]{5}$", "communes": r"^[0-9][0-9AB][0-9]{3}$"}
 
 def _document_radius(schema: dict[str, Any]) -> None:
     schema["properties"]["commune"]["pattern"] = FORMS["communes"]
-    schema["properties"]["km"]["maximum"] = get_settings().max_radius_km
+    schema["properties"]["km"]["maximum"] = get_settings().privacy.max_radius_km
 
 
 class Radius(BaseModel):
@@ -63,7 +63,7 @@ class Radius(BaseModel):
     @field_validator("km")
     @classmethod
     def _limit(cls, v: float) -> float:
-        limit = get_settings().max_radius_km
+        limit = get_settings().privacy.max_radius_km
         if v > limit:
             raise ValueError(f"the radius is over the limit of {limit} km")
         return v
@@ -79,7 +79,7 @@ def _document_filters(schema: dict[str, Any]) -> None:
             "type": "array",
             "items": {"type": "string", **item},
             "minItems": 1,
-            "maxItems": get_settings().max_list_values,
+            "maxItems": get_settings().privacy.max_list_values,
         }
         schema["properties"][key]["anyOf"] = [listed, {"type": "null"}]
 
@@ -116,7 +116,7 @@ class _Filters(BaseModel):
         if v is None:
             return None
         key = info.field_name
-        limit = get_settings().max_list_values
+        limit = get_settings().privacy.max_list_values
         if not v:
             raise ValueError(f"{key} is an empty list: leave the key out to select everyone")
         if len(v) > limit:
@@ -163,7 +163,12 @@ class Criteria(_Filters):
         return self.model_dump(mode="json", exclude_none=True)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return canonical_text(self.canonical())
+
+
+def canonical_text(document: dict[str, Any]) -> str:
+    """The one text of a criteria document: sorted keys, no spaces (stored, hashed, compared)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 @cache
@@ -196,12 +201,12 @@ def catalogue() -> dict[str, Any]:
     def labelled(df: Any, code: str = "code") -> list[dict[str, str]]:
         return vals([(r[code], r["label_fr"], r["label_en"]) for r in df.iter_rows(named=True)])
 
-    s = get_settings()
+    privacy = get_settings().privacy
     return {
         "semantics": "AND across criteria, OR within a list; 'exclude' removes prospects "
         "matching all of its keys; eligibility (SMS consent, recent interaction, opt-outs, "
         "contact pressure, reservations) always applies.",
-        "minimum_segment_size": s.min_segment_size,
+        "minimum_segment_size": privacy.min_segment_size,
         "criteria": [
             {
                 "key": "sex",
@@ -271,7 +276,7 @@ def catalogue() -> dict[str, Any]:
                 "type": "radius",
                 "label_fr": "Rayon autour d'une commune",
                 "label_en": "Radius around a commune",
-                "max_km": s.max_radius_km,
+                "max_km": privacy.max_radius_km,
                 "example": {"commune": "06088", "km": 20},
             },
             {

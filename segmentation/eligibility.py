@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy.orm import Session
 
-from kit.settings import Settings
+from kit.settings import EligibilitySettings
 from segmentation.engine import Engine
 from segmentation.repository import (
     ContactHistoryRepository,
@@ -194,7 +194,7 @@ class Eligibility:
             return self._held
 
     def reserved_for(
-        self, session: Session, send_at: datetime, now: datetime, settings: Settings
+        self, session: Session, send_at: datetime, now: datetime, settings: EligibilitySettings
     ) -> np.ndarray:
         """Prospects that reservations leave out of a send at `send_at` (>= `now`): the one
         rule of the quote (send_at = now), the draw at confirmation (the order's send time)
@@ -229,7 +229,7 @@ class Eligibility:
         return picked
 
     def excluded(
-        self, session: Session, now: datetime, settings: Settings, exact: bool = False
+        self, session: Session, now: datetime, settings: EligibilitySettings, exact: bool = False
     ) -> np.ndarray:
         """Prospect ids to leave out of every count and sample at `now`: the same array as
         last time when nothing changed. `exact`: reread the contact history whole first (the

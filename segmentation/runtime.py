@@ -38,8 +38,8 @@ class Segmenter:
         contact history is reread first (draws; quotes read what is new)."""
         s = get_settings()
         today = now.astimezone(PARIS).date()
-        excluded = self.eligibility.excluded(session, now, s, exact)
-        self.engine.sync_eligibility(today, s.inactivity_years, excluded)
+        excluded = self.eligibility.excluded(session, now, s.eligibility, exact)
+        self.engine.sync_eligibility(today, s.eligibility.inactivity_years, excluded)
         return today
 
     def count(
@@ -102,7 +102,7 @@ def current() -> Segmenter:
             return cached[1]
         snapshot = snap.current(root)
         snap.verify(snapshot)
-        engine = Engine(snapshot, threads=s.duckdb_threads, memory_limit=s.duckdb_memory_limit)
+        engine = Engine(snapshot, threads=s.duckdb.threads, memory_limit=s.duckdb.memory_limit)
         seg = Segmenter(engine, Eligibility(engine))
         # The previous engine is left to the garbage collector: a quote may still be using it.
         _state[root] = (snapshot.version, seg)

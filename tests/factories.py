@@ -32,7 +32,8 @@ LONG_STOP_LINK_BASE = "https://optout.example-broker.fr/s/"
 def overseas_at_the_limit() -> tuple[str, str]:
     """A message whose overseas form, as dispatch composes it with the configured STOP link,
     is one character over a single SMS; and that composed form."""
-    link = f"{get_settings().stop_link_base}{'k' * STOP_TOKEN_LENGTH}"  # as dispatch builds it
+    base = get_settings().messages.stop_link_base
+    link = f"{base}{'k' * STOP_TOKEN_LENGTH}"  # as dispatch builds it
     mentions_length = len(compose("a", "F", metropolitan=False, stop_link=link)) - 1
     text = "a" * (GSM_SINGLE + 1 - mentions_length)
     return text, compose(text, "F", metropolitan=False, stop_link=link)

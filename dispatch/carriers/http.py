@@ -14,21 +14,19 @@ import httpx
 from dispatch.carriers.base import CarrierUnavailable, Feedback, Outgoing, Submitted
 from dispatch.carriers.guard import refuse_synthetic_base_off_loopback
 from kit.errors import ConfigurationError
-from kit.settings import get_settings
+from kit.settings import HttpGatewaySettings
 from sales.messages.service import measure
 
 
 class HttpGateway:
     name = "http"
 
-    def __init__(self, url: str | None = None, token: str | None = None) -> None:
-        s = get_settings()
-        endpoint = url or s.http_gateway_url
-        if not endpoint:
+    def __init__(self, settings: HttpGatewaySettings) -> None:
+        if not settings.url:
             raise ConfigurationError("RENTAL_HTTP_GATEWAY_URL is not set")
-        refuse_synthetic_base_off_loopback(endpoint)
-        self.url: str = endpoint
-        self.token = token if token is not None else s.http_gateway_token
+        refuse_synthetic_base_off_loopback(settings.url)
+        self.url: str = settings.url
+        self.token = settings.token
         self.client = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0))
 
     def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:

@@ -5,6 +5,7 @@ real carrier's. It never touches a network."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from dispatch.carriers.base import (
     CarrierUnavailable,
@@ -14,16 +15,17 @@ from dispatch.carriers.base import (
     Reply,
     Submitted,
 )
+from dispatch.states import RecipientStatus as R
 from kit import clock
-from kit.settings import get_settings
+from kit.settings import SimulatorSettings
 from sales.messages.service import measure
 
 # Share of each outcome, cumulative: delivered, then unknown number, unreachable, expired.
 OUTCOMES = (
-    (0.92, "delivered", None),
-    (0.95, "failed", "unknown_subscriber"),
-    (0.98, "failed", "absent_subscriber"),
-    (1.00, "expired", "validity_period_expired"),
+    (0.92, R.delivered, None),
+    (0.95, R.failed, "unknown_subscriber"),
+    (0.98, R.failed, "absent_subscriber"),
+    (1.00, R.expired, "validity_period_expired"),
 )
 STOP_RATE = 0.004  # of delivered messages, answered "STOP"
 
@@ -31,35 +33,37 @@ STOP_RATE = 0.004  # of delivered messages, answered "STOP"
 class Simulator:
     name = "simulator"
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.seed = get_settings().simulator_seed if seed is None else seed
+    def __init__(self, settings: SimulatorSettings, home: Path) -> None:
+        self.settings = settings
+        self.log = home / "simulator" / "submitted.log"
 
     def _log(self, messages: list[Outgoing]) -> None:
         """What "the network" received, for tests that count messages per recipient: the
         ledger references only, never a number."""
-        path = get_settings().home / "simulator" / "submitted.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         lines = "".join(f"{m.ref}\n" for m in messages)
-        with open(path, "a") as f:  # O_APPEND: whole lines from concurrent workers
+        with open(self.log, "a") as f:  # O_APPEND: whole lines from concurrent workers
             f.write(lines)
             f.flush()
 
     def _uniform(self, what: str, number: str) -> float:
-        digest = hashlib.sha256(f"{self.seed}|{what}|{number}".encode()).digest()
+        digest = hashlib.sha256(f"{self.settings.seed}|{what}|{number}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
     def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
-        down_until = get_settings().simulator_down_until
+        down_until = self.settings.down_until
         if down_until is not None and clock.now() < down_until:
             raise CarrierUnavailable("the simulated carrier is down")
         out, feedback = [], Feedback()
         self._log(messages)
         for m in messages:
-            message_id = "sim-" + hashlib.sha256(f"{self.seed}|{m.ref}".encode()).hexdigest()[:20]
+            message_id = (
+                "sim-" + hashlib.sha256(f"{self.settings.seed}|{m.ref}".encode()).hexdigest()[:20]
+            )
             out.append(Submitted(m.ref, message_id, parts=measure(m.text).segments))
             u = self._uniform("outcome", m.number)
             status, error = next((s, e) for bound, s, e in OUTCOMES if u < bound)
             feedback.receipts.append(Receipt(message_id, status, error))
-            if status == "delivered" and self._uniform("stop", m.number) < STOP_RATE:
+            if status == R.delivered and self._uniform("stop", m.number) < STOP_RATE:
                 feedback.replies.append(Reply("STOP", message_id=message_id))
         return out, feedback

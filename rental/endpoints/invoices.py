@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from kit import http_errors as errors
+from kit.fields import one_of
 from kit.text import SafeText
 from reports import invoices as documents
 from reports import render
@@ -23,6 +24,7 @@ from sales.accounts.deps import (
 )
 from sales.accounts.service import organisation_name
 from sales.invoices import service
+from sales.invoices.models import InvoiceKind, InvoiceStatus
 from sales.invoices.schemas import InvoiceList, InvoiceOut
 
 router = APIRouter(tags=["invoices"])
@@ -35,10 +37,10 @@ INVOICE_FORMATS = ("json", "html", "pdf")
 def list_invoices(
     who: PrincipalDep,
     session: SessionDep,
-    kind: str | None = Query(default=None, pattern="^(deposit|balance|credit_note)$"),
+    kind: str | None = Query(default=None, pattern=one_of(InvoiceKind)),
     status: str | None = Query(
         default=None,
-        pattern="^(unpaid|partially_paid|paid|cancelled|refund_due|refunded|applied)$",
+        pattern=one_of(InvoiceStatus),
     ),
     order_id: IdQuery = None,
     organisation_id: OrganisationQuery = None,

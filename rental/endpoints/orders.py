@@ -20,7 +20,8 @@ from sales.accounts.schemas import Principal
 from sales.accounts.service import organisation_name
 from sales.idempotency.guard import Idempotent, IdempotentRoute
 from sales.invoices import service as invoices
-from sales.orders import service
+from sales.orders import access, lifecycle, payments
+from sales.orders import view as order_view
 from sales.orders.models import Order
 from sales.orders.schemas import (
     Cancellation,
@@ -42,7 +43,7 @@ router = APIRouter(tags=["orders"], route_class=IdempotentRoute)
 
 def _view(session: SessionDep, order: Order, who: Principal) -> OrderOut:
     """The order with its send plan (waves per recipients' calendar)."""
-    out = service.view(session, order, who)
+    out = order_view.view(session, order, who)
     out.waves = [w.model_dump(mode="json") for w in waves.for_order(session, order, clock.now())]
     return out
 
@@ -117,7 +118,7 @@ ORDER_LINKS = {
     },
 )
 def create_order(body: OrderCreate, who: PrincipalDep, session: SessionDep) -> OrderOut:
-    order = service.create_order(session, who, body)
+    order = lifecycle.create_order(session, who, body)
     return _view(session, order, who)
 
 
@@ -132,7 +133,7 @@ def list_orders(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> OrderList:
-    orders = service.list_orders(
+    orders = access.list_orders(
         session,
         who,
         organisation_id=organisation_id,
@@ -147,7 +148,7 @@ def list_orders(
 
 @router.get("/orders/{order_id}", response_model=OrderResponse, responses=errors.responses(404))
 def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
-    return _view(session, service.get_order(session, who, order_id), who)
+    return _view(session, access.get_order(session, who, order_id), who)
 
 
 @router.patch(
@@ -159,7 +160,7 @@ def get_order(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> Order
 def revise_order(
     order_id: IdPath, body: OrderRevision, who: PrincipalDep, session: SessionDep
 ) -> OrderOut:
-    return _view(session, service.revise(session, who, order_id, body), who)
+    return _view(session, lifecycle.revise(session, who, order_id, body), who)
 
 
 @router.post(
@@ -175,7 +176,7 @@ def cancel_order(
     body: Cancellation | None = None,
 ) -> OrderOut:
     body = body or Cancellation()
-    order = service.cancel(session, who, order_id, body.reason, body.refund_deposit)
+    order = lifecycle.cancel(session, who, order_id, body.reason, body.refund_deposit)
     return _view(session, order, who)
 
 
@@ -193,7 +194,7 @@ def record_payment(
     session: SessionDep,
     response: Response,
 ) -> PaymentRecorded:
-    recorded = service.record_payment(
+    recorded = payments.record_payment(
         session,
         who,
         order_id,
@@ -204,7 +205,7 @@ def record_payment(
     )
     if not recorded.created:
         response.status_code = status.HTTP_200_OK  # the same payment, recorded before
-    order = service.get_order(session, who, order_id)
+    order = access.get_order(session, who, order_id)
     return PaymentRecorded(
         payment=PaymentOut(
             reference=recorded.payment.reference,
@@ -226,7 +227,7 @@ def record_payment(
     responses=errors.responses(403, 404, 409),
 )
 def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
-    return _view(session, service.approve(session, who, order_id), who)
+    return _view(session, lifecycle.approve(session, who, order_id), who)
 
 
 @router.post(
@@ -235,7 +236,7 @@ def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     responses=errors.responses(403, 404, 409, 415),
 )
 def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
-    return _view(session, service.reject(session, who, order_id, body.reason), who)
+    return _view(session, lifecycle.reject(session, who, order_id, body.reason), who)
 
 
 @router.post(
@@ -246,7 +247,7 @@ def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -
     responses=errors.responses(403, 404, 409),
 )
 def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
-    return _view(session, service.request_dispatch(session, who, order_id), who)
+    return _view(session, lifecycle.request_dispatch(session, who, order_id), who)
 
 
 @router.post(
@@ -258,7 +259,7 @@ def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderO
 def decline_cancellation(
     order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep
 ) -> OrderOut:
-    order = service.decline_cancellation(session, who, order_id, body.reason)
+    order = lifecycle.decline_cancellation(session, who, order_id, body.reason)
     return _view(session, order, who)
 
 
@@ -268,7 +269,7 @@ def decline_cancellation(
     responses=errors.responses(403, 404, 409, 415),
 )
 def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
-    return _view(session, service.hold(session, who, order_id, body.reason), who)
+    return _view(session, lifecycle.hold(session, who, order_id, body.reason), who)
 
 
 @router.post(
@@ -277,7 +278,7 @@ def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> 
     responses=errors.responses(403, 404, 409),
 )
 def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
-    order = service.release_hold(session, who, order_id, runtime.current())
+    order = lifecycle.release_hold(session, who, order_id, runtime.current())
     return _view(session, order, who)
 
 
@@ -288,4 +289,4 @@ def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     responses=errors.responses(404, 409),
 )
 def accept_volume(order_id: IdPath, who: PrincipalDep, session: SessionDep) -> OrderOut:
-    return _view(session, service.accept_volume(session, who, order_id), who)
+    return _view(session, lifecycle.accept_volume(session, who, order_id), who)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kit.db import Base, UTCDateTime
+from kit.db import Base, JSONOf, UTCDateTime
 
 
 class Role(enum.StrEnum):
@@ -82,4 +83,4 @@ class AuditEvent(Base):
     )
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    details: Mapped[str] = mapped_column(Text, default="{}")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONOf(dict[str, Any]), default=dict)

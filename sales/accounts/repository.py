@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -94,7 +93,7 @@ class AuditRepository:
                 organisation_id=organisation_id,
                 action=action,
                 subject=subject,
-                details=json.dumps(details, sort_keys=True),
+                details=details,
             )
         )
 

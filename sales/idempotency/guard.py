@@ -96,7 +96,7 @@ def _try_claim(attempt: Attempt) -> Claim | Answer | service.Busy | None:
 async def _acquire(attempt: Attempt) -> Claim:
     """The claim on the key; raises _Replay with the first answer when there is one, or
     IdempotencyKeyInProgress when the request holding the key has not answered in time."""
-    deadline = time.monotonic() + get_settings().idempotency_wait_seconds
+    deadline = time.monotonic() + get_settings().idempotency.wait_seconds
     pause = 0.02
     while True:
         outcome = await run_in_threadpool(_try_claim, attempt)
@@ -247,7 +247,7 @@ Idempotent = Depends(_bind)
 
 def _complete(held: _Held, response: Response) -> None:
     assert held.session is not None  # noqa: S101  (_bind ran before the endpoint)
-    lease = get_settings().idempotency_lease_seconds
+    lease = get_settings().idempotency.lease_seconds
     if not service.complete(
         held.session,
         held.claim,

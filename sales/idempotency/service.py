@@ -116,7 +116,7 @@ def try_claim(session: Session, attempt: Attempt, now: datetime) -> Claim | Answ
         )
         return Claim(row.id, token)
     # A key is remembered for a day: after that it is new again, whatever it was used for.
-    if row.created_at <= now - timedelta(hours=settings.idempotency_ttl_hours):
+    if row.created_at <= now - timedelta(hours=settings.idempotency.ttl_hours):
         return _take_over(repo, row, attempt, token, now)
     if row.route != attempt.route:
         raise IdempotencyKeyReused(
@@ -136,7 +136,7 @@ def try_claim(session: Session, attempt: Attempt, now: datetime) -> Claim | Answ
     # A request that has held the key this long died (its process was killed) or is stuck: its
     # claim is taken over; if it ever finishes, its answer no longer matches the token and its
     # transaction is rolled back, so only one of the two ever creates anything.
-    if row.created_at <= now - timedelta(seconds=settings.idempotency_lease_seconds):
+    if row.created_at <= now - timedelta(seconds=settings.idempotency.lease_seconds):
         return _take_over(repo, row, attempt, token, now)
     return BUSY
 
@@ -166,5 +166,5 @@ def release(session: Session, claim: Claim) -> None:
 
 def purge(session: Session, now: datetime, limit: int = 500) -> int:
     """Delete keys older than their time to live (a batch at a time)."""
-    cutoff = now - timedelta(hours=get_settings().idempotency_ttl_hours)
+    cutoff = now - timedelta(hours=get_settings().idempotency.ttl_hours)
     return IdempotencyRepository(session).purge(cutoff, limit)

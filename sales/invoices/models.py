@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kit.db import Base, UTCDateTime
+from kit.db import Base, JSONOf, UTCDateTime
+
+
+class InvoiceKind(enum.StrEnum):
+    deposit = "deposit"
+    balance = "balance"
+    credit_note = "credit_note"
+
+
+class InvoiceStatus(enum.StrEnum):
+    # invoices
+    unpaid = "unpaid"
+    partially_paid = "partially_paid"
+    paid = "paid"
+    cancelled = "cancelled"
+    # credit notes: money to pay back, paid back, or applied (it cancels an unpaid invoice:
+    # nothing changes hands)
+    refund_due = "refund_due"
+    refunded = "refunded"
+    applied = "applied"
+
+
+# An invoice still awaiting (the rest of) its payment.
+OPEN = frozenset({InvoiceStatus.unpaid, InvoiceStatus.partially_paid})
 
 
 class Invoice(Base):
@@ -22,21 +47,20 @@ class Invoice(Base):
     number: Mapped[str] = mapped_column(String(20), unique=True)  # e.g. 2026-000042
     year: Mapped[int] = mapped_column(Integer)
     sequence: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(12))  # deposit, balance, credit_note
+    kind: Mapped[InvoiceKind] = mapped_column(Enum(InvoiceKind, native_enum=False, length=12))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
     corrects_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), nullable=True)
     description: Mapped[str] = mapped_column(Text)
-    lines: Mapped[str] = mapped_column(Text)  # JSON: what is billed, for the document
+    # What is billed, for the document: [{"label": ..., "amount_excl_vat_cents": ...}, ...]
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONOf(list[dict[str, Any]]))
     amount_excl_vat_cents: Mapped[int] = mapped_column(Integer)
     vat_rate: Mapped[str] = mapped_column(String(8))  # Decimal as text
     vat_cents: Mapped[int] = mapped_column(Integer)
     amount_incl_vat_cents: Mapped[int] = mapped_column(Integer)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_date: Mapped[date] = mapped_column(Date)
-    # invoices: unpaid, partially_paid, paid, cancelled; credit notes: refund_due, refunded,
-    # applied (it cancels an unpaid invoice: nothing changes hands)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[InvoiceStatus] = mapped_column(Enum(InvoiceStatus, native_enum=False, length=16))
     paid_cents: Mapped[int] = mapped_column(Integer, default=0)
     paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 

@@ -7,7 +7,6 @@ no hole. An issued invoice is never changed or deleted; a credit note corrects i
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -28,19 +27,18 @@ from sales.invoices.exceptions import (
     Overpayment,
     PaymentReferenceReused,
 )
-from sales.invoices.models import Invoice, Payment
+from sales.invoices.models import OPEN, Invoice, InvoiceKind, InvoiceStatus, Payment
 from sales.invoices.repository import InvoiceRepository, PaymentRepository
 from sales.invoices.schemas import InvoiceOut, PenaltyOut
 from sales.pricing.schemas import Price
 
-DEPOSIT, BALANCE, CREDIT_NOTE = "deposit", "balance", "credit_note"
-OPEN = ("unpaid", "partially_paid")
+K, ST = InvoiceKind, InvoiceStatus
 
 
 def _issue(
     session: Session,
     *,
-    kind: str,
+    kind: InvoiceKind,
     organisation_id: int,
     order_id: str,
     description: str,
@@ -50,7 +48,7 @@ def _issue(
     vat: int,
     now: datetime,
     corrects: Invoice | None = None,
-    status: str | None = None,
+    status: InvoiceStatus | None = None,
 ) -> Invoice:
     local = now.astimezone(clock.PARIS)
     year = local.year
@@ -66,14 +64,14 @@ def _issue(
             order_id=order_id,
             corrects_id=corrects.id if corrects else None,
             description=description,
-            lines=json.dumps(lines),
+            lines=lines,
             amount_excl_vat_cents=excl_cents,
             vat_rate=str(vat_rate),
             vat_cents=vat,
             amount_incl_vat_cents=excl_cents + vat,
             issued_at=now,
-            due_date=local.date() + timedelta(days=get_settings().payment_terms_days),
-            status=status or ("refund_due" if kind == CREDIT_NOTE else "unpaid"),
+            due_date=local.date() + timedelta(days=get_settings().terms.payment_terms_days),
+            status=status or (ST.refund_due if kind == K.credit_note else ST.unpaid),
             paid_cents=0,
         )
     )
@@ -105,7 +103,7 @@ def issue_deposit(
     excl = terms.deposit_cents(total.total_excl_vat_cents)
     return _issue(
         session,
-        kind=DEPOSIT,
+        kind=K.deposit,
         organisation_id=organisation_id,
         order_id=order_id,
         description=f"Deposit (30%) on file rental order {order_id}",
@@ -123,7 +121,7 @@ def issue_deposit(
 
 def deposit_of(session: Session, order_id: str) -> Invoice | None:
     return next(
-        (i for i in InvoiceRepository(session).of_order(order_id) if i.kind == DEPOSIT), None
+        (i for i in InvoiceRepository(session).of_order(order_id) if i.kind == K.deposit), None
     )
 
 
@@ -151,7 +149,7 @@ def issue_balance(
     if excl > 0:
         return _issue(
             session,
-            kind=BALANCE,
+            kind=K.balance,
             organisation_id=organisation_id,
             order_id=order_id,
             description=f"Balance of file rental order {order_id}: {final.quantity} messages sent",
@@ -163,7 +161,7 @@ def issue_balance(
         )
     return _issue(
         session,
-        kind=CREDIT_NOTE,
+        kind=K.credit_note,
         organisation_id=organisation_id,
         order_id=order_id,
         description=f"Credit note on order {order_id}: the deposit exceeds the "
@@ -190,7 +188,7 @@ def credit(
     session: Session,
     invoice: Invoice,
     amount_incl_vat_cents: int,
-    status: str,
+    status: InvoiceStatus,
     reason: str,
     now: datetime,
 ) -> Invoice:
@@ -200,7 +198,7 @@ def credit(
     whole = amount_incl_vat_cents == invoice.amount_incl_vat_cents
     return _issue(
         session,
-        kind=CREDIT_NOTE,
+        kind=K.credit_note,
         organisation_id=invoice.organisation_id,
         order_id=invoice.order_id,
         description=f"Credit note on invoice {invoice.number}: {reason}",
@@ -224,11 +222,11 @@ def cancel_open(session: Session, order_id: str, reason: str, now: datetime) -> 
     still due ("applied"); what was already paid stays paid (see `refund_paid`)."""
     notes = []
     for invoice in InvoiceRepository(session).of_order(order_id):
-        if invoice.kind == CREDIT_NOTE or invoice.status not in OPEN:
+        if invoice.kind == K.credit_note or invoice.status not in OPEN:
             continue
         due = invoice.amount_incl_vat_cents - invoice.paid_cents
-        notes.append(credit(session, invoice, due, "applied", reason, now))
-        invoice.status = "cancelled"
+        notes.append(credit(session, invoice, due, ST.applied, reason, now))
+        invoice.status = ST.cancelled
     return notes
 
 
@@ -236,7 +234,7 @@ def refund_paid(session: Session, invoice: Invoice, reason: str, now: datetime) 
     """A credit note refunding what was received on `invoice` (None when nothing was)."""
     if invoice.paid_cents <= 0:
         return None
-    return credit(session, invoice, invoice.paid_cents, "refund_due", reason, now)
+    return credit(session, invoice, invoice.paid_cents, ST.refund_due, reason, now)
 
 
 @dataclass(frozen=True)
@@ -284,7 +282,7 @@ def record_payment(
         (
             i
             for i in InvoiceRepository(session).of_order(order_id)
-            if i.kind != CREDIT_NOTE and i.status in OPEN
+            if i.kind != K.credit_note and i.status in OPEN
         ),
         None,
     )
@@ -317,9 +315,9 @@ def record_payment(
         return _replay(session, existing, order_id, amount_cents)
     invoice.paid_cents += amount_cents
     if invoice.paid_cents >= invoice.amount_incl_vat_cents:
-        invoice.status, invoice.paid_on = "paid", received_on
+        invoice.status, invoice.paid_on = ST.paid, received_on
     else:
-        invoice.status = "partially_paid"
+        invoice.status = ST.partially_paid
     session.flush()
     return Recorded(payment, invoice, created=True)
 
@@ -327,7 +325,7 @@ def record_payment(
 def penalty(invoice: Invoice, payments: list[Payment], today: date) -> PenaltyOut | None:
     """Penalties on an invoice for what was paid late and what is still overdue (up to
     today); none on credit notes and cancelled invoices."""
-    if invoice.kind == CREDIT_NOTE or invoice.status == "cancelled":
+    if invoice.kind == K.credit_note or invoice.status == ST.cancelled:
         return None
     portions = [(p.amount_cents, p.received_on) for p in payments]
     if invoice.status in OPEN:
@@ -357,7 +355,7 @@ def view(session: Session, invoice: Invoice, organisation: str) -> InvoiceOut:
         organisation=organisation,
         corrects=corrects.number if corrects else None,
         description=invoice.description,
-        lines=json.loads(invoice.lines),
+        lines=invoice.lines,
         amount_excl_vat_cents=invoice.amount_excl_vat_cents,
         vat_rate=Decimal(invoice.vat_rate),
         vat_cents=invoice.vat_cents,

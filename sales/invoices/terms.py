@@ -35,7 +35,7 @@ def balance_cents(sent_total_incl_vat_cents: int, deposit_paid_cents: int) -> in
 def ecb_rate_for(due: date) -> Decimal:
     """The ECB rate (percent) in force on the first day of the half-year of `due`."""
     reference = date(due.year, 1 if due.month <= 6 else 7, 1)
-    rates = sorted(get_settings().ecb_rates.items())
+    rates = sorted(get_settings().terms.ecb_rates.items())
     in_force = [rate for since, rate in rates if since <= reference]
     if not in_force:
         raise ConfigurationError(

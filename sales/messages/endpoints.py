@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kit import http_errors as errors
 from kit.text import SafeText
 from sales.accounts.deps import PrincipalDep
-from sales.messages.service import MAX_MESSAGE_LENGTH, check_message, check_sender
+from sales.messages.service import MAX_MESSAGE_LENGTH, check_by_zone, check_sender
 from sales.orders.schemas import Sender
 
 router = APIRouter(tags=["messages"])
@@ -36,13 +36,12 @@ class MessageDraft(BaseModel):
 def check(body: MessageDraft, _: PrincipalDep) -> dict[str, Any]:
     if body.sender is not None:
         check_sender(body.sender)
-    out: dict[str, Any] = {}
-    for zone in ("metro", "overseas"):
-        c = check_message(body.message, zone == "metro")
-        out[zone] = {
+    return {
+        zone: {
             "encoding": c.encoding,
             "characters": c.characters,
             "segments": c.segments,
             "preview": c.full_text,
         }
-    return out
+        for zone, c in check_by_zone(body.message).items()
+    }

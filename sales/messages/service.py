@@ -25,9 +25,11 @@ from functools import lru_cache
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
-from kit.settings import get_settings
+from datasets.geography import METRO, OVERSEAS
+from kit.settings import MessagesSettings, get_settings
 from sales.messages.exceptions import InvalidMessage, InvalidSender
 
+GSM7, UCS2 = "GSM-7", "UCS-2"  # the two encodings, as orders and carriers name them
 GSM_SINGLE, GSM_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 # A message as typed, variables and all (the API's schemas take the same bound).
@@ -51,9 +53,14 @@ STOP_TOKEN_LENGTH = 8
 CACHED_UP_TO = 10 * GSM_SINGLE
 
 
+def part_size(encoding: str) -> int:
+    """Characters (units) per part of a concatenated message in `encoding`."""
+    return GSM_MULTI if encoding == GSM7 else UCS2_MULTI
+
+
 @dataclass(frozen=True)
 class Encoded:
-    encoding: str  # "GSM-7" or "UCS-2"
+    encoding: str  # GSM7 or UCS2
     characters: int  # septets (GSM-7) or UTF-16 units (UCS-2)
     segments: int
 
@@ -85,8 +92,8 @@ def _measure(text: str) -> Encoded:
         sizes = [len(c.encode("gsm03.38")) for c in text]
     except UnicodeEncodeError:
         sizes = [len(c.encode("utf-16-le")) // 2 for c in text]
-        return Encoded("UCS-2", sum(sizes), len(parts_of(sizes, UCS2_SINGLE, UCS2_MULTI)))
-    return Encoded("GSM-7", sum(sizes), len(parts_of(sizes, GSM_SINGLE, GSM_MULTI)))
+        return Encoded(UCS2, sum(sizes), len(parts_of(sizes, UCS2_SINGLE, UCS2_MULTI)))
+    return Encoded(GSM7, sum(sizes), len(parts_of(sizes, GSM_SINGLE, GSM_MULTI)))
 
 
 # Carriers measure every message they send: a campaign has a few distinct texts per zone.
@@ -100,23 +107,56 @@ def check_sender(sender: str) -> str:
             "the sender name must have 3 to 11 letters or digits (no spaces or accents), "
             "with at least one letter, e.g. 'ACME'"
         )
-    if sender.lower() in {w.lower() for w in s.blocked_senders}:
+    if sender.lower() in {w.lower() for w in s.messages.blocked_senders}:
         raise InvalidSender("this sender is a generic name operators refuse: use your brand's name")
     return sender
 
 
+@dataclass(frozen=True)
+class Mentions:
+    """What every message ends with, built from the messages settings: the STOP mention of
+    the recipient's territory (the short code in metropolitan France, a personal link
+    overseas), then the source mention."""
+
+    settings: MessagesSettings
+
+    def stop_link(self, token: str) -> str:
+        """A recipient's personal STOP link, under the configured base."""
+        return f"{self.settings.stop_link_base}{token}"
+
+    def text(self, metropolitan: bool, stop_link: str | None) -> str:
+        s = self.settings
+        stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
+        return f"{stop} {s.source_mention}"
+
+    def measured(self, metropolitan: bool) -> str:
+        """The mentions as measured at order time: overseas, a STOP link of the length
+        dispatch sends."""
+        return self.text(metropolitan, self.stop_link("X" * STOP_TOKEN_LENGTH))
+
+    def compose(self, text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
+        """The message one recipient receives: the template rendered with their variables,
+        then the mentions. The same `template_of` as the order's checks: a template dispatch
+        would refuse never renders either."""
+        civility = CIVILITY.get(sex, CIVILITY_UNKNOWN)
+        rendered = template_of(text).render(dict.fromkeys(VARIABLES, civility))
+        return f"{rendered.rstrip()} {self.text(metropolitan, stop_link)}"
+
+
+def configured_mentions() -> Mentions:
+    """The mentions of the settings, read each time: what is measured is what is sent."""
+    return Mentions(get_settings().messages)
+
+
 def stop_link(token: str) -> str:
     """A recipient's personal STOP link, under the configured base."""
-    return f"{get_settings().stop_link_base}{token}"
+    return configured_mentions().stop_link(token)
 
 
 def mentions(metropolitan: bool) -> str:
     """The mentions appended to every message; overseas, a STOP link of the length dispatch
-    sends (read from the setting each time, so that what is measured is what is sent)."""
-    s = get_settings()
-    link = stop_link("X" * STOP_TOKEN_LENGTH)
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {link}"
-    return f"{stop} {s.source_mention}"
+    sends."""
+    return configured_mentions().measured(metropolitan)
 
 
 @dataclass(frozen=True)
@@ -215,14 +255,8 @@ def _template_of(text: str) -> Template:
 
 
 def compose(text: str, sex: str, metropolitan: bool, stop_link: str | None) -> str:
-    """The message one recipient receives: the template rendered with their variables, then
-    the STOP mention of their territory and the source mention. The same `template_of` as
-    the order's checks: a template dispatch would refuse never renders either."""
-    civility = CIVILITY.get(sex, CIVILITY_UNKNOWN)
-    rendered = template_of(text).render(dict.fromkeys(VARIABLES, civility))
-    s = get_settings()
-    stop = f"STOP au {s.stop_short_code}" if metropolitan else f"STOP {stop_link}"
-    return f"{rendered.rstrip()} {stop} {s.source_mention}"
+    """`Mentions.compose` with the configured mentions."""
+    return configured_mentions().compose(text, sex, metropolitan, stop_link)
 
 
 @dataclass(frozen=True)
@@ -239,7 +273,7 @@ def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
     if not text.strip():
         raise InvalidMessage("the message is empty")
     template = template_of(text)
-    limit = get_settings().max_segments
+    limit = get_settings().messages.max_segments
     # Every character takes at least one unit: beyond this it cannot fit, and it is refused
     # before anything is rendered or measured.
     if template.longest() > limit * GSM_SINGLE:
@@ -251,10 +285,28 @@ def check_message(text: str, metropolitan: bool = True) -> CheckedMessage:
     full = f"{rendered.rstrip()} {mentions(metropolitan)}"
     enc = measure(full)
     if enc.segments > limit:
-        per = GSM_MULTI if enc.encoding == "GSM-7" else UCS2_MULTI
+        per = part_size(enc.encoding)
         raise InvalidMessage(
             f"the message takes {enc.segments} SMS segments with its STOP and source mentions "
             f"({enc.characters} {enc.encoding} characters); the maximum is {limit} "
             f"({limit * per} characters): shorten it"
         )
     return CheckedMessage(text, full, enc.encoding, enc.characters, enc.segments)
+
+
+def check_by_zone(text: str) -> dict[str, CheckedMessage]:
+    """The message as each destination zone receives it (the STOP mention differs overseas).
+    Both forms must fit, whatever an order's zone mix: suppressed cells hide small zones."""
+    return {zone: check_message(text, zone == METRO) for zone in (METRO, OVERSEAS)}
+
+
+def worst_case(checks: dict[str, CheckedMessage], zones: dict[str, int]) -> CheckedMessage:
+    """The longest form among the zones present in a mix (metropolitan when none is): the
+    form an order is checked and shown with."""
+    present = [checks[z] for z in checks if zones.get(z, 0) > 0] or [checks[METRO]]
+    return max(present, key=lambda c: (c.segments, c.characters))
+
+
+def segments_by_zone(checks: dict[str, CheckedMessage]) -> dict[str, int]:
+    """SMS segments per message in each zone: what transport is priced on."""
+    return {zone: c.segments for zone, c in checks.items()}

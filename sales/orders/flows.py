@@ -3,7 +3,6 @@ and release the reservation. The caller holds the order's lock and owns the tran
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 
@@ -14,7 +13,13 @@ from kit import keys, locks
 from kit.settings import get_settings
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
-from sales.orders.states import OrderStatus, check_transition
+from sales.orders.states import (
+    ContentStatus,
+    HoldKind,
+    OrderAction,
+    OrderStatus,
+    check_transition,
+)
 from sales.quotes.models import Quote
 from segmentation import privacy
 from segmentation.criteria import Criteria
@@ -48,7 +53,7 @@ def move(
 
 def minimum_volume(quantity: int) -> int:
     """The 10% promise: below this many recipients nothing is sent."""
-    return math.ceil(quantity * (1 - get_settings().volume_tolerance))
+    return math.ceil(quantity * (1 - get_settings().terms.volume_tolerance))
 
 
 def offered_volume(drawn: np.ndarray, version: str) -> int:
@@ -58,7 +63,9 @@ def offered_volume(drawn: np.ndarray, version: str) -> int:
     the segment's exact size."""
     s = get_settings()
     material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
-    shown = privacy.shown_count(len(drawn), s.min_segment_size, keys.noise_secret(), material)
+    shown = privacy.shown_count(
+        len(drawn), s.privacy.min_segment_size, keys.noise_secret(), material
+    )
     if shown is None:
         return 0
     step = privacy.step_for(shown)
@@ -68,8 +75,8 @@ def offered_volume(drawn: np.ndarray, version: str) -> int:
 def schedule_if_approved(
     session: Session, order: Order, now: datetime, user_id: int | None, actor: str
 ) -> None:
-    if order.status is S.confirmed and order.content_status == "approved":
-        move(session, order, S.scheduled, now, user_id, actor, "scheduled")
+    if order.status is S.confirmed and order.content_status == ContentStatus.approved:
+        move(session, order, S.scheduled, now, user_id, actor, OrderAction.scheduled)
 
 
 def draw(
@@ -97,19 +104,33 @@ def draw(
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     # The sample leaves out what a quote now leaves out (reservations for a send now among
     # them), and `busy` what is held around our own send time: never more than a quote shows.
-    busy = seg.eligibility.reserved_for(session, send_at, now, s)
-    criteria = Criteria.model_validate_json(quote.criteria)
+    busy = seg.eligibility.reserved_for(session, send_at, now, s.eligibility)
+    criteria = Criteria.model_validate(quote.criteria)
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
     if len(drawn) >= minimum_volume(order.quantity):
         order.reserved = reservations.reserve(order.id, drawn, send_at)
-        order.plan = json.dumps(seg.engine.departments_of(drawn))
+        order.plan = seg.engine.departments_of(drawn)
         return drawn
     offered = offered_volume(drawn, seg.version)
-    if offered < s.min_segment_size:  # no count under the minimum, not even as an offer
+    if offered < s.privacy.min_segment_size:  # no count under the minimum, not even as an offer
         offered = 0
     order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
-    order.plan = json.dumps(seg.engine.departments_of(drawn[:offered]))
-    order.hold_kind = "volume"
+    order.plan = seg.engine.departments_of(drawn[:offered])
+    _hold_short(session, order, offered, now, user_id, actor)
+    return None
+
+
+def _hold_short(
+    session: Session,
+    order: Order,
+    offered: int,
+    now: datetime,
+    user_id: int | None,
+    actor: str,
+) -> None:
+    """Fewer than 90% of the quantity could be drawn: the order waits on hold, `offered` (its
+    reservation) for the customer to accept, or to cancel with the deposit refunded."""
+    order.hold_kind = HoldKind.volume
     order.hold_reason = (
         "the segment no longer holds 90% of the ordered quantity: accept the offered "
         "quantity (re-priced) or cancel with the deposit refunded"
@@ -117,9 +138,14 @@ def draw(
     order.held_from = S.confirmed
     if order.status is S.on_hold:  # drawn again and still short
         OrderRepository(session).add_event(
-            order.id, now, user_id, actor, "redrawn", details={"offered_quantity": offered}
+            order.id,
+            now,
+            user_id,
+            actor,
+            OrderAction.redrawn,
+            details={"offered_quantity": offered},
         )
-        return None
+        return
     move(
         session,
         order,
@@ -127,11 +153,10 @@ def draw(
         now,
         user_id,
         actor,
-        "held",
+        OrderAction.held,
         reason="insufficient_volume",
         offered_quantity=offered,
     )
-    return None
 
 
 def confirm(
@@ -148,7 +173,16 @@ def confirm(
     check_transition(order.status, S.confirmed)
     if draw(session, order, quote, seg, now, user_id, actor) is None:
         return
-    move(session, order, S.confirmed, now, user_id, actor, "confirmed", reservation="complete")
+    move(
+        session,
+        order,
+        S.confirmed,
+        now,
+        user_id,
+        actor,
+        OrderAction.confirmed,
+        reservation="complete",
+    )
     schedule_if_approved(session, order, now, user_id, actor)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kit.db import Base, UTCDateTime
-from sales.orders.states import OrderStatus
+from kit.db import Base, JSONOf, UTCDateTime
+from sales.orders.states import ContentStatus, HoldKind, OrderStatus
+from sales.pricing.schemas import Price, PriceGrid
 
 
 class Order(Base):
@@ -30,12 +32,16 @@ class Order(Base):
     encoding: Mapped[str] = mapped_column(String(5))
     characters: Mapped[int] = mapped_column(Integer)
     segments: Mapped[int] = mapped_column(Integer)  # the worst case over the destination zones
-    grid: Mapped[str] = mapped_column(Text)  # the PriceGrid JSON the order was priced with
-    price: Mapped[str] = mapped_column(Text)  # Price JSON for `quantity`
-    content_status: Mapped[str] = mapped_column(String(10))  # pending, approved, rejected
+    grid: Mapped[PriceGrid] = mapped_column(JSONOf(PriceGrid))  # what it was priced with
+    price: Mapped[Price] = mapped_column(JSONOf(Price))  # for `quantity`
+    content_status: Mapped[ContentStatus] = mapped_column(
+        Enum(ContentStatus, native_enum=False, length=10)
+    )
     content_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     reserved: Mapped[int] = mapped_column(Integer, default=0)
-    hold_kind: Mapped[str | None] = mapped_column(String(10), nullable=True)  # volume, manual
+    hold_kind: Mapped[HoldKind | None] = mapped_column(
+        Enum(HoldKind, native_enum=False, length=10), nullable=True
+    )
     hold_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     held_from: Mapped[OrderStatus | None] = mapped_column(
         Enum(OrderStatus, native_enum=False, length=20), nullable=True
@@ -43,7 +49,7 @@ class Order(Base):
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     dispatch_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Internal: reserved recipients per department (for the send plan); never shown as such.
-    plan: Mapped[str | None] = mapped_column(Text, nullable=True)
+    plan: Mapped[dict[str, int] | None] = mapped_column(JSONOf(dict[str, int]), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Bumped by every change; taking it first is how a transaction locks the order.
@@ -62,4 +68,4 @@ class OrderEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    details: Mapped[str] = mapped_column(Text, default="{}")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONOf(dict[str, Any]), default=dict)

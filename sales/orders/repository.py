@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -93,7 +92,7 @@ class OrderRepository:
                 action=action,
                 from_status=from_status,
                 to_status=to_status,
-                details=json.dumps(details or {}, default=str),
+                details=details or {},
             )
         )
         self.session.flush()

@@ -24,6 +24,51 @@ class OrderStatus(enum.StrEnum):
     on_hold = "on_hold"
 
 
+class ContentStatus(enum.StrEnum):
+    """Where the order's message is in its review (ContentReview is the organisation's mode)."""
+
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class HoldKind(enum.StrEnum):
+    volume = "volume"  # the segment fell short of 90% of the quantity: a lower volume is offered
+    manual = "manual"  # an account manager held it
+
+
+class OrderAction(enum.StrEnum):
+    """What an order's history records (the `action` of its events, shown in the API)."""
+
+    created = "created"
+    deposit_invoiced = "deposit_invoiced"
+    payment_recorded = "payment_recorded"
+    confirmed = "confirmed"
+    redrawn = "redrawn"
+    scheduled = "scheduled"
+    content_approved = "content_approved"
+    content_rejected = "content_rejected"
+    message_revised = "message_revised"
+    cancellation_requested = "cancellation_requested"
+    cancellation_declined = "cancellation_declined"
+    cancelled = "cancelled"
+    dispatch_requested = "dispatch_requested"
+    held = "held"
+    released = "released"
+    volume_accepted = "volume_accepted"
+    balance_invoiced = "balance_invoiced"
+    credit_note_issued = "credit_note_issued"
+    # Written by dispatch and reports.
+    dispatch_started = "dispatch_started"
+    carrier_unavailable = "carrier_unavailable"
+    carrier_recovered = "carrier_recovered"
+    sent = "sent"
+    report_final = "report_final"
+
+
+# The actor of what nobody did by hand (the others are roles: client, account_manager, admin).
+SYSTEM = "system"
+
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.awaiting_deposit: frozenset({S.confirmed, S.cancelled, S.on_hold}),

@@ -37,4 +37,4 @@ def _load(path: Path | None) -> PriceGrid:
 
 
 def default_grid() -> PriceGrid:
-    return _load(get_settings().price_grid_file)
+    return _load(get_settings().terms.price_grid_file)

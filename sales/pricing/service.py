@@ -74,7 +74,7 @@ def grid_for(session: Session, organisation_id: int) -> PriceGrid:
     row = ContractGridRepository(session).get(organisation_id)
     if row is None:
         return default_grid()
-    return PriceGrid.model_validate_json(row.grid)
+    return row.grid
 
 
 def set_contract_grid(
@@ -85,7 +85,7 @@ def set_contract_grid(
     current = repo.get(organisation_id)
     row = ContractGrid(
         organisation_id=organisation_id,
-        grid=grid.model_dump_json(),
+        grid=grid,
         set_by=who.user_id,
         set_at=clock.now(),
         version=(current.version + 1) if current else 1,

@@ -1,11 +1,40 @@
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kit.db import Base, UTCDateTime
+from kit.db import Base, JSONOf, UTCDateTime
+from sales.pricing.schemas import Price
+from sales.quotes.schemas import BreakdownCell
+from segmentation.criteria import Criteria, canonical_text
+
+
+class CanonicalCriteria(JSONOf[dict[str, Any]]):
+    """Criteria in canonical form (`Criteria.canonical()`), stored as the text of
+    `Criteria.canonical_json()`: sorted keys, no spaces, so the same segment always reads the
+    same. Read back as that document, not validated again: a quote stays readable whatever
+    the catalogue and its limits become; what acts on it validates it (`Criteria`)."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(dict[str, Any])
+
+    @staticmethod
+    def document(criteria: Criteria) -> dict[str, Any]:
+        """The criteria as the column reads them back (keys sorted at every level), so that a
+        quote just recorded shows them as it will later."""
+        doc: dict[str, Any] = json.loads(criteria.canonical_json())
+        return doc
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return canonical_text(value)
 
 
 class Quote(Base):
@@ -19,12 +48,16 @@ class Quote(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     snapshot_version: Mapped[str] = mapped_column(String(16))
-    criteria: Mapped[str] = mapped_column(Text)  # canonical JSON
+    criteria: Mapped[dict[str, Any]] = mapped_column(CanonicalCriteria())
     exact_count: Mapped[int] = mapped_column(Integer)  # internal: never shown to a client
     shown_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    breakdowns: Mapped[str] = mapped_column(Text)  # JSON of the protected (shown) breakdowns
-    zone_mix: Mapped[str] = mapped_column(Text)  # JSON {zone: exact count}, for order pricing
-    price: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON Price for shown_count
+    # The protected (shown) breakdowns.
+    breakdowns: Mapped[dict[str, list[BreakdownCell]]] = mapped_column(
+        JSONOf(dict[str, list[BreakdownCell]])
+    )
+    # {zone: protected count}, for order pricing.
+    zone_mix: Mapped[dict[str, int]] = mapped_column(JSONOf(dict[str, int]))
+    price: Mapped[Price | None] = mapped_column(JSONOf(Price), nullable=True)  # for shown_count
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, time, timedelta
 from functools import lru_cache
@@ -18,7 +17,7 @@ from sales.accounts.repository import AuditRepository
 from sales.accounts.schemas import Principal
 from sales.pricing.service import grid_for, price
 from sales.quotes.exceptions import QuoteBudgetExhausted, QuoteNotFound
-from sales.quotes.models import Quote
+from sales.quotes.models import CanonicalCriteria, Quote
 from sales.quotes.repository import QuoteBudgetRepository, QuoteRepository
 from sales.quotes.schemas import BreakdownCell, QuoteOut, QuoteStaffOut
 from segmentation import privacy
@@ -73,7 +72,7 @@ def take_budget(session: Session, who: Principal, now: datetime) -> None:
     anyway); QuoteBudgetExhausted, with the time it resets, once it is spent."""
     if who.is_staff:
         return
-    budget = get_settings().daily_quote_budget
+    budget = get_settings().privacy.daily_quote_budget
     day = _start_of_day_paris(now)
     if QuoteBudgetRepository(session).take(who.organisation_id, day.date(), budget) is None:
         reset = day + timedelta(days=1)
@@ -115,6 +114,31 @@ def create_quote(
     return record_quote(session, who, criteria, seg.version, result, breakdowns, now)
 
 
+def _shown(
+    protected: privacy.Protected, breakdowns: tuple[str, ...]
+) -> dict[str, list[BreakdownCell]]:
+    """The breakdowns asked for, as protected (suppressed cells carry no count)."""
+    return {
+        dim: [
+            BreakdownCell(value=c.value, label=c.label, count=c.count, suppressed=c.suppressed)
+            for c in cells
+        ]
+        for dim, cells in protected.breakdowns.items()
+        if dim in breakdowns
+    }
+
+
+def _zone_mix(departments: list[privacy.ShownCell]) -> dict[str, int]:
+    """The count per destination zone, for pricing, from the protected department counts
+    only: a transport line must not reveal a zone (an overseas department, say) with fewer
+    than k prospects."""
+    zones: dict[str, int] = {}
+    for c in departments:
+        zone = zone_of_department()[c.value]
+        zones[zone] = zones.get(zone, 0) + (c.count or 0)
+    return zones
+
+
 def record_quote(
     session: Session,
     who: Principal,
@@ -134,30 +158,15 @@ def record_quote(
         dimension_values(),
         region_of_department(),
         snapshot_version,
-        s.min_segment_size,
+        s.privacy.min_segment_size,
         keys.noise_secret(),
     )
     shown = protected.total
-    shown_breakdowns = {
-        dim: [
-            BreakdownCell(
-                value=c.value, label=c.label, count=c.count, suppressed=c.suppressed
-            ).model_dump()
-            for c in cells
-        ]
-        for dim, cells in protected.breakdowns.items()
-        if dim in breakdowns
-    }
-    # The zone mix of the price comes from the protected department counts only: a transport
-    # line must not reveal a zone (an overseas department, say) with fewer than k prospects.
-    zones: dict[str, int] = {}
-    for c in protected.breakdowns["department"]:
-        zone = zone_of_department()[c.value]
-        zones[zone] = zones.get(zone, 0) + (c.count or 0)
+    zones = _zone_mix(protected.breakdowns["department"])
     quote_price = (
         price(grid_for(session, who.organisation_id), shown, zones) if shown is not None else None
     )
-    canonical = criteria.canonical_json()
+    canonical = CanonicalCriteria.document(criteria)
     quote = QuoteRepository(session).add(
         Quote(
             id=str(uuid.uuid4()),
@@ -167,11 +176,11 @@ def record_quote(
             criteria=canonical,
             exact_count=result.total,
             shown_count=shown,
-            breakdowns=json.dumps(shown_breakdowns),
-            zone_mix=json.dumps(zones),
-            price=quote_price.model_dump_json() if quote_price else None,
+            breakdowns=_shown(protected, breakdowns),
+            zone_mix=zones,
+            price=quote_price,
             created_at=now,
-            expires_at=now + timedelta(days=s.quote_ttl_days),
+            expires_at=now + timedelta(days=s.terms.quote_ttl_days),
         )
     )
     AuditRepository(session).record(
@@ -181,18 +190,13 @@ def record_quote(
         "quote.create",
         quote.id,
         {
-            "criteria": criteria.canonical(),
+            "criteria": canonical,
             "snapshot": snapshot_version,
             "exact_count": result.total,
             "shown_count": shown,
         },
     )
     return quote
-
-
-def zone_mix_of(quote: Quote) -> dict[str, int]:
-    """The quote's protected count per destination zone (metro, overseas), for pricing."""
-    return {str(z): int(n) for z, n in json.loads(quote.zone_mix).items()}
 
 
 def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
@@ -212,14 +216,14 @@ def view(quote: Quote, who: Principal) -> QuoteOut:
     s = get_settings()
     fields = dict(
         id=quote.id,
-        criteria=json.loads(quote.criteria),
+        criteria=quote.criteria,
         snapshot=quote.snapshot_version,
         shown_count=quote.shown_count,
         below_minimum=quote.shown_count is None,
-        minimum_segment_size=s.min_segment_size,
+        minimum_segment_size=s.privacy.min_segment_size,
         orderable=quote.shown_count is not None and quote.expires_at > now,
-        breakdowns=json.loads(quote.breakdowns),
-        price=json.loads(quote.price) if quote.price else None,
+        breakdowns=quote.breakdowns,
+        price=quote.price,
         created_at=quote.created_at,
         expires_at=quote.expires_at,
         expired=quote.expires_at <= now,

@@ -46,7 +46,7 @@ def test_the_order_and_the_status_say_the_carrier_is_unavailable_once_then_back(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
     acme, am = org_keys["acme"], org_keys["am"]
-    carrier = get_settings().carrier  # what the health check reports
+    carrier = get_settings().carriers.name  # what the health check reports
     order, now = started_order(app_client, org_keys, {"departments": ["51"]}, 100)
     for i in range(3):  # the first attempt and two retries, all refused
         with unit_of_work() as session:

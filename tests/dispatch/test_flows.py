@@ -128,7 +128,7 @@ def test_stop_replies_and_links_opt_out_at_once(
         )
         assert {bytes(m) for m in found} == {bytes(m) for m in macs}
     # The carrier posts receipts and replies with its secret only.
-    carrier = get_settings().carrier
+    carrier = get_settings().carriers.name
     r = app_client.post(f"/v1/carriers/{carrier}/replies", json=[{"text": "STOP"}])
     assert r.status_code == 401
 
@@ -247,7 +247,7 @@ def test_those_in_flight_when_a_worker_died_count_as_contacted(
     order, now = started_order(app_client, org_keys, {"departments": ["80"]}, 120)
     rows = first_chunk(order["id"], now, 10)
     assert len(rows) == 10  # the run dies here, before recording anything
-    later = now + timedelta(seconds=get_settings().dispatch_stale_seconds + 1)
+    later = now + timedelta(seconds=get_settings().dispatch.stale_seconds + 1)
     with unit_of_work() as session:
         flows.pump(session, order["id"], later)
     with unit_of_work() as session:

@@ -14,6 +14,7 @@ from datasets import snapshot
 from dispatch.carriers.base import CarrierUnavailable, Outgoing
 from dispatch.carriers.http import HttpGateway
 from kit.errors import ConfigurationError
+from kit.settings import HttpGatewaySettings
 
 
 class Gateway(BaseHTTPRequestHandler):
@@ -69,7 +70,9 @@ def messages(numbers: list[str]) -> list[Outgoing]:
 
 
 def test_batches_are_posted_and_answers_mapped(gateway: str, base_numbers: list[str]) -> None:
-    results, feedback = HttpGateway(gateway, token="t0ken").submit(messages(base_numbers))
+    results, feedback = HttpGateway(HttpGatewaySettings(url=gateway, token="t0ken")).submit(
+        messages(base_numbers)
+    )
     assert [(r.ref, r.message_id) for r in results] == [(1, "gw-1"), (2, None)]
     assert results[1].error == "invalid_destination"
     assert Gateway.received[0]["auth"] == "Bearer t0ken"
@@ -80,16 +83,16 @@ def test_batches_are_posted_and_answers_mapped(gateway: str, base_numbers: list[
 def test_a_busy_or_absent_gateway_is_transient(gateway: str, base_numbers: list[str]) -> None:
     Gateway.answer = 503
     with pytest.raises(CarrierUnavailable) as busy:
-        HttpGateway(gateway).submit(messages(base_numbers))
+        HttpGateway(HttpGatewaySettings(url=gateway)).submit(messages(base_numbers))
     assert busy.value.uncertain == []  # refused: nothing was taken
     closed = gateway.rsplit(":", 1)[0] + ":9/send"  # nothing listens on port 9
     with pytest.raises(CarrierUnavailable) as down:
-        HttpGateway(closed).submit(messages(base_numbers))
+        HttpGateway(HttpGatewaySettings(url=closed)).submit(messages(base_numbers))
     assert down.value.uncertain == []
 
 
 def test_a_synthetic_base_never_leaves_this_machine(base: snapshot.Snapshot) -> None:
     assert base.synthetic
     with pytest.raises(ConfigurationError, match="synthetic"):
-        HttpGateway("https://sms.example.com/send")
-    HttpGateway("http://localhost:8080/send")  # loopback: allowed
+        HttpGateway(HttpGatewaySettings(url="https://sms.example.com/send"))
+    HttpGateway(HttpGatewaySettings(url="http://localhost:8080/send"))  # loopback: allowed

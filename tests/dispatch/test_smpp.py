@@ -20,7 +20,7 @@ from dispatch.models import Recipient
 from dispatch.repository import LedgerRepository
 from kit.db import unit_of_work
 from kit.errors import ConfigurationError
-from kit.settings import Settings
+from kit.settings import Settings, get_settings
 from sales.messages.service import measure
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient
@@ -51,6 +51,11 @@ def smsc(base: snapshot.Snapshot, settings: Callable[..., Settings]) -> Iterator
             SmppCarrier.hang_up()  # this SMSC is going away: no bind reused after it
 
 
+def carrier() -> SmppCarrier:
+    """The carrier as a worker builds it, with the SMPP settings of the moment."""
+    return SmppCarrier(get_settings().carriers.smpp)
+
+
 def outgoing(numbers: list[str], text: str = SHORT, encoding: str = "GSM-7") -> list[Outgoing]:
     return [Outgoing(i + 1, n, "ACME", text, encoding) for i, n in enumerate(numbers)]
 
@@ -63,7 +68,7 @@ def test_gsm7_messages_are_submitted_through_a_window(
     smsc: TestSmsc, base_numbers: list[str]
 ) -> None:
     numbers = base_numbers[:30]
-    results, feedback = SmppCarrier().submit(outgoing(numbers))
+    results, feedback = carrier().submit(outgoing(numbers))
     assert [r.ref for r in results] == list(range(1, 31))
     assert all(r.message_id and r.parts == 1 for r in results)
     assert len({r.message_id for r in results}) == 30
@@ -87,7 +92,7 @@ def test_long_messages_are_concatenated(
     expected = measure(text)
     assert expected.segments > 1
     assert expected.encoding == encoding
-    results, _ = SmppCarrier().submit(outgoing(base_numbers[:3], text, encoding))
+    results, _ = carrier().submit(outgoing(base_numbers[:3], text, encoding))
     assert all(r.parts == expected.segments == len(r.part_ids) for r in results)
     got = smsc.messages()
     assert len(got) == 3
@@ -124,7 +129,7 @@ def test_throttling_is_retried_and_nobody_gets_two_messages(
     smsc: TestSmsc, base_numbers: list[str]
 ) -> None:
     smsc.throttle = 5
-    results, _ = SmppCarrier().submit(outgoing(base_numbers[:12]))
+    results, _ = carrier().submit(outgoing(base_numbers[:12]))
     assert all(r.message_id for r in results)
     accepted = Counter(s.destination for s in smsc.accepted())
     assert len(accepted) == 12
@@ -138,7 +143,7 @@ def test_throttling_that_lasts_hands_the_rest_back(
     settings(smpp_throttle_wait_seconds=0.3)
     smsc.throttle = 10_000
     with pytest.raises(CarrierUnavailable) as waited:
-        SmppCarrier().submit(outgoing(base_numbers[:6]))
+        carrier().submit(outgoing(base_numbers[:6]))
     assert waited.value.accepted == []
     assert waited.value.uncertain == []
 
@@ -148,7 +153,7 @@ def test_a_refused_destination_is_failed_and_not_retried(
 ) -> None:
     numbers = base_numbers[:4]
     smsc.refuse = {digits(numbers[2])}
-    results, _ = SmppCarrier().submit(outgoing(numbers))
+    results, _ = carrier().submit(outgoing(numbers))
     refused = [r for r in results if r.message_id is None]
     assert [(r.ref, r.error, r.permanent) for r in refused] == [(3, "invalid_destination", True)]
     assert sum(1 for s in smsc.submissions if s.destination == digits(numbers[2])) == 1
@@ -159,7 +164,7 @@ def test_a_refused_bind_or_an_absent_smsc_says_why_and_hands_everything_back(
 ) -> None:
     smsc.password = "other"  # the account's password was changed at the SMSC
     with pytest.raises(CarrierUnavailable) as refused:
-        SmppCarrier().submit(outgoing(base_numbers[:3]))
+        carrier().submit(outgoing(base_numbers[:3]))
     assert refused.value.reason == (
         "the SMSC refused the transmitter bind: Invalid Password (status 0x0e): check "
         "RENTAL_SMPP_SYSTEM_ID, RENTAL_SMPP_PASSWORD and RENTAL_SMPP_SYSTEM_TYPE"
@@ -169,7 +174,7 @@ def test_a_refused_bind_or_an_absent_smsc_says_why_and_hands_everything_back(
     assert smsc.submissions == []
     settings(smpp_port=9)  # nothing listens there
     with pytest.raises(CarrierUnavailable) as absent:
-        SmppCarrier().submit(outgoing(base_numbers[:3]))
+        carrier().submit(outgoing(base_numbers[:3]))
     assert absent.value.reason.startswith("the SMSC at 127.0.0.1:9 cannot be reached")
     assert (absent.value.accepted, absent.value.uncertain) == ([], [])
 
@@ -180,7 +185,7 @@ def test_a_connection_lost_mid_window_resumes_and_never_resends(
     numbers = base_numbers[:40]
     smsc.response_delay = 0.02
     smsc.drop_at = 12  # the 12th submit_sm closes the connection, unanswered
-    results, _ = SmppCarrier().submit(outgoing(numbers))
+    results, _ = carrier().submit(outgoing(numbers))
     assert smsc.binds == ["transmitter", "transmitter"]  # bound again, then went on
     assert sorted(r.ref for r in results) == list(range(1, 41))  # everyone has an outcome
     uncertain = {r.ref for r in results if r.uncertain}
@@ -197,9 +202,9 @@ def test_a_connection_lost_mid_window_resumes_and_never_resends(
 def test_a_bind_the_smsc_closed_while_idle_is_replaced_before_sending(
     smsc: TestSmsc, base_numbers: list[str]
 ) -> None:
-    SmppCarrier().submit(outgoing(base_numbers[:2]))
+    carrier().submit(outgoing(base_numbers[:2]))
     smsc.hang_up_all()  # the SMSC restarts between two batches
-    results, _ = SmppCarrier().submit(outgoing(base_numbers[2:5]))
+    results, _ = carrier().submit(outgoing(base_numbers[2:5]))
     assert all(r.message_id for r in results)  # nobody lost to a dead connection
     assert smsc.binds == ["transmitter", "transmitter"]
 
@@ -207,10 +212,10 @@ def test_a_bind_the_smsc_closed_while_idle_is_replaced_before_sending(
 def test_an_idle_bind_is_checked_with_enquire_link(
     smsc: TestSmsc, base_numbers: list[str], settings: Callable[..., Settings]
 ) -> None:
-    SmppCarrier().submit(outgoing(base_numbers[:2]))
+    carrier().submit(outgoing(base_numbers[:2]))
     settings(smpp_enquire_link_seconds=0.05)
     time.sleep(0.1)  # idle for longer than that
-    SmppCarrier().submit(outgoing(base_numbers[2:4]))
+    carrier().submit(outgoing(base_numbers[2:4]))
     assert smsc.enquire_links >= 1
     assert smsc.binds == ["transmitter"]  # the same bind, found alive
 
@@ -220,7 +225,7 @@ def test_receipts_and_replies_are_taken_on_a_receiver_bind(
 ) -> None:
     numbers = base_numbers[:5]
     smsc.outcome = lambda d: "UNDELIV" if d == digits(numbers[1]) else "DELIVRD"
-    results, _ = SmppCarrier().submit(outgoing(numbers))
+    results, _ = carrier().submit(outgoing(numbers))
     smsc.mo(digits(numbers[3]), "Stop")
     smsc.wait(lambda: len(smsc.queue) == 6)
     taken: list[Any] = []
@@ -229,11 +234,11 @@ def test_receipts_and_replies_are_taken_on_a_receiver_bind(
         raise RuntimeError("the database is down")
 
     with pytest.raises(RuntimeError):
-        SmppCarrier().receive(broken)
+        carrier().receive(broken)
     smsc.wait(lambda: len(smsc.queue) == 6)  # nothing acknowledged: all given back
     assert smsc.acknowledged == []
 
-    SmppCarrier().receive(lambda receipts, replies: taken.extend(receipts + replies))
+    carrier().receive(lambda receipts, replies: taken.extend(receipts + replies))
     assert smsc.enquire_answers == 2  # the receiver answers the SMSC's enquire_link
     receipts = {r.message_id: r for r in taken if isinstance(r, Receipt)}
     by_ref = {r.ref: r.message_id or "" for r in results}
@@ -264,7 +269,7 @@ def test_multipart_receipts_settle_the_recipient_once_every_part_is_in(
     failing = digits(numbers[ids[1]])
     smsc.outcome = lambda d: "EXPIRED" if d == failing else "DELIVRD"
     smsc.receipts_on = False  # receipts held back: first the submissions are recorded
-    results, _ = SmppCarrier().submit(messages)
+    results, _ = carrier().submit(messages)
     assert all(r.parts == 2 for r in results)
     with unit_of_work() as session:
         flows.record(session, order["id"], rows, results, now)
@@ -280,14 +285,14 @@ def test_multipart_receipts_settle_the_recipient_once_every_part_is_in(
         if s.short_message[5] == 1:
             smsc.receipt(s)
     smsc.wait(lambda: len(smsc.queue) == 4)
-    SmppCarrier().receive(record)
+    carrier().receive(record)
     assert _statuses(ids) == ["submitted", "expired", "submitted", "submitted"]
     for s in smsc.accepted():
         if s.short_message[5] == 2:
             smsc.receipt(s)
     smsc.mo(digits(numbers[ids[2]]), "ARRÊT")
     smsc.wait(lambda: len(smsc.queue) == 5)
-    SmppCarrier().receive(record)
+    carrier().receive(record)
     assert _statuses(ids) == ["delivered", "expired", "delivered", "delivered"]
     with unit_of_work() as session:
         row = LedgerRepository(session).by_ids([ids[2]])[0]
@@ -307,9 +312,9 @@ def test_a_synthetic_base_is_only_sent_to_a_local_smsc(
     assert base.synthetic
     settings(smpp_host="smsc.example.net")
     with pytest.raises(ConfigurationError, match="synthetic"):
-        SmppCarrier()
+        carrier()
     settings(smpp_host="127.0.0.1")
-    SmppCarrier()  # loopback: allowed (nothing connects until a batch is submitted)
+    carrier()  # loopback: allowed (nothing connects until a batch is submitted)
 
 
 def test_one_receiver_bind_takes_everything_through_the_smsc_window(
@@ -317,10 +322,10 @@ def test_one_receiver_bind_takes_everything_through_the_smsc_window(
 ) -> None:
     """The SMSC keeps at most 10 deliver_sm unacknowledged: acknowledging as soon as what
     arrived is recorded keeps them coming, so a single bind empties the queue."""
-    SmppCarrier().submit(outgoing(base_numbers[:50]))
+    carrier().submit(outgoing(base_numbers[:50]))
     smsc.wait(lambda: len(smsc.queue) == 50)
     commits: list[int] = []
-    taken = SmppCarrier().receive(lambda receipts, replies: commits.append(len(receipts)))
+    taken = carrier().receive(lambda receipts, replies: commits.append(len(receipts)))
     assert taken == 50
     assert sum(commits) == 50
     assert max(commits) <= 10  # recorded (committed) before each acknowledgement

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatch import windows
+from kit.settings import DispatchSettings
 
 PARIS = ZoneInfo("Europe/Paris")
 REUNION = ZoneInfo("Indian/Reunion")
@@ -53,6 +54,19 @@ def test_a_batch_at_2159_has_one_minute_left() -> None:
     assert windows.closing(METRO, at) == paris(2027, 3, 10, 22)
     assert not windows.is_open(METRO, paris(2027, 3, 10, 22))
     assert windows.seconds_left(METRO, paris(2027, 3, 10, 22)) == 0
+
+
+def test_other_send_hours_from_the_settings_are_kept() -> None:
+    weekdays = windows.SendHours.of(
+        DispatchSettings(
+            send_days=[0, 1, 2, 3, 4], send_window_start="09:30", send_window_end="19:00"
+        )
+    )
+    assert weekdays.next_opening(METRO, paris(2027, 3, 10, 8)) == paris(2027, 3, 10, 9, 30)
+    assert weekdays.closing(METRO, paris(2027, 3, 10, 12)) == paris(2027, 3, 10, 19)
+    # Saturday closed, Sunday closed, Monday 09:30.
+    assert weekdays.next_opening(METRO, paris(2027, 3, 12, 19)) == paris(2027, 3, 15, 9, 30)
+    assert windows.is_open(METRO, paris(2027, 3, 13, 12))  # the configured hours: Saturdays too
 
 
 def test_good_friday_and_26_december_in_alsace_moselle_only() -> None:

@@ -118,7 +118,9 @@ def _iso(at: datetime) -> str:
         ("2199-12-31T10:00:00+01:00", "days ahead"),
         (lambda: _iso(clock.now() - timedelta(minutes=30)), "in the past or too soon"),
         (
-            lambda: _iso(clock.now() + timedelta(days=get_settings().max_send_horizon_days + 1)),
+            lambda: _iso(
+                clock.now() + timedelta(days=get_settings().terms.max_send_horizon_days + 1)
+            ),
             "days ahead",
         ),
     ],

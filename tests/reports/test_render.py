@@ -107,9 +107,9 @@ def test_invoice_pdfs_carry_the_legal_mentions(
     text = " ".join(pdf_text(r.content).split())
     for mention in (
         f"n° {balance['number']}",  # the sequential number
-        s.seller_name,
-        s.seller_vat_number,
-        f"SIREN {s.seller_siren}",
+        s.seller.name,
+        s.seller.vat_number,
+        f"SIREN {s.seller.siren}",
         "3 place du Commerce, 35000 Rennes",
         "FR99123",
         "Date d'émission",
@@ -157,7 +157,7 @@ def test_a_deposit_invoice_reads_facture_d_acompte_in_its_footer_not_an_escape(
 ) -> None:
     order = create_order(app_client, org_keys["acme"])
     deposit = deposit_of(app_client, org_keys["acme"], order["id"])
-    footer = f"{get_settings().seller_name} - Facture d'acompte {deposit['number']} - page 1 / 1"
+    footer = f"{get_settings().seller.name} - Facture d'acompte {deposit['number']} - page 1 / 1"
     r = app_client.get(
         f"/v1/invoices/{deposit['id']}", params={"format": "pdf"}, headers=auth(org_keys["acme"])
     )

@@ -69,13 +69,13 @@ def test_a_report_in_progress_has_everything_a_customer_needs(
     assert r.status_code == 200, r.text
     doc = r.json()
     truth = exact(sent_order.id)
-    k = get_settings().min_segment_size
+    k = get_settings().privacy.min_segment_size
     assert doc["state"] == "in_progress"
     assert doc["final_at"] == (
-        sent_order.last_submission + timedelta(hours=get_settings().receipt_window_hours)
+        sent_order.last_submission + timedelta(hours=get_settings().dispatch.receipt_window_hours)
     ).isoformat().replace("+00:00", "Z")
     assert doc["customer"] == "Acme"
-    assert doc["broker"] == get_settings().seller_name
+    assert doc["broker"] == get_settings().seller.name
     assert doc["criteria"] == ["Departments: Morbihan, Martinique"]
     v = doc["volumes"]
     assert v["quantity_ordered"] == QUANTITY
@@ -179,7 +179,7 @@ def test_breakdowns_match_the_base_and_hide_small_cells(
             ).cast(pl.Int32)
         ).alias("age")
     )["age"].to_list()
-    k = get_settings().min_segment_size
+    k = get_settings().privacy.min_segment_size
     truth = {band: sum(lo <= a <= hi for a in ages) for band, lo, hi in reference.AGE_BANDS}
     for band, n in truth.items():
         cell = next(c for c in doc["breakdowns"]["age_band"] if c["value"] == band)
@@ -242,7 +242,7 @@ def test_each_bucket_of_the_series_holds_the_messages_of_its_interval(
 def test_the_report_becomes_final_and_stays_so(
     app_client: ScanningClient, org_keys: dict[str, str], sent_order: SentOrder, at: Any
 ) -> None:
-    window = timedelta(hours=get_settings().receipt_window_hours)
+    window = timedelta(hours=get_settings().dispatch.receipt_window_hours)
     final_at = sent_order.last_submission + window
     at(final_at + timedelta(minutes=1))
     first = report(app_client, org_keys["acme"], sent_order.id).json()
@@ -359,7 +359,7 @@ def test_the_report_is_built_without_http_for_the_broker_tools(sent_order: SentO
         assert order is not None
         final = build.final_at(session, order, sent_order.last_submission)
         assert final == sent_order.last_submission + timedelta(
-            hours=get_settings().receipt_window_hours
+            hours=get_settings().dispatch.receipt_window_hours
         )
 
 

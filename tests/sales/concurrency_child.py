@@ -10,15 +10,15 @@ from typing import Any
 def pay(who: Any, order_id: str, amount_cents: int, barrier: Any, results: Any) -> None:
     """Record a deposit payment, which confirms the order and reserves its recipients."""
     from kit.db import unit_of_work
-    from sales.orders import service
+    from sales.orders import access, payments
     from segmentation import runtime
 
     seg = runtime.warm_up()
     barrier.wait(timeout=120)
     with unit_of_work() as session:
-        service.record_payment(session, who, order_id, f"RACE-{order_id}", amount_cents, None, seg)
+        payments.record_payment(session, who, order_id, f"RACE-{order_id}", amount_cents, None, seg)
     with unit_of_work() as session:
-        results.put((order_id, service.get_order(session, who, order_id).status.value))
+        results.put((order_id, access.get_order(session, who, order_id).status.value))
 
 
 def post_order(

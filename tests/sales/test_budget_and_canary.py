@@ -50,7 +50,7 @@ def test_every_quote_is_audited(app_client: ScanningClient, org_keys: dict[str, 
         )
     assert after == (before or 0) + 1
     assert rows[0].action == "quote.create"
-    assert '"travel"' in rows[0].details
+    assert rows[0].details["criteria"]["interests"] == ["travel"]
 
 
 def test_canary_catches_a_leak(canary: Canary, secrets_of_base: dict[str, set[str]]) -> None:

@@ -12,8 +12,8 @@ from kit.db import unit_of_work
 from kit.money import vat_cents
 from sales.accounts.service import operator
 from sales.invoices import service as invoices
-from sales.invoices.models import Invoice, Payment
-from sales.orders import service as orders
+from sales.invoices.models import Invoice, InvoiceKind, InvoiceStatus, Payment
+from sales.orders import access, lifecycle, payments
 from sales.orders.schemas import OrderCreate
 from sales.pricing.schemas import Price
 from tests.conftest import ScanningClient, auth
@@ -30,9 +30,9 @@ from tests.factories import (
 def settle(order_id: str, sent: int) -> Price:
     """What the dispatch does once an order is sent; returns the price of the volume sent."""
     with unit_of_work() as session:
-        order = orders.get_order(session, operator(session), order_id)
-        orders.invoice_balance(session, order, sent, datetime.now(UTC))
-        return orders.reprice(session, order, sent)
+        order = access.get_order(session, operator(session), order_id)
+        payments.invoice_balance(session, order, sent, datetime.now(UTC))
+        return payments.reprice(session, order, sent)
 
 
 def test_deposit_and_balance_add_up_to_the_total_sent(
@@ -83,7 +83,7 @@ def test_a_credit_note_when_the_deposit_exceeds_what_was_sent(
 def order_then_fail(quote: dict) -> None:  # type: ignore[type-arg]
     with unit_of_work() as session:
         who = operator(session, "Acme")
-        orders.create_order(session, who, OrderCreate.model_validate(order_body(quote)))
+        lifecycle.create_order(session, who, OrderCreate.model_validate(order_body(quote)))
         raise RuntimeError("the request fails after the invoice was numbered")
 
 
@@ -124,11 +124,11 @@ def test_an_overdue_invoice_shows_its_penalties(
 
 def test_penalties_run_on_each_part_until_it_is_paid() -> None:
     inv = Invoice(
-        kind="deposit",
+        kind=InvoiceKind.deposit,
         amount_incl_vat_cents=100_000,
         paid_cents=100_000,
         due_date=date(2026, 1, 31),
-        status="paid",
+        status=InvoiceStatus.paid,
         paid_on=date(2026, 2, 10),
     )
     late = [Payment(amount_cents=100_000, received_on=date(2026, 2, 10))]
@@ -141,12 +141,12 @@ def test_penalties_run_on_each_part_until_it_is_paid() -> None:
     assert invoices.penalty(inv, on_time, date(2026, 6, 1)) is None
     # Half paid on time, half still due 30 days later: interest on the half only, and the
     # indemnity in full (it is due per invoice, whatever was paid).
-    inv.status, inv.paid_cents, inv.paid_on = "partially_paid", 50_000, None
+    inv.status, inv.paid_cents, inv.paid_on = InvoiceStatus.partially_paid, 50_000, None
     half = [Payment(amount_cents=50_000, received_on=date(2026, 1, 20))]
     p = invoices.penalty(inv, half, date(2026, 3, 2))
     assert p is not None
     assert p.days_late == 30
     assert p.interest_cents == 499  # 500 EUR x 12.15% x 30/365 = 4.993 EUR
     assert p.recovery_indemnity_cents == 4_000
-    inv.kind = "credit_note"
+    inv.kind = InvoiceKind.credit_note
     assert invoices.penalty(inv, half, date(2026, 6, 1)) is None

@@ -102,7 +102,9 @@ def test_segments(text: str, segments: int) -> None:
 def test_mentions_are_appended_counted_and_plain_gsm() -> None:
     s = get_settings()
     checked = check_message("Soldes chez ACME")
-    assert checked.full_text.endswith(f"STOP au {s.stop_short_code} {s.source_mention}")
+    assert checked.full_text.endswith(
+        f"STOP au {s.messages.stop_short_code} {s.messages.source_mention}"
+    )
     assert checked.encoding == "GSM-7"
     assert checked.characters == len(checked.full_text)
     overseas = check_message("Soldes chez ACME", metropolitan=False)
@@ -195,7 +197,7 @@ def test_dispatch_refuses_what_the_checks_refuse(text: str) -> None:
 
 
 def test_the_length_is_bounded_before_rendering() -> None:
-    limit = get_settings().max_segments
+    limit = get_settings().messages.max_segments
     # Short as typed, over the limit once every variable takes its longest value.
     text = "{{civilite}}" * (limit * 160 // len(VARIABLES["civilite"]) + 1)
     assert len(text) < MAX_MESSAGE_LENGTH

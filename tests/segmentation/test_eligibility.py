@@ -58,7 +58,7 @@ def test_one_rule_for_every_send_time(
         with unit_of_work() as session:
             out = set(
                 eligibility.reserved_for(
-                    session, NOW + timedelta(days=send_in_days), NOW, settings
+                    session, NOW + timedelta(days=send_in_days), NOW, settings.eligibility
                 ).tolist()
             )
         found = {name for name, people in held.items() if people <= out}
