@@ -23,14 +23,16 @@ run: install
 	@test -f $(RENTAL_HOME)/base/CURRENT || $(BIN)/rental base generate --rows $(ROWS) --seed 1
 	$(BIN)/rental up --host 127.0.0.1 --port $(PORT)
 
+# On two workers, in a random order (pytest-randomly prints its seed; `--randomly-seed=N` replays
+# that order): each test has a home and a database of its own (tests/isolation.py).
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # The same suite on a throwaway PostgreSQL cluster (PostgreSQL 15 server binaries needed).
 test-postgres: install
 	@dir=$$(mktemp -d /tmp/rental-pg-XXXXXX); \
 	url=$$(.ci/postgres start $$dir) || { .ci/postgres stop $$dir; exit 1; }; \
-	RENTAL_TEST_DATABASE_URL=$$url $(BIN)/pytest -q; status=$$?; \
+	RENTAL_TEST_DATABASE_URL=$$url $(BIN)/pytest -q -n 2; status=$$?; \
 	.ci/postgres stop $$dir; exit $$status
 
 lint: install

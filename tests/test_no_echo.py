@@ -16,8 +16,8 @@ from kit.db import unit_of_work
 from sales.accounts import service as accounts
 from sales.accounts.models import Role
 from tests.conftest import ScanningClient, auth
+from tests.factories import create_order, create_quote, deposit_of, send_at
 from tests.openapi_cases import Operation, fill, operations, options, plain, string_params
-from tests.sales.factories import create_order, create_quote, deposit_of, send_at
 
 CORE = "qz81x"  # what is searched for in every answer, whatever the case
 MARKERS = ("MARKERqz81x", "markerqz81x")  # the second passes lower-case patterns (carriers)
@@ -25,7 +25,7 @@ MARKERS = ("MARKERqz81x", "markerqz81x")  # the second passes lower-case pattern
 FORMS = ("{}", "{{{{ {} }}}}", "{{% {} %}}", "{{{{ civilite.{} }}}}", "{{{{ {} }}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any]:
     """An organisation of this test's own (the markers change its terms and grid), with a
     quote, an order and its deposit invoice: real ids, so that requests reach the services."""

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from datasets import snapshot
 from kit import keys
-from kit.settings import SmppSettings, get_settings
+from kit.settings import Settings, SmppSettings, get_settings
 from tests.conftest import ScanningClient
 
 RECEIPT = [{"message_id": "nobody-1", "status": "delivered"}]
@@ -71,36 +72,26 @@ def test_a_known_carrier_needs_its_secret(app_client: ScanningClient) -> None:
 
 
 def test_the_configured_carrier_without_a_secret_is_refused_not_created(
-    app_client: ScanningClient, monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, settings: Callable[..., Settings]
 ) -> None:
     """The configured carrier is known before it has a secret (the service creates it at
     start): refused until then, and the request creates nothing."""
-    monkeypatch.setenv("RENTAL_CARRIER", "ymarker-gw")
-    get_settings.cache_clear()
-    try:
-        r = app_client.post("/v1/carriers/ymarker-gw/receipts", json=RECEIPT)
-        assert r.status_code == 401
-        assert not (get_settings().secrets_dir / "carrier-ymarker-gw.key").exists()
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    settings(carrier="ymarker-gw")
+    r = app_client.post("/v1/carriers/ymarker-gw/receipts", json=RECEIPT)
+    assert r.status_code == 401
+    assert not (get_settings().secrets_dir / "carrier-ymarker-gw.key").exists()
 
 
 def test_a_configured_secret_wins_over_files(
-    app_client: ScanningClient, monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, settings: Callable[..., Settings]
 ) -> None:
     injected = "s" * 40
-    monkeypatch.setenv("RENTAL_CARRIER_SECRETS", json.dumps({"vxmarker-gw": injected}))
-    get_settings.cache_clear()
-    try:
-        url = "/v1/carriers/vxmarker-gw/replies"
-        assert app_client.post(url, json=REPLY).status_code == 401  # known: it has a secret
-        r = app_client.post(url, json=REPLY, headers={"X-Carrier-Secret": injected})
-        assert r.status_code == 200
-        assert not (get_settings().secrets_dir / "carrier-vxmarker-gw.key").exists()
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    settings(carrier_secrets={"vxmarker-gw": injected})
+    url = "/v1/carriers/vxmarker-gw/replies"
+    assert app_client.post(url, json=REPLY).status_code == 401  # known: it has a secret
+    r = app_client.post(url, json=REPLY, headers={"X-Carrier-Secret": injected})
+    assert r.status_code == 200
+    assert not (get_settings().secrets_dir / "carrier-vxmarker-gw.key").exists()
 
 
 def test_the_operator_issues_a_secret_and_the_carrier_may_post(

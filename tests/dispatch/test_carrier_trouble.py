@@ -6,19 +6,18 @@ test_workers.py (the simulator down) and test_smpp_workers.py (a bind refused)."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-
-import pytest
 
 from dispatch import flows
 from dispatch.repository import LedgerRepository
 from dispatch.tasks import send_batch
 from kit.db import unit_of_work
-from kit.settings import get_settings, reset_settings
+from kit.settings import Settings, get_settings
 from tests.conftest import ScanningClient, auth
 from tests.dispatch.test_carrier_intake import rental
-from tests.dispatch.test_flows import started_order
+from tests.factories import started_order
 
 # The SMSC's words as the SMPP adapter words them.
 REFUSED = (
@@ -48,7 +47,6 @@ def test_the_order_and_the_status_say_the_carrier_is_unavailable_once_then_back(
 ) -> None:
     acme, am = org_keys["acme"], org_keys["am"]
     carrier = get_settings().carriers.name  # what the health check reports
-    # A department no other test sends to.
     order, now = started_order(app_client, org_keys, {"departments": ["51"]}, 100)
     for i in range(3):  # the first attempt and two retries, all refused
         with unit_of_work() as session:
@@ -101,23 +99,18 @@ def test_the_order_and_the_status_say_the_carrier_is_unavailable_once_then_back(
 
 
 def test_a_carrier_that_cannot_be_used_as_configured_says_why(
-    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
     """A setting missing is carrier trouble too: said on the order and in the status, not
     only as a failed task in a worker's log; nothing is claimed meanwhile."""
     am = org_keys["am"]
     order, _ = started_order(app_client, org_keys, {"departments": ["63"]}, 100)
-    monkeypatch.setenv("RENTAL_CARRIER", "http")
-    monkeypatch.delenv("RENTAL_HTTP_GATEWAY_URL", raising=False)
-    reset_settings()
-    try:
-        for _ in range(2):  # the batch enqueued, and enqueued again later
-            send_batch(order["id"], 0)  # the task, run in this process
-        status = status_of(app_client, am, "http")
-        health = app_client.get("/v1/health").json()
-    finally:
-        monkeypatch.undo()
-        reset_settings()
+    settings(carrier="http", http_gateway_url=None)
+    for _ in range(2):  # the batch enqueued, and enqueued again later
+        send_batch(order["id"], 0)  # the task, run in this process
+    status = status_of(app_client, am, "http")
+    health = app_client.get("/v1/health").json()
+    settings(carrier=None)
     assert status["state"] == "unavailable"
     assert status["last_error"] == "RENTAL_HTTP_GATEWAY_URL is not set"
     assert health["carrier"]["state"] == "unavailable"

@@ -4,15 +4,14 @@ hold when run twice, receipts out of order, STOP replies and links."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from dispatch import flows, intake, waves, windows
+from dispatch import flows, intake, waves
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import EarlyReceipt, Recipient
-from dispatch.repository import Claimed, LedgerRepository
+from dispatch.repository import LedgerRepository
 from kit import keys
 from kit.db import unit_of_work
 from kit.settings import get_settings
@@ -21,40 +20,7 @@ from segmentation import runtime
 from segmentation.models import ContactEvent, Suppression
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient, auth
-from tests.sales.factories import create_order, create_quote, pay_deposit
-
-
-def scheduled_order(client: ScanningClient, keys: dict[str, str], criteria: Any, n: int) -> dict:  # type: ignore[type-arg]
-    quote = create_quote(client, keys["acme"], criteria)
-    order = create_order(client, keys["acme"], quote, quantity=n)
-    assert pay_deposit(client, keys["acme"], keys["am"], order["id"]).status_code == 201
-    return order
-
-
-def at_send_time(order: dict) -> datetime:  # type: ignore[type-arg]
-    """A moment after the requested send time when metropolitan windows are open."""
-    after = datetime.fromisoformat(order["send_at"]) + timedelta(minutes=1)
-    return windows.next_opening(windows.calendar_of("75"), after)
-
-
-def started_order(
-    client: ScanningClient, keys: dict[str, str], criteria: Any, n: int
-) -> tuple[dict, datetime]:  # type: ignore[type-arg]
-    """A paid order, started (claimed, re-validated, planned) a minute after its send time."""
-    order = scheduled_order(client, keys, criteria, n)
-    now = at_send_time(order)
-    with unit_of_work() as session:
-        assert flows.start(session, order["id"], runtime.current(), now)
-    return order, now
-
-
-def first_chunk(order_id: str, now: datetime, size: int) -> list[Claimed]:
-    """Batch 0 taken by a run and its first chunk claimed (committed as `submitting`)."""
-    with unit_of_work() as session:
-        assert LedgerRepository(session).claim_batch(order_id, 0, now, "run-1")
-        claimed = flows.claim(session, order_id, 0, "run-1", size, now)
-        assert claimed is not None
-        return claimed[1]
+from tests.factories import at_send_time, first_chunk, scheduled_order, started_order
 
 
 def test_an_order_is_started_once(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
@@ -201,7 +167,6 @@ def test_carrier_webhooks_need_their_secret(
 def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
-    # A department no other test counts: the opt-out is permanent in the shared database.
     order, now = started_order(app_client, org_keys, {"departments": ["22"]}, 120)
     with unit_of_work() as session:
         first = session.scalars(
@@ -279,7 +244,6 @@ def test_those_in_flight_when_a_worker_died_count_as_contacted(
     """A run that dies leaves its chunk `submitting`: those messages may have reached the
     network. When the batch is recovered they become unknown, are never resent, and enter the
     contact history, so the pressure cap counts them."""
-    # A department no other test counts: the contact history is shared.
     order, now = started_order(app_client, org_keys, {"departments": ["80"]}, 120)
     rows = first_chunk(order["id"], now, 10)
     assert len(rows) == 10  # the run dies here, before recording anything
@@ -303,7 +267,6 @@ def test_a_hidden_wave_follows_the_order_as_a_whole(
 ) -> None:
     """A wave too small to show is not shown `done` while the rest of the order is still to
     send: its own progress would tell that its few people got the message."""
-    # Departments no other test sends to (the contact history is shared).
     order, now = started_order(app_client, org_keys, {"departments": ["76", "976"]}, 300)
     with unit_of_work() as session:
         mayotte = [b for b in LedgerRepository(session).batches(order["id"]) if b.calendar == "976"]

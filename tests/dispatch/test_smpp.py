@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +20,12 @@ from dispatch.models import Recipient
 from dispatch.repository import LedgerRepository
 from kit.db import unit_of_work
 from kit.errors import ConfigurationError
-from kit.settings import get_settings, reset_settings
+from kit.settings import Settings, get_settings
 from sales.messages.service import measure
 from segmentation.repository import SuppressionRepository
 from tests.conftest import ScanningClient
 from tests.dispatch.smsc import TestSmsc
-from tests.dispatch.test_flows import first_chunk, started_order
+from tests.factories import first_chunk, started_order
 
 SHORT = "Soldes -20% chez ACME ce week-end. STOP au 36180"
 # 2 parts in GSM-7, with euro signs (an escape pair, 2 septets each) around the part boundary.
@@ -34,25 +34,21 @@ LONG_UCS2 = "Été 🌞 : -30% sur tout le magasin, venez vite ! " * 3 + "STOP a
 
 
 @pytest.fixture
-def smsc(base: snapshot.Snapshot, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestSmsc]:
+def smsc(base: snapshot.Snapshot, settings: Callable[..., Settings]) -> Iterator[TestSmsc]:
     with TestSmsc() as server:
-        for name, value in {
-            "CARRIER": "smpp",
-            "SMPP_HOST": "127.0.0.1",
-            "SMPP_PORT": str(server.port),
-            "SMPP_SYSTEM_ID": "rental",
-            "SMPP_PASSWORD": "secret",
-            "SMPP_WINDOW": "8",
-            "SMPP_TIMEOUT_SECONDS": "2",
-        }.items():
-            monkeypatch.setenv(f"RENTAL_{name}", value)
-        reset_settings()
+        settings(
+            carrier="smpp",
+            smpp_host="127.0.0.1",
+            smpp_port=server.port,
+            smpp_system_id="rental",
+            smpp_password="secret",
+            smpp_window=8,
+            smpp_timeout_seconds=2,
+        )
         try:
             yield server
         finally:
             SmppCarrier.hang_up()  # this SMSC is going away: no bind reused after it
-            monkeypatch.undo()
-            reset_settings()
 
 
 def carrier() -> SmppCarrier:
@@ -142,10 +138,9 @@ def test_throttling_is_retried_and_nobody_gets_two_messages(
 
 
 def test_throttling_that_lasts_hands_the_rest_back(
-    smsc: TestSmsc, base_numbers: list[str], monkeypatch: pytest.MonkeyPatch
+    smsc: TestSmsc, base_numbers: list[str], settings: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setenv("RENTAL_SMPP_THROTTLE_WAIT_SECONDS", "0.3")
-    reset_settings()
+    settings(smpp_throttle_wait_seconds=0.3)
     smsc.throttle = 10_000
     with pytest.raises(CarrierUnavailable) as waited:
         carrier().submit(outgoing(base_numbers[:6]))
@@ -165,7 +160,7 @@ def test_a_refused_destination_is_failed_and_not_retried(
 
 
 def test_a_refused_bind_or_an_absent_smsc_says_why_and_hands_everything_back(
-    smsc: TestSmsc, base_numbers: list[str], monkeypatch: pytest.MonkeyPatch
+    smsc: TestSmsc, base_numbers: list[str], settings: Callable[..., Settings]
 ) -> None:
     smsc.password = "other"  # the account's password was changed at the SMSC
     with pytest.raises(CarrierUnavailable) as refused:
@@ -177,8 +172,7 @@ def test_a_refused_bind_or_an_absent_smsc_says_why_and_hands_everything_back(
     assert "secret" not in refused.value.reason  # the password itself never
     assert (refused.value.accepted, refused.value.uncertain) == ([], [])
     assert smsc.submissions == []
-    monkeypatch.setenv("RENTAL_SMPP_PORT", "9")  # nothing listens there
-    reset_settings()
+    settings(smpp_port=9)  # nothing listens there
     with pytest.raises(CarrierUnavailable) as absent:
         carrier().submit(outgoing(base_numbers[:3]))
     assert absent.value.reason.startswith("the SMSC at 127.0.0.1:9 cannot be reached")
@@ -216,11 +210,10 @@ def test_a_bind_the_smsc_closed_while_idle_is_replaced_before_sending(
 
 
 def test_an_idle_bind_is_checked_with_enquire_link(
-    smsc: TestSmsc, base_numbers: list[str], monkeypatch: pytest.MonkeyPatch
+    smsc: TestSmsc, base_numbers: list[str], settings: Callable[..., Settings]
 ) -> None:
     carrier().submit(outgoing(base_numbers[:2]))
-    monkeypatch.setenv("RENTAL_SMPP_ENQUIRE_LINK_SECONDS", "0.05")
-    reset_settings()
+    settings(smpp_enquire_link_seconds=0.05)
     time.sleep(0.1)  # idle for longer than that
     carrier().submit(outgoing(base_numbers[2:4]))
     assert smsc.enquire_links >= 1
@@ -314,20 +307,14 @@ def _statuses(ids: list[int]) -> list[str]:
 
 
 def test_a_synthetic_base_is_only_sent_to_a_local_smsc(
-    base: snapshot.Snapshot, monkeypatch: pytest.MonkeyPatch
+    base: snapshot.Snapshot, settings: Callable[..., Settings]
 ) -> None:
     assert base.synthetic
-    monkeypatch.setenv("RENTAL_SMPP_HOST", "smsc.example.net")
-    reset_settings()
-    try:
-        with pytest.raises(ConfigurationError, match="synthetic"):
-            carrier()
-        monkeypatch.setenv("RENTAL_SMPP_HOST", "127.0.0.1")
-        reset_settings()
-        carrier()  # loopback: allowed (nothing connects until a batch is submitted)
-    finally:
-        monkeypatch.undo()
-        reset_settings()
+    settings(smpp_host="smsc.example.net")
+    with pytest.raises(ConfigurationError, match="synthetic"):
+        carrier()
+    settings(smpp_host="127.0.0.1")
+    carrier()  # loopback: allowed (nothing connects until a batch is submitted)
 
 
 def test_one_receiver_bind_takes_everything_through_the_smsc_window(

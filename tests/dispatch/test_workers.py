@@ -31,7 +31,7 @@ from kit.db import unit_of_work
 from kit.settings import get_settings
 from segmentation.models import ContactEvent
 from tests.conftest import Canary, ScanningClient, auth
-from tests.sales.factories import create_order, create_quote, pay_deposit
+from tests.factories import create_order, create_quote, pay_deposit
 
 RENTAL = str(Path(sys.executable).parent / "rental")
 METRO = {"regions": ["11", "84"]}

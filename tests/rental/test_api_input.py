@@ -11,8 +11,8 @@ import pytest
 from kit import clock
 from kit.settings import get_settings
 from tests.conftest import ScanningClient, auth
+from tests.factories import create_order, create_quote, order_body
 from tests.openapi_cases import Operation, fill, json_body, operations, plain, string_params
-from tests.sales.factories import create_order, create_quote, order_body
 
 SURROGATE = "\ud800 abc \udfff"
 PATHS = {"order_id": "x", "quote_id": "x", "invoice_id": "x", "organisation_id": 1}

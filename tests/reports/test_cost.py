@@ -11,9 +11,13 @@ from kit.db import unit_of_work
 from reports import service
 from segmentation import runtime
 from tests.conftest import ScanningClient, auth
-from tests.dispatch.test_flows import at_send_time, scheduled_order
-from tests.reports.conftest import SentOrder, submit_result
-from tests.sales.factories import invoices_of
+from tests.factories import (
+    SentOrder,
+    at_send_time,
+    invoices_of,
+    scheduled_order,
+    submit_result,
+)
 
 
 def test_a_sent_order_shows_what_its_invoices_bill(

@@ -21,8 +21,7 @@ from reports import render, service
 from sales.invoices.models import Invoice
 from sales.invoices.repository import InvoiceRepository
 from tests.conftest import ScanningClient, auth
-from tests.reports.conftest import SentOrder
-from tests.sales.factories import create_order, deposit_of, pay_deposit
+from tests.factories import SentOrder, create_order, deposit_of, pay_deposit
 
 PROBE = """<script>
 window.addEventListener('load', () => {

@@ -23,8 +23,8 @@ from kit.settings import get_settings
 from reports import build, service
 from sales.orders.models import Order
 from tests.conftest import Canary, ScanningClient, auth
-from tests.reports.conftest import QUANTITY, SentOrder, walk_counts
-from tests.sales.factories import create_order
+from tests.factories import SentOrder, create_order
+from tests.reports.conftest import QUANTITY, walk_counts
 
 
 @pytest.fixture
@@ -266,7 +266,7 @@ def test_the_report_becomes_final_and_stays_so(
     assert again == first
     # The scheduler's step: the order becomes `reported`, once.
     with unit_of_work() as session:
-        assert sent_order.id not in service.finalise_due(session, final_at - timedelta(minutes=1))
+        assert service.finalise_due(session, final_at - timedelta(minutes=1)) == []
     with unit_of_work() as session:
         assert sent_order.id in service.finalise_due(session, final_at + timedelta(minutes=1))
     with unit_of_work() as session:
@@ -368,7 +368,7 @@ def test_the_report_exists_as_soon_as_sending_starts(
 ) -> None:
     from dispatch import flows
     from segmentation import runtime
-    from tests.dispatch.test_flows import at_send_time, scheduled_order
+    from tests.factories import at_send_time, scheduled_order
 
     order = scheduled_order(app_client, org_keys, {"departments": ["22"]}, 150)
     assert report(app_client, org_keys["acme"], order["id"]).json()["current_status"] == (

@@ -4,7 +4,7 @@ order for the quoted volume is drawn in full, at confirmation and again at send 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,31 +16,13 @@ from dispatch import flows as dispatch_flows
 from dispatch.models import Recipient
 from kit import clock
 from kit.db import unit_of_work
-from kit.settings import get_settings
-from sales.orders.repository import OrderRepository
-from sales.orders.states import OrderStatus
+from kit.settings import Settings
 from segmentation import runtime
 from segmentation.repository import ReservationRepository
 from tests.conftest import ScanningClient, auth
-from tests.dispatch.test_flows import at_send_time
-from tests.sales.factories import create_order, create_quote, pay_deposit
+from tests.factories import at_send_time, create_order, create_quote, pay_deposit
 
-CRITERIA = {"departments": ["71"]}  # a department no other test orders in
-
-
-@pytest.fixture
-def orders(app_client: ScanningClient, org_keys: dict[str, str]) -> Iterator[list[str]]:
-    """Ids of the orders a test places: at the end those still sending are finished and the
-    others cancelled, so that their reservations hold no one for later tests."""
-    placed: list[str] = []
-    yield placed
-    for order_id in placed:
-        with unit_of_work() as session:
-            order = OrderRepository(session).lock(order_id, None)
-            if order is not None and order.status is OrderStatus.dispatching:
-                dispatch_flows.finish(session, order, clock.now())
-                continue
-        app_client.post(f"/v1/orders/{order_id}/cancel", json={}, headers=auth(org_keys["am"]))
+CRITERIA = {"departments": ["71"]}
 
 
 def held_by(order_id: str) -> np.ndarray:
@@ -67,17 +49,16 @@ def exact_count(client: ScanningClient, am: str, quote: dict[str, Any]) -> int:
 def test_people_held_by_an_order_still_sending_are_neither_quoted_nor_drawn(
     app_client: ScanningClient,
     org_keys: dict[str, str],
-    orders: list[str],
     monkeypatch: pytest.MonkeyPatch,
+    settings: Callable[..., Settings],
 ) -> None:
     acme, am = org_keys["acme"], org_keys["am"]
     # No minimum gap: the case where a quote looked only at orders sending from now on.
-    monkeypatch.setattr(get_settings().eligibility, "pressure_min_gap_days", 0)
+    settings(pressure_min_gap_days=0)
     before = create_quote(app_client, acme, CRITERIA)
     assert before["shown_count"] is not None
     assert before["shown_count"] >= 600, before
     first = create_order(app_client, acme, before, quantity=before["shown_count"] // 2)
-    orders.append(first["id"])
     assert pay_deposit(app_client, acme, am, first["id"]).status_code == 201
     sending = at_send_time(first)
     with unit_of_work() as session:
@@ -97,7 +78,6 @@ def test_people_held_by_an_order_still_sending_are_neither_quoted_nor_drawn(
     # An order for the quoted volume is drawn and scheduled, not held for lack of people
     # (the quote of 1,400 that went on hold before this rule).
     second = create_order(app_client, acme, quote, quantity=quote["shown_count"])
-    orders.append(second["id"])
     assert pay_deposit(app_client, acme, am, second["id"]).status_code == 201
     r = app_client.get(f"/v1/orders/{second['id']}", headers=auth(acme))
     assert (r.json()["status"], r.json()["reservation"]) == ("scheduled", "complete"), r.text

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
 from kit.db import unit_of_work
-from kit.settings import get_settings
+from kit.settings import Settings
 from sales.accounts import service as accounts
 from sales.accounts.models import AuditEvent, Role
 from tests.conftest import Canary, ScanningClient, auth
 
 
 def test_daily_quote_budget_answers_429(
-    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
     with unit_of_work() as session:
         accounts.add_organisation(session, "Budgeted")
@@ -18,7 +18,7 @@ def test_daily_quote_budget_answers_429(
         first = accounts.add_key(session, "Budgeted", Role.client).key
         second = accounts.add_key(session, "Budgeted", Role.client).key
         other = accounts.add_key(session, "Other", Role.client).key
-    monkeypatch.setattr(get_settings().privacy, "daily_quote_budget", 3)
+    settings(daily_quote_budget=3)
     for key in (first, first, second):
         assert (
             app_client.post("/v1/quotes", json={"sex": ["F"]}, headers=auth(key)).status_code == 201

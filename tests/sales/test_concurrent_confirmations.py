@@ -11,8 +11,8 @@ from kit.db import unit_of_work
 from sales.accounts.service import operator
 from segmentation.models import Reservation
 from tests.conftest import ScanningClient, auth
+from tests.factories import create_order, create_quote, deposit_of
 from tests.sales import concurrency_child
-from tests.sales.factories import create_order, create_quote, deposit_of
 
 CORSICA = {"departments": ["2A", "2B"]}
 

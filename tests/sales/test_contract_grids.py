@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import ScanningClient, auth
-from tests.sales.factories import create_order, create_quote
+from tests.factories import create_order, create_quote
 
 GRID = {
     "name": "globex-2027",

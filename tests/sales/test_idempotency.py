@@ -8,7 +8,7 @@ import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from kit import clock, locks
 from kit.db import unit_of_work
 from kit.errors import InvalidInput, TooManyRequests
-from kit.settings import reset_settings
+from kit.settings import Settings
 from sales.accounts.deps import PrincipalDep, SessionDep
 from sales.idempotency import service
 from sales.idempotency.guard import Idempotent, IdempotentRoute
@@ -30,8 +30,8 @@ from sales.idempotency.models import IdempotencyKey
 from sales.invoices.models import Invoice
 from sales.orders.models import Order
 from tests.conftest import ScanningClient, auth
+from tests.factories import create_quote, order_body
 from tests.sales import concurrency_child
-from tests.sales.factories import create_quote, order_body
 
 LOIRE = {"departments": ["44", "49"], "sex": ["M"]}
 
@@ -61,32 +61,9 @@ def deposit_invoices(order_ids: list[str]) -> int:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def quote(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any]:
     return create_quote(app_client, org_keys["acme"], LOIRE)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cancel_orders(app_client: ScanningClient, org_keys: dict[str, str]) -> Iterator[None]:
-    """The orders of this module wait for their deposit: cancel them at the end."""
-    yield
-    am = auth(org_keys["am"])
-    items = app_client.get(
-        "/v1/orders", params={"status": "awaiting_deposit", "limit": 500}, headers=am
-    )
-    for o in items.json()["items"]:
-        app_client.post(f"/v1/orders/{o['id']}/cancel", json={}, headers=am)
-
-
-@pytest.fixture
-def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
-    def change(name: str, value: str) -> None:
-        monkeypatch.setenv(f"RENTAL_{name}", value)
-        reset_settings()
-
-    yield change
-    monkeypatch.undo()
-    reset_settings()
 
 
 def test_a_retried_order_is_the_first_order(
@@ -381,9 +358,9 @@ def test_a_retry_waits_for_the_request_it_repeats(probe: Probe, org_keys: dict[s
 
 
 def test_a_retry_that_waited_too_long_is_told_to_come_back(
-    probe: Probe, org_keys: dict[str, str], setting: Callable[[str, str], None]
+    probe: Probe, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
-    setting("IDEMPOTENCY_WAIT_SECONDS", "0.3")
+    settings(idempotency_wait_seconds=0.3)
     key = new_key()
     probe.script[:] = ["wait"]
     pool, first = in_background(lambda: probe.post(org_keys["acme"], key))
@@ -430,9 +407,9 @@ def test_a_refusal_is_replayed_but_not_a_retry_later(
 
 
 def test_a_request_presumed_dead_loses_its_key_and_creates_nothing(
-    probe: Probe, org_keys: dict[str, str], setting: Callable[[str, str], None]
+    probe: Probe, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
-    setting("IDEMPOTENCY_LEASE_SECONDS", "1")
+    settings(idempotency_lease_seconds=1)
     key = new_key()
     probe.script[:] = ["wait", "ok"]
     pool, stuck = in_background(lambda: probe.post(org_keys["acme"], key))

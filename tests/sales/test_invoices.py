@@ -17,7 +17,7 @@ from sales.orders import access, lifecycle, payments
 from sales.orders.schemas import OrderCreate
 from sales.pricing.schemas import Price
 from tests.conftest import ScanningClient, auth
-from tests.sales.factories import (
+from tests.factories import (
     create_order,
     create_quote,
     deposit_of,

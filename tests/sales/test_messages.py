@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kit.settings import get_settings
+from kit.settings import Settings, get_settings
 from sales.messages.exceptions import InvalidMessage, InvalidSender
 from sales.messages.service import (
     CIVILITY,
@@ -19,7 +19,7 @@ from sales.messages.service import (
     mentions,
     stop_link,
 )
-from tests.sales.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
+from tests.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
 
 # Template bombs: megabytes once rendered (the sandbox rendered them).
 BOMBS = ["Bonjour {{ civilite * 100000 }}", "Bonjour {{ civilite * 400000 }}"]
@@ -146,10 +146,10 @@ def test_no_recipient_receives_more_than_was_measured(sex: str) -> None:
 
 @pytest.mark.parametrize("base", [None, LONG_STOP_LINK_BASE])
 def test_overseas_segments_checked_are_the_segments_sent_whatever_the_stop_link_base(
-    monkeypatch: pytest.MonkeyPatch, base: str | None
+    settings: Callable[..., Settings], base: str | None
 ) -> None:
     if base is not None:
-        monkeypatch.setattr(get_settings().messages, "stop_link_base", base)
+        settings(stop_link_base=base)
     text, sent = overseas_at_the_limit()
     checked = check_message(text, metropolitan=False)
     assert measure(sent).segments == 2

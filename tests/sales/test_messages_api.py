@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from kit.settings import get_settings
+from kit.settings import Settings
 from sales.messages.service import measure
 from tests.conftest import ScanningClient, auth
-from tests.sales.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
+from tests.factories import LONG_STOP_LINK_BASE, overseas_at_the_limit
 from tests.sales.test_messages import NOT_ALLOWED
 
 
@@ -46,9 +48,9 @@ def test_a_message_longer_than_allowed_is_refused_as_typed(
 
 
 def test_overseas_segments_shown_are_those_sent_with_the_configured_stop_link(
-    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setattr(get_settings().messages, "stop_link_base", LONG_STOP_LINK_BASE)
+    settings(stop_link_base=LONG_STOP_LINK_BASE)
     text, sent = overseas_at_the_limit()
     r = app_client.post(
         "/v1/messages/check", json={"message": text}, headers=auth(org_keys["acme"])

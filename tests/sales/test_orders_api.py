@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,11 +11,11 @@ from sqlalchemy import func, select, update
 
 from kit.clock import PARIS
 from kit.db import unit_of_work
-from kit.settings import get_settings
+from kit.settings import Settings
 from sales.quotes.models import Quote
 from segmentation.models import Reservation
 from tests.conftest import ScanningClient, auth
-from tests.sales.factories import (
+from tests.factories import (
     LONG_STOP_LINK_BASE,
     create_order,
     create_quote,
@@ -27,18 +27,6 @@ from tests.sales.factories import (
 )
 
 METRO = {"regions": ["93"], "sex": ["F"]}  # Provence-Alpes-Cote d'Azur: metropolitan only
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_everything(app_client: ScanningClient, org_keys: dict[str, str]) -> Iterator[None]:
-    """Orders of this module reserve prospects: cancel them all at the end so that later tests
-    count the base as it was."""
-    yield
-    am = auth(org_keys["am"])
-    for status in ("awaiting_deposit", "confirmed", "scheduled", "on_hold"):
-        items = app_client.get("/v1/orders", params={"status": status, "limit": 500}, headers=am)
-        for o in items.json()["items"]:
-            app_client.post(f"/v1/orders/{o['id']}/cancel", json={}, headers=am)
 
 
 def reserved(order_id: str) -> int:
@@ -113,9 +101,9 @@ def test_the_message_check_is_shown_back(
 
 
 def test_overseas_segments_billed_are_those_sent_with_the_configured_stop_link(
-    app_client: ScanningClient, org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
-    monkeypatch.setattr(get_settings().messages, "stop_link_base", LONG_STOP_LINK_BASE)
+    settings(stop_link_base=LONG_STOP_LINK_BASE)
     text, sent = overseas_at_the_limit()  # one character over one SMS as dispatch sends it
     quote = create_quote(app_client, org_keys["acme"], {"departments": ["974"]})
     order = create_order(app_client, org_keys["acme"], quote, message=text)

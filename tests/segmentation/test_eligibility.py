@@ -3,7 +3,7 @@ re-validation at send time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -11,7 +11,7 @@ import pytest
 
 from datasets import snapshot
 from kit.db import unit_of_work
-from kit.settings import Settings, get_settings
+from kit.settings import Settings
 from rental.migrations import upgrade
 from segmentation.criteria import Criteria
 from segmentation.eligibility import Eligibility
@@ -20,35 +20,24 @@ from segmentation.repository import ReservationRepository
 from segmentation.runtime import Segmenter
 
 NOW = datetime(2026, 11, 26, 10, tzinfo=UTC)
-DEPARTMENT = "03"  # no other test orders or reserves there
+DEPARTMENT = "03"
 # Orders of this module, by when they send relative to NOW (days); "sent" is released.
 ORDERS = {"sending": -10, "sent": -1, "soon": 2, "mid": 12, "near": 14, "later": 45}
 
 
 @pytest.fixture
-def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    s = get_settings()
-    monkeypatch.setattr(s.eligibility, "pressure_min_gap_days", 7)
-    monkeypatch.setattr(s.eligibility, "pressure_window_days", 30)
-    return s
+def settings(settings: Callable[..., Settings]) -> Settings:
+    return settings(pressure_min_gap_days=7, pressure_window_days=30)
 
 
 @pytest.fixture
-def held(base: snapshot.Snapshot, attributes: pl.DataFrame) -> Iterator[dict[str, set[int]]]:
-    """Five people per order of ORDERS, reserved at its send time; dropped at the end."""
+def held(base: snapshot.Snapshot, attributes: pl.DataFrame) -> dict[str, set[int]]:
+    """Five people per order of ORDERS, reserved at its send time."""
     upgrade()
-    # Left out already (opted out, contacted, reserved by tests that share this database).
-    with unit_of_work() as session:
-        taken = set(
-            Eligibility(Engine(base))
-            .excluded(session, NOW, get_settings().eligibility, exact=True)
-            .tolist()
-        )
     ids = attributes.filter(  # eligible otherwise: opted in, an interaction within 3 years
         (pl.col("department") == DEPARTMENT)
         & pl.col("opt_in")
         & (pl.col("last_interaction") >= date(2024, 1, 1))
-        & ~pl.col("prospect_id").is_in(list(taken))
     )["prospect_id"].to_list()
     people = {name: set(ids[5 * i : 5 * i + 5]) for i, name in enumerate(ORDERS)}
     with unit_of_work() as session:
@@ -56,10 +45,7 @@ def held(base: snapshot.Snapshot, attributes: pl.DataFrame) -> Iterator[dict[str
         for name, days in ORDERS.items():
             repo.reserve(f"rule-{name}", people[name], NOW + timedelta(days=days))
         repo.release("rule-sent", NOW - timedelta(days=1))
-    yield people
-    with unit_of_work() as session:
-        for name in ORDERS:
-            ReservationRepository(session).forget(f"rule-{name}")
+    return people
 
 
 def test_one_rule_for_every_send_time(

@@ -47,7 +47,7 @@ def over_cap_in_database(engine: Engine, now: datetime) -> set[int]:
 
 @pytest.fixture(scope="module")
 def people(base: snapshot.Snapshot, attributes: pl.DataFrame) -> list[bytes]:
-    """Number HMACs of 40 prospects of a department no other test contacts."""
+    """Number HMACs of 40 prospects of one department."""
     upgrade()
     ids = attributes.filter(pl.col("department") == "23")["prospect_id"].to_list()[:40]
     mac = hmac_by_id(base)
