@@ -127,6 +127,15 @@ def get_engine() -> Engine:
     return _engine_for(s.sqlalchemy_url, db.pool_size, db.pool_overflow, db.pool_timeout_seconds)
 
 
+def dispose_engine() -> None:
+    """Close the pooled connections of the engine this process uses, if it made one, and forget
+    it: the next `get_engine()` builds one from the settings of that moment (a test that moved
+    to another database, a process that changed its settings)."""
+    if _engine_for.cache_info().currsize:
+        get_engine().dispose()
+    _engine_for.cache_clear()
+
+
 def session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 

@@ -109,6 +109,14 @@ def current() -> Segmenter:
         return seg
 
 
+def forget_eligibility() -> None:
+    """Keep the loaded bases (read-only) but forget what each segmenter knew of the database:
+    opt-outs, contact pressure and reservations are read again from the one now configured."""
+    with _lock:
+        for root, (version, seg) in list(_state.items()):
+            _state[root] = (version, Segmenter(seg.engine, Eligibility(seg.engine)))
+
+
 def warm_up() -> Segmenter:
     """Load the current snapshot and apply eligibility once, so the first quote is not slow."""
     from kit import clock

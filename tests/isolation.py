@@ -126,26 +126,20 @@ def forget_process_state() -> None:
     from kit.settings import reset_settings
     from sales.idempotency import guard
     from segmentation import runtime
-    from segmentation.eligibility import Eligibility
 
-    db._engine_for.cache_clear()  # noqa: SLF001 - engines are disposed by `dispose_engine`
+    db.dispose_engine()
     reset_settings()
     clock.reset()
     redisd.release()
-    guard._next_purge = 0.0  # noqa: SLF001 - a new test purges as a new process would
-    for root, (version, seg) in list(runtime._state.items()):  # noqa: SLF001
-        runtime._state[root] = (  # noqa: SLF001 - same base, eligibility of the new database
-            version,
-            runtime.Segmenter(seg.engine, Eligibility(seg.engine)),
-        )
+    guard.purge_soon()
+    runtime.forget_eligibility()
 
 
 def dispose_engine() -> None:
     """Close the connections of the engine of the database this process points at."""
     from kit import db
 
-    if db._engine_for.cache_info().currsize:  # noqa: SLF001 - do not create one to close it
-        db.get_engine().dispose()
+    db.dispose_engine()
 
 
 def override(values: Mapping[str, Any]) -> None:

@@ -47,6 +47,12 @@ PURGE_EVERY_SECONDS = 60.0
 _next_purge = 0.0  # monotonic time of this process's next purge of expired keys
 
 
+def purge_soon() -> None:
+    """The next request purges expired keys, as the first one of a new process does."""
+    global _next_purge
+    _next_purge = 0.0
+
+
 @dataclass
 class _Held:
     """A claim held by the request, and the request's session to store its answer in."""
