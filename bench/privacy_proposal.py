@@ -3,8 +3,8 @@
 A mechanism is an object with `shown(ids, *, organisation, day) -> int | None` (None: "fewer
 than k"), where `ids` are the prospect ids of the exact set counted. Stateful is allowed.
 
-- `Today`: the product's cell-key method (segmentation.privacy.shown_count), with a new noise
-  draw per day as the daily base refresh gives it (the snapshot is in the noise material).
+- `Today`: the cell-key method the product used before issue 13 (bench.privacy_mechanisms.
+  CellKey), with a new noise draw per day as the daily base refresh gives it.
 - `PersonWeights`: sticky per-person weights. Each prospect carries a secret weight w_p of mean 1
   drawn once from its (refresh-stable) id; a count shows sum_{p in S} w_p, rounded. Any linear
   combination of sets that isolates a group T leaves exactly |T| + sum_{p in T} (w_p - 1): the
@@ -36,8 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from segmentation import privacy
-from segmentation.engine import cell_key_sum
+from bench.privacy_mechanisms import CellKey, cell_key_step
 
 K = 100
 SECRET = b"prototype secret: the product uses keys.noise_secret()"
@@ -89,8 +88,7 @@ class Today:
     name = "today"
 
     def shown(self, ids: Array, *, organisation: int, day: int) -> int | None:
-        material = privacy.cell_key(f"snapshot-{day}", len(ids), cell_key_sum(ids))
-        return privacy.shown_count(len(ids), K, SECRET, material)
+        return CellKey(SECRET).shown(ids, organisation=organisation, day=day)
 
 
 @dataclass
@@ -228,7 +226,7 @@ def seen(mech: Mechanism, shown: int | None) -> float | None:
     step, so half a step is added back (the attacker knows the rule)."""
     if shown is None:
         return None
-    return shown + privacy.step_for(shown) / 2 if isinstance(mech, Today) else float(shown)
+    return shown + cell_key_step(shown) / 2 if isinstance(mech, Today) else float(shown)
 
 
 def _quote_clock(q: int, orgs: int) -> tuple[int, int]:

@@ -65,6 +65,10 @@ class PrivacySettings(Group):
     """Privacy of counts: the smallest segment shown, and the limits on asking."""
 
     min_segment_size: int = Field(default=100, ge=10)
+    # The share of the base in the secret sample behind shown counts (segmentation/privacy.py):
+    # each sampled person counts 1/rate. 1/3.25: accuracy targets met, membership 65%
+    # (docs/privacy-design.md, section 4.2).
+    sample_rate: float = Field(default=1 / 3.25, gt=0, le=1)
     daily_quote_budget: int = Field(default=500, ge=1)
     max_list_values: int = Field(default=500, ge=1)
     max_radius_km: int = Field(default=200, ge=1)

@@ -28,7 +28,9 @@ import pyarrow as pa
 
 from datasets import reference
 from datasets import snapshot as snap
+from kit import keys
 from kit.errors import ConfigurationError
+from kit.settings import get_settings
 from segmentation.compiler import (
     ELIGIBLE_BIT,
     PROFILE_BITS,
@@ -39,6 +41,7 @@ from segmentation.compiler import (
     years_before,
 )
 from segmentation.criteria import Criteria
+from segmentation.privacy import PersonSample
 
 DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
 DEFAULT_BREAKDOWNS = ("region", "department")
@@ -54,12 +57,11 @@ ENUM_COLUMNS = ("department", "commune", "postcode")
 class CountResult:
     total: int
     breakdowns: dict[str, dict[str, int]]
-    # Sum of the counted prospects' cell keys, per total and per cell: seeds of the noise.
-    total_key: int = 0
-    keys: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-CELL_KEY_MODULUS = 251  # the per-person cell-key byte: prospect_id % 251 (ids are random)
+    # How many of the counted prospects are in the secret sample (privacy.PersonSample), per
+    # total and per cell: what the shown counts are made of.
+    total_sampled: int = 0
+    sampled: dict[str, dict[str, int]] = field(default_factory=dict)
+    rate: float = 1.0  # the sample's rate: a sampled prospect counts 1/rate
 
 
 def _vocabulary(column: str) -> list[str]:
@@ -84,9 +86,17 @@ class Engine:
     """Counts over one snapshot. Thread-safe: every call uses its own cursor."""
 
     def __init__(
-        self, snapshot: snap.Snapshot, threads: int = 2, memory_limit: str | None = None
+        self,
+        snapshot: snap.Snapshot,
+        threads: int = 2,
+        memory_limit: str | None = None,
+        person_sample: PersonSample | None = None,
     ) -> None:
         self.snapshot = snapshot
+        # The sample is fixed for the engine's life: a new rate or secret takes a reload.
+        self.person_sample = person_sample or PersonSample.of(
+            keys.noise_secret(), get_settings().privacy.sample_rate
+        )
         config: dict[str, Any] = {"threads": threads}
         if memory_limit:  # DuckDB's default is 80% of the machine's memory
             config["memory_limit"] = memory_limit
@@ -134,14 +144,19 @@ class Engine:
             + " FROM read_parquet(?)"
         )
         self._con.execute(load.replace("TABLE attributes", "TEMP TABLE staged"), [path])
+        # The sample flag of each row, computed in numpy over the ids (in the table's order)
+        # and joined back by position: one byte to sum per counted row.
+        ids = self._con.sql("SELECT prospect_id FROM staged").fetchnumpy()["prospect_id"]
+        flags = pa.table({"w": self.person_sample.flags(np.asarray(ids))})
+        self._con.register("flags", flags)
         # Only what counts read is kept: housing, dwelling and children live in the profile
         # byte alone (memory is what lets a 50M base stay in RAM).
         self._con.execute(
             "CREATE TABLE attributes AS SELECT * EXCLUDE (housing, dwelling, children), "  # noqa: S608 (expression is ours)
-            f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile, "
-            # A per-person random byte (ids are random): one byte to sum per counted row.
-            f"CAST(prospect_id % {CELL_KEY_MODULUS} AS UTINYINT) AS ck FROM staged"
+            f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile "
+            "FROM staged POSITIONAL JOIN flags"
         )
+        self._con.unregister("flags")
         self._con.execute("DROP TABLE staged")
         self._cutoff: date | None = None
         self._excluded = np.empty(0, dtype=np.int64)
@@ -229,8 +244,9 @@ class Engine:
     def count(
         self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS
     ) -> CountResult:
-        """Exact eligible count and breakdowns, each with the sum of its prospects' cell keys
-        (`ck`, privacy.py's cell-key method), in one scan. Call `sync_eligibility` first."""
+        """Exact eligible count and breakdowns, each with how many of its prospects are in the
+        sample (the `w` byte, privacy.PersonSample), in one scan. Call `sync_eligibility`
+        first."""
         sql = compile_criteria(criteria, today, self.layout)
         wanted = [d for d in DIMENSIONS if d in dimensions]
         # Regions are derived from departments: one grouping fewer to compute.
@@ -249,34 +265,38 @@ class Engine:
         sets = ", ".join(f"({g})" for g in groups)
         query = (
             f"SELECT GROUPING({', '.join(groups)}) AS g, {', '.join(groups)}, "  # noqa: S608
-            "count(*), sum(ck) "
-            f"FROM (SELECT ck, {', '.join(exprs)} FROM attributes WHERE {sql.where()}) "
+            "count(*), sum(w) "
+            f"FROM (SELECT w, {', '.join(exprs)} FROM attributes WHERE {sql.where()}) "
             f"GROUP BY GROUPING SETS ({sets})"
         )
         params.extend(sql.params)
         rows = self._run(query, params)
         breakdowns: dict[str, dict[str, int]] = {g: {} for g in groups}
-        keys: dict[str, dict[str, int]] = {g: {} for g in groups}
+        sampled: dict[str, dict[str, int]] = {g: {} for g in groups}
         for row in rows:
-            g, values, n, key = row[0], row[1:-2], int(row[-2]), int(row[-1] or 0)
+            g, values, n, w = row[0], row[1:-2], int(row[-2]), int(row[-1] or 0)
             i = next(j for j in range(len(groups)) if not g & (1 << (len(groups) - 1 - j)))
             value = values[i]
             if groups[i] in self.layout.codes:
                 value = self.vocabulary[groups[i]][value]
             breakdowns[groups[i]][str(value)] = n
-            keys[groups[i]][str(value)] = key
+            sampled[groups[i]][str(value)] = w
         total = sum(breakdowns[groups[0]].values())
-        total_key = sum(keys[groups[0]].values())
+        total_sampled = sum(sampled[groups[0]].values())
         if "region" in wanted:
             regions: dict[str, int] = {}
-            region_keys: dict[str, int] = {}
+            region_sampled: dict[str, int] = {}
             for dep, n in breakdowns["department"].items():
                 r = self._region_of[dep]
                 regions[r] = regions.get(r, 0) + n
-                region_keys[r] = region_keys.get(r, 0) + keys["department"][dep]
-            breakdowns["region"], keys["region"] = regions, region_keys
+                region_sampled[r] = region_sampled.get(r, 0) + sampled["department"][dep]
+            breakdowns["region"], sampled["region"] = regions, region_sampled
         return CountResult(
-            total, {d: breakdowns[d] for d in wanted}, total_key, {d: keys[d] for d in wanted}
+            total,
+            {d: breakdowns[d] for d in wanted},
+            total_sampled,
+            {d: sampled[d] for d in wanted},
+            self.person_sample.rate,
         )
 
     def _run(self, query: str, params: list[Any]) -> list[Any]:
@@ -377,11 +397,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
-
-
-def cell_key_sum(ids: np.ndarray) -> int:
-    """The cell key of a set of prospects, as counts compute it (see privacy.cell_key)."""
-    return int((np.asarray(ids, dtype=np.int64) % CELL_KEY_MODULUS).sum())
 
 
 def deterministic_sample(ids: np.ndarray, size: int, key: str) -> np.ndarray:

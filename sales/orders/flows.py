@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
-from kit import keys, locks
+from kit import locks
 from kit.settings import get_settings
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
@@ -23,7 +23,6 @@ from sales.orders.states import (
 from sales.quotes.models import Quote
 from segmentation import privacy
 from segmentation.criteria import Criteria
-from segmentation.engine import cell_key_sum
 from segmentation.repository import ReservationRepository
 from segmentation.runtime import Segmenter
 
@@ -56,20 +55,19 @@ def minimum_volume(quantity: int) -> int:
     return math.ceil(quantity * (1 - get_settings().terms.volume_tolerance))
 
 
-def offered_volume(drawn: np.ndarray, version: str) -> int:
+def offered_volume(drawn: np.ndarray, sample: privacy.PersonSample) -> int:
     """What can be offered instead when the segment falls short: the drawn set's count as a
-    quote would show it (noise keyed by the set itself, rounded down, nothing under the
-    minimum), never more than was drawn, always a round figure. A short draw does not tell
-    the segment's exact size."""
+    quote would show it (its people's weights, rounded, nothing under the minimum), never more
+    than was drawn, always a round figure. A short draw does not tell the segment's exact
+    size."""
     s = get_settings()
-    material = privacy.cell_key(version, len(drawn), cell_key_sum(drawn))
     shown = privacy.shown_count(
-        len(drawn), s.privacy.min_segment_size, keys.noise_secret(), material
+        len(drawn), sample.sampled(drawn), s.privacy.min_segment_size, sample.rate
     )
     if shown is None:
         return 0
     step = privacy.step_for(shown)
-    return min(shown, len(drawn) // step * step)  # positive noise: still a round figure
+    return min(shown, len(drawn) // step * step)  # weighted above: still a round figure
 
 
 def schedule_if_approved(
@@ -111,7 +109,7 @@ def draw(
         order.reserved = reservations.reserve(order.id, drawn, send_at)
         order.plan = seg.engine.departments_of(drawn)
         return drawn
-    offered = offered_volume(drawn, seg.version)
+    offered = offered_volume(drawn, seg.engine.person_sample)
     if offered < s.privacy.min_segment_size:  # no count under the minimum, not even as an offer
         offered = 0
     order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)

@@ -24,7 +24,9 @@ class QuoteOut(BaseModel):
     id: str
     criteria: dict[str, Any]
     snapshot: str
-    shown_count: int | None = Field(description="noisy count rounded down; null below minimum")
+    shown_count: int | None = Field(
+        description="weighted count (docs/guide.md), rounded; null below minimum"
+    )
     below_minimum: bool
     minimum_segment_size: int
     orderable: bool

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from datasets import reference
 from datasets.geography import zone_of_department
-from kit import clock, keys
+from kit import clock
 from kit.errors import InvalidInput
 from kit.settings import get_settings
 from sales.accounts.repository import AuditRepository
@@ -94,7 +94,7 @@ def give_back_budget(session: Session, who: Principal, now: datetime) -> None:
 
 def counted_dimensions(breakdowns: tuple[str, ...]) -> tuple[str, ...]:
     """Departments are always counted: the price depends on the zone mix (metropolitan or
-    overseas). Regions come free from departments: their noisy values steer the nested
+    overseas). Regions come free from departments: their shown values steer the nested
     suppression."""
     return tuple(set(breakdowns) | {"department", "region"})
 
@@ -148,18 +148,17 @@ def record_quote(
     breakdowns: tuple[str, ...],
     now: datetime,
 ) -> Quote:
-    """Protect a count (minimum size, noise, suppression), price it, store and audit it."""
+    """Protect a count (minimum size, weights, suppression), price it, store and audit it."""
     s = get_settings()
     protected = privacy.protect_result(
         result.total,
-        result.total_key,
+        result.total_sampled,
         result.breakdowns,
-        result.keys,
+        result.sampled,
         dimension_values(),
         region_of_department(),
-        snapshot_version,
         s.privacy.min_segment_size,
-        keys.noise_secret(),
+        result.rate,
     )
     shown = protected.total
     zones = _zone_mix(protected.breakdowns["department"])

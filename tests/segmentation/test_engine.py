@@ -186,17 +186,22 @@ def test_eligibility_stores_shrink_counts_at_once(
         assert SuppressionRepository(session).add(mac[ids[0]], "stop_reply", "again", now) is False
 
 
-def test_cell_keys_sum_the_counted_prospects(engine: Engine) -> None:
+def test_sampled_counts_sum_the_counted_prospects(engine: Engine) -> None:
+    """The per-row sample byte (computed in numpy, joined by position at load) is the flag of
+    that row's prospect: totals and cells count exactly the sampled prospects they hold."""
     c = Criteria.model_validate({"departments": ["06", "13"], "sex": ["M"]})
     r = engine.count(c, TODAY, ("region", "department"))
     ids = engine.matching_ids(c, TODAY)
+    sample = engine.person_sample
     assert r.total == len(ids)
-    assert r.total_key == int((ids % 251).sum())
+    assert r.total_sampled == sample.sampled(ids)
+    assert 0 < r.total_sampled < r.total
     dep06 = engine.matching_ids(
         Criteria.model_validate({"departments": ["06"], "sex": ["M"]}), TODAY
     )
-    assert r.keys["department"]["06"] == int((dep06 % 251).sum())
-    assert r.keys["region"]["93"] == r.total_key  # both departments are in the same region
+    assert r.sampled["department"]["06"] == sample.sampled(dep06)
+    assert r.sampled["region"]["93"] == r.total_sampled  # both departments in the same region
+    assert r.rate == sample.rate
 
 
 def test_an_opt_out_committed_late_is_still_applied(

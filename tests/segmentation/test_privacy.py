@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,33 +12,56 @@ from tests.conftest import ScanningClient, auth
 
 K = 100
 SECRET = b"s" * 32
+RATE = 1 / 3.25
 
 
-@given(exact=st.integers(0, 10_000_000), material=st.text(max_size=30))
-def test_no_shown_count_under_k(exact: int, material: str) -> None:
-    shown = privacy.shown_count(exact, K, SECRET, material)
+# The three tests below replace those of the cell-key noise (issue 13): the shown count is now
+# the sum of per-person weights, rounded; their intent (nothing under k, deterministic, keyed)
+# is kept.
+@given(exact=st.integers(0, 10_000_000), share=st.floats(0, 1))
+def test_no_shown_count_under_k(exact: int, share: float) -> None:
+    sampled = int(exact * share)
+    shown = privacy.shown_count(exact, sampled, K, RATE)
     if exact < K:
         assert shown is None
     if shown is not None:
         assert shown >= K
         assert shown % privacy.step_for(shown) == 0 or shown % 10 == 0
+        # the nearest multiple of the step to the weighted sum
+        assert abs(shown - sampled / RATE) <= privacy.step_for(sampled / RATE) / 2 + 1e-6
 
 
-@given(exact=st.integers(100, 1_000_000))
-def test_noise_is_deterministic_and_keyed(exact: int) -> None:
-    a = privacy.shown_count(exact, K, SECRET, "crit|v0001")
-    assert a == privacy.shown_count(exact, K, SECRET, "crit|v0001")
-    if a is not None:
-        scale = max(privacy.NOISE_FLOOR, exact * privacy.NOISE_RELATIVE)
-        assert abs(a - exact) <= privacy.NOISE_BOUND * scale + privacy.step_for(exact)
+def test_the_sample_is_keyed_stable_and_at_its_rate() -> None:
+    ids = np.random.default_rng(1).choice(2**62, 200_000, replace=False).astype(np.int64)
+    sample = privacy.PersonSample.of(SECRET, RATE)
+    flags = sample.flags(ids)
+    # stable: a prospect's flag depends on its id alone, not on the set it is counted in
+    assert np.array_equal(flags[::-1], sample.flags(ids[::-1]))
+    assert np.array_equal(flags[:1000], sample.flags(ids[:1000]))
+    assert abs(flags.mean() - RATE) < 0.005
+    other = privacy.PersonSample.of(b"t" * 32, RATE).flags(ids)
+    assert 0.3 < (flags != other).mean() < 0.55  # another secret, another sample
+    assert privacy.PersonSample.of(SECRET, 1.0).flags(ids).all()
+    with pytest.raises(ValueError, match="sample rate"):
+        privacy.PersonSample.of(SECRET, 0.0)
 
 
-def test_noise_differs_between_questions_and_secrets() -> None:
-    draws = {privacy.noise(SECRET, f"crit-{i}", 500) for i in range(200)}
-    assert len(draws) > 150
-    assert privacy.noise(SECRET, "x", 500) != privacy.noise(b"t" * 32, "x", 500)
-    mean = sum(privacy.noise(SECRET, f"m{i}", 5000) for i in range(4000)) / 4000
-    assert abs(mean) < 1.5  # centred: rounding down, not noise, makes the bias
+def test_a_difference_shows_the_same_weights_every_time() -> None:
+    """Any pair of sets that differ by a group T shows a difference made of T's weights only,
+    whatever the padding: nothing to average (the padding rounds, within one step)."""
+    rng = np.random.default_rng(2)
+    sample = privacy.PersonSample.of(SECRET, RATE)
+    population = rng.choice(2**62, 50_000, replace=False).astype(np.int64)
+    target, others = population[:30], population[30:]
+    weight_of_t = sample.sampled(target) / RATE
+    diffs = []
+    for _ in range(400):
+        pad = rng.choice(others, 500, replace=False)
+        with_t = np.concatenate([pad, target])
+        a = sample.sampled(with_t) / RATE
+        b = sample.sampled(pad) / RATE
+        diffs.append(a - b)
+    assert np.allclose(diffs, weight_of_t)
 
 
 cells_strategy = st.lists(st.integers(0, 2_000), min_size=2, max_size=12)
@@ -45,8 +70,8 @@ cells_strategy = st.lists(st.integers(0, 2_000), min_size=2, max_size=12)
 @settings(max_examples=300)
 @given(counts=cells_strategy)
 def test_complementary_suppression_cannot_be_undone(counts: list[int]) -> None:
-    cells = [privacy.Cell(str(i), str(i), n, f"m{i}|{n}") for i, n in enumerate(counts)]
-    shown = privacy.protect(cells, K, SECRET)
+    cells = [privacy.Cell(str(i), str(i), n, n * 3 // 10) for i, n in enumerate(counts)]
+    shown = privacy.protect(cells, K, RATE)
     hidden = [c for c, s in zip(cells, shown, strict=True) if s.count is None and c.exact > 0]
     # Nothing under k is ever shown ...
     assert all(s.count is None for c, s in zip(cells, shown, strict=True) if c.exact < K)
@@ -134,7 +159,7 @@ def test_same_prospects_same_answer_whatever_the_wording(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
     """Rephrasing a question (a radius covering the same communes, redundant keys, an exclusion
-    that removes nobody) gives the very same noisy count: nothing to average."""
+    that removes nobody) gives the very same shown count: nothing to average."""
     key = org_keys["acme"]
     bodies: list[dict[str, Any]] = [
         {"radius": {"commune": "06088", "km": 20}, "age": {"min": 30, "max": 60}},
