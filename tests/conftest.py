@@ -55,7 +55,8 @@ def base() -> snapshot.Snapshot:
 def template() -> dict[str, str]:
     """The migrated database every test's database is cloned from, with the organisations
     and keys of `org_keys`; the session's own database is a clone too."""
-    keys.vault_key(), keys.hmac_key(), keys.noise_secret()  # the run's keys, before any home
+    with isolation.locked(isolation.KEYS_LOCK):  # the run's keys, before any home
+        keys.vault_key(), keys.hmac_key(), keys.noise_secret()
     made = isolation.Home.new(None, "template")
     with made.pointed_at():
         upgrade()

@@ -35,6 +35,7 @@ _made_run = RUN_VARIABLE not in os.environ
 if _made_run:
     os.environ[RUN_VARIABLE] = tempfile.mkdtemp(prefix="rental-tests-")
 RUN = Path(os.environ[RUN_VARIABLE])
+KEYS_LOCK = RUN / "keys.lock"  # held while the run's keys are made or copied into a home
 WORKER_DIR = RUN / WORKER
 SESSION_HOME = WORKER_DIR / "session"
 
@@ -115,7 +116,9 @@ def furnish(home: Path) -> None:
     keys the base was made with; what a test creates there stays its own)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "base").symlink_to(RUN / "base", target_is_directory=True)
-    shutil.copytree(RUN / "secrets", home / "secrets")
+    # Under the keys' lock: another worker may be writing a key there (temp file, then rename).
+    with locked(KEYS_LOCK):
+        shutil.copytree(RUN / "secrets", home / "secrets", ignore=shutil.ignore_patterns(".*"))
 
 
 def forget_process_state() -> None:
