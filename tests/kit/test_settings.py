@@ -3,6 +3,7 @@ they always used, and a refused value is named by its variable."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, time
 from decimal import Decimal
 
@@ -51,7 +52,10 @@ def test_every_setting_keeps_its_one_variable() -> None:
     assert sorted(names) == sorted(VARIABLES)
 
 
-def test_the_flat_variables_fill_the_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_flat_variables_fill_the_groups(
+    monkeypatch: pytest.MonkeyPatch, base_numbers: list[str]
+) -> None:
+    control = base_numbers[0]
     for name, value in {
         "RENTAL_MIN_SEGMENT_SIZE": "50",
         "RENTAL_STOP_LINK_BASE": "https://stop.example/",
@@ -60,7 +64,7 @@ def test_the_flat_variables_fill_the_groups(monkeypatch: pytest.MonkeyPatch) -> 
         "RENTAL_SMPP_HOST": "smsc.example",
         "RENTAL_SMPP_PORT": "2776",
         "RENTAL_DISPATCH_STALE_SECONDS": "9",
-        "RENTAL_CONTROL_NUMBERS": '["+33600000001"]',
+        "RENTAL_CONTROL_NUMBERS": json.dumps([control]),
         "RENTAL_SEND_WINDOW_START": "09:30",
         "RENTAL_ECB_RATES": '{"2026-01-01": "1.50"}',
         "RENTAL_DATABASE_URL": "sqlite:////tmp/elsewhere.db",
@@ -81,7 +85,7 @@ def test_the_flat_variables_fill_the_groups(monkeypatch: pytest.MonkeyPatch) -> 
         2776,
     )
     assert s.dispatch.stale_seconds == 9
-    assert s.dispatch.control_numbers == ["+33600000001"]
+    assert s.dispatch.control_numbers == [control]
     assert s.dispatch.send_window_start == time(9, 30)
     assert s.terms.ecb_rates == {date(2026, 1, 1): Decimal("1.50")}
     assert s.sqlalchemy_url == "sqlite:////tmp/elsewhere.db"
@@ -101,7 +105,6 @@ def load() -> Settings:
             {"RENTAL_SMPP_PORT": "0", "RENTAL_SEND_WINDOW_START": "25:00"},
             ["RENTAL_SMPP_PORT: Input should be greater", "RENTAL_SEND_WINDOW_START: Input"],
         ),
-        ({"RENTAL_CONTROL_NUMBERS": "+33600000001"}, ["RENTAL_CONTROL_NUMBERS is not valid JSON"]),
         ({"RENTAL_MIN_SEGMENT_SIZE": "5"}, ["RENTAL_MIN_SEGMENT_SIZE: Input should be greater"]),
         ({"RENTAL_SMPP_PASSWORD": "Ab3xQ9zLong"}, ["RENTAL_SMPP_PASSWORD is longer than the 8"]),
         (
@@ -126,6 +129,19 @@ def test_a_refused_setting_is_named_by_its_variable(
         assert part in err
     for value in variables.values():
         assert len(value) < 6 or value not in err  # never the value: it may be a password
+
+
+def test_a_control_number_that_is_not_json_is_refused_without_being_shown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], base_numbers: list[str]
+) -> None:
+    number = base_numbers[0]
+    monkeypatch.setenv("RENTAL_CONTROL_NUMBERS", number)  # a bare number, not a JSON list
+    with pytest.raises(SystemExit):
+        load()
+    err = capsys.readouterr().err
+    assert "RENTAL_CONTROL_NUMBERS is not valid JSON" in err
+    assert number not in err
+    assert number[3:] not in err
 
 
 def test_a_setting_is_given_within_its_group() -> None:
