@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bench.privacy_mechanisms import CellKey, cell_key_step
+from segmentation.privacy import mix
 
 K = 100
 SECRET = b"prototype secret: the product uses keys.noise_secret()"
@@ -56,20 +57,9 @@ def _salt(label: str) -> np.uint64:
     return np.uint64(int.from_bytes(digest[:8], "big"))
 
 
-def _mix(x: Array) -> Array:
-    """splitmix64 finaliser (as segmentation.engine._mix): a keyed hash once xored with a salt."""
-    z = x.astype(np.uint64)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def person_uniform(ids: Array, label: str) -> Array:
     """A secret uniform draw in [0, 1) per person, the same on every snapshot (ids are stable)."""
-    return (_mix(ids.astype(np.uint64) ^ _salt(label)) >> np.uint64(11)).astype(
-        np.float64
-    ) / 2.0**53
+    return (mix(ids.astype(np.uint64) ^ _salt(label)) >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
 def step(value: float) -> int:
@@ -127,7 +117,7 @@ def sketch(ids: Array) -> Array:
     """How many of the set's people fall in each of SKETCH_BUCKETS secret buckets. For two sets,
     the L1 distance of their sketches is a lower bound of their symmetric difference, exact when
     one contains the other (a pair with `exclude`, a range stopping short)."""
-    bucket = _mix(ids.astype(np.uint64) ^ _salt("bucket")) >> np.uint64(56)
+    bucket = mix(ids.astype(np.uint64) ^ _salt("bucket")) >> np.uint64(56)
     return np.bincount(bucket.astype(np.int64), minlength=SKETCH_BUCKETS).astype(np.int32)
 
 

@@ -41,7 +41,7 @@ from segmentation.compiler import (
     years_before,
 )
 from segmentation.criteria import Criteria
-from segmentation.privacy import PersonSample
+from segmentation.privacy import PersonSample, mix
 
 DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
 DEFAULT_BREAKDOWNS = ("region", "department")
@@ -390,21 +390,12 @@ class Engine:
         return np.concatenate(list(found.values())) if found else np.empty(0, dtype=np.int64)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a fixed, well-mixed permutation of 64-bit integers."""
-    z = x.astype(np.uint64)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def deterministic_sample(ids: np.ndarray, size: int, key: str) -> np.ndarray:
     """The `size` ids with the smallest keyed hash: same key and ids -> same sample, in any order
     and on any version of any library (no engine-specific hash function is involved)."""
     if size >= len(ids):
         return np.sort(ids)
     salt = np.uint64(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
-    scores = _mix(ids.astype(np.uint64) ^ salt)
+    scores = mix(ids.astype(np.uint64) ^ salt)
     pick = np.argpartition(scores, size - 1)[:size]
     return np.sort(ids[pick])

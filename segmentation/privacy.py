@@ -32,7 +32,7 @@ import numpy as np
 NDArray = np.ndarray[Any, Any]
 
 
-def _mix(z: NDArray) -> NDArray:
+def mix(z: NDArray) -> NDArray:
     """splitmix64 finaliser: a fixed, well-mixed bijection of 64-bit integers (uint64 in)."""
     with np.errstate(over="ignore"):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -63,8 +63,8 @@ class PersonSample:
 
     def flags(self, ids: NDArray) -> NDArray:
         """1 for a sampled prospect, 0 otherwise (uint8, in the order of `ids`)."""
-        h = _mix(np.asarray(ids, dtype=np.int64).astype(np.uint64) ^ np.uint64(self.keys[0]))
-        h = _mix(h ^ np.uint64(self.keys[1]))
+        h = mix(np.asarray(ids, dtype=np.int64).astype(np.uint64) ^ np.uint64(self.keys[0]))
+        h = mix(h ^ np.uint64(self.keys[1]))
         # The top 53 bits against rate * 2**53: exact for any rate, every id sampled at 1.
         return ((h >> np.uint64(11)) < np.uint64(int(self.rate * 2**53))).astype(np.uint8)
 
