@@ -70,7 +70,9 @@ def load(attributes: pl.DataFrame, today: date) -> Population:
     regions = sorted(df["region"].unique().to_list())
     dep = df["department"].replace_strict(departments, list(range(len(departments)))).to_numpy()
     reg = df["region"].replace_strict(regions, list(range(len(regions)))).to_numpy()
-    commune = df["commune"].cast(pl.Categorical).to_physical().to_numpy()
+    # Codes in the order of the commune codes (a categorical's physical codes follow the order
+    # strings were met, which varies between runs: the isolated people drawn with them did).
+    commune = df["commune"].rank("dense").to_numpy()
     order = np.argsort(dep, kind="stable")
     bounds = np.searchsorted(dep[order], np.arange(len(departments) + 1))
     return Population(
