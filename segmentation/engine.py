@@ -242,11 +242,16 @@ class Engine:
         return np.sort(self._rowid_of_sorted[pos[found]])
 
     def count(
-        self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS
+        self,
+        criteria: Criteria,
+        today: date,
+        dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS,
+        with_sample: bool = True,
     ) -> CountResult:
         """Exact eligible count and breakdowns, each with how many of its prospects are in the
         sample (the `w` byte, privacy.PersonSample), in one scan. Call `sync_eligibility`
-        first."""
+        first. `with_sample=False` leaves the sample out (every sampled count 0): the benchmark's
+        baseline for what the weights cost, never a count to show."""
         sql = compile_criteria(criteria, today, self.layout)
         wanted = [d for d in DIMENSIONS if d in dimensions]
         # Regions are derived from departments: one grouping fewer to compute.
@@ -265,8 +270,9 @@ class Engine:
         sets = ", ".join(f"({g})" for g in groups)
         query = (
             f"SELECT GROUPING({', '.join(groups)}) AS g, {', '.join(groups)}, "  # noqa: S608
-            "count(*), sum(w) "
-            f"FROM (SELECT w, {', '.join(exprs)} FROM attributes WHERE {sql.where()}) "
+            f"count(*), {'sum(w)' if with_sample else '0'} "
+            f"FROM (SELECT {'w, ' if with_sample else ''}{', '.join(exprs)} "
+            f"FROM attributes WHERE {sql.where()}) "
             f"GROUP BY GROUPING SETS ({sets})"
         )
         params.extend(sql.params)
