@@ -25,16 +25,18 @@ from sqlalchemy.orm import Session
 from datasets import reference
 from datasets import snapshot as snap
 from datasets.geography import PARIS
-from dispatch import windows
+from dispatch import waves, windows
 from dispatch.states import HANDED_OVER
 from kit.settings import get_settings
 from reports.repository import ReportRepository
 from sales.invoices.models import InvoiceKind
 from sales.invoices.repository import InvoiceRepository
+from sales.orders.access import quote_of
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
 from sales.quotes.service import dimension_values, region_of_department
+from segmentation.criteria import Criteria
 
 S = OrderStatus
 SENT_STATES = (S.sent, S.reported, S.closed)
@@ -135,6 +137,7 @@ class Aggregates:
     opt_outs: dict[str, int]  # per kind
     histogram: Histogram | None  # None before the first submission
     breakdowns: dict[str, list[Tally]]
+    possible: dict[str, set[str]]  # per dimension: the cells the criteria reach (see protect)
     controls: Controls
     billed: Billed | None  # None until the balance is settled (the order is sent)
 
@@ -310,6 +313,20 @@ def breakdowns(ledger: pl.DataFrame, rows: list[SummaryRow], on: date) -> dict[s
     }
 
 
+def possible(criteria: Criteria) -> dict[str, set[str]]:
+    """Per breakdown, the cells where the order's criteria may find someone: an empty one of
+    them is protected as a small one (privacy.suppress_possible). Ages are taken a year wider
+    (the draw and the report's day may straddle a birthday); `unknown` (left the base since)
+    is no attribute of anyone a customer can target, and stays as any empty cell."""
+    region_of = region_of_department()
+    lo, hi = (criteria.age.min, criteria.age.max) if criteria.age else (0, 200)
+    return {
+        "region": {region_of[d] for d in waves.reachable_departments(criteria)},
+        "age_band": {b for b, a, z in reference.AGE_BANDS if a <= hi + 1 and z >= lo - 1},
+        "sex": set(criteria.sex or ("F", "M")),
+    }
+
+
 def spans(rows: list[SummaryRow]) -> dict[str, Span]:
     """Per calendar: how many recipients, first and last submission."""
     out: dict[str, Span] = {}
@@ -387,6 +404,7 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
         opt_outs=_opt_outs(repo, mine, first, until),
         histogram=histogram(mine, first, end, until),
         breakdowns=breakdowns(mine, rows, reference_day),
+        possible=possible(Criteria.model_validate(quote_of(session, order).criteria)),
         controls=_controls(ledger.filter(pl.col("prospect_id") < 0), cutoff),
         billed=billed(session, order),
     )
