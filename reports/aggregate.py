@@ -7,9 +7,13 @@ The frame holds each recipient's prospect id and phone HMAC only to join the bas
 and the opt-out list; only counts leave this module. No phone number or reply text is read.
 
 A report is `in_progress` from the start of sending; it becomes `final` when the receipt window
-(settings.receipt_window_hours) after the last submission closes. A final report is the state
-at that instant: receipts or opt-outs that come later are left out, so building it again gives
-the same report.
+(settings.receipt_window_hours) after the last submission closes. Until the order is sent, the
+recipients of a hidden wave (dispatch.waves.ShownWaves) count as pending in every figure: a
+small wave is often sent alone (an overseas window opens hours apart from Paris), and two
+reports minutes apart would otherwise differ by exactly its size. Once the order is sent
+everything is exact: the hidden waves add up to k or more together, or to nothing. A final
+report is the state at that instant: receipts or opt-outs that come later are left out, so
+building it again gives the same report.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datasets import snapshot as snap
 from datasets.geography import PARIS
 from dispatch import waves, windows
 from dispatch.states import HANDED_OVER
+from dispatch.states import RecipientStatus as R
 from kit.settings import get_settings
 from reports.repository import ReportRepository
 from sales.invoices.models import InvoiceKind
@@ -378,12 +383,38 @@ def billed(session: Session, order: Order) -> Billed | None:
     return Billed(excl, vat, excl + vat)
 
 
+def hidden_waves(session: Session, order: Order, mine: pl.DataFrame) -> list[str]:
+    """The calendars whose wave the order's waves hide (see dispatch.waves.ShownWaves)."""
+    k = get_settings().privacy.min_segment_size
+    counts = {str(c): int(n) for c, n in mine.group_by("calendar").len().iter_rows()}
+    return sorted(waves.shown_of(session, order, counts, k).hidden())
+
+
+def as_pending(mine: pl.DataFrame, calendars: list[str]) -> pl.DataFrame:
+    """The ledger with the recipients of these calendars as if nothing had been sent to them
+    yet: no status but pending, no time, no error, no segment."""
+    hid = pl.col("calendar").is_in(calendars)
+
+    def unless_hidden(column: str, value: object) -> pl.Expr:
+        return pl.when(hid).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+
+    return mine.with_columns(
+        unless_hidden("status", R.pending.value),
+        unless_hidden("error", None),
+        unless_hidden("parts", 0),
+        unless_hidden("submitted_ms", None),
+        unless_hidden("final_ms", None),
+    ).cast({c: mine.schema[c] for c in ("status", "error", "parts", "submitted_ms", "final_ms")})
+
+
 def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
     """The exact figures of the report of an order whose sending has started, as at `now` (or
     at its cutoff once the report is final)."""
     repo = ReportRepository(session)
     ledger = repo.ledger(order.id, stops_since=order.created_at)  # before any submission
     mine = ledger.filter(pl.col("prospect_id") >= 0)  # control numbers are negative
+    if order.status not in SENT_STATES:  # a hidden wave shows nothing before the order's end
+        mine = as_pending(mine, hidden_waves(session, order, mine))
     first = _at(mine["submitted_ms"].min())  # type: ignore[arg-type]
     last = _at(mine["submitted_ms"].max())  # type: ignore[arg-type]
     final_at = _final_at(session, order, last)
