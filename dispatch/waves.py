@@ -1,23 +1,35 @@
-"""The send plan a customer sees: one wave per recipients' calendar (time zone and holidays),
-with when it starts and ends and how many recipients it holds, small ones suppressed."""
+"""The send plan a customer sees: one wave per calendar (time zone and holidays) that the
+order's criteria can reach, with when it starts and ends and how many recipients it holds,
+small and empty ones suppressed alike: the list tells nothing by its shape."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TypeVar
 
+import numpy as np
+import polars as pl
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from datasets import reference
 from dispatch import windows
 from dispatch.repository import LedgerRepository
 from dispatch.states import UNSENT, WaveStatus
 from kit.settings import get_settings
+from sales.orders.access import quote_of
 from sales.orders.models import Order
 from sales.orders.states import OrderStatus
 from segmentation import privacy
+from segmentation.compiler import EARTH_KM
+from segmentation.criteria import Criteria
+
+# A prospect's coordinates are its commune's centre stored as float32 (metres off): a
+# commune this much beyond the radius is counted in, so the reach is never short.
+RADIUS_MARGIN_KM = 1.0
 
 
 class Wave(BaseModel):
@@ -34,16 +46,23 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ShownWaves:
-    """The waves of an order (one per calendar) as a customer sees them, in the send plan and
-    in the report. A wave of fewer than k recipients is hidden, with others so that the order's
-    total does not give it away (the rule of segmentation.privacy). A hidden wave tells nothing
-    of its own either: its progress or its times would tell when its few people were sent."""
+    """The waves of an order (one per calendar its criteria reach) as a customer sees them, in
+    the send plan and in the report. A wave of fewer than k recipients is hidden, with others
+    so that the order's total does not give it away (the rule of segmentation.privacy). An
+    empty wave is hidden and protected as a small one would be: were it shown as empty, or
+    the others shown in full beside it, the pattern would tell the empty calendar from a
+    small one, i.e. whether anyone of the order lives there. A hidden wave tells nothing of
+    its own either: its progress or its times would tell when its few people were sent."""
 
     recipients: dict[str, int | None]  # per calendar; None: hidden
 
     @classmethod
     def of(cls, counts: Mapping[str, int], k: int) -> ShownWaves:
-        return cls(privacy.suppress_counts(counts, k))
+        """`counts`: every listed calendar, the empty ones at 0."""
+        return cls(privacy.suppress_possible(counts, k, counts))
+
+    def hidden(self) -> set[str]:
+        return {c for c, n in self.recipients.items() if n is None}
 
     def own(self, calendar: str, value: T, hidden: T) -> T:
         """What the wave tells of itself: its own `value` when it is shown; when it is hidden,
@@ -57,7 +76,70 @@ def _suppress(counts: dict[str, int], k: int) -> dict[str, int | None]:
     return ShownWaves.of(counts, k).recipients
 
 
+def _near(commune: str, km: float) -> set[str]:
+    """The departments of the communes whose centre lies within `km` of `commune`'s."""
+    com = reference.communes()
+    lat0, lon0 = com.filter(com["insee"] == commune).select("lat", "lon").row(0)
+    lat, lon = np.radians(com["lat"].to_numpy()), np.radians(com["lon"].to_numpy())
+    a = (
+        np.sin((lat - np.radians(lat0)) / 2) ** 2
+        + np.cos(np.radians(lat0)) * np.cos(lat) * np.sin((lon - np.radians(lon0)) / 2) ** 2
+    )
+    within = 2 * EARTH_KM * np.arcsin(np.sqrt(a)) <= km + RADIUS_MARGIN_KM
+    return set(com.filter(within)["department"].to_list())
+
+
+@cache
+def _departments() -> dict[str, str]:
+    """Every department -> its region."""
+    deps = reference.departments()
+    return dict(zip(deps["code"], deps["region_code"], strict=True))
+
+
+def reachable_departments(criteria: Criteria) -> set[str]:
+    """The departments where a prospect matching `criteria` may live, from its geography
+    alone (AND across keys; `exclude` is left out: it only removes people). Every
+    department when the criteria name no place."""
+    region_of = _departments()
+    out = set(region_of)
+    com = reference.communes()
+    if criteria.regions is not None:
+        out &= {d for d, r in region_of.items() if r in criteria.regions}
+    if criteria.departments is not None:
+        out &= set(criteria.departments)
+    if criteria.communes is not None:
+        out &= set(com.filter(com["insee"].is_in(criteria.communes))["department"].to_list())
+    if criteria.postcodes is not None:
+        places = com.select("department", pl.col("postcodes").str.split("|")).explode("postcodes")
+        hit = places.filter(pl.col("postcodes").is_in(criteria.postcodes))
+        out &= set(hit["department"].to_list())
+    if criteria.radius is not None:
+        out &= _near(criteria.radius.commune, criteria.radius.km)
+    return out
+
+
+def reachable(criteria: Criteria) -> set[str]:
+    """The calendars (wave keys) the criteria can reach."""
+    return {windows.calendar_of(d).key for d in reachable_departments(criteria)}
+
+
+def listed(session: Session, order: Order, counts: Iterable[str] = ()) -> list[str]:
+    """The waves an order lists: every calendar its criteria can reach, whoever is in it (and
+    any calendar holding recipients, should the base have moved them: never a wave lost)."""
+    criteria = Criteria.model_validate(quote_of(session, order).criteria)
+    return sorted(reachable(criteria) | set(counts))
+
+
+def shown_of(session: Session, order: Order, counts: Mapping[str, int], k: int) -> ShownWaves:
+    """The order's waves as shown, from its recipients per calendar (0 for the calendars its
+    criteria reach where nobody is)."""
+    return ShownWaves.of({c: counts.get(c, 0) for c in listed(session, order, counts)}, k)
+
+
 def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
+    """The send plan: once recipients are drawn (the reservation's plan, then the ledger),
+    one wave per calendar the criteria reach. A hidden wave (small or empty) follows the
+    order as a whole."""
     k = get_settings().privacy.min_segment_size
     ledger = LedgerRepository(session)
     by_calendar: dict[str, int] = {}
@@ -76,12 +158,13 @@ def for_order(session: Session, order: Order, now: datetime) -> list[Wave]:
             key = windows.calendar_of(dep).key
             by_calendar[key] = by_calendar.get(key, 0) + int(n)
             left[key] = left.get(key, 0) + int(n)
-    shown = ShownWaves.of(by_calendar, k)
+    if not by_calendar:
+        return []  # nobody drawn (yet): no plan to show
+    shown = shown_of(session, order, by_calendar, k)
     start_from = max(order.send_at, now)
     out = []
-    for key in sorted(by_calendar):
+    for key in shown.recipients:
         cal = windows.calendar_from_key(key)
-        # A hidden wave follows the order as a whole.
         pending = shown.own(key, left.get(key), hidden=sum(left.values()))
         if not pending:
             out.append(

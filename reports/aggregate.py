@@ -7,9 +7,13 @@ The frame holds each recipient's prospect id and phone HMAC only to join the bas
 and the opt-out list; only counts leave this module. No phone number or reply text is read.
 
 A report is `in_progress` from the start of sending; it becomes `final` when the receipt window
-(settings.receipt_window_hours) after the last submission closes. A final report is the state
-at that instant: receipts or opt-outs that come later are left out, so building it again gives
-the same report.
+(settings.receipt_window_hours) after the last submission closes. Until the order is sent, the
+recipients of a hidden wave (dispatch.waves.ShownWaves) count as pending in every figure: a
+small wave is often sent alone (an overseas window opens hours apart from Paris), and two
+reports minutes apart would otherwise differ by exactly its size. Once the order is sent
+everything is exact: the hidden waves add up to k or more together, or to nothing. A final
+report is the state at that instant: receipts or opt-outs that come later are left out, so
+building it again gives the same report.
 """
 
 from __future__ import annotations
@@ -25,16 +29,19 @@ from sqlalchemy.orm import Session
 from datasets import reference
 from datasets import snapshot as snap
 from datasets.geography import PARIS
-from dispatch import windows
+from dispatch import waves, windows
 from dispatch.states import HANDED_OVER
+from dispatch.states import RecipientStatus as R
 from kit.settings import get_settings
 from reports.repository import ReportRepository
 from sales.invoices.models import InvoiceKind
 from sales.invoices.repository import InvoiceRepository
+from sales.orders.access import quote_of
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
 from sales.quotes.service import dimension_values, region_of_department
+from segmentation.criteria import Criteria
 
 S = OrderStatus
 SENT_STATES = (S.sent, S.reported, S.closed)
@@ -135,6 +142,7 @@ class Aggregates:
     opt_outs: dict[str, int]  # per kind
     histogram: Histogram | None  # None before the first submission
     breakdowns: dict[str, list[Tally]]
+    possible: dict[str, set[str]]  # per dimension: the cells the criteria reach (see protect)
     controls: Controls
     billed: Billed | None  # None until the balance is settled (the order is sent)
 
@@ -310,6 +318,20 @@ def breakdowns(ledger: pl.DataFrame, rows: list[SummaryRow], on: date) -> dict[s
     }
 
 
+def possible(criteria: Criteria) -> dict[str, set[str]]:
+    """Per breakdown, the cells where the order's criteria may find someone: an empty one of
+    them is protected as a small one (privacy.suppress_possible). Ages are taken a year wider
+    (the draw and the report's day may straddle a birthday); `unknown` (left the base since)
+    is no attribute of anyone a customer can target, and stays as any empty cell."""
+    region_of = region_of_department()
+    lo, hi = (criteria.age.min, criteria.age.max) if criteria.age else (0, 200)
+    return {
+        "region": {region_of[d] for d in waves.reachable_departments(criteria)},
+        "age_band": {b for b, a, z in reference.AGE_BANDS if a <= hi + 1 and z >= lo - 1},
+        "sex": set(criteria.sex or ("F", "M")),
+    }
+
+
 def spans(rows: list[SummaryRow]) -> dict[str, Span]:
     """Per calendar: how many recipients, first and last submission."""
     out: dict[str, Span] = {}
@@ -361,12 +383,38 @@ def billed(session: Session, order: Order) -> Billed | None:
     return Billed(excl, vat, excl + vat)
 
 
+def hidden_waves(session: Session, order: Order, mine: pl.DataFrame) -> list[str]:
+    """The calendars whose wave the order's waves hide (see dispatch.waves.ShownWaves)."""
+    k = get_settings().privacy.min_segment_size
+    counts = {str(c): int(n) for c, n in mine.group_by("calendar").len().iter_rows()}
+    return sorted(waves.shown_of(session, order, counts, k).hidden())
+
+
+def as_pending(mine: pl.DataFrame, calendars: list[str]) -> pl.DataFrame:
+    """The ledger with the recipients of these calendars as if nothing had been sent to them
+    yet: no status but pending, no time, no error, no segment."""
+    hid = pl.col("calendar").is_in(calendars)
+
+    def unless_hidden(column: str, value: object) -> pl.Expr:
+        return pl.when(hid).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+
+    return mine.with_columns(
+        unless_hidden("status", R.pending.value),
+        unless_hidden("error", None),
+        unless_hidden("parts", 0),
+        unless_hidden("submitted_ms", None),
+        unless_hidden("final_ms", None),
+    ).cast({c: mine.schema[c] for c in ("status", "error", "parts", "submitted_ms", "final_ms")})
+
+
 def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
     """The exact figures of the report of an order whose sending has started, as at `now` (or
     at its cutoff once the report is final)."""
     repo = ReportRepository(session)
     ledger = repo.ledger(order.id, stops_since=order.created_at)  # before any submission
     mine = ledger.filter(pl.col("prospect_id") >= 0)  # control numbers are negative
+    if order.status not in SENT_STATES:  # a hidden wave shows nothing before the order's end
+        mine = as_pending(mine, hidden_waves(session, order, mine))
     first = _at(mine["submitted_ms"].min())  # type: ignore[arg-type]
     last = _at(mine["submitted_ms"].max())  # type: ignore[arg-type]
     final_at = _final_at(session, order, last)
@@ -387,6 +435,7 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
         opt_outs=_opt_outs(repo, mine, first, until),
         histogram=histogram(mine, first, end, until),
         breakdowns=breakdowns(mine, rows, reference_day),
+        possible=possible(Criteria.model_validate(quote_of(session, order).criteria)),
         controls=_controls(ledger.filter(pl.col("prospect_id") < 0), cutoff),
         billed=billed(session, order),
     )

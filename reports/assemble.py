@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from datasets import reference
+from dispatch import waves as shown_waves
 from dispatch import windows
 from dispatch.states import UNSENT
 from dispatch.states import RecipientStatus as R
-from dispatch.waves import ShownWaves
 from kit.settings import get_settings
 from reports import schemas
 from reports.aggregate import (
@@ -97,10 +97,13 @@ def _deferral(key: str, order: Order, first: datetime | None) -> schemas.Deferra
 
 def timeline(session: Session, order: Order, k: int, rows: list[SummaryRow]) -> schemas.Timeline:
     by_calendar = spans(rows)
-    shown = ShownWaves.of({c: sp.recipients for c, sp in by_calendar.items()}, k)
+    # Every calendar the criteria reach, whoever is in it (the list's shape tells nothing).
+    shown = shown_waves.shown_of(
+        session, order, {c: sp.recipients for c, sp in by_calendar.items()}, k
+    )
     waves, deferrals = [], []
-    for key in sorted(by_calendar):
-        own = by_calendar[key]
+    for key in shown.recipients:
+        own = by_calendar.get(key, Span(0, None, None))
         c = shown.own(key, own, hidden=Span(own.recipients, None, None))
         cal = windows.calendar_from_key(key)
         waves.append(

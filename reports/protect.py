@@ -111,9 +111,12 @@ def opt_outs(stops: Mapping[str, int], k: int) -> Shown:
     return shown_tree(tree, k)
 
 
-def cells(tallies: list[Tally], k: int, hide_all: bool) -> Shown:
-    """A dimension's cells, each as shown (every cell hidden with `hide_all`)."""
-    shown = privacy.suppress_counts({t.value: t.n for t in tallies}, k)
+def cells(tallies: list[Tally], k: int, hide_all: bool, possible: set[str]) -> Shown:
+    """A dimension's cells, each as shown (every cell hidden with `hide_all`). Every value of
+    the dimension is listed, so no cell is there because someone is in it; an empty cell the
+    criteria reach (`possible`) is protected as a small one, so that the others shown in full
+    do not tell that nobody is in it."""
+    shown = privacy.suppress_possible({t.value: t.n for t in tallies}, k, possible)
     return {t.value: None if hide_all else shown[t.value] for t in tallies}
 
 
@@ -143,6 +146,9 @@ def protect(data: Aggregates, k: int) -> Protected:
     return Protected(
         outcomes=out,
         opt_outs=opt_outs(data.opt_outs, k),
-        breakdowns={d: cells(t, k, hide_all) for d, t in data.breakdowns.items()},
+        breakdowns={
+            d: cells(t, k, hide_all, data.possible.get(d, set()))
+            for d, t in data.breakdowns.items()
+        },
         series=series(data.histogram, k, receipts_shown=out.shown["awaiting_receipt"] is not None),
     )

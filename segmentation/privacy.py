@@ -272,6 +272,29 @@ def suppress_counts(
     return {c.value: None if c.value in hidden else c.exact for c in cells}
 
 
+def suppress_possible(
+    counts: Mapping[str, int], k: int, possible: Iterable[str]
+) -> dict[str, int | None]:
+    """`suppress_counts` where the reader cannot rule out that an empty cell holds someone
+    (`possible`: a wave of a calendar the criteria reach, a region they cover): such an
+    empty cell is hidden AND protected as a small one would be. Were the others shown in
+    full beside it, the total minus them would be 0, and telling it from a small cell (whose
+    complement is hidden) would say whether anyone is there."""
+    shown = suppress_counts(counts, k)
+    maybe = {c for c in possible if c in counts} | {c for c, n in counts.items() if n > 0}
+    hidden = [c for c in maybe if shown[c] is None]
+    if hidden and all(counts[c] == 0 for c in hidden):
+        # Only empty cells are hidden: hide the smallest others with them, as a small cell
+        # would have had, until the hidden cells could hold a group of k.
+        total = 0
+        for c in sorted((c for c, n in counts.items() if n > 0), key=lambda c: (counts[c], c)):
+            if total >= k:
+                break
+            shown[c] = None
+            total += counts[c]
+    return shown
+
+
 @dataclass(frozen=True)
 class Node:
     """A count and the parts it splits into (the parts add up to it exactly). Used for the

@@ -88,9 +88,10 @@ def draw(
 ) -> np.ndarray | None:
     """Draw the order's recipients afresh and reserve them: the deterministic sample of the
     segment as a quote sees it now, minus what other orders hold for a send at the order's
-    send time (`Eligibility.reserved_for`, the quote's rule too). Returns the ids, or None when
-    fewer than 90% of the quantity could be drawn: the order is then held with an offered
-    quantity (reserved) for the customer to accept.
+    send time (`Eligibility.reserved_for`, the quote's rule too). A draw short of the quantity
+    is cut to its offered volume (`offered_volume`) first. Returns the ids, or None when that
+    is under 90% of the quantity: the order is then held with it as the offered quantity
+    (reserved) for the customer to accept.
 
     Runs under one database-wide lock, taken before the draw reads the reservations of other
     orders: two draws never reserve the same prospect, whichever process runs them. Used at
@@ -105,16 +106,19 @@ def draw(
     busy = seg.eligibility.reserved_for(session, send_at, now, s.eligibility)
     criteria = Criteria.model_validate(quote.criteria)
     drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
+    if len(drawn) < order.quantity:
+        # The segment is exhausted: `drawn` is all of it, and its exact size would show in
+        # what is sent, reported and billed (two orders on A and A minus T would tell |T|).
+        # Whether it is then sent or held, only its count as a quote shows it goes on.
+        offered = offered_volume(drawn, seg.engine.person_sample)
+        if offered < s.privacy.min_segment_size:  # no count under the minimum
+            offered = 0
+        drawn = drawn[:offered]
+    order.reserved = reservations.reserve(order.id, drawn, send_at)
+    order.plan = seg.engine.departments_of(drawn)
     if len(drawn) >= minimum_volume(order.quantity):
-        order.reserved = reservations.reserve(order.id, drawn, send_at)
-        order.plan = seg.engine.departments_of(drawn)
         return drawn
-    offered = offered_volume(drawn, seg.engine.person_sample)
-    if offered < s.privacy.min_segment_size:  # no count under the minimum, not even as an offer
-        offered = 0
-    order.reserved = reservations.reserve(order.id, drawn[:offered], send_at)
-    order.plan = seg.engine.departments_of(drawn[:offered])
-    _hold_short(session, order, offered, now, user_id, actor)
+    _hold_short(session, order, len(drawn), now, user_id, actor)
     return None
 
 

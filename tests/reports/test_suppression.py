@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmentation.privacy import Node, suppress_counts, suppress_tree
+from segmentation.privacy import Node, suppress_counts, suppress_possible, suppress_tree
 
 K = 100
 
@@ -96,3 +96,22 @@ def test_no_hidden_count_can_be_worked_out_from_what_is_shown(
             continue  # the contractual exception: only the split is protected
         assert len(gone) >= 2
         assert sum(x.exact for x in gone) >= K
+
+
+def test_an_empty_cell_that_could_hold_someone_is_protected_as_a_small_one() -> None:
+    counts = {"a": 500, "b": 0, "c": 300}
+    assert suppress_possible(counts, K, ()) == {"a": 500, "b": None, "c": 300}
+    # b could hold someone: it reads as it would with 30 people in it.
+    assert suppress_possible(counts, K, ("b",)) == {"a": 500, "b": None, "c": None}
+    assert suppress_possible({"a": 500, "b": 30, "c": 300}, K, ("b",)) == {
+        "a": 500,
+        "b": None,
+        "c": None,
+    }
+    # Small cells already protected: the empty one changes nothing.
+    assert suppress_possible({"a": 500, "b": 0, "c": 40, "d": 70}, K, ("b",)) == {
+        "a": 500,
+        "b": None,
+        "c": None,
+        "d": None,
+    }
