@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from pydantic import AwareDatetime
 
+from kit import clock
 from kit import http_errors as errors
 from kit.text import SafeText
-from sales.accounts.deps import IdPath, PrincipalDep, SessionDep
+from sales.accounts.deps import (
+    IdPath,
+    Limit,
+    Offset,
+    OrganisationQuery,
+    PrincipalDep,
+    SessionDep,
+    StaffDep,
+)
 from sales.idempotency.guard import Idempotent, IdempotentRoute
-from sales.quotes import flows, service
-from sales.quotes.schemas import QuoteOut, QuoteStaffOut
+from sales.quotes import audit, flows, service
+from sales.quotes.schemas import QuoteAuditList, QuoteOut, QuoteStaffOut
 from segmentation import criteria as catalogue
 from segmentation import runtime
 from segmentation.criteria import Criteria
@@ -80,3 +90,25 @@ def create_quote(
 )
 def get_quote(quote_id: IdPath, who: PrincipalDep, session: SessionDep) -> QuoteOut:
     return service.view(service.get_quote(session, who, quote_id), who)
+
+
+@router.get(
+    "/audit/quotes",
+    tags=["audit"],
+    response_model=QuoteAuditList,
+    summary="Quotes flagged as attack-like (account managers): pairs of segments differing "
+    "by fewer than the minimum segment size, newest first, with flags per organisation",
+    responses=errors.responses(403),
+)
+def list_flagged_quotes(
+    _: StaffDep,
+    session: SessionDep,
+    organisation_id: OrganisationQuery = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="flagged quotes asked at or after this instant (with its offset)"),
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> QuoteAuditList:
+    return audit.flagged(session, organisation_id, since, limit, offset, clock.now())
