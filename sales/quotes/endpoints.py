@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
+from pydantic import BeforeValidator
 
 from kit import clock
 from kit import http_errors as errors
@@ -30,6 +31,14 @@ from segmentation.engine import DIMENSIONS
 router = APIRouter(tags=["quotes"], route_class=IdempotentRoute)
 _ONE = "(" + "|".join(DIMENSIONS) + ")"
 BREAKDOWNS = f"^(all|{_ONE}(,{_ONE})*)$"
+ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso(value: object) -> object:
+    # A query parameter is text: pydantic would read "0.5" as a Unix time.
+    if isinstance(value, str) and not ISO_DAY.match(value):
+        raise ValueError("must be an ISO 8601 instant, e.g. 2027-01-12T10:00+01:00")
+    return value
 
 
 @router.get("/criteria", summary="Catalogue of targeting criteria and their allowed values")
@@ -105,8 +114,12 @@ def list_flagged_quotes(
     session: SessionDep,
     organisation_id: OrganisationQuery = None,
     since: Annotated[
-        AwareDatetime | None,
-        Query(description="flagged quotes asked at or after this instant (with its offset)"),
+        clock.Instant | None,
+        BeforeValidator(_iso),
+        Query(
+            description="flagged quotes asked at or after this instant (ISO 8601; Paris "
+            "time without an offset)"
+        ),
     ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
