@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from kit import clock
 from kit import http_errors as errors
@@ -32,6 +33,8 @@ router = APIRouter(tags=["quotes"], route_class=IdempotentRoute)
 _ONE = "(" + "|".join(DIMENSIONS) + ")"
 BREAKDOWNS = f"^(all|{_ONE}(,{_ONE})*)$"
 ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+EARLIEST = datetime(clock.FIRST_YEAR, 1, 1, tzinfo=UTC)
+LATEST = datetime(clock.LAST_YEAR, 12, 31, tzinfo=UTC)
 
 
 def _iso(value: object) -> object:
@@ -39,6 +42,19 @@ def _iso(value: object) -> object:
     if isinstance(value, str) and not ISO_DAY.match(value):
         raise ValueError("must be an ISO 8601 instant, e.g. 2027-01-12T10:00+01:00")
     return value
+
+
+def _within_years(at: datetime) -> datetime:
+    """A bound of a filter, in UTC: Paris time without an offset; before or after the years
+    the service knows, the first or last of them (all of a list, or none of it)."""
+    at = at.replace(tzinfo=clock.PARIS) if at.tzinfo is None else at
+    utc = clock.to_utc(at)
+    if utc is None:  # beyond what datetime holds once moved to UTC
+        return EARLIEST if at.year < clock.FIRST_YEAR else LATEST
+    return min(max(utc, EARLIEST), LATEST)
+
+
+Since = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_within_years)]
 
 
 @router.get("/criteria", summary="Catalogue of targeting criteria and their allowed values")
@@ -114,8 +130,7 @@ def list_flagged_quotes(
     session: SessionDep,
     organisation_id: OrganisationQuery = None,
     since: Annotated[
-        clock.Instant | None,
-        BeforeValidator(_iso),
+        Since | None,
         Query(
             description="flagged quotes asked at or after this instant (ISO 8601; Paris "
             "time without an offset)"

@@ -6,8 +6,12 @@ pair. The worker's task is called in process, as the beat would have it run."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,6 +192,34 @@ def test_the_audit_holds_no_phone_number_nor_prospect_id(
 def test_since_is_an_iso_instant(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
     am = org_keys["am"]
     assert flagged(app_client, am, since="2026-12-01T00:00")["items"] == []  # Paris time
+    for far in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2999-01-01"):
+        assert flagged(app_client, am, since=far)["items"] == []  # bounds, not dates acted on
     for bad in ("0.5", "1700000000", "yesterday"):
         r = app_client.get("/v1/audit/quotes", params={"since": bad}, headers=auth(am))
         assert r.status_code == 422, bad
+
+
+def test_the_cli_lists_what_the_api_lists(
+    app_client: ScanningClient, org_keys: dict[str, str], target: Target
+) -> None:
+    padded = {"departments": [target.department, target.partners[2]]}
+    quote(app_client, org_keys["acme"], padded)
+    quote(
+        app_client,
+        org_keys["globex"],
+        {**padded, "exclude": {"departments": [target.department], **OLD_MEN}},
+    )
+    tasks.audit()
+    listing = flagged(app_client, org_keys["am"])
+    org = str(listing["items"][0]["organisation_id"])
+    exe = Path(sys.executable).with_name("rental")
+    run = subprocess.run(
+        [str(exe), "audit", "quotes", "--organisation", org],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == listing
