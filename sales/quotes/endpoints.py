@@ -1,4 +1,4 @@
-"""HTTP: the criteria catalogue and quotes. Parse, call the service, return."""
+"""HTTP: the criteria catalogue, quotes and their audit. Parse, call the service, return."""
 
 from __future__ import annotations
 
