@@ -29,6 +29,8 @@ accounts_app = typer.Typer(help="Organisations, users and API keys.", no_args_is
 app.add_typer(accounts_app, name="accounts")
 carriers_app = typer.Typer(help="Carriers: webhook secrets and status.", no_args_is_help=True)
 app.add_typer(carriers_app, name="carriers")
+audit_app = typer.Typer(help="The broker's audit of quotes.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 @accounts_app.command("add-organisation")
@@ -109,6 +111,22 @@ def carrier_status() -> None:
     with unit_of_work() as session:
         out = service.statuses(session)
     typer.echo(json.dumps([s.model_dump(mode="json") for s in out], indent=2))
+
+
+@audit_app.command("quotes")
+@friendly_errors
+def audit_quotes(
+    organisation: Annotated[int | None, typer.Option(help="Organisation id.", min=1)] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """Quotes flagged as attack-like, newest first (as GET /v1/audit/quotes)."""
+    from kit import clock
+    from sales.quotes import audit
+
+    upgrade()
+    with unit_of_work() as session:
+        out = audit.flagged(session, organisation, None, limit, 0, clock.now())
+    typer.echo(json.dumps(out.model_dump(mode="json"), indent=2))
 
 
 def _carrier_secret_at_start() -> None:

@@ -7,7 +7,7 @@ from sales.idempotency.models import IdempotencyKey
 from sales.invoices.models import Invoice, Payment
 from sales.orders.models import Order, OrderEvent
 from sales.pricing.models import ContractGrid
-from sales.quotes.models import Quote
+from sales.quotes.models import Quote, QuoteFlag
 from segmentation.models import ContactEvent, Reservation, Suppression
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Organisation",
     "Payment",
     "Quote",
+    "QuoteFlag",
     "Recipient",
     "Reservation",
     "Suppression",

@@ -17,7 +17,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 from kit import redact, redisd
 from kit.settings import get_settings
 
-app = Celery("rental", include=["dispatch.tasks", "reports.tasks"])
+app = Celery("rental", include=["dispatch.tasks", "reports.tasks", "sales.quotes.tasks"])
 
 
 def configure() -> Celery:
@@ -37,6 +37,7 @@ def configure() -> Celery:
         beat_schedule={
             "tick": {"task": "dispatch.tick", "schedule": s.dispatch.tick_seconds},
             "reports": {"task": "reports.finalise", "schedule": 60.0},
+            "quotes": {"task": "quotes.audit", "schedule": 15.0},
         },
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
     )

@@ -1,5 +1,6 @@
 """A quote over HTTP, in three short transactions: a connection is held only while the
-database is used, never while a request waits for the engine or counts.
+database is used, never while a request waits for the engine or counts. And the audit of
+quotes (sales/quotes/audit.py), run by a worker after they were answered.
 
 take one quote of the budget (committed at once: concurrent requests see it) -> count (the
 engine reads the excluded set in a transaction of its own) -> record and audit the quote. If the
@@ -8,11 +9,14 @@ count or the record fails, the budget taken for it is given back: nothing was sh
 
 from __future__ import annotations
 
+import time
+
 from kit import clock
 from kit.db import unit_of_work
 from sales.accounts.schemas import Principal
-from sales.quotes import service
+from sales.quotes import audit, service
 from sales.quotes.schemas import QuoteOut
+from segmentation import overlap, runtime
 from segmentation.criteria import Criteria
 from segmentation.runtime import Segmenter
 
@@ -34,3 +38,35 @@ def quote(
         with unit_of_work() as session:
             service.give_back_budget(session, who, now)
         raise
+
+
+def audit_quote(quote_id: str) -> int:
+    """Compare one quote with its earlier neighbours in size; the number of flags stored.
+    Two short transactions around the engine's scan (no connection held while it counts)."""
+    with unit_of_work() as session:
+        subject = audit.subject(session, quote_id)
+    found = []
+    if subject is not None and subject.neighbours:
+        others = [criteria for _, criteria in subject.neighbours]
+        differences = overlap.differences(runtime.current(), subject.criteria, others, clock.now())
+        found = audit.flags(subject, differences, clock.now())
+    with unit_of_work() as session:
+        stored = audit.record(session, quote_id, found, clock.now())
+    return len(found) if stored else 0
+
+
+def audit_pending(seconds: float, batch: int = 50) -> int:
+    """Audit the quotes not audited yet, oldest first, for about `seconds`; the number of
+    flags stored. What is left waits for the next run."""
+    deadline = time.monotonic() + seconds
+    stored = 0
+    while time.monotonic() < deadline:
+        with unit_of_work() as session:
+            ids = audit.pending(session, clock.now(), batch)
+        if not ids:
+            break
+        for quote_id in ids:
+            stored += audit_quote(quote_id)
+            if time.monotonic() >= deadline:
+                break
+    return stored

@@ -4,7 +4,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import Base, JSONOf, UTCDateTime
@@ -42,7 +42,12 @@ class Quote(Base):
     counts, protected breakdowns, price and expiry."""
 
     __tablename__ = "quotes"
-    __table_args__ = (Index("ix_quotes_org_created", "organisation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_quotes_org_created", "organisation_id", "created_at"),
+        # The audit's two look-ups: quotes not audited yet, oldest first; quotes of a size.
+        Index("ix_quotes_audit_pending", "audited_at", "created_at"),
+        Index("ix_quotes_exact_count", "exact_count"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
@@ -60,6 +65,28 @@ class Quote(Base):
     price: Mapped[Price | None] = mapped_column(JSONOf(Price), nullable=True)  # for shown_count
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the audit compared it with earlier quotes (sales/quotes/audit.py); None until then.
+    audited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class QuoteFlag(Base):
+    """Two quotes whose segments differ by fewer than k people (and by at least one): the
+    later one answered after the earlier one, possibly of another organisation. Broker-only:
+    `difference` is exact."""
+
+    __tablename__ = "quote_flags"
+    __table_args__ = (
+        UniqueConstraint("quote_id", "earlier_quote_id", name="uq_quote_flags_pair"),
+        Index("ix_quote_flags_org_created", "organisation_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"))
+    earlier_quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    earlier_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    difference: Mapped[int] = mapped_column(Integer)  # |A xor B|, exact: never shown to a client
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the audit flagged it
 
 
 class QuoteBudgetUse(Base):
