@@ -7,15 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import TypeVar
 
-import numpy as np
-import polars as pl
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from datasets import reference
 from dispatch import windows
 from dispatch.repository import LedgerRepository
 from dispatch.states import UNSENT, WaveStatus
@@ -23,13 +19,8 @@ from kit.settings import get_settings
 from sales.orders.access import quote_of
 from sales.orders.models import Order
 from sales.orders.states import OrderStatus
-from segmentation import privacy
-from segmentation.compiler import EARTH_KM
+from segmentation import privacy, reach
 from segmentation.criteria import Criteria
-
-# A prospect's coordinates are its commune's centre stored as float32 (metres off): a
-# commune this much beyond the radius is counted in, so the reach is never short.
-RADIUS_MARGIN_KM = 1.0
 
 
 class Wave(BaseModel):
@@ -76,51 +67,9 @@ def _suppress(counts: dict[str, int], k: int) -> dict[str, int | None]:
     return ShownWaves.of(counts, k).recipients
 
 
-def _near(commune: str, km: float) -> set[str]:
-    """The departments of the communes whose centre lies within `km` of `commune`'s."""
-    com = reference.communes()
-    lat0, lon0 = com.filter(com["insee"] == commune).select("lat", "lon").row(0)
-    lat, lon = np.radians(com["lat"].to_numpy()), np.radians(com["lon"].to_numpy())
-    a = (
-        np.sin((lat - np.radians(lat0)) / 2) ** 2
-        + np.cos(np.radians(lat0)) * np.cos(lat) * np.sin((lon - np.radians(lon0)) / 2) ** 2
-    )
-    within = 2 * EARTH_KM * np.arcsin(np.sqrt(a)) <= km + RADIUS_MARGIN_KM
-    return set(com.filter(within)["department"].to_list())
-
-
-@cache
-def _departments() -> dict[str, str]:
-    """Every department -> its region."""
-    deps = reference.departments()
-    return dict(zip(deps["code"], deps["region_code"], strict=True))
-
-
-def reachable_departments(criteria: Criteria) -> set[str]:
-    """The departments where a prospect matching `criteria` may live, from its geography
-    alone (AND across keys; `exclude` is left out: it only removes people). Every
-    department when the criteria name no place."""
-    region_of = _departments()
-    out = set(region_of)
-    com = reference.communes()
-    if criteria.regions is not None:
-        out &= {d for d, r in region_of.items() if r in criteria.regions}
-    if criteria.departments is not None:
-        out &= set(criteria.departments)
-    if criteria.communes is not None:
-        out &= set(com.filter(com["insee"].is_in(criteria.communes))["department"].to_list())
-    if criteria.postcodes is not None:
-        places = com.select("department", pl.col("postcodes").str.split("|")).explode("postcodes")
-        hit = places.filter(pl.col("postcodes").is_in(criteria.postcodes))
-        out &= set(hit["department"].to_list())
-    if criteria.radius is not None:
-        out &= _near(criteria.radius.commune, criteria.radius.km)
-    return out
-
-
 def reachable(criteria: Criteria) -> set[str]:
     """The calendars (wave keys) the criteria can reach."""
-    return {windows.calendar_of(d).key for d in reachable_departments(criteria)}
+    return {windows.calendar_of(d).key for d in reach.departments(criteria)}
 
 
 def listed(session: Session, order: Order, counts: Iterable[str] = ()) -> list[str]:

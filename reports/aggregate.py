@@ -41,6 +41,7 @@ from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
 from sales.quotes.service import dimension_values, region_of_department
+from segmentation import reach
 from segmentation.criteria import Criteria
 
 S = OrderStatus
@@ -323,12 +324,10 @@ def possible(criteria: Criteria) -> dict[str, set[str]]:
     them is protected as a small one (privacy.suppress_possible). Ages are taken a year wider
     (the draw and the report's day may straddle a birthday); `unknown` (left the base since)
     is no attribute of anyone a customer can target, and stays as any empty cell."""
-    region_of = region_of_department()
-    lo, hi = (criteria.age.min, criteria.age.max) if criteria.age else (0, 200)
     return {
-        "region": {region_of[d] for d in waves.reachable_departments(criteria)},
-        "age_band": {b for b, a, z in reference.AGE_BANDS if a <= hi + 1 and z >= lo - 1},
-        "sex": set(criteria.sex or ("F", "M")),
+        "region": reach.regions(criteria),
+        "age_band": reach.age_bands(criteria, slack_years=1),
+        "sex": reach.listed(criteria, "sex"),
     }
 
 

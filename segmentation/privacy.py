@@ -15,7 +15,9 @@
   least two are hidden and the hidden cells add up to at least k, so that subtracting the shown
   cells from the total never isolates a small group. Regions and departments nest: the same rule
   holds inside every region, and a hidden region never has all its departments shown (see
-  `suppress_nested`).
+  `suppress_nested`). An empty cell is hidden too; one the criteria reach (segmentation.reach)
+  is protected as a small one (`Cell.possible`), so that the hidden cells never tell an empty
+  cell from one holding a few people.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +101,14 @@ class Cell:
     label: str
     exact: int
     sampled: int = 0  # how many of its prospects are in the sample (PersonSample)
+    # The reader cannot rule out that someone is in it (the criteria reach it: segmentation.
+    # reach). Empty, it is protected as a small cell would be.
+    possible: bool = False
+
+    @property
+    def may_hold(self) -> bool:
+        """Whether someone may be in the cell, as far as the reader can tell."""
+        return self.exact > 0 or self.possible
 
 
 @dataclass(frozen=True)
@@ -113,12 +123,16 @@ class ShownCell:
 
 
 def _complete(cells: Sequence[Cell], hidden: set[str], k: int) -> set[str]:
-    """Hide more cells, smallest first, until the hidden cells that hold anyone are none, or at
-    least two that add up to at least k. Empty cells are hidden too (their emptiness is not
-    shown) but protect nothing and need no protecting: subtracting them isolates no one."""
+    """Hide more cells, smallest first, until the hidden cells that may hold anyone
+    (`Cell.may_hold`) are none, or at least two that add up to at least k. An empty cell is
+    hidden too (its emptiness is not shown). One the reader knows to be empty protects nothing
+    and needs no protecting. One it cannot rule out (`Cell.possible`) is protected as a small
+    one: were the others shown in full beside it, the total minus them would tell it from a
+    small cell, whose complement is hidden, i.e. tell whether anyone is there."""
     hidden = set(hidden)
     exact = {c.value: c.exact for c in cells}
-    holding = [v for v in hidden if exact.get(v, 0) > 0]
+    maybe = {c.value for c in cells if c.may_hold}
+    holding = [v for v in hidden if v in maybe]
     if not holding:
         return hidden
     rest = sorted(
@@ -172,7 +186,7 @@ def suppress_nested(
         before = (len(hp), len(hc))
         hp = _complete(parents, hp, k)
         for p in parents:
-            group = [c for c in kids[p.value] if c.exact > 0]
+            group = [c for c in kids[p.value] if c.may_hold]
             hidden_here = {c.value for c in group if c.value in hc}
             if p.value in hp and not hidden_here and group:
                 # A hidden parent must not be the sum of shown children.
@@ -204,14 +218,24 @@ def protect_result(
     region_of: Mapping[str, str],
     k: int,
     rate: float,
+    possible: Mapping[str, Collection[str]] | None = None,
 ) -> Protected:
     """Weights, rounding and suppression for a total and its breakdowns. Every possible cell of
     a dimension is listed (`cells_of`), empty ones included, so the listing itself tells
-    nothing. Cells are sums of the same weights as the total: they agree with it."""
+    nothing. Cells are sums of the same weights as the total: they agree with it. `possible`:
+    per dimension, the cells the criteria reach (segmentation.reach.cells); an empty one of
+    them is protected as a small one (`Cell.possible`), the others are known to be empty."""
     shown_total = shown_count(total, total_sampled, k, rate)
+    reachable = possible or {}
     cells = {
         dim: [
-            Cell(v, label, breakdowns[dim].get(v, 0), sampled[dim].get(v, 0))
+            Cell(
+                v,
+                label,
+                breakdowns[dim].get(v, 0),
+                sampled[dim].get(v, 0),
+                v in reachable.get(dim, ()),
+            )
             for v, label in cells_of[dim]
         ]
         for dim in breakdowns
@@ -231,6 +255,7 @@ def protect_result(
                 r,
                 sum(c.exact for c in cells["department"] if region_of[c.value] == r),
                 sum(c.sampled for c in cells["department"] if region_of[c.value] == r),
+                any(c.possible for c in cells["department"] if region_of[c.value] == r),
             )
             for r in sorted(set(region_of.values()))
         ]
@@ -260,13 +285,15 @@ def protect_result(
 
 
 def suppress_counts(
-    counts: Mapping[str, int], k: int, zeros_shown: bool = False
+    counts: Mapping[str, int], k: int, zeros_shown: bool = False, possible: Iterable[str] = ()
 ) -> dict[str, int | None]:
     """Exact counts of one flat dimension (no weights: the ledger of an order, say), with the same
     rule as `protect`: cells under k hidden, more with them until the hidden cells cannot be
     worked out from the total. Empty cells are hidden too, unless `zeros_shown` (a time series:
-    an empty hour singles no one out)."""
-    cells = [Cell(v, v, n) for v, n in counts.items()]
+    an empty hour singles no one out); an empty one of `possible` is protected as a small one
+    (`Cell.possible`)."""
+    maybe = set(possible)
+    cells = [Cell(v, v, n, possible=v in maybe) for v, n in counts.items()]
     small = {c.value for c in cells if c.exact < k and (c.exact > 0 or not zeros_shown)}
     hidden = _complete(cells, small, k)
     return {c.value: None if c.value in hidden else c.exact for c in cells}
@@ -277,22 +304,8 @@ def suppress_possible(
 ) -> dict[str, int | None]:
     """`suppress_counts` where the reader cannot rule out that an empty cell holds someone
     (`possible`: a wave of a calendar the criteria reach, a region they cover): such an
-    empty cell is hidden AND protected as a small one would be. Were the others shown in
-    full beside it, the total minus them would be 0, and telling it from a small cell (whose
-    complement is hidden) would say whether anyone is there."""
-    shown = suppress_counts(counts, k)
-    maybe = {c for c in possible if c in counts} | {c for c, n in counts.items() if n > 0}
-    hidden = [c for c in maybe if shown[c] is None]
-    if hidden and all(counts[c] == 0 for c in hidden):
-        # Only empty cells are hidden: hide the smallest others with them, as a small cell
-        # would have had, until the hidden cells could hold a group of k.
-        total = 0
-        for c in sorted((c for c, n in counts.items() if n > 0), key=lambda c: (counts[c], c)):
-            if total >= k:
-                break
-            shown[c] = None
-            total += counts[c]
-    return shown
+    empty cell is hidden AND protected as a small one would be (`Cell.possible`)."""
+    return suppress_counts(counts, k, possible=possible)
 
 
 @dataclass(frozen=True)

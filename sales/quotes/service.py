@@ -20,7 +20,7 @@ from sales.quotes.exceptions import QuoteBudgetExhausted, QuoteNotFound
 from sales.quotes.models import CanonicalCriteria, Quote
 from sales.quotes.repository import QuoteBudgetRepository, QuoteRepository
 from sales.quotes.schemas import BreakdownCell, QuoteOut, QuoteStaffOut
-from segmentation import privacy
+from segmentation import privacy, reach
 from segmentation.criteria import Criteria
 from segmentation.engine import DEFAULT_BREAKDOWNS, DIMENSIONS, CountResult
 from segmentation.runtime import Segmenter
@@ -159,6 +159,7 @@ def record_quote(
         region_of_department(),
         s.privacy.min_segment_size,
         result.rate,
+        reach.cells(criteria),  # an empty cell they reach is protected as a small one
     )
     shown = protected.total
     zones = _zone_mix(protected.breakdowns["department"])

@@ -194,3 +194,101 @@ def test_price_does_not_reveal_a_small_zone(
     overseas = [line for line in q["price"]["transport"] if line["zone"] == "overseas"]
     if dep["976"]["suppressed"]:
         assert all(line["messages"] == 0 for line in overseas)
+
+
+# An empty cell the criteria reach (`Cell.possible`) is protected as a small one: whether it
+# holds one person or nobody, the same cells are hidden and the same values shown. The other
+# cells are empty or at least k here: where hidden cells add up to exactly k - 1, one person
+# more tips any small cell's complement, empty or not (what the rule of k is about).
+large_or_empty = st.one_of(st.just(0), st.integers(K, 2_000))
+
+
+@settings(max_examples=300)
+@given(
+    counts=st.lists(large_or_empty, min_size=1, max_size=11),
+    reached=st.lists(st.booleans(), min_size=11, max_size=11),
+)
+def test_a_reached_cell_shows_the_same_whether_empty_or_holding_one(
+    counts: list[int], reached: list[bool]
+) -> None:
+    def shown(n: int) -> list[tuple[str, int | None]]:
+        cells = [privacy.Cell("y", "y", n, n, possible=True)] + [
+            privacy.Cell(str(i), str(i), c, c * 3 // 10, possible=r)
+            for i, (c, r) in enumerate(zip(counts, reached, strict=False))
+        ]
+        return [(s.value, s.count) for s in privacy.protect(cells, K, RATE)]
+
+    assert shown(0) == shown(1)
+
+
+@settings(max_examples=300)
+@given(counts=cells_strategy, reached=st.lists(st.booleans(), min_size=12, max_size=12))
+def test_reached_cells_cannot_be_worked_out_either(counts: list[int], reached: list[bool]) -> None:
+    """The property above with cells the criteria reach: total minus the shown cells never
+    tells that the hidden ones hold fewer than k, nor that a reached one is empty."""
+    cells = [
+        privacy.Cell(str(i), str(i), n, n * 3 // 10, possible=r)
+        for i, (n, r) in enumerate(zip(counts, reached, strict=False))
+    ]
+    shown = privacy.protect(cells, K, RATE)
+    hidden = [c for c, s in zip(cells, shown, strict=True) if s.count is None and c.may_hold]
+    if hidden and any(s.count is not None for s in shown):
+        assert len(hidden) >= 2
+        assert sum(c.exact for c in hidden) >= K
+
+
+@settings(max_examples=300)
+@given(
+    sizes=st.lists(st.lists(large_or_empty, min_size=1, max_size=4), min_size=1, max_size=6),
+    at=st.integers(0, 5),
+)
+def test_a_reached_department_shows_the_same_whether_empty_or_holding_one(
+    sizes: list[list[int]], at: int
+) -> None:
+    """Regions and departments: the department "y" the criteria reach, in region `at`."""
+    at %= len(sizes)
+
+    def hidden(n: int) -> tuple[set[str], set[str]]:
+        children = [privacy.Cell("y", "y", n, possible=True)]
+        parent_of = {"y": str(at)}
+        for p, kids in enumerate(sizes):
+            for c, size in enumerate(kids):
+                children.append(privacy.Cell(f"{p}.{c}", f"{p}.{c}", size))
+                parent_of[f"{p}.{c}"] = str(p)
+        parents = [
+            privacy.Cell(
+                str(p),
+                str(p),
+                sum(c.exact for c in children if parent_of[c.value] == str(p)),
+                possible=p == at,
+            )
+            for p in range(len(sizes))
+        ]
+        return privacy.suppress_nested(parents, children, parent_of, K)
+
+    assert hidden(0) == hidden(1)
+    assert "y" in hidden(0)[1]
+
+
+def test_protect_result_protects_an_empty_cell_only_where_the_criteria_reach() -> None:
+    """Sex, with nobody of one sex: reached (no `sex` criterion), the empty cell hides the
+    other one with it, as a small one would; unreached (women only), it protects nothing."""
+    args: dict[str, Any] = dict(
+        total=300,
+        total_sampled=100,
+        breakdowns={"sex": {"F": 300}},
+        sampled={"sex": {"F": 100}},
+        cells_of={"sex": [("F", "F"), ("M", "M")]},
+        region_of={},
+        k=K,
+        rate=RATE,
+    )
+    reached = privacy.protect_result(**args, possible={"sex": {"F", "M"}})
+    small = privacy.protect_result(
+        **{**args, "total": 301, "breakdowns": {"sex": {"F": 300, "M": 1}}},
+        possible={"sex": {"F", "M"}},
+    )
+    known = privacy.protect_result(**args, possible={"sex": {"F"}})
+    assert [c.count for c in reached.breakdowns["sex"]] == [None, None]
+    assert [c.count for c in small.breakdowns["sex"]] == [None, None]
+    assert [c.count for c in known.breakdowns["sex"]] == [known.total, None]
