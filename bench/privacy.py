@@ -27,10 +27,11 @@ Families (each a function below, `family_*`):
    (`mean_rule`), or when any pair differs (`any_difference_rule`: with `exclude` removing
    nobody, the two sets are the same set).
 
-Not modelled yet: reports of a sending order read minutes apart (model: the recipients of two
-readings differ by the few delivered in between: a pair whose difference is that group, with
-the report's cells as the sets) and waves whose existence shows a small calendar (a boolean,
-not a count: model as membership with "a wave exists" as the observation).
+Not counts, so not here: reports of a sending order read minutes apart, waves whose existence
+shows a small calendar, an empty cell told from a small one, and an exhausted segment's exact
+size in what is sent and billed. Each is a yes-or-no leak, closed by a rule and played as an
+attack through the product by a test (tests/reports/test_in_progress.py, test_shape.py,
+tests/dispatch/test_waves.py, test_volume.py, tests/sales/test_quote_cells.py).
 
 Utility: for sets of about 1,000, 10,000 and 100,000 prospects, the p95 of |shown - exact| /
 exact over many distinct sets.
