@@ -48,13 +48,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from bench.common import emit, ensure_base
-from bench.privacy_mechanisms import MECHANISMS, Mechanism, MechanismFactory
+from bench.privacy_mechanisms import MECHANISMS, Mechanism, MechanismFactory, Today, bench_sample
 from bench.privacy_sets import (
     Index,
     NoSet,
@@ -396,7 +397,22 @@ def population(rows: int) -> Population:
     return load(pl.read_parquet(base.attributes), as_of)
 
 
-def run(rows: int, plan: Plan, mechanisms: Sequence[str] = ("today",)) -> dict[str, Any]:
+def _today_at(rate: float) -> Mechanism:
+    return Today(bench_sample(rate))
+
+
+def run(
+    rows: int,
+    plan: Plan,
+    mechanisms: Sequence[str] = ("cell-key", "today"),
+    sample_rates: Sequence[float] = (),
+) -> dict[str, Any]:
+    """Every family against each named mechanism (the baseline `cell-key` and the product's
+    `today` by default), and against the product's mechanism at other sample rates (named
+    `today_rate_<r>`): the trade-off between the attack's error and accuracy, measured."""
+    factories = {m: MECHANISMS[m] for m in mechanisms}
+    for r in sample_rates:
+        factories[f"today_rate_{r:g}"] = partial(_today_at, r)
     t0 = time.perf_counter()
     pop = population(rows)
     groups = target_groups(pop, plan.groups)
@@ -407,7 +423,7 @@ def run(rows: int, plan: Plan, mechanisms: Sequence[str] = ("today",)) -> dict[s
         "target_group_sizes": [g.size for g in groups],
         "target_groups": [g.label for g in groups],
         "targets": TARGETS,
-        "mechanisms": {m: measure(m, MECHANISMS[m], pop, plan) for m in mechanisms},
+        "mechanisms": {m: measure(m, f, pop, plan) for m, f in factories.items()},
         "wall_s": round(time.perf_counter() - t0, 1),
     }
 
@@ -418,12 +434,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="200k base, fewer groups and budgets")
     ap.add_argument("--groups", type=int, help="target groups (default 40, quick 8)")
     ap.add_argument("--mechanism", action="append", choices=sorted(MECHANISMS))
+    ap.add_argument(
+        "--sample-rate",
+        action="append",
+        type=float,
+        default=[],
+        help="also the product's mechanism at this sample rate (repeatable, e.g. 0.2)",
+    )
     args = ap.parse_args()
     plan = QUICK if args.quick else Plan()
     if args.groups:
         plan = Plan(**{**plan.__dict__, "groups": args.groups})
     rows = 200_000 if args.quick else args.rows
-    emit(f"privacy_{rows}", run(rows, plan, args.mechanism or ["today"]))
+    # The baseline and the product by default; only the rates asked for when there are some.
+    mechanisms = args.mechanism or ([] if args.sample_rate else ["cell-key", "today"])
+    emit(f"privacy_{rows}", run(rows, plan, mechanisms, args.sample_rate))
 
 
 if __name__ == "__main__":
