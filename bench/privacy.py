@@ -448,7 +448,8 @@ def main() -> None:
     rows = 200_000 if args.quick else args.rows
     # The baseline and the product by default; only the rates asked for when there are some.
     mechanisms = args.mechanism or ([] if args.sample_rate else ["cell-key", "today"])
-    emit(f"privacy_{rows}", run(rows, plan, mechanisms, args.sample_rate))
+    name = f"privacy_{rows}" + ("_rates" if args.sample_rate else "")  # the table keeps its file
+    emit(name, run(rows, plan, mechanisms, args.sample_rate))
 
 
 if __name__ == "__main__":
