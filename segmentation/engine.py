@@ -267,12 +267,16 @@ class Engine:
             params.extend(band_params)
         # Column names come from DIMENSIONS; values are bound: no input reaches the text. The
         # total is the sum of any one dimension's cells, so no empty grouping set is needed.
+        # The rows are grouped once by every dimension together (a plain GROUP BY: DuckDB's
+        # grouping sets over the rows cost a broad quote about 4 ms more at 10M with the
+        # sample's sum), and only that small result is rolled up into one set per dimension.
+        sample = "sum(w)" if with_sample else "0"
+        names = ", ".join(groups)
         sets = ", ".join(f"({g})" for g in groups)
         query = (
-            f"SELECT GROUPING({', '.join(groups)}) AS g, {', '.join(groups)}, "  # noqa: S608
-            f"count(*), {'sum(w)' if with_sample else '0'} "
-            f"FROM (SELECT {'w, ' if with_sample else ''}{', '.join(exprs)} "
-            f"FROM attributes WHERE {sql.where()}) "
+            f"WITH fine AS (SELECT {', '.join(exprs)}, count(*) AS n, {sample} AS s "  # noqa: S608
+            f"FROM attributes WHERE {sql.where()} GROUP BY ALL) "
+            f"SELECT GROUPING({names}) AS g, {names}, sum(n), sum(s) FROM fine "
             f"GROUP BY GROUPING SETS ({sets})"
         )
         params.extend(sql.params)
