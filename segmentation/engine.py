@@ -383,13 +383,14 @@ class Engine:
         cur = self.cursor()
         try:
             cur.register("wanted", pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64))}))
+            # sex is stored as its code in the vocabulary: the ledger keeps its value ("F").
             return cur.sql(
-                "SELECT c.prospect_id, a.department::VARCHAR AS department, a.sex::VARCHAR AS sex, "
-                "c.phone_enc, "
+                "SELECT c.prospect_id, a.department::VARCHAR AS department, "
+                "list_extract(?::VARCHAR[], a.sex::INTEGER + 1) AS sex, c.phone_enc, "
                 "c.phone_hmac::BLOB AS phone_hmac FROM read_parquet(?) c "
                 "JOIN attributes a USING (prospect_id) "
                 "WHERE c.prospect_id IN (SELECT id FROM wanted) ORDER BY c.prospect_id",
-                params=[str(self.snapshot.contacts)],
+                params=[self.vocabulary["sex"], str(self.snapshot.contacts)],
             ).to_arrow_table()
         finally:
             cur.close()

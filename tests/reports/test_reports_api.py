@@ -188,6 +188,12 @@ def test_breakdowns_match_the_base_and_hide_small_cells(
             assert cell["recipients"] is None
     sexes = doc["breakdowns"]["sex"]
     assert {c["value"] for c in sexes} == {"F", "M"}
+    truth_sex = {s: int((mine["sex"] == s).sum()) for s in ("F", "M")}
+    assert sum(truth_sex.values()) == QUANTITY  # every recipient counted under F or M
+    for c in sexes:  # each cell is its exact count, or hidden
+        assert c["recipients"] in (None, truth_sex[c["value"]])
+    if min(truth_sex.values()) >= k:
+        assert {c["value"]: c["recipients"] for c in sexes} == truth_sex
     shown_regions = {c["label"]: c["recipients"] for c in doc["breakdowns"]["region"]}
     assert shown_regions["Bretagne"] is not None
     assert shown_regions["Martinique"] is not None
