@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from dispatch.endpoints import stop_router
 from kit import http_errors as errors
@@ -17,6 +18,10 @@ from kit.errors import RentalError
 from kit.settings import get_settings
 from rental import api
 from rental.migrations import upgrade
+from web import session as web_session
+from web.routes import router as web_router
+from web.security import SecurityHeaders
+from web.templating import STATIC
 
 log = logging.getLogger("rental")
 
@@ -43,8 +48,11 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     errors.install(app)
+    web_session.install(app)  # the pages' refusals are pages: a redirect, an error page
     app.include_router(api.router)
     app.include_router(stop_router)  # /s/{token}: short, outside /v1, in the SMS itself
+    app.include_router(web_router)  # the web app: sign-in, segment builder (not in /docs)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     admit = get_settings().admission
     wait = admit.max_wait_seconds
     quotes = Gate("quotes", admit.quote_concurrency, wait)
@@ -53,6 +61,7 @@ def create_app() -> FastAPI:
         AdmissionMiddleware,
         routes=[
             Route("POST", re.compile(r"/v1/quotes"), quotes),
+            Route("POST", re.compile(r"/app/segment(/count)?"), quotes),  # the pages' quotes
             # Documents: reports built from the ledger, invoices rendered to HTML or PDF.
             Route("GET", re.compile(r"/v1/orders/[^/]+/report"), reports),
             Route("GET", re.compile(r"/v1/invoices/[^/]+"), reports, re.compile("format=[ph]")),
@@ -61,6 +70,7 @@ def create_app() -> FastAPI:
         render=errors.render,
         exempt=("/v1/health",),
     )
-    # Outermost: a body too large is refused before anything else looks at the request.
     app.add_middleware(BodyLimitMiddleware, max_bytes=admit.max_body_bytes, render=errors.too_large)
+    # Outermost: every response, refusals included, carries the security headers.
+    app.add_middleware(SecurityHeaders)
     return app

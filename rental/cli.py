@@ -67,6 +67,44 @@ def add_key(
     typer.echo("Store this key now: it is not shown again.", err=True)
 
 
+@accounts_app.command("add-user")
+@friendly_errors
+def add_user(
+    organisation: Annotated[str, typer.Option(help="Organisation name.")],
+    email: Annotated[str, typer.Option(help="The e-mail the person signs in with.")],
+    role: Annotated[Role, typer.Option(help="client, account_manager or admin.")] = Role.client,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from standard input (first line); otherwise a one-time "
+            "password is printed, to be changed at the first sign-in.",
+        ),
+    ] = False,
+) -> None:
+    """Create a person who signs in to the web app with an e-mail and a password."""
+    from sales.accounts import signin
+
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("no password on standard input", 2)
+    upgrade()
+    with unit_of_work() as session:
+        made = signin.add_user(session, organisation, role, email, password)
+    out = {"email": made.email, "organisation": made.organisation, "role": made.role.value}
+    if made.one_time_password is not None:
+        out["one_time_password"] = made.one_time_password
+    typer.echo(json.dumps(out))
+    if made.one_time_password is not None:
+        typer.echo(
+            "Give this one-time password to the person: it is not shown again and must be "
+            "changed at the first sign-in.",
+            err=True,
+        )
+
+
 @accounts_app.command("revoke-key")
 @friendly_errors
 def revoke_key(

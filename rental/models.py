@@ -2,7 +2,14 @@
 
 from dispatch.models import Batch, CarrierStatus, EarlyReceipt, Recipient
 from kit.locks import Counter
-from sales.accounts.models import ApiKey, AuditEvent, Organisation, User
+from sales.accounts.models import (
+    ApiKey,
+    AuditEvent,
+    Organisation,
+    SignInFailure,
+    User,
+    WebSession,
+)
 from sales.idempotency.models import IdempotencyKey
 from sales.invoices.models import Invoice, Payment
 from sales.orders.models import Order, OrderEvent
@@ -29,6 +36,8 @@ __all__ = [
     "QuoteFlag",
     "Recipient",
     "Reservation",
+    "SignInFailure",
     "Suppression",
     "User",
+    "WebSession",
 ]

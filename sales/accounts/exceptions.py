@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kit.errors import Conflict, Forbidden, NotFound, Unauthorized
+from kit.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 
 
 class InvalidApiKey(Unauthorized):
@@ -21,3 +21,21 @@ class OrganisationExists(Conflict):
 
 class RoleRequired(Forbidden):
     code = "role_required"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class WeakPassword(InvalidInput):
+    code = "weak_password"
+
+
+class SignInFailed(Unauthorized):
+    """Wrong e-mail or password: never says which, so that it reveals no account."""
+
+    code = "sign_in_failed"
+
+
+class SignInThrottled(TooManyRequests):
+    code = "sign_in_throttled"

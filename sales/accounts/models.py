@@ -1,4 +1,5 @@
-"""Organisations, their users (role per user) and API keys (stored as SHA-256 digests)."""
+"""Organisations, their users (role per user), API keys (stored as SHA-256 digests), and what
+people need to sign in to the web app: e-mail, argon2 password hash, sessions, failed attempts."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # People who sign in to the web app; users made for an API key have neither.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A one-time password printed by the CLI: changed at the first sign-in.
+    password_must_change: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -67,6 +75,37 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its digest is stored, so a
+    copy of the database opens no session."""
+
+    __tablename__ = "web_sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))  # must come back with every form
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class SignInFailure(Base):
+    """A failed sign-in, by digests of the e-mail and of the address it came from (never the
+    e-mail itself): the throttle counts them over a short window."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_email_at", "email_digest", "at"),
+        Index("ix_sign_in_failures_address_at", "address_digest", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email_digest: Mapped[str] = mapped_column(String(64))
+    address_digest: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEvent(Base):

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from sales.accounts.models import ApiKey, AuditEvent, Organisation, Role, User
+from sales.accounts.models import (
+    ApiKey,
+    AuditEvent,
+    Organisation,
+    Role,
+    SignInFailure,
+    User,
+    WebSession,
+)
 
 
 class AccountRepository:
@@ -71,6 +79,59 @@ class AccountRepository:
         return self.session.scalar(
             select(ApiKey).where(ApiKey.digest == digest, ApiKey.revoked_at.is_(None))
         )
+
+
+class SignInRepository:
+    """Users by e-mail, web sessions and failed sign-ins."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def user_by_email(self, email: str) -> User | None:
+        return self.session.scalar(select(User).where(User.email == email))
+
+    def add_session(self, web: WebSession) -> None:
+        self.session.add(web)
+        self.session.flush()
+
+    def live_session(self, digest: str, now: datetime) -> WebSession | None:
+        return self.session.scalar(
+            select(WebSession).where(WebSession.digest == digest, WebSession.expires_at > now)
+        )
+
+    def end_session(self, digest: str) -> None:
+        self.session.execute(delete(WebSession).where(WebSession.digest == digest))
+
+    def end_expired_sessions(self, user_id: int, now: datetime) -> None:
+        self.session.execute(
+            delete(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at <= now)
+        )
+
+    def end_other_sessions(self, user_id: int, keep: str) -> None:
+        self.session.execute(
+            delete(WebSession).where(WebSession.user_id == user_id, WebSession.digest != keep)
+        )
+
+    def add_failure(self, email_digest: str, address_digest: str, at: datetime) -> None:
+        self.session.add(
+            SignInFailure(email_digest=email_digest, address_digest=address_digest, at=at)
+        )
+        self.session.flush()
+
+    def failures_since(
+        self, column: str, digest: str, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """How many failures for this e-mail or address digest since then, and the oldest."""
+        col = getattr(SignInFailure, column)
+        row = self.session.execute(
+            select(func.count(), func.min(SignInFailure.at)).where(
+                col == digest, SignInFailure.at >= since
+            )
+        ).one()
+        return int(row[0] or 0), row[1]
+
+    def forget_failures_before(self, before: datetime) -> None:
+        self.session.execute(delete(SignInFailure).where(SignInFailure.at < before))
 
 
 class AuditRepository:

@@ -16,7 +16,7 @@ from sales.accounts.exceptions import (
     OrganisationExists,
     OrganisationNotFound,
 )
-from sales.accounts.models import ContentReview, Organisation, Role
+from sales.accounts.models import ContentReview, Organisation, Role, User
 from sales.accounts.repository import AccountRepository
 from sales.accounts.schemas import IssuedKey, Principal, RevokedKey
 
@@ -38,14 +38,15 @@ def add_organisation(session: Session, name: str) -> Organisation:
     return repo.add_organisation(name, clock.now())
 
 
-def add_key(
-    session: Session, organisation: str, role: Role, user_name: str | None = None
-) -> IssuedKey:
-    repo = AccountRepository(session)
+def organisation_for(
+    repo: AccountRepository, organisation: str, role: Role, what: str
+) -> Organisation:
+    """The organisation a new user of `role` joins: staff belong to the broker's (created on
+    first use), a client to an existing customer's."""
     broker = get_settings().broker_organisation
     if role is not Role.client and organisation != broker:
         raise InvalidInput(
-            f"{role.value} keys belong to the broker's organisation {broker!r}, not to a "
+            f"{role.value} {what} belong to the broker's organisation {broker!r}, not to a "
             f"customer's: use --organisation {broker!r}"
         )
     org = repo.organisation_by_name(organisation)
@@ -56,6 +57,14 @@ def add_key(
             f"no organisation named {organisation!r}: create it with "
             f"`rental accounts add-organisation {organisation!r}`"
         )
+    return org
+
+
+def add_key(
+    session: Session, organisation: str, role: Role, user_name: str | None = None
+) -> IssuedKey:
+    repo = AccountRepository(session)
+    org = organisation_for(repo, organisation, role, "keys")
     now = clock.now()
     name = user_name or f"{role.value}-{repo.count_users(org) + 1}"
     user = repo.add_user(org, name, role, now)
@@ -96,7 +105,11 @@ def authenticate(session: Session, key: str | None) -> Principal:
     found = AccountRepository(session).key_by_digest(digest(key))
     if found is None:
         raise InvalidApiKey("unknown or revoked API key")
-    user = found.user
+    return principal_of(found.user)
+
+
+def principal_of(user: User) -> Principal:
+    """What a user may do, signed in with a key or a password."""
     org = user.organisation.name
     staff = user.role is not Role.client and org == get_settings().broker_organisation
     # A staff role outside the broker's organisation (a record made before that rule) acts as a

@@ -1,0 +1,83 @@
+"""`rental accounts add-user`: people who sign in, with a password of their own or a
+one-time one changed at the first sign-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from tests.conftest import ScanningClient
+from tests.rental.test_cli import rental
+from tests.web.conftest import PASSWORD, csrf_of, sign_in
+
+
+def test_add_user_with_a_password_on_stdin_signs_in(browser: Callable[..., ScanningClient]) -> None:
+    r = rental(
+        "accounts", "add-user", "--organisation", "Acme", "--role", "client",
+        "--email", "Marketeuse@Acme.test", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert made == {"email": "marketeuse@acme.test", "organisation": "Acme", "role": "client"}
+    assert PASSWORD not in r.stdout + r.stderr
+    client = sign_in(browser(), "marketeuse@acme.test")
+    assert client.get("/app/segment").status_code == 200
+
+    again = rental(
+        "accounts", "add-user", "--organisation", "Acme", "--email", "marketeuse@acme.test",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+
+
+def test_add_user_refuses_what_it_cannot_make() -> None:
+    for args, stdin, says in (
+        (["--organisation", "Acme", "--role", "account_manager"], PASSWORD, "broker"),
+        (["--organisation", "Nowhere"], PASSWORD, "add-organisation"),
+        (["--organisation", "Acme"], "short", "at least 12 characters"),
+        (["--organisation", "Acme"], "", "no password"),
+    ):
+        r = rental(
+            "accounts", "add-user", *args, "--email", "p@acme.test", "--password-stdin",
+            stdin=stdin + "\n",
+        )  # fmt: skip
+        assert r.returncode != 0
+        assert says in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    bad = rental("accounts", "add-user", "--organisation", "Acme", "--email", "not-an-email")
+    assert bad.returncode == 1
+    assert "e-mail address" in bad.stderr
+
+
+def test_a_one_time_password_must_be_changed_first(browser: Callable[..., ScanningClient]) -> None:
+    r = rental("accounts", "add-user", "--organisation", "Acme", "--email", "new@acme.test")
+    assert r.returncode == 0, r.stderr
+    one_time = json.loads(r.stdout)["one_time_password"]
+    assert "not shown again" in r.stderr
+
+    client = browser()
+    page = client.get("/")
+    signed = client.post(
+        "/sign-in",
+        data={"email": "new@acme.test", "password": one_time, "csrf_token": csrf_of(page.text)},
+    )
+    assert signed.headers["location"] == "/app/password"
+    assert client.get("/app/segment").headers["location"] == "/app/password"
+    form = client.get("/app/password").text
+    assert "usage unique" in form
+    token = csrf_of(form)
+    short = client.post(
+        "/app/password",
+        data={"csrf_token": token, "current": one_time, "new": "court", "again": "court"},
+    )
+    assert short.status_code == 422
+    assert "au moins 12 caractères" in short.text
+    done = client.post(
+        "/app/password",
+        data={"csrf_token": token, "current": one_time, "new": PASSWORD, "again": PASSWORD},
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/app/segment"
+    assert client.get("/app/segment").status_code == 200
+    assert sign_in(browser(), "new@acme.test").get("/app/segment").status_code == 200

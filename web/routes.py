@@ -1,0 +1,11 @@
+"""The pages' router, for the composition root (rental/app.py) to include."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from web import segment, signin
+
+router = APIRouter(include_in_schema=False)
+router.include_router(signin.router)
+router.include_router(segment.router)
