@@ -46,8 +46,8 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> TestCli
 
 
 @pytest.fixture
-def browser(app_client: ScanningClient, canary: Canary) -> Callable[..., ScanningClient]:
-    """`browser()` (http://) or `browser(https=True)`: a new browser on the running app that
+def visitor(app_client: ScanningClient, canary: Canary) -> Callable[..., ScanningClient]:
+    """`visitor()` (http://) or `visitor(https=True)`: a new browser on the running app that
     does not follow redirects, so that tests see them."""
 
     def make(https: bool = False) -> ScanningClient:
@@ -60,7 +60,7 @@ def browser(app_client: ScanningClient, canary: Canary) -> Callable[..., Scannin
 
 
 @pytest.fixture
-def marketer(browser: Callable[..., ScanningClient]) -> ScanningClient:
+def marketer(visitor: Callable[..., ScanningClient]) -> ScanningClient:
     """A client of Acme, signed in."""
     add_user("marketeuse@acme.test")
-    return sign_in(browser(), "marketeuse@acme.test")  # type: ignore[return-value]
+    return sign_in(visitor(), "marketeuse@acme.test")  # type: ignore[return-value]

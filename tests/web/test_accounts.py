@@ -11,7 +11,7 @@ from tests.rental.test_cli import rental
 from tests.web.conftest import PASSWORD, csrf_of, sign_in
 
 
-def test_add_user_with_a_password_on_stdin_signs_in(browser: Callable[..., ScanningClient]) -> None:
+def test_add_user_with_a_password_on_stdin_signs_in(visitor: Callable[..., ScanningClient]) -> None:
     r = rental(
         "accounts", "add-user", "--organisation", "Acme", "--role", "client",
         "--email", "Marketeuse@Acme.test", "--password-stdin", stdin=PASSWORD + "\n",
@@ -20,7 +20,7 @@ def test_add_user_with_a_password_on_stdin_signs_in(browser: Callable[..., Scann
     made = json.loads(r.stdout)
     assert made == {"email": "marketeuse@acme.test", "organisation": "Acme", "role": "client"}
     assert PASSWORD not in r.stdout + r.stderr
-    client = sign_in(browser(), "marketeuse@acme.test")
+    client = sign_in(visitor(), "marketeuse@acme.test")
     assert client.get("/app/segment").status_code == 200
 
     again = rental(
@@ -50,13 +50,13 @@ def test_add_user_refuses_what_it_cannot_make() -> None:
     assert "e-mail address" in bad.stderr
 
 
-def test_a_one_time_password_must_be_changed_first(browser: Callable[..., ScanningClient]) -> None:
+def test_a_one_time_password_must_be_changed_first(visitor: Callable[..., ScanningClient]) -> None:
     r = rental("accounts", "add-user", "--organisation", "Acme", "--email", "new@acme.test")
     assert r.returncode == 0, r.stderr
     one_time = json.loads(r.stdout)["one_time_password"]
     assert "not shown again" in r.stderr
 
-    client = browser()
+    client = visitor()
     page = client.get("/")
     signed = client.post(
         "/sign-in",
@@ -80,4 +80,4 @@ def test_a_one_time_password_must_be_changed_first(browser: Callable[..., Scanni
     assert done.status_code == 303
     assert done.headers["location"] == "/app/segment"
     assert client.get("/app/segment").status_code == 200
-    assert sign_in(browser(), "new@acme.test").get("/app/segment").status_code == 200
+    assert sign_in(visitor(), "new@acme.test").get("/app/segment").status_code == 200

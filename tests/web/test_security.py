@@ -28,9 +28,9 @@ def _directives(policy: str) -> dict[str, str]:
 
 
 def test_every_page_has_a_strict_policy_and_no_inline_script(
-    browser: Browser, marketer: ScanningClient
+    visitor: Browser, marketer: ScanningClient
 ) -> None:
-    for client, path in ((browser(), "/"), (marketer, "/app/segment")):
+    for client, path in ((visitor(), "/"), (marketer, "/app/segment")):
         r = client.get(path)
         assert r.status_code == 200
         policy = _directives(r.headers["content-security-policy"])
@@ -43,24 +43,24 @@ def test_every_page_has_a_strict_policy_and_no_inline_script(
         # Scripts only as files of the service: none inline, no handler attributes.
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text)
         assert not re.search(r"\son[a-z]+=", r.text)
-    js = browser().get("/static/segment.js")
+    js = visitor().get("/static/segment.js")
     assert js.status_code == 200
     assert "javascript" in js.headers["content-type"]
     assert js.headers["x-content-type-options"] == "nosniff"
 
 
 def test_the_api_gets_the_headers_too_and_is_unchanged(
-    browser: Browser, org_keys: dict[str, str]
+    visitor: Browser, org_keys: dict[str, str]
 ) -> None:
-    r = browser().get("/v1/criteria", headers=auth(org_keys["acme"]))
+    r = visitor().get("/v1/criteria", headers=auth(org_keys["acme"]))
     assert r.status_code == 200
     assert "script-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert "/app/segment" not in browser().get("/openapi.json").text  # pages are not the API
+    assert "/app/segment" not in visitor().get("/openapi.json").text  # pages are not the API
 
 
 def test_a_session_cookie_opens_no_api_route(marketer: ScanningClient) -> None:
-    """Programs use keys; a browser's cookie alone never acts on the API (no CSRF there)."""
+    """Programs use keys; a visitor's cookie alone never acts on the API (no CSRF there)."""
     assert marketer.get("/v1/criteria").status_code == 401
     assert marketer.post("/v1/quotes", json={"sex": ["F"]}).status_code == 401
 
@@ -73,11 +73,11 @@ def _cookie(response: httpx2.Response, name: str) -> str:
 
 
 def test_the_session_cookie_is_httponly_lax_expiring_and_secure_over_https(
-    browser: Browser,
+    visitor: Browser,
 ) -> None:
     add_user("marketeuse@acme.test")
     for https in (False, True):
-        client = browser(https=https)
+        client = visitor(https=https)
         page = client.get("/")
         r = client.post(
             "/sign-in",
@@ -118,10 +118,10 @@ def test_sign_out_ends_the_session_on_the_server(marketer: ScanningClient) -> No
 
 
 def test_forms_without_their_csrf_token_are_refused(
-    browser: Browser, marketer: ScanningClient
+    visitor: Browser, marketer: ScanningClient
 ) -> None:
     add_user("autre@acme.test")
-    stranger = browser()
+    stranger = visitor()
     r = stranger.post("/sign-in", data={"email": "autre@acme.test", "password": PASSWORD})
     assert r.status_code == 403
     assert "rental_session" not in r.headers.get("set-cookie", "")
@@ -140,17 +140,17 @@ def test_forms_without_their_csrf_token_are_refused(
     assert marketer.get("/app/segment").status_code == 200  # still signed in
 
 
-def test_typed_values_are_shown_as_text(browser: Browser) -> None:
+def test_typed_values_are_shown_as_text(visitor: Browser) -> None:
     payload = '"><script>alert(1)</script>{{ 7*7 }}'
     with unit_of_work() as session:
         accounts.add_organisation(session, payload)
     add_user("xss@example.test", organisation=payload)
-    client = sign_in(browser(), "xss@example.test")
+    client = sign_in(visitor(), "xss@example.test")
     page = client.get("/app/segment").text
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}" in page
 
-    refused = browser()
+    refused = visitor()
     form = refused.get("/")
     r = refused.post(
         "/sign-in",
@@ -161,13 +161,13 @@ def test_typed_values_are_shown_as_text(browser: Browser) -> None:
     assert "&lt;script&gt;" in r.text
 
 
-def test_a_wrong_password_says_so_and_opens_nothing(browser: Browser) -> None:
+def test_a_wrong_password_says_so_and_opens_nothing(visitor: Browser) -> None:
     add_user("marketeuse@acme.test")
     for email, password in (
         ("marketeuse@acme.test", "not-the-password"),
         ("nobody@acme.test", PASSWORD),  # the same answer: no account is revealed
     ):
-        client = browser()
+        client = visitor()
         page = client.get("/")
         r = client.post(
             "/sign-in",
@@ -188,9 +188,9 @@ def _attempt(client: ScanningClient, email: str, password: str) -> httpx2.Respon
     )
 
 
-def test_sign_in_is_throttled_per_email_then_per_address(browser: Browser) -> None:
+def test_sign_in_is_throttled_per_email_then_per_address(visitor: Browser) -> None:
     add_user("marketeuse@acme.test")
-    client = browser()
+    client = visitor()
     for _ in range(FAILURES_PER_EMAIL):
         assert _attempt(client, "marketeuse@acme.test", "wrong-password!").status_code == 401
     # Even the right password is refused now, before it is checked.
@@ -201,9 +201,9 @@ def test_sign_in_is_throttled_per_email_then_per_address(browser: Browser) -> No
     assert "minutes" in r.text
 
     add_user("collegue@acme.test")
-    # Another e-mail from the same address still signs in (in a browser of its own).
-    assert _attempt(browser(), "collegue@acme.test", PASSWORD).status_code == 303
+    # Another e-mail from the same address still signs in (in a visitor of its own).
+    assert _attempt(visitor(), "collegue@acme.test", PASSWORD).status_code == 303
     for i in range(FAILURES_PER_ADDRESS - FAILURES_PER_EMAIL):
         _attempt(client, f"guess{i}@acme.test", "wrong-password!")
     # One address trying many e-mails is stopped too, whatever the e-mail.
-    assert _attempt(browser(), "collegue@acme.test", PASSWORD).status_code == 429
+    assert _attempt(visitor(), "collegue@acme.test", PASSWORD).status_code == 429
