@@ -300,24 +300,43 @@ FAMILIES: dict[str, tuple[Family, Callable[[Plan], Sequence[int]]]] = {
 def membership(
     make: MechanismFactory, pop: Population, plan: Plan, seed: int = 0
 ) -> dict[str, Any]:
-    """Accuracy of guessing whether one isolated person is in the base, at each budget."""
+    """Accuracy of guessing whether one isolated person is in the base, at each budget. Each
+    person is present or absent with equal odds; the balanced accuracy (the mean of the
+    accuracies on present and on absent people) is what the guess is worth at equal odds,
+    without the luck of how many of the trials drew "present"."""
     people = isolated_people(pop, plan.trials, seed)
     rng = np.random.default_rng(seed)
-    right_mean = np.zeros(len(plan.budgets))
-    right_any = np.zeros(len(plan.budgets))
+    right_mean = {True: np.zeros(len(plan.budgets)), False: np.zeros(len(plan.budgets))}
+    right_any = {True: np.zeros(len(plan.budgets)), False: np.zeros(len(plan.budgets))}
+    trials = {True: 0, False: 0}
     for i, person in enumerate(people):
         present = bool(rng.random() < 0.5)
         t = person if present else absent(person)
         sets = Sets(pop, t, np.random.default_rng(seed * 100_003 + i))
         means = _pairs(Spend(make(), pop.ids), _padded(sets), plan.budgets)
-        right_mean += np.array([(m.value >= 0.5) == present for m in means])
-        right_any += np.array([m.nonzero == present for m in means])
+        trials[present] += 1
+        right_mean[present] += np.array([(m.value >= 0.5) == present for m in means])
+        right_any[present] += np.array([m.nonzero == present for m in means])
     n = max(len(people), 1)
+
+    def overall(right: dict[bool, np.ndarray]) -> list[float]:
+        return [round(float(x) / n, 3) for x in right[True] + right[False]]
+
+    def balanced(right: dict[bool, np.ndarray]) -> list[float]:
+        rates = [right[p] / max(trials[p], 1) for p in (True, False)]
+        return [round(float(x) / 2, 3) for x in rates[0] + rates[1]]
+
     return {
         "trials": len(people),
+        "present_trials": trials[True],
         "quotes": list(plan.budgets),
-        "accuracy_mean_rule": [round(float(x) / n, 3) for x in right_mean],
-        "accuracy_any_difference_rule": [round(float(x) / n, 3) for x in right_any],
+        "accuracy_mean_rule": overall(right_mean),
+        "accuracy_any_difference_rule": overall(right_any),
+        "balanced_accuracy_mean_rule": balanced(right_mean),
+        "balanced_accuracy_any_difference_rule": balanced(right_any),
+        "right_on_present_mean_rule": [
+            round(float(x) / max(trials[True], 1), 3) for x in right_mean[True]
+        ],
     }
 
 
@@ -406,6 +425,7 @@ def run(
     plan: Plan,
     mechanisms: Sequence[str] = ("cell-key", "today"),
     sample_rates: Sequence[float] = (),
+    membership_only: bool = False,
 ) -> dict[str, Any]:
     """Every family against each named mechanism (the baseline `cell-key` and the product's
     `today` by default), and against the product's mechanism at other sample rates (named
@@ -423,7 +443,12 @@ def run(
         "target_group_sizes": [g.size for g in groups],
         "target_groups": [g.label for g in groups],
         "targets": TARGETS,
-        "mechanisms": {m: measure(m, f, pop, plan) for m, f in factories.items()},
+        "mechanisms": {
+            m: {"mechanism": m, "membership": membership(f, pop, plan)}
+            if membership_only
+            else measure(m, f, pop, plan)
+            for m, f in factories.items()
+        },
         "wall_s": round(time.perf_counter() - t0, 1),
     }
 
@@ -441,6 +466,7 @@ def main() -> None:
         default=[],
         help="also the product's mechanism at this sample rate (repeatable, e.g. 0.2)",
     )
+    ap.add_argument("--membership-only", action="store_true", help="only the membership test")
     args = ap.parse_args()
     plan = QUICK if args.quick else Plan()
     if args.groups:
@@ -449,7 +475,8 @@ def main() -> None:
     # The baseline and the product by default; only the rates asked for when there are some.
     mechanisms = args.mechanism or ([] if args.sample_rate else ["cell-key", "today"])
     name = f"privacy_{rows}" + ("_rates" if args.sample_rate else "")  # the table keeps its file
-    emit(name, run(rows, plan, mechanisms, args.sample_rate))
+    name += "_membership" if args.membership_only else ""
+    emit(name, run(rows, plan, mechanisms, args.sample_rate, args.membership_only))
 
 
 if __name__ == "__main__":
