@@ -30,16 +30,19 @@ def quote(client: ScanningClient, key: str, criteria: dict[str, Any]) -> dict[st
     return dict(r.json())
 
 
-@pytest.fixture
-def probe(app_client: ScanningClient, org_keys: dict[str, str]) -> tuple[dict[str, Any], int]:
+def find_probe(app_client: ScanningClient, am: str) -> tuple[dict[str, Any], int]:
     """Criteria padded with a small department's partner, and how many old men (T) that small
     department holds, found with the account manager's exact counts."""
-    am = org_keys["am"]
     for d, partner in zip(SMALL, SMALL[1:], strict=False):
         old_men = quote(app_client, am, {"departments": [d], **OLD_MEN})["exact_count"]
         if 0 < old_men < 90:
             return {"departments": [d, partner]}, int(old_men)
     raise AssertionError("no small department with a few old men")
+
+
+@pytest.fixture
+def probe(app_client: ScanningClient, org_keys: dict[str, str]) -> tuple[dict[str, Any], int]:
+    return find_probe(app_client, org_keys["am"])
 
 
 @pytest.fixture

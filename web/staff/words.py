@@ -88,6 +88,19 @@ DETAIL = {
     "sent": "envoyés",
     "requested_send_at": "envoi demandé pour",
     "last_error": "dernière erreur",
+    "reservation": "réservation",
+    "offered_quantity": "volume proposé",
+}
+# Values of event details that are words of the code.
+DETAIL_VALUE = {
+    "refunded": "remboursé",
+    "kept": "conservé",
+    "none paid": "aucun paiement",
+    "complete": "complète",
+    "short": "insuffisante",
+    "none": "aucune",
+    "manual": "manuelle",
+    "auto": "automatique",
 }
 BY = {"system": "le système", "client": "le client"}
 
@@ -109,8 +122,8 @@ def detail(key: str, value: Any) -> str:
         return euros(value)
     if key == "invoice_status":
         return INVOICE_STATUS.get(str(value), str(value))
-    if key == "content_review":
-        return {"manual": "manuelle", "auto": "automatique"}.get(str(value), str(value))
+    if isinstance(value, str) and value in DETAIL_VALUE:
+        return DETAIL_VALUE[value]
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "aucun"
     if isinstance(value, int):
