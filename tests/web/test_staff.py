@@ -10,15 +10,18 @@ from html import unescape
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from kit import clock
+from kit.db import unit_of_work
 from kit.settings import get_settings
 from sales.accounts.models import Role
+from sales.invoices.models import Invoice
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_order, create_quote, deposit_of, invoices_of, pay_deposit
 from tests.web.conftest import add_user, csrf_of, sign_in
 from web.staff.actions import ACTIONS
-from web.templating import number
+from web.templating import euros, number
 
 Browser = Callable[..., ScanningClient]
 QUEUE = "/app/gestion"
@@ -290,3 +293,64 @@ def test_the_order_page_shows_exact_counts_beside_shown_ones_its_history_and_wav
     missing = manager.get(order_page("00000000-0000-4000-8000-000000000000"))
     assert missing.status_code == 404
     assert "Commande introuvable" in missing.text
+
+
+def test_holds_and_cancellation_requests_are_settled_from_the_queue(
+    app_client: ScanningClient, org_keys: dict[str, str], manager: ScanningClient
+) -> None:
+    acme, am = org_keys["acme"], org_keys["am"]
+    held, asked = create_order(app_client, acme), create_order(app_client, acme)
+    for order in (held, asked):
+        assert pay_deposit(app_client, acme, am, order["id"]).status_code == 201
+
+    r = post_action(manager, held["id"], "hold", place="commande", reason="Expéditeur à vérifier")
+    assert r.headers["location"] == order_page(held["id"]) + "?fait=suspendu"
+    assert "Commande suspendue." in manager.get(r.headers["location"]).text
+    queue = manager.get(QUEUE)
+    assert f'id="suspendues-{held["id"]}"' in queue.text
+    assert "Expéditeur à vérifier" in queue.text
+    r = post_action(manager, held["id"], "release", place="suspendues")
+    assert r.status_code == 303
+    assert api_order(app_client, acme, held["id"])["status"] == "scheduled"
+    again = post_action(manager, held["id"], "release", place="suspendues")
+    assert again.status_code == 409  # the service's refusal, in French
+    assert "impossible de remettre la commande en route dans cet état" in text_of(again.text)
+
+    reason = {"reason": "Campagne reportée"}
+    cancel = f"/v1/orders/{asked['id']}/cancel"
+    assert app_client.post(cancel, json=reason, headers=auth(acme)).status_code == 200
+    queue = manager.get(QUEUE)
+    assert f'id="annulations-{asked["id"]}"' in queue.text
+    assert "Campagne reportée" in queue.text
+    r = post_action(manager, asked["id"], "decline", place="annulations", reason="Envoi imminent")
+    assert r.status_code == 303
+    assert api_order(app_client, acme, asked["id"])["cancellation_requested"] is False
+    assert app_client.post(cancel, json=reason, headers=auth(acme)).status_code == 200
+    r = post_action(manager, asked["id"], "cancel", place="annulations", refund="oui")
+    assert r.status_code == 303
+    seen = api_order(app_client, acme, asked["id"])
+    assert seen["status"] == "cancelled"
+    refunds = [i for i in invoices_of(app_client, acme, asked["id"]) if i["kind"] == "credit_note"]
+    assert [i["status"] for i in refunds] == ["refund_due"]  # the deposit refunded
+    assert f'id="annulations-{asked["id"]}"' not in manager.get(QUEUE).text
+
+
+def test_overdue_invoices_are_listed_with_their_penalties(
+    app_client: ScanningClient, org_keys: dict[str, str], manager: ScanningClient
+) -> None:
+    order = create_order(app_client, org_keys["acme"])
+    deposit = deposit_of(app_client, org_keys["acme"], order["id"])
+    assert deposit["number"] not in text_of(manager.get(QUEUE).text.split('id="retards"')[1])
+    with unit_of_work() as session:
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id == deposit["id"])
+            .values(due_date=clock.today_paris() - timedelta(days=20))
+        )
+    overdue = text_of(manager.get(QUEUE).text.split('id="retards"')[1])
+    assert deposit["number"] in overdue
+    assert "Acme" in overdue
+    assert "(20 j)" in overdue
+    penalty = deposit_of(app_client, org_keys["acme"], order["id"])["penalty"]
+    assert penalty["total_cents"] > 4000  # the recovery indemnity and interest
+    assert euros(penalty["total_cents"]) in overdue  # as the API computes them
