@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web import segment, signin
+from web import segment, signin, staff
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 router.include_router(segment.router)
+router.include_router(staff.router)

@@ -15,7 +15,13 @@ from web.security import same_token as _same
 from web.templating import render
 
 HOME = "/app/segment"
+STAFF_HOME = "/app/gestion"  # account managers land on their work queue
 CHANGE_PAGE = "/app/password"
+
+
+def home_of(who: WebUser) -> str:
+    """Where a person lands once signed in."""
+    return STAFF_HOME if who.principal.is_staff else HOME
 
 
 class SignInRequired(Exception):

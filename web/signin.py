@@ -22,7 +22,7 @@ from web.security import (
     same_token,
     set_cookie,
 )
-from web.session import CHANGE_PAGE, HOME, AnyWebUserDep, FormDep, check_csrf, current
+from web.session import CHANGE_PAGE, AnyWebUserDep, FormDep, check_csrf, current, home_of
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +52,9 @@ def home(request: Request) -> Response:
     who = current(request)
     if who is None:
         return _sign_in_page(request)
-    return RedirectResponse(CHANGE_PAGE if who.must_change_password else HOME, status_code=303)
+    return RedirectResponse(
+        CHANGE_PAGE if who.must_change_password else home_of(who), status_code=303
+    )
 
 
 def _minutes(seconds: int) -> str:
@@ -77,10 +79,12 @@ def sign_in(request: Request, fields: FormDep) -> Response:
         return _sign_in_page(request, email, missing, 422)
     address = request.client.host if request.client else "unknown"
     refused: RentalError | None = None
+    who: signin.WebUser | None = None
     with unit_of_work() as session:  # a failure is committed too: the throttle counts it
         signin.sign_out(session, request.cookies.get(SESSION_COOKIE))
         try:
             signed = signin.sign_in(session, email, password, address)
+            who = signin.current(session, signed.token)
         except (SignInFailed, SignInThrottled) as exc:
             refused = exc
     if isinstance(refused, SignInThrottled):
@@ -93,7 +97,8 @@ def sign_in(request: Request, fields: FormDep) -> Response:
     if refused is not None:
         text = "E-mail ou mot de passe incorrect. Vérifiez-les et réessayez."
         return _sign_in_page(request, email, {"form": text}, 401)
-    target = CHANGE_PAGE if signed.must_change_password else HOME
+    assert who is not None  # noqa: S101  (the session just opened)
+    target = CHANGE_PAGE if signed.must_change_password else home_of(who)
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, request, SESSION_COOKIE, signed.token, signed.expires_at)
     clear_cookie(response, request, SIGN_IN_COOKIE)
@@ -150,4 +155,4 @@ def change_password(request: Request, who: AnyWebUserDep, fields: FormDep) -> Re
             }
     if problem:
         return _password_page(request, who, problem, 422)
-    return RedirectResponse(HOME, status_code=303)
+    return RedirectResponse(home_of(who), status_code=303)

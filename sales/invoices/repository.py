@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kit.text import is_id
-from sales.invoices.models import Invoice, Payment
+from sales.invoices.models import OPEN, Invoice, Payment
 
 
 class InvoiceRepository:
@@ -48,6 +50,14 @@ class InvoiceRepository:
         if order_id is not None:
             q = q.where(Invoice.order_id == order_id)
         q = q.order_by(Invoice.year.desc(), Invoice.sequence.desc()).limit(limit).offset(offset)
+        return list(self.session.scalars(q))
+
+    def overdue(self, organisation_id: int | None, today: date, limit: int) -> list[Invoice]:
+        """Invoices still awaiting payment after their due date, the longest overdue first."""
+        q = select(Invoice).where(Invoice.status.in_(sorted(OPEN)), Invoice.due_date < today)
+        if organisation_id is not None:
+            q = q.where(Invoice.organisation_id == organisation_id)
+        q = q.order_by(Invoice.due_date, Invoice.year, Invoice.sequence).limit(limit)
         return list(self.session.scalars(q))
 
 

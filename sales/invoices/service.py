@@ -395,3 +395,9 @@ def list_invoices(
     """Newest first; a client only ever sees its own organisation's."""
     org = who.scope(organisation_id)
     return InvoiceRepository(session).search(org, kind, status, order_id, limit, offset)
+
+
+def overdue_invoices(session: Session, who: Principal, limit: int = 100) -> list[Invoice]:
+    """Invoices past their due date and not paid in full (today in Paris), the longest overdue
+    first; a client only ever sees its own organisation's."""
+    return InvoiceRepository(session).overdue(who.scope(), clock.today_paris(), limit)
