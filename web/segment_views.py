@@ -27,7 +27,16 @@ HIDDEN_WHY = (
 OUTSIDE = "hors ciblage"
 HIDDEN_WIDTH = 8.0  # a hidden cell's bar: a short hatched stub, whatever it holds
 # The charts beside the count, in the quote's words, with French labels for its cells.
-CHARTS = (("age_band", "Âge"), ("sex", "Sexe"), ("region", "Régions"))
+CHARTS = (
+    (
+        "age_band",
+        "Âge",
+        "tranche d'âge hors ciblage non affichée",
+        "tranches d'âge hors ciblage non affichées",
+    ),
+    ("sex", "Sexe", "sexe hors ciblage non affiché", "sexes hors ciblage non affichés"),
+    ("region", "Régions", "région hors ciblage non affichée", "régions hors ciblage non affichées"),
+)
 SEX = {"F": "Femmes", "M": "Hommes"}
 BREAKDOWNS = "region,department,age_band,sex"  # asked of every quote of the builder
 
@@ -161,6 +170,11 @@ class Chart:
     title: str
     bars: list[Bar]
     outside: int  # cells the criteria cannot reach: left out, counted in a note
+    unit: tuple[str, str]  # the note on cells left out, singular and plural
+
+    @property
+    def outside_note(self) -> str:
+        return f"{self.outside} {self.unit[self.outside > 1]}." if self.outside else ""
 
 
 def charts(quote: QuoteOut | None, criteria: Criteria | None) -> list[Chart]:
@@ -169,7 +183,7 @@ def charts(quote: QuoteOut | None, criteria: Criteria | None) -> list[Chart]:
         return []
     reached = reach.cells(criteria)
     out = []
-    for key, title in CHARTS:
+    for key, title, one, many in CHARTS:
         cells = quote.breakdowns.get(key, [])
         top = max((c.count for c in cells if c.count is not None), default=0)
         bars = []
@@ -179,5 +193,5 @@ def charts(quote: QuoteOut | None, criteria: Criteria | None) -> list[Chart]:
                 bars.append(Bar(_cell_label(key, c), "shown", number(c.count), round(width, 2)))
             elif c.value in reached.get(key, set()):
                 bars.append(Bar(_cell_label(key, c), "hidden", HIDDEN, HIDDEN_WIDTH))
-        out.append(Chart(key, title, bars, len(cells) - len(bars)))
+        out.append(Chart(key, title, bars, len(cells) - len(bars), (one, many)))
     return out
