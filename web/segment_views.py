@@ -113,6 +113,8 @@ class MapView:
     has_hidden: bool
     has_outside: bool
     unavailable: str = ""
+    zoom: shapes.Zoom | None = None
+    zoomed: tuple[str, ...] = shapes.ZOOMED
     width: float = shapes.WIDTH
     height: float = shapes.HEIGHT
     credit: str = shapes.CREDIT
@@ -153,6 +155,7 @@ def map_view(quote: QuoteOut | None, criteria: Criteria | None, selected: set[st
         legend,
         any(d.state == "hidden" for d in deps),
         any(d.state == "outside" for d in deps),
+        zoom=shapes.zoom(),
     )
 
 

@@ -26,6 +26,11 @@ CREDIT = "Fonds de carte : svg-maps (Victor Cazanave, d'après MapSVG), licence 
 # The overseas departments and their ids in the world map.
 OVERSEAS = {"971": "gp", "972": "mq", "973": "gf", "974": "re", "976": "yt"}
 
+# Paris and its inner ring are a few pixels wide on the map: drawn again, larger, in the sea's
+# corner at the top left (their outlines on the map stay clickable, the larger ones are the
+# departments' controls).
+ZOOMED = ("75", "92", "93", "94")
+ZOOM_BOX = (6.0, 6.0, 150.0)  # x, y, side
 # The frame: the metropolitan map as drawn by its package, a strip of insets under it.
 METRO_WIDTH, METRO_HEIGHT = 613.0, 585.0
 INSET_TOP, INSET_SIZE, INSET_LABEL = 600.0, 92.0, 18.0
@@ -115,6 +120,27 @@ def _framed(box: Box, margin: float = 0.12) -> str:
     side = max(box.width, box.height) * (1 + 2 * margin)
     cx, cy = box.x + box.width / 2, box.y + box.height / 2
     return Box(cx - side / 2, cy - side / 2, side, side).view_box
+
+
+@dataclass(frozen=True)
+class Zoom:
+    """Where Paris and its inner ring are drawn larger, and at what scale."""
+
+    box: Box
+    view_box: str
+    scale: float  # map units per zoomed unit
+
+
+@cache
+def zoom() -> Zoom:
+    metro = _locations(METRO_PACKAGE)
+    boxes = [bounds(metro[code]) for code in ZOOMED]
+    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
+    x1 = max(b.x + b.width for b in boxes)
+    y1 = max(b.y + b.height for b in boxes)
+    framed = _framed(Box(x0, y0, x1 - x0, y1 - y0), margin=0.06)
+    x, y, side = ZOOM_BOX
+    return Zoom(Box(x, y, side, side), framed, side / float(framed.split()[2]))
 
 
 @cache

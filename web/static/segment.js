@@ -58,18 +58,33 @@
     if (summary && Object.keys(said).length === 0) summary.hidden = true;
   }
 
+  // A department may be drawn twice (Paris and its inner ring: small on the map, larger in
+  // their own frame); the larger one is the control, the other follows it.
+  function copies(code) {
+    return map ? [].slice.call(map.querySelectorAll('[data-code="' + code + '"]')) : [];
+  }
+
+  function mark(code, checked) {
+    copies(code).forEach(function (shape) {
+      var name = shape.hasAttribute("role") ? "aria-checked" : "data-checked";
+      shape.setAttribute(name, checked ? "true" : "false");
+    });
+  }
+
   function showCells(found) {
     if (!found) return;
     [].forEach.call(found.content.querySelectorAll("li[data-code]"), function (li) {
-      var shape = map && map.querySelector('[data-code="' + li.getAttribute("data-code") + '"]');
-      if (!shape) return;
-      [].slice.call(shape.classList).forEach(function (name) {
-        if (name.indexOf("dept--") === 0) shape.classList.remove(name);
+      var code = li.getAttribute("data-code");
+      copies(code).forEach(function (shape) {
+        [].slice.call(shape.classList).forEach(function (name) {
+          if (name.indexOf("dept--") === 0) shape.classList.remove(name);
+        });
+        shape.classList.add(li.getAttribute("data-css"));
+        if (shape.hasAttribute("role")) shape.setAttribute("aria-label", li.getAttribute("data-label"));
       });
-      shape.classList.add(li.getAttribute("data-css"));
-      shape.setAttribute("aria-label", li.getAttribute("data-label"));
-      shape.setAttribute("aria-checked", li.getAttribute("data-checked"));
+      mark(code, li.getAttribute("data-checked") === "true");
     });
+    showInfo();
   }
 
   function swap(id, found) {
@@ -127,8 +142,9 @@
 
   // The map: a department is a checkbox of its own, tied to its box in the list.
   var map = document.getElementById("segment-map");
-  var shapes = map ? [].slice.call(map.querySelectorAll("[data-code]")) : [];
+  var shapes = map ? [].slice.call(map.querySelectorAll('[role="checkbox"]')) : [];
   var info = document.getElementById("map-info");
+  var described = null; // the department under the pointer or the focus
 
   function boxOf(code) {
     return form.querySelector('input[name="departments"][value="' + code + '"]');
@@ -138,18 +154,27 @@
     var box = boxOf(shape.getAttribute("data-code"));
     if (!box) return;
     box.checked = !box.checked;
-    shape.setAttribute("aria-checked", box.checked ? "true" : "false");
+    mark(shape.getAttribute("data-code"), box.checked);
     later();
   }
 
   function focusShape(shape) {
+    if (!shape.hasAttribute("role")) {
+      shape = map.querySelector('[role="checkbox"][data-code="' + shape.getAttribute("data-code") + '"]');
+    }
     shapes.forEach(function (s) { s.setAttribute("tabindex", s === shape ? "0" : "-1"); });
     shape.focus();
   }
 
   function describe(event) {
     var shape = event.target.closest && event.target.closest("[data-code]");
-    if (info) info.textContent = shape ? shape.getAttribute("aria-label") : "";
+    described = shape ? shape.getAttribute("data-code") : null;
+    showInfo();
+  }
+
+  function showInfo() {
+    var named = described && map.querySelector('[role="checkbox"][data-code="' + described + '"]');
+    if (info) info.textContent = named ? named.getAttribute("aria-label") : "";
   }
 
   if (map) {
@@ -246,6 +271,12 @@
     return lookup;
   }
 
+  // On a phone the count stays in view while one ticks: the charts wait, folded, under it.
+  var charts = document.querySelector(".breakdowns");
+  if (charts && window.matchMedia && window.matchMedia("(max-width: 52rem)").matches) {
+    charts.open = false;
+  }
+
   var lookups = {};
   [].forEach.call(form.querySelectorAll("[data-search]"), function (input) {
     lookups[input.id] = searchBox(input);
@@ -254,10 +285,7 @@
   form.addEventListener("change", function (event) {
     var target = event.target;
     if (SEARCH_FIELDS.indexOf(target.name) >= 0) return;
-    if (target.name === "departments") {
-      var shape = map && map.querySelector('[data-code="' + target.value + '"]');
-      if (shape) shape.setAttribute("aria-checked", target.checked ? "true" : "false");
-    }
+    if (target.name === "departments") mark(target.value, target.checked);
     later();
   });
   form.addEventListener("input", function (event) {
