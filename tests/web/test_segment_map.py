@@ -151,6 +151,8 @@ def test_communes_are_found_as_one_types_and_the_input_is_escaped(
     assert 'data-insee="06088"' in r.text
     assert "Nice" in r.text
     assert len(re.findall("search__pick", r.text)) <= 10
+    r = marketer.get("/app/segment/communes", params={"q": "saint etienne"})  # as people type
+    assert 'data-insee="42218"' in r.text
     r = marketer.get("/app/segment/communes", params={"q": "06000"})
     assert 'data-insee="06088"' in r.text
     r = marketer.get("/app/segment/communes", params={"q": "<script>alert(1)</script>"})
