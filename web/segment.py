@@ -1,107 +1,38 @@
-"""The segment builder: a form of criteria and a count that follows the clicks.
+"""The segment builder: a form of criteria, a map of departments, and a count that follows the
+clicks.
 
 The count is a quote made by the same flow as `POST /v1/quotes` (sales/quotes/flows.py): the
 organisation's daily budget, the privacy of shown counts, the price and the audit all apply.
+Each count is one quote; it carries the breakdowns the page draws (departments on the map, age
+bands, sexes and regions as bars: web/segment_views.py), so a click costs one quote, not four.
 The page works without script (the form posts and the page comes back with the count); with
-web/static/segment.js the count panel alone is fetched again after each change.
+web/static/segment.js the parts that follow the form are fetched again after each change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from kit.errors import RentalError
+from kit.settings import get_settings
 from sales.quotes import flows
 from sales.quotes.schemas import QuoteOut
 from sales.quotes.service import parse_breakdowns
-from segmentation import criteria as catalogue
 from segmentation import runtime
-from segmentation.criteria import MAX_AGE, MIN_AGE, Criteria
-from web.security import CSRF_FIELD, Fields
-from web.security import field as one
+from segmentation.criteria import MAX_AGE, MIN_AGE
+from web import segment_views
+from web.security import CSRF_FIELD
+from web.segment_form import EXCLUDE_BOXES, Segment, choices, read_segment, search
 from web.session import HOME, FormDep, WebUserDep, check_csrf
 from web.templating import number, render
 
 router = APIRouter(include_in_schema=False)
 COUNT = HOME + "/count"
-# Criteria whose values the form lists as boxes to tick, in the catalogue's order. Postcodes,
-# communes, the radius and exclusions need a search or a map: not in this form yet.
-BOXES = ("sex", "csp", "regions", "departments", "housing", "dwelling", "income", "interests")
-CHILDREN = {"": None, "yes": True, "no": False}
-
-
-@cache
-def choices() -> list[dict[str, Any]]:
-    """The boxes of the form: each criterion's French label and its values."""
-    listed = {c["key"]: c for c in catalogue.catalogue()["criteria"]}
-    return [
-        {
-            "key": key,
-            "label": listed[key]["label_fr"],
-            "values": [(v["value"], v["label_fr"]) for v in listed[key]["values"]],
-        }
-        for key in BOXES
-    ]
-
-
-@dataclass
-class Segment:
-    """What the form says: the criteria, the values to show ticked, and what is wrong."""
-
-    ticked: dict[str, set[str]] = field(default_factory=dict)
-    age_min: str = str(MIN_AGE)
-    age_max: str = str(MAX_AGE)
-    children: str = ""
-    errors: dict[str, str] = field(default_factory=dict)
-    criteria: Criteria | None = None
-
-
-def _age(text: str, default: int, name: str, errors: dict[str, str]) -> int:
-    text = text.strip()
-    if not text:
-        return default
-    if not text.isdigit() or not MIN_AGE <= int(text) <= MAX_AGE:
-        errors[name] = f"Saisissez un âge entier entre {MIN_AGE} et {MAX_AGE} ans."
-        return default
-    return int(text)
-
-
-def read_segment(fields: Fields) -> Segment:
-    """The criteria of a posted form (an empty form: the whole base)."""
-    seg = Segment(
-        ticked={key: {v for v in fields.get(key, []) if v} for key in BOXES},
-        age_min=one(fields, "age_min").strip()[:3] or str(MIN_AGE),
-        age_max=one(fields, "age_max").strip()[:3] or str(MAX_AGE),
-        children=one(fields, "children") if one(fields, "children") in CHILDREN else "",
-    )
-    low = _age(seg.age_min, MIN_AGE, "age_min", seg.errors)
-    high = _age(seg.age_max, MAX_AGE, "age_max", seg.errors)
-    if not seg.errors and low > high:
-        seg.errors["age_max"] = "L'âge maximum est inférieur à l'âge minimum : inversez-les."
-    if seg.errors:
-        return seg
-    doc: dict[str, Any] = {key: sorted(vals) for key, vals in seg.ticked.items() if vals}
-    if (low, high) != (MIN_AGE, MAX_AGE):
-        doc["age"] = {"min": low, "max": high}
-    if CHILDREN[seg.children] is not None:
-        doc["children"] = CHILDREN[seg.children]
-    try:
-        seg.criteria = Criteria.model_validate(doc)
-    except ValidationError as exc:  # values the form does not offer: a page out of date
-        first = exc.errors()[0]
-        key = str(first["loc"][0]) if first["loc"] else "form"
-        seg.errors[key if key in BOXES else "form"] = (
-            "Ce choix n'est pas possible : rechargez la page et recommencez ("
-            + str(first["msg"]).removeprefix("Value error, ")
-            + ")."
-        )
-    return seg
+COMMUNES = HOME + "/communes"
 
 
 # French words for the refusals a quote can meet; other errors show their own detail.
@@ -154,15 +85,45 @@ def count_view(seg: Segment, quote: QuoteOut | None, refusal: RentalError | None
     )
 
 
-def _count(who: WebUserDep, seg: Segment) -> CountView:
-    """The quote of the form's segment, through the API's own flow."""
-    if seg.criteria is None:
-        return count_view(seg, None, None)
-    try:
-        quote = flows.quote(who.principal, seg.criteria, runtime.current(), parse_breakdowns(None))
-    except RentalError as exc:
-        return count_view(seg, None, exc)
-    return count_view(seg, quote, None)
+@dataclass
+class Outcome:
+    """A counted form: the count panel, the map and the charts of one quote."""
+
+    count: CountView
+    map: segment_views.MapView
+    charts: list[segment_views.Chart]
+
+
+def _count(who: WebUserDep, seg: Segment) -> Outcome:
+    """The quote of the form's segment, through the API's own flow: one quote of the day's
+    budget, the same privacy, the same audit."""
+    quote, refusal = None, None
+    if seg.criteria is not None:
+        try:
+            quote = flows.quote(
+                who.principal,
+                seg.criteria,
+                runtime.current(),
+                parse_breakdowns(segment_views.BREAKDOWNS),
+            )
+        except RentalError as exc:
+            refusal = exc
+    selected = seg.ticked.get("departments", set())
+    return Outcome(
+        count_view(seg, quote, refusal),
+        segment_views.map_view(quote, seg.criteria, selected),
+        segment_views.charts(quote, seg.criteria),
+    )
+
+
+def _context(who: WebUserDep, seg: Segment) -> dict[str, Any]:
+    outcome = _count(who, seg)
+    return {
+        "segment": seg,
+        "count": outcome.count,
+        "map": outcome.map,
+        "charts": outcome.charts,
+    }
 
 
 def _page(request: Request, who: WebUserDep, seg: Segment) -> Response:
@@ -171,10 +132,11 @@ def _page(request: Request, who: WebUserDep, seg: Segment) -> Response:
         "csrf": who.csrf_token,
         "csrf_field": CSRF_FIELD,
         "choices": choices(),
-        "segment": seg,
-        "count": _count(who, seg),
+        "exclude_boxes": EXCLUDE_BOXES,
         "min_age": MIN_AGE,
         "max_age": MAX_AGE,
+        "max_km": get_settings().privacy.max_radius_km,
+        **_context(who, seg),
     }
     return render(request, "segment.html", context, 422 if seg.errors else 200)
 
@@ -194,8 +156,21 @@ def builder_posted(request: Request, who: WebUserDep, fields: FormDep) -> Respon
 
 @router.post(COUNT)
 def live_count(request: Request, who: WebUserDep, fields: FormDep) -> Response:
-    """The count panel alone, for the page's script."""
+    """The parts that follow the form, for the page's script: the count panel, the map's
+    cells, the charts and the fields' errors."""
     check_csrf(who, fields)
     seg = read_segment(fields)
-    context = {"count": _count(who, seg), "segment": seg}
-    return render(request, "_count.html", context, 422 if seg.errors else 200)
+    return render(request, "_live.html", _context(who, seg), 422 if seg.errors else 200)
+
+
+@router.get(COMMUNES)
+def communes(
+    request: Request,
+    _: WebUserDep,
+    q: Annotated[str, Query(max_length=60)] = "",
+    mode: Annotated[str, Query(pattern="^(add|radius)$")] = "add",
+) -> Response:
+    """Search as you type: the communes matching `q` (name, INSEE code or postcode), at most
+    ten, as a list of buttons. Reference data only: no quote is spent."""
+    found = search(q)
+    return render(request, "_communes.html", {"q": q.strip(), "found": found, "mode": mode})
