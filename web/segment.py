@@ -53,6 +53,7 @@ class CountView:
     headline: str
     why: str = ""
     price: dict[str, int] | None = None
+    quote_id: str = ""  # the quote an order of this count is placed from (web/order.py)
 
 
 def count_view(seg: Segment, quote: QuoteOut | None, refusal: RentalError | None) -> CountView:
@@ -82,6 +83,7 @@ def count_view(seg: Segment, quote: QuoteOut | None, refusal: RentalError | None
         "Chiffre arrondi et légèrement ajusté pour protéger les personnes : le même ciblage "
         "donne toujours le même chiffre.",
         price,
+        quote.id,
     )
 
 

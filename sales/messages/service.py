@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -310,3 +311,45 @@ def worst_case(checks: dict[str, CheckedMessage], zones: dict[str, int]) -> Chec
 def segments_by_zone(checks: dict[str, CheckedMessage]) -> dict[str, int]:
     """SMS segments per message in each zone: what transport is priced on."""
     return {zone: c.segments for zone, c in checks.items()}
+
+
+# Look-alikes in the GSM alphabet for common characters that are not in it (typographic
+# punctuation that word processors put in); accented letters are found by dropping the accent.
+_LOOK_ALIKES = {
+    "\u2019": "'",
+    "\u2018": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u00ab": '"',
+    "\u00bb": '"',
+    "\u2026": "...",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u0153": "oe",
+    "\u0152": "OE",
+}
+
+
+def in_gsm(text: str) -> bool:
+    """Can `text` be sent in GSM-7 (the encoding `measure` would pick for it alone)?"""
+    try:
+        text.encode("gsm03.38")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def ucs2_characters(text: str) -> dict[str, str | None]:
+    """The characters of `text` that force the whole message into UCS-2, each with a GSM-7
+    look-alike to suggest ("ê" -> "e"), or None when there is none."""
+    out: dict[str, str | None] = {}
+    for c in dict.fromkeys(text):
+        if in_gsm(c):
+            continue
+        plain = _LOOK_ALIKES.get(c) or "".join(
+            k for k in unicodedata.normalize("NFKD", c) if not unicodedata.combining(k)
+        )
+        out[c] = plain if plain and plain != c and in_gsm(plain) else None
+    return out

@@ -8,6 +8,7 @@ through `flows.move`, which checks the state machine (`states`).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -19,7 +20,13 @@ from sales.accounts.repository import AccountRepository
 from sales.accounts.schemas import Principal
 from sales.invoices import service as invoices
 from sales.invoices.repository import InvoiceRepository
-from sales.messages.service import check_by_zone, check_sender, segments_by_zone, worst_case
+from sales.messages.service import (
+    CheckedMessage,
+    check_by_zone,
+    check_sender,
+    segments_by_zone,
+    worst_case,
+)
 from sales.orders import flows
 from sales.orders.access import actor, lock, quote_of
 from sales.orders.exceptions import (
@@ -44,7 +51,7 @@ from sales.orders.states import (
     OrderStatus,
     check_transition,
 )
-from sales.pricing.schemas import Price
+from sales.pricing.schemas import Price, PriceGrid
 from sales.pricing.service import grid_for, price
 from sales.quotes.exceptions import QuoteExpired, QuoteNotFound
 from sales.quotes.models import Quote
@@ -106,10 +113,20 @@ def _check_send_at(send_at: datetime, now: datetime) -> None:
         )
 
 
-def create_order(session: Session, who: Principal, body: OrderCreate) -> Order:
-    """An order from a quote: quantity, sender, message and send time checked, priced with the
-    organisation's grid, and its 30% deposit invoiced."""
-    now = clock.now()
+@dataclass(frozen=True)
+class CheckedOrder:
+    """An order as it would be placed: its quote, checked message (the worst zone's form) and
+    price. What the web page's summary shows is what `create_order` then places."""
+
+    quote: Quote
+    sender: str
+    worst: CheckedMessage
+    grid: PriceGrid
+    total: Price
+
+
+def check_order(session: Session, who: Principal, body: OrderCreate, now: datetime) -> CheckedOrder:
+    """Every check of placing an order, and its price, without placing it."""
     quote = _quote_for_order(session, who, body.quote_id, now)
     _check_quantity(quote, body.quantity)
     sender = check_sender(body.sender)
@@ -118,6 +135,21 @@ def create_order(session: Session, who: Principal, body: OrderCreate) -> Order:
     _check_send_at(body.send_at, now)
     grid = grid_for(session, quote.organisation_id)
     total = price(grid, body.quantity, quote.zone_mix, segments_by_zone(checks))
+    return CheckedOrder(quote, sender, worst, grid, total)
+
+
+def create_order(session: Session, who: Principal, body: OrderCreate) -> Order:
+    """An order from a quote: quantity, sender, message and send time checked, priced with the
+    organisation's grid, and its 30% deposit invoiced."""
+    now = clock.now()
+    checked = check_order(session, who, body, now)
+    quote, sender, worst, grid, total = (
+        checked.quote,
+        checked.sender,
+        checked.worst,
+        checked.grid,
+        checked.total,
+    )
     org = AccountRepository(session).organisation(quote.organisation_id)
     assert org is not None  # noqa: S101  (foreign key)
     order = OrderRepository(session).add(

@@ -1,0 +1,150 @@
+"""The order form: the composer counts as the API does, typed text stays text, and an order
+placed through the page is the order the API would place."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from kit import clock
+from tests.conftest import ScanningClient, auth
+from tests.factories import create_quote, deposit_of, send_at
+from tests.web.conftest import csrf_of
+
+GSM_TEXT = "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER"
+UCS2_TEXT = "Fête des mères : -20% sur les bijoux, même le dimanche"
+
+
+def _quote_from_builder(marketer: ScanningClient) -> str:
+    """The quote of the builder's count panel, as its "Commander" link carries it."""
+    token = csrf_of(marketer.get("/app/segment").text)
+    form = {"csrf_token": token, "sex": "F", "age_min": "25", "age_max": "60"}
+    panel = marketer.post("/app/segment/count", data=form)
+    found = re.search(r'href="/app/commander\?devis=([0-9a-f-]+)"', panel.text)
+    assert found, "no order link in the count panel"
+    return found.group(1)
+
+
+def _form(marketer: ScanningClient, quote_id: str) -> dict[str, Any]:
+    page = marketer.get(f"/app/commander?devis={quote_id}")
+    assert page.status_code == 200, page.text
+    assert 'data-testid="message-input"' in page.text
+    return {"csrf_token": csrf_of(page.text), "devis": quote_id}
+
+
+def _cell(html: str, name: str) -> str:
+    found = re.search(rf'data-testid="{name}">([^<]*)<', html)
+    assert found, f"no {name} in the panel"
+    return found.group(1)
+
+
+def test_the_composer_counts_as_the_api_does(
+    marketer: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    form = _form(marketer, _quote_from_builder(marketer))
+    for text, encoding in ((GSM_TEXT, "GSM-7"), (UCS2_TEXT, "UCS-2")):
+        panel = marketer.post("/app/commander/apercu", data={**form, "message": text})
+        assert panel.status_code == 200
+        api = marketer.post(
+            "/v1/messages/check", json={"message": text}, headers=auth(org_keys["acme"])
+        ).json()
+        for zone, key in (("metro", "segments"), ("overseas", "segments-overseas")):
+            assert _cell(panel.text, key) == str(api[zone]["segments"])
+            assert _cell(panel.text, f"characters-{zone}") == str(api[zone]["characters"])
+            assert _cell(panel.text, f"encoding-{zone}") == api[zone]["encoding"] == encoding
+        assert "STOP au 36180" in panel.text
+    # The characters that force UCS-2 are shown with a look-alike.
+    assert "<mark>ê</mark> → « e »" in panel.text
+
+
+def test_a_typed_script_or_template_shows_as_text(marketer: ScanningClient) -> None:
+    form = _form(marketer, _quote_from_builder(marketer))
+    typed = "<script>alert(1)</script> {{ 'zq' ~ 'xw' }} ê"
+    fields = {**form, "message": typed, "sender": "<b>x</b>", "quantity": "500"}
+    panel = marketer.post("/app/commander/apercu", data=fields)
+    page = marketer.post("/app/commander/resume", data={**fields, "send_at": send_at()[:16]})
+    for html in (panel.text, page.text):
+        assert "<script>alert" not in html
+        assert "<b>x</b>" not in html
+        assert "zqxw" not in html  # never evaluated
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ &#39;zq&#39; ~ &#39;xw&#39; }}" in page.text
+    assert page.status_code == 422  # the API's rule: only {{ civilite }}
+
+
+def test_an_order_placed_on_the_page_is_the_apis(
+    marketer: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    key = org_keys["acme"]
+    quote_id = _quote_from_builder(marketer)
+    when = send_at()
+    fields = {
+        **_form(marketer, quote_id),
+        "quantity": "500",
+        "message": UCS2_TEXT,
+        "sender": "ACME",
+        "send_at": when[:16],  # as a datetime-local field sends it: Paris time
+    }
+    summary = marketer.post("/app/commander/resume", data=fields)
+    assert summary.status_code == 200, summary.text
+    assert 'data-testid="order-submit"' in summary.text
+    placed = marketer.post("/app/commander/confirmer", data=fields)
+    assert placed.status_code == 303
+    order_id = placed.headers["location"].rsplit("/", 1)[1]
+    assert f'href="/app/commandes/{order_id}"' in marketer.get(placed.headers["location"]).text
+
+    body = {"quote_id": quote_id, "quantity": 500, "message": UCS2_TEXT, "sender": "ACME"}
+    api = marketer.post("/v1/orders", json={**body, "send_at": when}, headers=auth(key))
+    assert api.status_code == 201, api.text
+    page_order = marketer.get(f"/v1/orders/{order_id}", headers=auth(key)).json()
+    api_order = api.json()
+    for name in ("quantity", "encoding", "characters", "segments", "price"):
+        assert page_order[name] == api_order[name], name
+    instant = datetime.fromisoformat
+    assert instant(page_order["send_at"]) == instant(api_order["send_at"])
+    page_deposit = deposit_of(marketer, key, order_id)
+    api_deposit = deposit_of(marketer, key, api_order["id"])
+    for name in ("amount_excl_vat_cents", "amount_incl_vat_cents"):
+        assert page_deposit[name] == api_deposit[name]
+    total = page_order["price"]["total_incl_vat_cents"]
+    assert f"{total // 100:,}".replace(",", "\u202f") in summary.text
+
+
+def test_a_confirmation_without_its_token_is_refused(
+    marketer: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    fields = {
+        **_form(marketer, _quote_from_builder(marketer)),
+        "quantity": "500",
+        "message": GSM_TEXT,
+        "sender": "ACME",
+        "send_at": send_at()[:16],
+    }
+    fields["csrf_token"] = "forged"
+    r = marketer.post("/app/commander/confirmer", data=fields)
+    assert r.status_code == 403
+    orders = marketer.get("/v1/orders", headers=auth(org_keys["acme"])).json()
+    assert orders["items"] == []
+
+
+def test_another_organisations_quote_is_not_found(
+    marketer: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    theirs = create_quote(marketer, org_keys["globex"])
+    r = marketer.get(f"/app/commander?devis={theirs['id']}")
+    assert r.status_code == 404
+    assert "Devis introuvable" in r.text
+    form = _form(marketer, _quote_from_builder(marketer))
+    live = marketer.post("/app/commander/apercu", data={**form, "devis": theirs["id"]})
+    assert live.status_code == 404
+
+
+def test_the_waves_of_a_sunday_start_on_monday(marketer: ScanningClient) -> None:
+    form = _form(marketer, _quote_from_builder(marketer))
+    day = clock.now().astimezone(clock.PARIS) + timedelta(days=7)
+    sunday = day + timedelta(days=(6 - day.weekday()))
+    fields = {**form, "message": GSM_TEXT, "send_at": f"{sunday:%Y-%m-%d}T10:00"}
+    panel = marketer.post("/app/commander/apercu", data=fields)
+    assert "France métropolitaine" in panel.text
+    assert "du lundi" in panel.text or "du mardi" in panel.text  # a holiday Monday moves it on
+    assert "Pas à l'heure choisie" in panel.text
