@@ -174,7 +174,7 @@ def summary(request: Request, who: WebUserDep, fields: FormDep) -> Response:
         draft,
         checked=checked,
         deposit={"excl": deposit, "incl": deposit + vat_cents(deposit, checked.total.vat_rate)},
-        send_at=clock.human(body.send_at),
+        send_at=order_views.paris(body.send_at),
     )
     return render(request, "order_summary.html", context)
 

@@ -123,11 +123,17 @@ def send_instant(value: str) -> datetime | None:
         return None
 
 
+def paris(at: datetime) -> str:
+    """An instant in French words, Paris time."""
+    here = at.astimezone(clock.PARIS)
+    return f"{DAYS[here.weekday()]} {here:%d/%m/%Y à %H:%M} (heure de Paris)"
+
+
 def _calendar_label(key: str) -> str:
     if key == METRO:
         return "France métropolitaine"
     if key.startswith("alsace-moselle"):
-        return "Alsace-Moselle (jours fériés locaux)"
+        return f"Alsace-Moselle, {key.rsplit('-', 1)[-1]} (jours fériés locaux)"
     return f"Département {key}"
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from playwright.sync_api import Page, expect
 
 from kit import clock
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_quote, deposit_of, send_at
-from tests.web.conftest import csrf_of
+from tests.web.conftest import PASSWORD, add_user, csrf_of
+from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
 
 GSM_TEXT = "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER"
 UCS2_TEXT = "Fête des mères : -20% sur les bijoux, même le dimanche"
@@ -148,3 +152,39 @@ def test_the_waves_of_a_sunday_start_on_monday(marketer: ScanningClient) -> None
     assert "France métropolitaine" in panel.text
     assert "du lundi" in panel.text or "du mardi" in panel.text  # a holiday Monday moves it on
     assert "Pas à l'heure choisie" in panel.text
+
+
+def test_in_a_browser_a_marketer_composes_and_orders(
+    site: str,  # noqa: F811  (test_browser's fixture)
+    page: Page,
+    tmp_path: Path,
+) -> None:
+    add_user("marketeuse@acme.test")
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    page.goto(site + "/")
+    page.get_by_label("Adresse e-mail").fill("marketeuse@acme.test")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("order-start").click()
+    expect(page).to_have_url(re.compile(r"/app/commander\?devis="))
+    page.get_by_test_id("message-input").fill(GSM_TEXT)
+    segments = page.get_by_test_id("segments")
+    expect(segments).to_have_text("1")
+    page.get_by_test_id("message-input").fill(UCS2_TEXT)
+    expect(segments).to_have_text("2")  # UCS-2: 70 characters a message, 67 a part
+    expect(page.locator(".composer__misfits")).to_contain_text("ê")
+    page.get_by_label("Nom d'expéditeur").fill("ACME")
+    sunday = clock.now().astimezone(clock.PARIS) + timedelta(days=7)
+    sunday += timedelta(days=6 - sunday.weekday())
+    page.get_by_label("Date et heure d'envoi").fill(f"{sunday:%Y-%m-%d}T10:00")
+    expect(page.locator(".waves")).to_contain_text("Pas à l'heure choisie")
+    for width, name in ((1280, "order-form"), (390, "order-form-phone")):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=tmp_path / f"{name}.png", full_page=True)
+    page.get_by_test_id("order-review").click()
+    expect(page.get_by_test_id("deposit")).to_contain_text("€")
+    page.screenshot(path=tmp_path / "order-summary.png", full_page=True)
+    page.get_by_test_id("order-submit").click()
+    expect(page.get_by_test_id("order-link")).to_be_visible()
+    assert not refused, refused
