@@ -15,6 +15,8 @@ from sqlalchemy import update
 
 from kit import clock
 from kit.db import unit_of_work
+from kit.settings import get_settings
+from sales.accounts.models import Role
 from sales.invoices.models import Invoice
 from tests.conftest import ScanningClient, auth
 from tests.factories import (
@@ -279,3 +281,20 @@ def test_the_report_while_sending_in_every_format(
     r = marketer.get(f"/app/documents/commandes/{unstarted['id']}/rapport.pdf")
     assert r.status_code == 409
     assert "Rapport pas encore disponible" in r.text
+
+
+def test_account_managers_are_sent_to_their_own_pages(
+    app_client: ScanningClient, org_keys: dict[str, str], visitor: Browser
+) -> None:
+    order = create_order(app_client, org_keys["acme"])
+    add_user("gestion@courtier.test", get_settings().broker_organisation, Role.account_manager)
+    manager = sign_in(visitor(), "gestion@courtier.test")
+    r = manager.get(f"{ORDERS}/{order['id']}")
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/app/gestion/commandes/{order['id']}"
+    for url in (ORDERS, "/app/factures", "/app/devis"):
+        assert manager.get(url).headers["location"] == "/app/gestion"
+    token = csrf_of(manager.get("/app/gestion").text)
+    r = manager.post(f"{ORDERS}/{order['id']}/annuler", data={"csrf_token": token})
+    assert r.status_code == 403
+    assert api_order(app_client, org_keys["acme"], order["id"])["status"] == "awaiting_deposit"

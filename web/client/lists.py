@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from kit.db import unit_of_work
 from sales.accounts.schemas import Principal
@@ -19,7 +19,7 @@ from sales.orders import view as order_view
 from sales.orders.states import OrderStatus
 from sales.quotes import service as quotes
 from web.client.paths import INVOICES, ORDERS, QUOTES, invoice_file, order_page
-from web.session import WebUserDep
+from web.session import STAFF_HOME, WebUserDep
 from web.staff import words
 from web.templating import render
 
@@ -34,6 +34,11 @@ INVOICE_FILTERS = {
 }
 
 
+def _to_queue() -> Response:
+    """These lists are a client's; the broker's staff work from their queue."""
+    return RedirectResponse(STAFF_HOME, status_code=303)
+
+
 def _common(who: Any, active: str) -> dict[str, Any]:
     return {"user": who, "active": active, "w": words, "when": words.when, "day": words.day}
 
@@ -41,6 +46,8 @@ def _common(who: Any, active: str) -> dict[str, Any]:
 @router.get(ORDERS)
 def orders_list(request: Request, who: WebUserDep) -> Response:
     """The organisation's orders; `?etat=` one status."""
+    if who.principal.is_staff:
+        return _to_queue()
     wanted = request.query_params.get("etat", "")
     status = OrderStatus(wanted) if wanted in {s.value for s in OrderStatus} else None
     with unit_of_work() as session:
@@ -66,6 +73,8 @@ def _invoices(session: Session, who: Principal, wanted: str) -> list[Invoice]:
 @router.get(INVOICES)
 def invoices_list(request: Request, who: WebUserDep) -> Response:
     """The organisation's invoices and credit notes; `?etat=` a-payer, en-retard or payees."""
+    if who.principal.is_staff:
+        return _to_queue()
     wanted = request.query_params.get("etat", "")
     wanted = wanted if wanted in INVOICE_FILTERS else ""
     with unit_of_work() as session:
@@ -87,6 +96,8 @@ def invoices_list(request: Request, who: WebUserDep) -> Response:
 @router.get(QUOTES)
 def quotes_list(request: Request, who: WebUserDep) -> Response:
     """The organisation's quotes: the count shown, the price, until when it can be ordered."""
+    if who.principal.is_staff:
+        return _to_queue()
     with unit_of_work() as session:
         found = quotes.list_quotes(session, who.principal, LIMIT)
         items = [quotes.view(q, who.principal) for q in found]

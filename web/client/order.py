@@ -27,6 +27,7 @@ from web.client.paths import ORDERS, invoice_file, order_page, report_file
 from web.security import Fields, field
 from web.session import FormDep, PageRefused, WebUserDep, check_csrf
 from web.staff import words
+from web.staff.access import order_page as staff_order_page
 from web.staff.words import refusal
 from web.templating import render
 
@@ -111,6 +112,8 @@ def order_view_page(
 
 @router.get(order_page("{order_id}"))
 def client_order(request: Request, who: WebUserDep, order_id: str) -> Response:
+    if who.principal.is_staff:  # the broker's view of an order is the account managers' page
+        return RedirectResponse(staff_order_page(order_id), status_code=303)
     return order_view_page(request, who, order_id)
 
 
@@ -143,6 +146,12 @@ LOCKED = (
 def act(request: Request, who: WebUserDep, fields: FormDep, order_id: str, action: str) -> Response:
     """Accept the offered volume, or cancel; then back to the order's page."""
     check_csrf(who, fields)
+    if who.principal.is_staff:
+        raise PageRefused(
+            403,
+            "Action réservée au client",
+            "Les chargés de compte agissent sur une commande depuis leur file de travail.",
+        )
     if action not in ACTIONS:
         raise PageRefused(404, "Action inconnue", "Revenez à la commande et recommencez.")
     name, run = ACTIONS[action]
