@@ -43,7 +43,8 @@ DOCS = ("/docs", "/redoc")
 def policy_for(path: str) -> str:
     if path.startswith(DOCS):
         return DOCS_POLICY
-    if path.startswith(("/v1/", "/s/")) or path == "/openapi.json":
+    # The marketer's documents are the API's renderings, served behind the session.
+    if path.startswith(("/v1/", "/s/", "/app/documents/")) or path == "/openapi.json":
         return API_POLICY
     return PAGE_POLICY
 

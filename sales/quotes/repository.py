@@ -30,6 +30,14 @@ class QuoteRepository:
             q = q.where(Quote.organisation_id == organisation_id)
         return self.session.scalar(q)
 
+    def recent(self, organisation_id: int | None, limit: int, offset: int) -> list[Quote]:
+        """Newest first; one organisation's unless `organisation_id` is None."""
+        q = select(Quote)
+        if organisation_id is not None:
+            q = q.where(Quote.organisation_id == organisation_id)
+        q = q.order_by(Quote.created_at.desc(), Quote.id).limit(limit).offset(offset)
+        return list(self.session.scalars(q))
+
 
 class QuoteBudgetRepository:
     def __init__(self, session: Session) -> None:

@@ -211,6 +211,11 @@ def get_quote(session: Session, who: Principal, quote_id: str) -> Quote:
     return quote
 
 
+def list_quotes(session: Session, who: Principal, limit: int = 50, offset: int = 0) -> list[Quote]:
+    """The caller's organisation's quotes, newest first (any organisation's for staff)."""
+    return QuoteRepository(session).recent(who.scope(), limit, offset)
+
+
 def view(quote: Quote, who: Principal) -> QuoteOut:
     now = clock.now()
     s = get_settings()

@@ -101,6 +101,7 @@ DETAIL_VALUE = {
     "none": "aucune",
     "manual": "manuelle",
     "auto": "automatique",
+    "insufficient_volume": "volume insuffisant",
 }
 BY = {"system": "le système", "client": "le client"}
 
