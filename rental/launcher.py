@@ -187,12 +187,45 @@ def demo_keys(host: str, port: int) -> dict[str, str]:
     return keys
 
 
+DEMO_PEOPLE = (  # who signs in to the web app after `rental up`: (organisation, role, e-mail)
+    ("Demo", "client", "marketing@demo.test"),
+    (None, "account_manager", "gestion@courtier.test"),
+)
+
+
+def demo_people() -> dict[str, str]:
+    """The demo marketer and account manager of the web app, with fresh passwords (printed,
+    like the keys: a previous start's passwords stop working)."""
+    import secrets
+
+    from kit.db import unit_of_work
+    from sales.accounts import service as accounts
+    from sales.accounts import signin
+    from sales.accounts.models import Role
+    from sales.accounts.repository import AccountRepository, SignInRepository
+
+    people: dict[str, str] = {}
+    with unit_of_work() as session:
+        if AccountRepository(session).organisation_by_name("Demo") is None:
+            accounts.add_organisation(session, "Demo")
+        for organisation, role, email in DEMO_PEOPLE:
+            password = secrets.token_urlsafe(12)
+            if SignInRepository(session).user_by_email(email) is None:
+                org = organisation or get_settings().broker_organisation
+                signin.add_user(session, org, Role(role), email, password)
+            else:
+                signin.reset_password(session, email, password)
+            people[email] = password
+    return people
+
+
 def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> int:
     from rental.migrations import upgrade
 
     demo_clock(out)
     upgrade()
     keys = demo_keys(host, port)
+    people = demo_people()
 
     supervisor = Supervisor(host, port, concurrency, out)
 
@@ -212,6 +245,9 @@ def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> in
         out(f"Service running at http://{host}:{port} (OpenAPI docs: /docs)")
         out(f"  client key (organisation Demo):    {keys['client']}")
         out(f"  account manager key (the broker):  {keys['manager']}")
+        out(f"Web app: http://{host}:{port}/  sign in as")
+        for email, password in people.items():
+            out(f"  {email:<26} password {password}")
         out(f"  logs: {supervisor.logs}/{{api,worker,beat}}.log")
         out("Run a complete demo rental from another terminal: rental demo   (Ctrl-C stops all)")
         while True:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from rental import launcher
 from tests.conftest import ScanningClient
 from tests.rental.test_cli import rental
 from tests.web.conftest import PASSWORD, csrf_of, sign_in
@@ -81,3 +82,26 @@ def test_a_one_time_password_must_be_changed_first(visitor: Callable[..., Scanni
     assert done.headers["location"] == "/app/segment"
     assert client.get("/app/segment").status_code == 200
     assert sign_in(visitor(), "new@acme.test").get("/app/segment").status_code == 200
+
+
+def test_each_rental_up_gives_its_demo_people_fresh_passwords(
+    visitor: Callable[..., ScanningClient],
+) -> None:
+    """`rental up` prints a marketer's and an account manager's sign-in beside the keys; the
+    passwords of a previous start stop working, and each lands on their own page."""
+    first = launcher.demo_people()
+    second = launcher.demo_people()
+    assert set(second) == {"marketing@demo.test", "gestion@courtier.test"}
+    for email in second:
+        assert first[email] != second[email]
+        browser = visitor()
+        page = browser.get("/")
+        stale = browser.post(
+            "/sign-in",
+            data={"email": email, "password": first[email], "csrf_token": csrf_of(page.text)},
+        )
+        assert stale.status_code != 303  # refused: the old password is gone
+    client = sign_in(visitor(), "marketing@demo.test", second["marketing@demo.test"])
+    assert client.get("/").headers["location"].startswith("/app/segment")
+    staff = sign_in(visitor(), "gestion@courtier.test", second["gestion@courtier.test"])
+    assert staff.get("/").headers["location"].startswith("/app/gestion")
