@@ -9,7 +9,8 @@ a burst of clicks spends one quote: the figure with the wait, and without it (fr
 start in Resource Timing to the text changing), which is what the <= 50 ms target means.
 
 Baselines in the same run and on the same two criteria: the page's own count endpoint through
-httpx with the session's cookie (the server's part alone), and `POST /v1/quotes` (the API)."""
+httpx with the session's cookie (the server's part alone), and `POST /v1/quotes` (the API), with
+its default breakdowns and with the builder's (region, department, age band, sex)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from bench.common import RENTAL, cli, ensure_base, env_for, p50_ms
 from bench.http import api_key, serving
+from web.segment_views import BREAKDOWNS
 
 CHROMIUM = "/usr/bin/chromium"
 LOADS = 25
@@ -171,12 +173,14 @@ def server_only(page: Page, site: str) -> float:
         return p50_ms(post, repeat=40, warmup=4)
 
 
-def api_quotes(client: httpx.Client) -> float:
-    """p50 of `POST /v1/quotes` on the same two criteria alternately."""
+def api_quotes(client: httpx.Client, breakdowns: str | None = None) -> float:
+    """p50 of `POST /v1/quotes` on the same two criteria alternately (with the API's default
+    breakdowns, or the builder's)."""
     bodies = itertools.cycle(CRITERIA)
+    params = {"breakdowns": breakdowns} if breakdowns else {}
 
     def post() -> None:
-        client.post("/v1/quotes", json=next(bodies)).raise_for_status()
+        client.post("/v1/quotes", json=next(bodies), params=params).raise_for_status()
 
     return p50_ms(post, repeat=40, warmup=4)
 
@@ -201,6 +205,7 @@ def run(rows: int) -> dict[str, Any]:
         finally:
             browser.close()
         api_p50 = api_quotes(client)
+        api_same_p50 = api_quotes(client, BREAKDOWNS)
     through = click["request_start_to_text"]["p50_ms"]
     return {
         "rows": rows,
@@ -208,6 +213,8 @@ def run(rows: int) -> dict[str, Any]:
         "live_count": click,
         "baseline_web_count_endpoint_httpx_p50_ms": server_p50,
         "baseline_api_post_quotes_p50_ms": api_p50,
+        "baseline_api_post_quotes_builder_breakdowns_p50_ms": api_same_p50,
+        "builder_breakdowns": BREAKDOWNS,
         "browser_over_api_ratio": round(through / api_p50, 2),
         "browser_over_endpoint_ratio": round(through / server_p50, 2),
         "targets": {
