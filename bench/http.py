@@ -10,6 +10,8 @@ import json
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import partial
 
@@ -30,20 +32,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(rows: int) -> dict[str, object]:
-    ensure_base(rows)
-    env = env_for(rows) | {"RENTAL_DAILY_QUOTE_BUDGET": "1000000"}
+def api_key(env: dict[str, str], organisation: str = "Bench") -> str:
+    """A new API key of `organisation` (created if it does not exist yet)."""
     subprocess.run(
-        [RENTAL, "accounts", "add-organisation", "Bench"], env=env, capture_output=True, check=False
+        [RENTAL, "accounts", "add-organisation", organisation],
+        env=env,
+        capture_output=True,
+        check=False,
     )
     out = subprocess.run(
-        [RENTAL, "accounts", "add-key", "--organisation", "Bench"],
+        [RENTAL, "accounts", "add-key", "--organisation", organisation],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    key = json.loads(out)["key"]
+    return str(json.loads(out)["key"])
+
+
+@contextmanager
+def serving(env: dict[str, str], key: str) -> Iterator[httpx.Client]:
+    """`rental serve` on a free port, once it answers; an API client of `key` on it."""
     port = free_port()
     server = subprocess.Popen(
         [RENTAL, "serve", "--port", str(port)],
@@ -66,6 +75,16 @@ def run(rows: int) -> dict[str, object]:
                 if time.time() > deadline or server.poll() is not None:
                     raise SystemExit("server did not start") from None
                 time.sleep(0.5)
+        yield client
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def run(rows: int) -> dict[str, object]:
+    ensure_base(rows)
+    env = env_for(rows) | {"RENTAL_DAILY_QUOTE_BUDGET": "1000000"}
+    with serving(env, api_key(env)) as client:
 
         def post() -> None:
             r = client.post("/v1/quotes", json=CRITERIA)
@@ -76,9 +95,6 @@ def run(rows: int) -> dict[str, object]:
 
         http_p50 = p50_ms(post, repeat=60, warmup=5)
         floor_p50 = p50_ms(floor, repeat=60, warmup=5)
-    finally:
-        server.terminate()
-        server.wait(30)
     engine = Engine(snapshot.current(home(rows) / "base"))
     engine.sync_eligibility(date.today(), 3, np.empty(0, dtype=np.int64))
     c = Criteria.model_validate(CRITERIA)

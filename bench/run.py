@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, JSON lines on stdout, then the table of docs/benchmarks.md.
 
-Sizes follow the issue's targets: generation, engine and HTTP at 10M prospects, engine at 50M;
+Sizes follow the issue's targets: generation, engine, HTTP and the web app (bench/web.py,
+Chromium) at 10M prospects, engine at 50M;
 the privacy attack suite (bench/privacy.py) on a 1M base.
 Bases are generated once under bench/results/ and reused by later runs."""
 
@@ -10,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from bench import generate, http, privacy, quote
+from bench import generate, http, privacy, quote, web
 from bench.common import RESULTS, emit
 
 
@@ -64,9 +65,35 @@ def table() -> str:
         f"{h['engine_same_query_p50_ms']} ms; GET floor {h['http_get_floor_p50_ms']} ms | "
         f"+{h['http_overhead_ms']} ms | <= 40 ms |"
     )
+    if (RESULTS / "web_10000000.json").exists():
+        lines.extend(web_rows(load("web_10000000")))
     if (RESULTS / "privacy_1000000.json").exists():
         lines.extend(privacy_rows(load("privacy_1000000")))
     return "\n".join(lines)
+
+
+def web_rows(doc: dict[str, Any]) -> list[str]:
+    """The web app in Chromium (issue 14): the builder's first paint, the live count's round
+    trip after a click (without and with the page's wait before it sends)."""
+    paint, live = doc["first_paint"], doc["live_count"]
+    fcp, through = paint["first_contentful_paint"], live["request_start_to_text"]
+    same = doc["baseline_api_post_quotes_builder_breakdowns_p50_ms"]
+    return [
+        f"| web 10M: builder's first contentful paint ({paint['loads']} loads) "
+        f"| p50 {fcp['p50_ms']} ms, p95 {fcp['p95_ms']} ms "
+        f"| the page's HTML received (responseEnd) p50 {paint['response_end']['p50_ms']} ms; "
+        f"cold first load {paint['cold_first_load_ms']['first_contentful_paint']} ms | - "
+        f"| <= 300 ms |",
+        f"| web 10M: live count, request sent to new text ({live['clicks']} clicks) "
+        f"| p50 {through['p50_ms']} ms, p95 {through['p95_ms']} ms "
+        f"| the page's count endpoint by httpx {doc['baseline_web_count_endpoint_httpx_p50_ms']} "
+        f"ms; POST /v1/quotes {doc['baseline_api_post_quotes_p50_ms']} ms, with the builder's "
+        f"breakdowns {same} ms | {round(through['p50_ms'] / same, 2)}x | <= 50 ms |",
+        f"| web 10M: live count, click to new text (with the {live['debounce_ms']} ms wait) "
+        f"| p50 {live['click_to_text_with_debounce']['p50_ms']} ms, "
+        f"p95 {live['click_to_text_with_debounce']['p95_ms']} ms | click to request sent "
+        f"p50 {live['click_to_request_start']['p50_ms']} ms | - | - |",
+    ]
 
 
 def privacy_rows(doc: dict[str, Any]) -> list[str]:
@@ -117,6 +144,7 @@ def main() -> None:
     if not args.skip_50m:
         emit("quote_50000000", quote.run(50_000_000))
     emit("http_10000000", http.run(10_000_000))
+    emit("web_10000000", web.run(10_000_000))
     emit("privacy_1000000", privacy.run(1_000_000, privacy.Plan()))
     print(table())
 
