@@ -20,6 +20,7 @@ from sales.messages import service as messages
 from sales.messages.exceptions import InvalidMessage, InvalidSender
 from sales.quotes.models import Quote
 from segmentation.criteria import Criteria
+from web.staff import words
 
 ZONE_LABELS = {METRO: "France métropolitaine", OVERSEAS: "Outre-mer"}
 DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -130,11 +131,7 @@ def paris(at: datetime) -> str:
 
 
 def _calendar_label(key: str) -> str:
-    if key == METRO:
-        return "France métropolitaine"
-    if key.startswith("alsace-moselle"):
-        return f"Alsace-Moselle, {key.rsplit('-', 1)[-1]} (jours fériés locaux)"
-    return f"Département {key}"
+    return words.calendar(key) + (" (jours fériés locaux)" if key.startswith("alsace") else "")
 
 
 def _local(at: datetime, cal: windows.Calendar) -> str:

@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from datasets import reference
+from dispatch import windows
 from kit import clock
 from kit.errors import RentalError
 from segmentation import criteria as catalogue
@@ -104,6 +106,24 @@ DETAIL_VALUE = {
     "insufficient_volume": "volume insuffisant",
 }
 BY = {"system": "le système", "client": "le client"}
+
+
+@cache
+def _department_names() -> dict[str, str]:
+    deps = reference.departments()
+    return dict(zip(deps["code"], deps["name"], strict=True))
+
+
+def calendar(key: str) -> str:
+    """A wave's calendar in words: metropolitan France, Alsace-Moselle (its own holidays) with
+    its departments, or the overseas department."""
+    if key == windows.calendar_of("75").key:
+        return "France métropolitaine"
+    names = _department_names()
+    if key.startswith("alsace-moselle"):
+        deps = windows.departments_of_calendar(key)
+        return "Alsace-Moselle : " + ", ".join(names.get(d, d) for d in deps)
+    return str(names.get(key, key))
 
 
 def when(at: datetime | None) -> str:
