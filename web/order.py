@@ -150,16 +150,28 @@ def _refusal(exc: RentalError) -> str:
     return f"La commande n'est pas possible en l'état : {exc.detail}"
 
 
-@router.post(SUMMARY)
-def summary(request: Request, who: WebUserDep, fields: FormDep) -> Response:
-    """The order as it would be placed: quantity, price table, deposit; or the form again with
-    what to fix."""
+def _prepared(
+    request: Request, who: WebUserDep, fields: Fields
+) -> tuple[Draft, Quote, OrderCreate] | Response:
+    """The posted form (CSRF checked) as the API's request body, with its draft and quote; or
+    the form again with what to fix."""
     check_csrf(who, fields)
     draft = Draft.of(fields)
     quote = _quote(who, draft.quote_id)
     body = _body(draft)
     if isinstance(body, str):
         return render(request, "order.html", _context(who, quote, draft, problem=body), 422)
+    return draft, quote, body
+
+
+@router.post(SUMMARY)
+def summary(request: Request, who: WebUserDep, fields: FormDep) -> Response:
+    """The order as it would be placed: quantity, price table, deposit; or the form again with
+    what to fix."""
+    prepared = _prepared(request, who, fields)
+    if isinstance(prepared, Response):
+        return prepared
+    draft, quote, body = prepared
     try:
         with unit_of_work() as session:
             checked = lifecycle.check_order(session, who.principal, body, clock.now())
@@ -182,12 +194,10 @@ def summary(request: Request, who: WebUserDep, fields: FormDep) -> Response:
 @router.post(CONFIRM)
 def confirm(request: Request, who: WebUserDep, fields: FormDep) -> Response:
     """Place the order through the API's service, then go to its page."""
-    check_csrf(who, fields)
-    draft = Draft.of(fields)
-    quote = _quote(who, draft.quote_id)
-    body = _body(draft)
-    if isinstance(body, str):
-        return render(request, "order.html", _context(who, quote, draft, problem=body), 422)
+    prepared = _prepared(request, who, fields)
+    if isinstance(prepared, Response):
+        return prepared
+    draft, quote, body = prepared
     try:
         with unit_of_work() as session:
             order_id = lifecycle.create_order(session, who.principal, body).id
