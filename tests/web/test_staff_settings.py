@@ -7,9 +7,11 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
 from kit.db import unit_of_work
@@ -19,11 +21,15 @@ from sales.pricing.grid import default_grid
 from sales.pricing.service import price
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_quote
-from tests.web.conftest import add_user, csrf_of, sign_in
+from tests.web.conftest import PASSWORD, add_user, csrf_of, sign_in
+from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
+from tests.web.test_journey import accessible
 from web.templating import euros
 
 Browser = Callable[..., ScanningClient]
 LIST = "/app/gestion/organisations"
+LAPTOP: ViewportSize = {"width": 1366, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 FORMS = ("conditions", "grille", "grille/standard", "personnes", "cles", "cles/1/revocation")
 
 
@@ -332,3 +338,55 @@ def test_the_brokers_page_offers_staff_roles(
     orders = app_client.get("/v1/organisations", headers=auth(key))
     assert orders.status_code == 200  # an account manager's key: every organisation
     assert '<option value="client"' not in manager.get(page_of(broker)).text
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "locale": "fr-FR", "viewport": LAPTOP}
+
+
+def _shots(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=folder / f"{name}.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=folder / f"{name}-phone.png", full_page=True)
+    page.set_viewport_size(LAPTOP)
+
+
+def test_an_account_manager_sets_an_organisation_in_a_browser(
+    site: str,  # noqa: F811
+    page: Page,
+    tmp_path: Path,
+) -> None:
+    add_user("reglages@courtier.test", get_settings().broker_organisation, Role.account_manager)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    page.goto(site + "/")
+    page.get_by_label("Adresse e-mail").fill("reglages@courtier.test")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_role("link", name="Organisations").click()
+    expect(page.get_by_test_id("organisation-row")).to_have_count(3)
+    accessible(page, site, "organisations")
+    _shots(page, tmp_path, "organisations")
+
+    page.get_by_test_id("organisation-link").filter(has_text="Acme").click()
+    page.get_by_label("Numéro de TVA intracommunautaire").fill("12345")
+    page.get_by_test_id("terms-submit").click()
+    expect(page.get_by_test_id("error-summary")).to_contain_text("numéro de TVA")
+    accessible(page, site, "terms refused")
+    _shots(page, tmp_path, "terms-refused")
+
+    page.get_by_label("Palier 1 : prix par contact en euros hors taxes").fill("0,2")
+    page.get_by_label("Messages", exact=True).fill("25000")
+    page.get_by_test_id("grid-preview").click()
+    expect(page.get_by_test_id("preview-row")).to_have_count(3)
+    page.get_by_label("Libellé (facultatif)").fill("CRM maison")
+    page.get_by_test_id("key-submit").click()
+    expect(page.get_by_test_id("new-key")).to_have_text(re.compile(r"^rk_"))
+    accessible(page, site, "organisation")
+    _shots(page, tmp_path, "organisation")
+    page.get_by_test_id("grid-preview").click()  # the key is gone from the next page
+    expect(page.get_by_test_id("new-key")).to_have_count(0)
+    expect(page.get_by_test_id("preview-row")).to_have_count(2)  # the stored grid, 10k and 50k
+    _shots(page, tmp_path, "preview")
+    assert refused == []
