@@ -19,6 +19,7 @@ from sales.accounts import service as accounts
 from sales.accounts.endpoints import OrganisationOut
 from sales.accounts.exceptions import OrganisationNotFound
 from sales.accounts.models import ContentReview
+from sales.accounts.signin import WebUser
 from sales.pricing import service as pricing
 from sales.pricing.repository import ContractGridRepository
 from sales.pricing.schemas import ZONES, Price
@@ -135,7 +136,7 @@ def _load(session: Session, organisation_id: int) -> dict[str, Any]:
 
 def settings_page(
     request: Request,
-    who: Any,
+    who: WebUser,
     organisation_id: int,
     sent: Sent | None = None,
     status: int = 200,
@@ -181,7 +182,6 @@ def organisations(request: Request, who: StaffUserDep) -> Response:
         ]
     context = common(who, "organisations") | {
         "rows": rows,
-        "reviews": forms.REVIEW_WORDS,
         "broker": get_settings().broker_organisation,
         "list_page": ORGANISATIONS,
     }
