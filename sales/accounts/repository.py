@@ -80,6 +80,55 @@ class AccountRepository:
             select(ApiKey).where(ApiKey.digest == digest, ApiKey.revoked_at.is_(None))
         )
 
+    def members(self, organisation_id: int) -> list[User]:
+        """The organisation's users, people and key holders alike, oldest first."""
+        return list(
+            self.session.scalars(
+                select(User).where(User.organisation_id == organisation_id).order_by(User.id)
+            )
+        )
+
+    def keys_of(self, organisation_id: int) -> list[ApiKey]:
+        """The organisation's API keys, revoked ones too, newest first."""
+        return list(
+            self.session.scalars(
+                select(ApiKey)
+                .join(User, ApiKey.user_id == User.id)
+                .where(User.organisation_id == organisation_id)
+                .order_by(ApiKey.id.desc())
+            )
+        )
+
+    def last_sessions(self, user_ids: set[int]) -> dict[int, datetime]:
+        """When each user last opened a web session still on record (signing out deletes it)."""
+        if not user_ids:
+            return {}
+        rows = self.session.execute(
+            select(WebSession.user_id, func.max(WebSession.created_at))
+            .where(WebSession.user_id.in_(user_ids))
+            .group_by(WebSession.user_id)
+        )
+        return {int(user_id): at for user_id, at in rows}
+
+    def headcounts(self) -> dict[int, tuple[int, int]]:
+        """Per organisation: people who sign in (an e-mail), and live API keys."""
+        people = self.session.execute(
+            select(User.organisation_id, func.count())
+            .where(User.email.is_not(None))
+            .group_by(User.organisation_id)
+        )
+        keys = self.session.execute(
+            select(User.organisation_id, func.count())
+            .select_from(ApiKey)
+            .join(User, ApiKey.user_id == User.id)
+            .where(ApiKey.revoked_at.is_(None))
+            .group_by(User.organisation_id)
+        )
+        out = {int(org): (int(n), 0) for org, n in people}
+        for org, n in keys:
+            out[int(org)] = (out.get(int(org), (0, 0))[0], int(n))
+        return out
+
 
 class SignInRepository:
     """Users by e-mail, web sessions and failed sign-ins."""

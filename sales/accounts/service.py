@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from sales.accounts.exceptions import (
     OrganisationExists,
     OrganisationNotFound,
 )
-from sales.accounts.models import ContentReview, Organisation, Role, User
+from sales.accounts.models import ApiKey, ContentReview, Organisation, Role, User
 from sales.accounts.repository import AccountRepository
 from sales.accounts.schemas import IssuedKey, Principal, RevokedKey
 
@@ -143,6 +144,26 @@ def organisation_name(session: Session, organisation_id: int) -> str:
 
 def organisations(session: Session) -> list[Organisation]:
     return AccountRepository(session).organisations()
+
+
+def members(session: Session, organisation_id: int) -> list[User]:
+    """An organisation's users: people (with an e-mail) and the holders of its API keys."""
+    return AccountRepository(session).members(get_organisation(session, organisation_id).id)
+
+
+def keys_of(session: Session, organisation_id: int) -> list[ApiKey]:
+    """An organisation's API keys (digests and prefixes only), revoked ones too."""
+    return AccountRepository(session).keys_of(get_organisation(session, organisation_id).id)
+
+
+def last_sign_ins(session: Session, user_ids: set[int]) -> dict[int, datetime]:
+    """The last web session each user opened, when one is still on record."""
+    return AccountRepository(session).last_sessions(user_ids)
+
+
+def headcounts(session: Session) -> dict[int, tuple[int, int]]:
+    """Per organisation id: how many people sign in, how many API keys are live."""
+    return AccountRepository(session).headcounts()
 
 
 def get_organisation(session: Session, organisation_id: int) -> Organisation:
