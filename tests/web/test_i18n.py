@@ -14,13 +14,16 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from playwright.sync_api import Page, expect
 
 from tests.conftest import ScanningClient
 from tests.factories import create_order
-from tests.web.conftest import csrf_of
+from tests.web.conftest import PASSWORD, add_user, csrf_of
+from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
 from web import i18n
 
 Browser = Callable[..., ScanningClient]
+WIDE = {"width": 1366, "height": 800}
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = "/app/commandes"
 SWITCH = re.compile(r'href="(/langue/(?:fr|en)\?retour=[^"]*)"')
@@ -177,3 +180,34 @@ def test_every_text_marked_for_translation_has_its_english() -> None:
         elif errors := list(message.check(catalog)):
             problems.append(f"{where}: {msgid!r}: {errors}")
     assert not problems, "no English for:\n" + "\n".join(problems)
+
+
+def test_a_marketer_switches_to_english_in_a_browser_and_back(
+    site: str,  # noqa: F811
+    page: Page,
+    tmp_path: Path,
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+) -> None:
+    """By the links in the header, on the sign-in page and on the orders list; screenshots of
+    both pages in both languages go to the test's temporary folder."""
+    create_order(app_client, org_keys["acme"], quantity=1500)
+    add_user("marketeuse@acme.test")
+    page.set_viewport_size(WIDE)  # type: ignore[arg-type]
+    page.goto(site + "/")
+    page.screenshot(path=tmp_path / "sign-in-fr.png", full_page=True)
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.screenshot(path=tmp_path / "sign-in-en.png", full_page=True)
+    page.get_by_label("Email address").fill("marketeuse@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.get_by_role("link", name="Orders", exact=True).click()
+    expect(page.get_by_role("heading", name="My orders")).to_be_visible()
+    expect(page.get_by_test_id("order-row")).to_contain_text("1,500")
+    page.screenshot(path=tmp_path / "orders-en.png", full_page=True)
+    page.get_by_role("link", name="Français").click()
+    expect(page.get_by_role("heading", name="Mes commandes")).to_be_visible()
+    expect(page.get_by_test_id("order-row")).to_contain_text("1\u202f500")
+    page.screenshot(path=tmp_path / "orders-fr.png", full_page=True)
