@@ -10,7 +10,7 @@ export RENTAL_HOME
 
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: install run test test-postgres lint bench clean
+.PHONY: install run test test-postgres lint bench clean translations
 
 $(BIN)/rental: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+
+# The pages' texts (French, the msgids) into web/locale/messages.pot, then new ones into the English
+# catalogue, to translate there (web/i18n.py reads the .po at start: nothing to compile).
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --omit-header -o web/locale/messages.pot .
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -l en --init-missing --omit-header --ignore-obsolete
 
 bench: install
 	$(BIN)/python -m bench.run

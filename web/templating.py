@@ -1,48 +1,70 @@
-"""Jinja2 for the pages: autoescaped, French number formats."""
+"""Jinja2 for the pages: autoescaped, in the request's language (French first), with numbers,
+amounts and dates written as that language writes them."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_currency, format_decimal
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
+from web import i18n
+
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-NNBSP = "\u202f"  # French thousands separator: a narrow no-break space
+NNBSP = "\u202f"  # French thousands separator (CLDR's): a narrow no-break space
 
 
 def number(n: int) -> str:
-    """12345 -> '12 345'."""
-    return f"{n:,}".replace(",", NNBSP)
+    """12345 -> '12 345' in French, '12,345' in English."""
+    return str(format_decimal(n, locale=i18n.current()))
 
 
 def euros(cents: int) -> str:
-    """123456 -> '1 234,56 €'."""
-    whole, part = divmod(abs(cents), 100)
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{number(whole)},{part:02d}\u00a0€"
+    """123456 -> '1 234,56 €' in French, '€1,234.56' in English."""
+    return str(format_currency(Decimal(cents) / 100, "EUR", locale=i18n.current()))
 
 
 # Every value is escaped (autoescape on all templates, whatever their name); an undefined
-# variable is an error, not a blank.
+# variable is an error, not a blank. Texts are `_("...")` with %(name)s placeholders, which the
+# new-style gettext escapes before putting them in.
 _env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
+)
+_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+    i18n.gettext, i18n.ngettext, newstyle=True
 )
 _env.filters["number"] = number
 _env.filters["euros"] = euros
 templates = Jinja2Templates(env=_env)
 
 
+def _switch(request: Request) -> dict[str, str]:
+    """The language links' targets: back to this page (a form's answer goes home instead, as
+    it cannot be fetched again)."""
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        back = "/"
+    return {"language": i18n.current(), "back": i18n.same_site(back)}
+
+
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    """A page that is never cached: it may show a person's own data."""
+    """A page that is never cached: it may show a person's own data, in its reader's
+    language."""
+    i18n.set_language(i18n.language_of(request))
+    context = {**context, "i18n": _switch(request)}
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = i18n.current()
+    response.headers["Vary"] = "Cookie, Accept-Language"
     return response

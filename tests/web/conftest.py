@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,6 +44,13 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> TestCli
     )
     assert r.status_code == 303, r.text
     return client
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """A French marketer's browser, which asks for French pages (left alone, Chromium asks for
+    its system's language, and the pages would answer in English)."""
+    return {**browser_context_args, "locale": "fr-FR"}
 
 
 @pytest.fixture
