@@ -16,6 +16,7 @@ from sales.accounts.service import get_organisation
 from sales.invoices import service as invoices
 from sales.invoices import terms
 from sales.invoices.models import Invoice, InvoiceKind
+from sales.invoices.repository import InvoiceRepository
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
 
@@ -34,8 +35,16 @@ def _service_date(session: Session, invoice: Invoice) -> datetime | None:
     return None
 
 
+def _corrects_issued_at(session: Session, invoice: Invoice) -> datetime | None:
+    """When the invoice a credit note corrects was issued (the e-invoice cites its date)."""
+    if invoice.corrects_id is None:
+        return None
+    corrected = InvoiceRepository(session).get(invoice.corrects_id, None)
+    return corrected.issued_at if corrected else None
+
+
 def document(session: Session, invoice: Invoice) -> dict[str, Any]:
-    """Everything the invoice template prints."""
+    """Everything the invoice template prints, and its Factur-X XML says (reports.facturx)."""
     s = get_settings()
     org = get_organisation(session, invoice.organisation_id)
     out = invoices.view(session, invoice, org.name)
@@ -46,6 +55,7 @@ def document(session: Session, invoice: Invoice) -> dict[str, Any]:
         "invoice": out,
         "is_credit_note": invoice.kind == InvoiceKind.credit_note,
         "service_date": _service_date(session, invoice),
+        "corrects_issued_at": _corrects_issued_at(session, invoice),
         "seller": {
             "name": s.seller.name,
             "legal_form": s.seller.legal_form,

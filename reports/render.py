@@ -1,5 +1,8 @@
 """Documents: the send report as CSV, HTML and PDF, invoices and credit notes as HTML and PDF.
 
+An invoice's PDF is a Factur-X e-invoice: PDF/A-3 with the invoice as CII XML inside
+(reports.facturx), whoever asks for it (the API, the web pages) through `pdf(invoice_html(...))`.
+
 HTML comes from the Jinja2 templates under reports/templates (autoescaped, undefined variables
 are errors); the PDF is the same HTML laid out by WeasyPrint. Charts are inline SVG drawn in
 grey levels and patterns with their values written out, so that they read on paper too.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,6 +27,7 @@ from markupsafe import Markup
 
 from kit.clock import PARIS
 from kit.settings import get_settings
+from reports import facturx
 from reports.exceptions import PdfUnavailable
 from reports.schemas import Report
 
@@ -220,13 +225,35 @@ def report_html(report: Report) -> str:
     )
 
 
-def invoice_html(invoice: dict[str, Any]) -> str:
+class InvoiceHtml(str):
+    """An invoice's HTML that remembers its document, so that its PDF is made a Factur-X
+    e-invoice by `pdf` wherever it is called (a plain `str` for everything else)."""
+
+    document: dict[str, Any]
+
+
+def invoice_html(invoice: dict[str, Any]) -> InvoiceHtml:
     """An invoice or credit note (see reports.invoices.document for the fields)."""
-    return environment().get_template("invoice.html.j2").render(doc=invoice)
+    html = InvoiceHtml(environment().get_template("invoice.html.j2").render(doc=invoice))
+    html.document = invoice
+    return html
+
+
+def invoice_pdf(invoice: dict[str, Any]) -> bytes:
+    """An invoice or credit note as a Factur-X PDF (see reports.facturx)."""
+    return pdf(invoice_html(invoice))
 
 
 def pdf(html: str) -> bytes:
-    """The HTML laid out on A4 pages by WeasyPrint (imported here: it is slow to load)."""
+    """The HTML laid out on A4 pages by WeasyPrint; an invoice's as PDF/A-3 with its Factur-X
+    XML embedded."""
+    if isinstance(html, InvoiceHtml):
+        return facturx.embed(_layout(html, variant="pdf/a-3b"), html.document)
+    return _layout(html)
+
+
+def _layout(html: str, variant: str | None = None) -> bytes:
+    """WeasyPrint's PDF of the HTML (imported here: it is slow to load)."""
     try:
         from weasyprint import HTML
     except OSError as exc:  # its system libraries are missing
@@ -236,7 +263,13 @@ def pdf(html: str) -> bytes:
             "root); the other formats work meanwhile"
         ) from exc
 
-    out = HTML(string=html, base_url=str(get_settings().home)).write_pdf()
+    with warnings.catch_warnings():
+        # WeasyPrint 70 opens its sRGB profile for the PDF/A output intent and leaves the file
+        # to the garbage collector (read at once, it is freed within this call).
+        warnings.simplefilter("ignore", ResourceWarning)
+        out = HTML(string=str(html), base_url=str(get_settings().home)).write_pdf(
+            pdf_variant=variant
+        )
     assert out is not None  # noqa: S101  (no target given: the bytes are returned)
     return bytes(out)
 
