@@ -1,7 +1,7 @@
 """Documents: the send report as CSV, HTML and PDF, invoices and credit notes as HTML and PDF.
 
 An invoice's PDF is a Factur-X e-invoice: PDF/A-3 with the invoice as CII XML inside
-(reports.facturx), whoever asks for it (the API, the web pages) through `pdf(invoice_html(...))`.
+(reports.facturx), made by `invoice_pdf` for whoever asks for it (the API, the web pages).
 
 HTML comes from the Jinja2 templates under reports/templates (autoescaped, undefined variables
 are errors); the PDF is the same HTML laid out by WeasyPrint. Charts are inline SVG drawn in
@@ -225,30 +225,19 @@ def report_html(report: Report) -> str:
     )
 
 
-class InvoiceHtml(str):
-    """An invoice's HTML that remembers its document, so that its PDF is made a Factur-X
-    e-invoice by `pdf` wherever it is called (a plain `str` for everything else)."""
-
-    document: dict[str, Any]
-
-
-def invoice_html(invoice: dict[str, Any]) -> InvoiceHtml:
+def invoice_html(invoice: dict[str, Any]) -> str:
     """An invoice or credit note (see reports.invoices.document for the fields)."""
-    html = InvoiceHtml(environment().get_template("invoice.html.j2").render(doc=invoice))
-    html.document = invoice
-    return html
+    return environment().get_template("invoice.html.j2").render(doc=invoice)
 
 
 def invoice_pdf(invoice: dict[str, Any]) -> bytes:
-    """An invoice or credit note as a Factur-X PDF (see reports.facturx)."""
-    return pdf(invoice_html(invoice))
+    """An invoice or credit note as a Factur-X PDF: PDF/A-3b with its CII XML embedded (see
+    reports.facturx)."""
+    return facturx.embed(_layout(invoice_html(invoice), variant="pdf/a-3b"), invoice)
 
 
 def pdf(html: str) -> bytes:
-    """The HTML laid out on A4 pages by WeasyPrint; an invoice's as PDF/A-3 with its Factur-X
-    XML embedded."""
-    if isinstance(html, InvoiceHtml):
-        return facturx.embed(_layout(html, variant="pdf/a-3b"), html.document)
+    """The HTML laid out on A4 pages by WeasyPrint."""
     return _layout(html)
 
 
@@ -267,7 +256,7 @@ def _layout(html: str, variant: str | None = None) -> bytes:
         # WeasyPrint 70 opens its sRGB profile for the PDF/A output intent and leaves the file
         # to the garbage collector (read at once, it is freed within this call).
         warnings.simplefilter("ignore", ResourceWarning)
-        out = HTML(string=str(html), base_url=str(get_settings().home)).write_pdf(
+        out = HTML(string=html, base_url=str(get_settings().home)).write_pdf(
             pdf_variant=variant
         )
     assert out is not None  # noqa: S101  (no target given: the bytes are returned)

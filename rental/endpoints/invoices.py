@@ -92,11 +92,11 @@ def get_invoice(
     invoice = service.get_invoice(session, who, invoice_id)
     if fmt == "json":
         return service.view(session, invoice, organisation_name(session, invoice.organisation_id))
-    html = render.invoice_html(documents.document(session, invoice))
+    doc = documents.document(session, invoice)
     if fmt == "html":
-        return HTMLResponse(html)
+        return HTMLResponse(render.invoice_html(doc))
     return Response(
-        render.pdf(html),
+        render.invoice_pdf(doc),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="invoice-{invoice.number}.pdf"'},
     )

@@ -198,11 +198,11 @@ def test_a_credit_note_refunding_a_cancelled_order_names_the_invoice_it_corrects
     assert r.status_code == 200, r.text
     got = {i["kind"]: i for i in invoices_of(app_client, acme, order["id"])}
     deposit, note = got["deposit"], got["credit_note"]
-    # The PDF the web pages serve: render.pdf of the invoice's HTML.
+    # The PDF the web pages serve: render.invoice_pdf of the invoice's document.
     with unit_of_work() as session:
         invoice = InvoiceRepository(session).get(note["id"], None)
         assert invoice is not None
-        pdf = render.pdf(render.invoice_html(document(session, invoice)))
+        pdf = render.invoice_pdf(document(session, invoice))
     root = e_invoice(pdf, canary)
     assert texts(root, "//rsm:ExchangedDocument/ram:TypeCode") == ["381"]
     assert_amounts_are_the_invoices(root, note)

@@ -72,7 +72,7 @@ def invoice_pdf(who: WebUserDep, invoice_id: str) -> Response:
     try:
         with unit_of_work() as session:
             invoice = invoices.get_invoice(session, who.principal, invoice_id)
-            html = render.invoice_html(invoice_documents.document(session, invoice))
+            doc = invoice_documents.document(session, invoice)
             number = invoice.number
     except RentalError as exc:
         if exc.status != 404:
@@ -80,4 +80,4 @@ def invoice_pdf(who: WebUserDep, invoice_id: str) -> Response:
         raise PageRefused(
             404, "Facture introuvable", "Cette facture n'existe pas dans votre organisation."
         ) from None
-    return _file(render.pdf(html), "pdf", f"facture-{number}")
+    return _file(render.invoice_pdf(doc), "pdf", f"facture-{number}")
