@@ -13,11 +13,7 @@ from playwright.sync_api import Page, expect
 from kit import clock
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_quote, deposit_of, send_at
-from tests.web.conftest import PASSWORD, add_user, csrf_of
-from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
-
-GSM_TEXT = "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER"
-UCS2_TEXT = "Fête des mères : -20% sur les bijoux, même le dimanche"
+from tests.web.conftest import GSM_TEXT, PASSWORD, UCS2_TEXT, add_user, csrf_of
 
 
 def _quote_from_builder(marketer: ScanningClient) -> str:
@@ -155,7 +151,7 @@ def test_the_waves_of_a_sunday_start_on_monday(marketer: ScanningClient) -> None
 
 
 def test_in_a_browser_a_marketer_composes_and_orders(
-    site: str,  # noqa: F811  (test_browser's fixture)
+    site: str,
     page: Page,
     tmp_path: Path,
 ) -> None:
