@@ -10,6 +10,7 @@ invoice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -100,8 +101,20 @@ def _quote(who: WebUserDep, quote_id: str) -> Quote:
     return quote
 
 
+def earliest_send() -> str:
+    """The earliest send time the picker offers (its `min`), on the service's clock (which a
+    demo or a test may start elsewhere than the browser's): now, or now plus the contract's
+    delay, in Paris time to the minute."""
+    delay = get_settings().terms.min_send_delay_minutes
+    at = clock.now().astimezone(clock.PARIS) + timedelta(minutes=delay)
+    if delay:  # no leeway after a delay (the API allows none): the next whole minute
+        at += timedelta(minutes=1)
+    return f"{at:%Y-%m-%dT%H:%M}"
+
+
 def _context(who: WebUserDep, quote: Quote, draft: Draft, **more: Any) -> dict[str, Any]:
     return {
+        "earliest": earliest_send(),
         "user": who,
         "csrf": who.csrf_token,
         "csrf_field": CSRF_FIELD,
