@@ -9,11 +9,15 @@ invoice.
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import RedirectResponse, Response
 
 from kit import clock
@@ -21,6 +25,9 @@ from kit.db import unit_of_work
 from kit.errors import RentalError
 from kit.money import vat_cents
 from kit.settings import get_settings
+from sales.idempotency import service as idempotency
+from sales.idempotency.exceptions import IdempotencyKeyReused, InvalidIdempotencyKey
+from sales.idempotency.service import Answer, Attempt, Claim
 from sales.invoices import terms
 from sales.orders import access, lifecycle
 from sales.orders.schemas import OrderCreate
@@ -38,6 +45,9 @@ SUMMARY = ORDER + "/resume"
 CONFIRM = ORDER + "/confirmer"
 PLACED = ORDER + "/passee"
 FIELDS = ("devis", "quantity", "message", "sender", "send_at")
+# The summary's one-time key: a second POST of its confirmation (a double click, a reload, the
+# back button) finds the order the first one placed, as an API retry with its Idempotency-Key.
+KEY_FIELD = "idempotency_key"
 
 
 def order_page(order_id: str) -> str:
@@ -100,8 +110,20 @@ def _quote(who: WebUserDep, quote_id: str) -> Quote:
     return quote
 
 
+def earliest_send() -> str:
+    """The earliest send time the picker offers (its `min`), on the service's clock (which a
+    demo or a test may start elsewhere than the browser's): now, or now plus the contract's
+    delay, in Paris time to the minute."""
+    delay = get_settings().terms.min_send_delay_minutes
+    at = clock.now().astimezone(clock.PARIS) + timedelta(minutes=delay)
+    if delay:  # no leeway after a delay (the API allows none): the next whole minute
+        at += timedelta(minutes=1)
+    return f"{at:%Y-%m-%dT%H:%M}"
+
+
 def _context(who: WebUserDep, quote: Quote, draft: Draft, **more: Any) -> dict[str, Any]:
     return {
+        "earliest": earliest_send(),
         "user": who,
         "csrf": who.csrf_token,
         "csrf_field": CSRF_FIELD,
@@ -188,23 +210,80 @@ def summary(request: Request, who: WebUserDep, fields: FormDep) -> Response:
         deposit={"excl": deposit, "incl": deposit + vat_cents(deposit, checked.total.vat_rate)},
         send_at=order_views.paris(body.send_at),
     )
+    context[KEY_FIELD] = secrets.token_urlsafe(24)
     return render(request, "order_summary.html", context)
+
+
+def _in_progress() -> PageRefused:
+    return PageRefused(
+        409,
+        "Commande en cours",
+        "Cette commande est en train d'être passée : retrouvez-la dans vos commandes.",
+    )
+
+
+def _attempt(who: WebUserDep, key: str, body: OrderCreate) -> Attempt:
+    """The confirmation as the idempotency service knows requests: the organisation's own key
+    space (as the API's), this route, the order asked for."""
+    p = who.principal
+    asked = body.model_dump_json().encode()
+    return Attempt(
+        scope=f"organisation:{p.organisation_id}:{p.role.value}",
+        key_digest=idempotency.digest(key),
+        route=f"POST {CONFIRM}",
+        fingerprint=idempotency.fingerprint("POST", CONFIRM, "", asked),
+    )
+
+
+def _claim(attempt: Attempt) -> Claim | Answer | None:
+    """The key claimed, or the answer of the confirmation that holds it (waited for, as the
+    API waits); None when that one is still running after the wait."""
+    deadline = time.monotonic() + get_settings().idempotency.wait_seconds
+    while True:
+        try:
+            with unit_of_work() as session:
+                outcome = idempotency.try_claim(session, attempt, clock.now())
+        except IntegrityError:  # another click inserted the key first: look again
+            outcome = None
+        if isinstance(outcome, Claim | Answer):
+            return outcome
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
 
 
 @router.post(CONFIRM)
 def confirm(request: Request, who: WebUserDep, fields: FormDep) -> Response:
-    """Place the order through the API's service, then go to its page."""
+    """Place the order through the API's service, once per summary, then go to its page."""
     prepared = _prepared(request, who, fields)
     if isinstance(prepared, Response):
         return prepared
     draft, quote, body = prepared
     try:
+        key = field(fields, KEY_FIELD)
+        idempotency.check_key(key)
+        outcome = _claim(_attempt(who, key, body))
+    except (InvalidIdempotencyKey, IdempotencyKeyReused):  # not this summary's confirmation
+        return summary(request, who, fields)
+    if isinstance(outcome, Answer):
+        return RedirectResponse(outcome.body.decode(), status_code=303)
+    if outcome is None:
+        raise _in_progress()
+    try:
         with unit_of_work() as session:
             order_id = lifecycle.create_order(session, who.principal, body).id
+            placed_at = f"{PLACED}/{order_id}"
+            # The answer with the order, in its transaction: both are kept, or neither.
+            if not idempotency.complete(
+                session, outcome, 303, None, placed_at.encode(), clock.now()
+            ):
+                raise _in_progress()  # a later click took the key over: it places the order
     except RentalError as exc:
+        with unit_of_work() as session:
+            idempotency.release(session, outcome)  # nothing placed: the same key may try again
         context = _context(who, quote, draft, problem=_refusal(exc))
         return render(request, "order.html", context, exc.status)
-    return RedirectResponse(f"{PLACED}/{order_id}", status_code=303)
+    return RedirectResponse(placed_at, status_code=303)
 
 
 @router.get(PLACED + "/{order_id}")

@@ -1,22 +1,39 @@
-"""A browser of the web app: the real application and database, through HTTP, with a cookie
-jar of its own per test (the session's app_client would carry cookies from test to test)."""
+"""Browsers of the web app. `visitor` and `marketer`: the real application and database,
+through HTTP, with a cookie jar of their own per test (the session's app_client would carry
+cookies from test to test). `site` and the Playwright settings: `rental serve` on the test's
+home, opened by Debian's chromium in French. Shared by the modules here, so that no test
+module imports another."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import ViewportSize
 
+from datasets import snapshot
 from kit.db import unit_of_work
 from sales.accounts import signin
 from sales.accounts.models import Role
-from tests.conftest import Canary, ScanningClient
+from tests.conftest import Canary, ScanningClient, auth
+from tests.service import free_port, serve
 
 PASSWORD = "Une-phrase-de-passe-assez-longue"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+CHROMIUM = "/usr/bin/chromium"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1280, "height": 900}
+GSM_TEXT = "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER"
+UCS2_TEXT = "Fête des mères : -20% sur les bijoux, même le dimanche"
+OLD_MEN = {"sex": ["M"], "age": {"min": 75}}
+# Small departments of the base: old men are fewer than the minimum there.
+SMALL = ["23", "48", "90", "05", "15", "04", "09", "52", "55", "58", "2A", "32", "46"]
 
 
 def add_user(
@@ -72,3 +89,63 @@ def marketer(visitor: Callable[..., ScanningClient]) -> ScanningClient:
     """A client of Acme, signed in."""
     add_user("marketeuse@acme.test")
     return sign_in(visitor(), "marketeuse@acme.test")  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's chromium, in French: its date fields read jj/mm/aaaa as our users' do. On
+    Linux the browser's own language comes from LANGUAGE (not --lang, nor the context's
+    locale, which sets navigator.language and Accept-Language only), and needs its French
+    resources (Debian's chromium-l10n); without them the fields fall back to mm/dd/yyyy."""
+    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
+    if found is None:
+        pytest.fail(
+            "the browser tests need Debian's chromium: apt-get install chromium chromium-l10n"
+        )
+    return {
+        **browser_type_launch_args,
+        "executable_path": found,
+        "args": ["--no-sandbox", "--lang=fr-FR"],
+        "env": {**os.environ, "LANGUAGE": "fr"},
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """A browser in French, as our users' are."""
+    return {**browser_context_args, "locale": "fr-FR"}
+
+
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """pytest-base-url's own fixture is deprecated by pytest (a warning, hence an error here);
+    pages are opened by their full address."""
+    return None
+
+
+@pytest.fixture
+def site(base: snapshot.Snapshot) -> Iterator[str]:
+    """`rental serve` on this test's home, database and the run's base."""
+    port = free_port()
+    proc: subprocess.Popen[bytes] = serve(dict(os.environ), port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def quote(client: ScanningClient, key: str, criteria: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/v1/quotes", json=criteria, headers=auth(key))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def find_probe(app_client: ScanningClient, am: str) -> tuple[dict[str, Any], int]:
+    """Criteria padded with a small department's partner, and how many old men (T) that small
+    department holds, found with the account manager's exact counts."""
+    for d, partner in zip(SMALL, SMALL[1:], strict=False):
+        old_men = quote(app_client, am, {"departments": [d], **OLD_MEN})["exact_count"]
+        if 0 < old_men < 90:
+            return {"departments": [d, partner]}, int(old_men)
+    raise AssertionError("no small department with a few old men")

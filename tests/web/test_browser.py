@@ -4,49 +4,12 @@ page's Content-Security-Policy. Screenshots go to the test's temporary folder.""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from datasets import snapshot
-from tests.service import free_port, serve
 from tests.web.conftest import PASSWORD, add_user
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
-    if found is None:
-        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium")
-    return {**browser_type_launch_args, "executable_path": found, "args": ["--no-sandbox"]}
-
-
-@pytest.fixture(scope="session")
-def base_url() -> None:
-    """pytest-base-url's own fixture is deprecated by pytest (a warning, hence an error here);
-    pages are opened by their full address."""
-    return None
-
-
-@pytest.fixture
-def site(base: snapshot.Snapshot) -> Iterator[str]:
-    """`rental serve` on this test's home, database and the run's base."""
-    port = free_port()
-    proc: subprocess.Popen[bytes] = serve(dict(os.environ), port)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_a_marketer_signs_in_and_the_count_follows_the_clicks(

@@ -6,21 +6,12 @@ test's temporary folder."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import ScanningClient
 from tests.factories import create_order, create_quote, pay_deposit, started_order
-from tests.web.conftest import PASSWORD, add_user
-from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
-from tests.web.test_staff_browser import LAPTOP, PHONE
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "locale": "fr-FR"}
+from tests.web.conftest import LAPTOP, PASSWORD, PHONE, add_user
 
 
 def _shoot(page: Page, folder: Path, name: str) -> None:
@@ -32,7 +23,7 @@ def _shoot(page: Page, folder: Path, name: str) -> None:
 
 
 def test_a_marketer_follows_an_order_in_a_browser(
-    site: str,  # noqa: F811
+    site: str,
     page: Page,
     tmp_path: Path,
     app_client: ScanningClient,

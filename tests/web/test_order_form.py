@@ -13,11 +13,9 @@ from playwright.sync_api import Page, expect
 from kit import clock
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_quote, deposit_of, send_at
-from tests.web.conftest import PASSWORD, add_user, csrf_of
-from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
+from tests.web.conftest import GSM_TEXT, PASSWORD, UCS2_TEXT, add_user, csrf_of
 
-GSM_TEXT = "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER"
-UCS2_TEXT = "Fête des mères : -20% sur les bijoux, même le dimanche"
+KEY = "idempotency_key"
 
 
 def _quote_from_builder(marketer: ScanningClient) -> str:
@@ -35,6 +33,13 @@ def _form(marketer: ScanningClient, quote_id: str) -> dict[str, Any]:
     assert page.status_code == 200, page.text
     assert 'data-testid="message-input"' in page.text
     return {"csrf_token": csrf_of(page.text), "devis": quote_id}
+
+
+def _confirmation(summary: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The summary's confirmation form: what was typed and the summary's one-time key."""
+    found = re.search(rf'name="{KEY}" value="([^"]+)"', summary)
+    assert found, "no key in the summary's confirmation"
+    return {**fields, KEY: found.group(1)}
 
 
 def _cell(html: str, name: str) -> str:
@@ -92,7 +97,7 @@ def test_an_order_placed_on_the_page_is_the_apis(
     summary = marketer.post("/app/commander/resume", data=fields)
     assert summary.status_code == 200, summary.text
     assert 'data-testid="order-submit"' in summary.text
-    placed = marketer.post("/app/commander/confirmer", data=fields)
+    placed = marketer.post("/app/commander/confirmer", data=_confirmation(summary.text, fields))
     assert placed.status_code == 303
     order_id = placed.headers["location"].rsplit("/", 1)[1]
     assert f'href="/app/commandes/{order_id}"' in marketer.get(placed.headers["location"]).text
@@ -112,6 +117,37 @@ def test_an_order_placed_on_the_page_is_the_apis(
         assert page_deposit[name] == api_deposit[name]
     total = page_order["price"]["total_incl_vat_cents"]
     assert f"{total // 100:,}".replace(",", "\u202f") in summary.text
+
+
+def test_a_confirmation_sent_twice_places_one_order(
+    marketer: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    fields = {
+        **_form(marketer, _quote_from_builder(marketer)),
+        "quantity": "300",
+        "message": GSM_TEXT,
+        "sender": "ACME",
+        "send_at": send_at()[:16],
+    }
+    confirm = _confirmation(marketer.post("/app/commander/resume", data=fields).text, fields)
+    first = marketer.post("/app/commander/confirmer", data=confirm)  # a double click, or
+    again = marketer.post("/app/commander/confirmer", data=confirm)  # the page sent again
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    orders = marketer.get("/v1/orders", headers=auth(org_keys["acme"])).json()["items"]
+    assert [o["id"] for o in orders] == [first.headers["location"].rsplit("/", 1)[1]]
+
+    # A new summary is a new order; a confirmation without the summary's key shows it again.
+    other = _confirmation(marketer.post("/app/commander/resume", data=fields).text, fields)
+    assert other[KEY] != confirm[KEY]
+    assert marketer.post("/app/commander/confirmer", data=other).status_code == 303
+    unkeyed = marketer.post("/app/commander/confirmer", data=fields)
+    assert unkeyed.status_code == 200
+    assert 'data-testid="order-submit"' in unkeyed.text
+    changed = marketer.post("/app/commander/confirmer", data={**confirm, "quantity": "250"})
+    assert changed.status_code == 200  # the key of another order: its summary, to confirm
+    orders = marketer.get("/v1/orders", headers=auth(org_keys["acme"])).json()["items"]
+    assert len(orders) == 2
 
 
 def test_a_confirmation_without_its_token_is_refused(
@@ -155,7 +191,7 @@ def test_the_waves_of_a_sunday_start_on_monday(marketer: ScanningClient) -> None
 
 
 def test_in_a_browser_a_marketer_composes_and_orders(
-    site: str,  # noqa: F811  (test_browser's fixture)
+    site: str,
     page: Page,
     tmp_path: Path,
 ) -> None:

@@ -15,29 +15,10 @@ from kit.settings import get_settings
 from sales.accounts.models import Role
 from sales.quotes import tasks
 from tests.conftest import Canary, ScanningClient, auth
-from tests.web.conftest import add_user, sign_in
+from tests.web.conftest import OLD_MEN, add_user, find_probe, quote, sign_in
 
 Browser = Callable[..., ScanningClient]
 AUDIT = "/app/gestion/audit"
-# Small departments of the base: old men are fewer than the minimum there.
-SMALL = ["23", "48", "90", "05", "15", "04", "09", "52", "55", "58", "2A", "32", "46"]
-OLD_MEN = {"sex": ["M"], "age": {"min": 75}}
-
-
-def quote(client: ScanningClient, key: str, criteria: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/v1/quotes", json=criteria, headers=auth(key))
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-def find_probe(app_client: ScanningClient, am: str) -> tuple[dict[str, Any], int]:
-    """Criteria padded with a small department's partner, and how many old men (T) that small
-    department holds, found with the account manager's exact counts."""
-    for d, partner in zip(SMALL, SMALL[1:], strict=False):
-        old_men = quote(app_client, am, {"departments": [d], **OLD_MEN})["exact_count"]
-        if 0 < old_men < 90:
-            return {"departments": [d, partner]}, int(old_men)
-    raise AssertionError("no small department with a few old men")
 
 
 @pytest.fixture

@@ -9,26 +9,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 
 from kit.settings import get_settings
 from sales.accounts.models import Role
 from sales.quotes import tasks
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_order, deposit_of, pay_deposit
-from tests.web.conftest import PASSWORD, add_user
-from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
-from tests.web.test_staff_audit import OLD_MEN, find_probe
-
-PHONE: ViewportSize = {"width": 390, "height": 844}
-LAPTOP: ViewportSize = {"width": 1280, "height": 900}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    """A browser in French, as the account managers' are (dates as jj/mm/aaaa)."""
-    return {**browser_context_args, "locale": "fr-FR"}
+from tests.web.conftest import LAPTOP, OLD_MEN, PASSWORD, PHONE, add_user, find_probe
 
 
 def _orders(app_client: ScanningClient, keys: dict[str, str]) -> dict[str, Any]:
@@ -52,7 +40,7 @@ def _orders(app_client: ScanningClient, keys: dict[str, str]) -> dict[str, Any]:
 
 
 def test_an_account_manager_runs_the_queue_in_a_browser(
-    site: str,  # noqa: F811
+    site: str,
     page: Page,
     tmp_path: Path,
     app_client: ScanningClient,
