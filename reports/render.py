@@ -256,9 +256,7 @@ def _layout(html: str, variant: str | None = None) -> bytes:
         # WeasyPrint 70 opens its sRGB profile for the PDF/A output intent and leaves the file
         # to the garbage collector (read at once, it is freed within this call).
         warnings.simplefilter("ignore", ResourceWarning)
-        out = HTML(string=html, base_url=str(get_settings().home)).write_pdf(
-            pdf_variant=variant
-        )
+        out = HTML(string=html, base_url=str(get_settings().home)).write_pdf(pdf_variant=variant)
     assert out is not None  # noqa: S101  (no target given: the bytes are returned)
     return bytes(out)
 

@@ -11,11 +11,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import ViewportSize
+from playwright.sync_api import Page, ViewportSize
 
 from datasets import snapshot
 from kit.db import unit_of_work
@@ -27,6 +28,8 @@ from tests.service import free_port, serve
 PASSWORD = "Une-phrase-de-passe-assez-longue"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_URL = "/__axe-core.js"  # served to the page by Playwright, so the CSP's 'self' admits it
 PHONE: ViewportSize = {"width": 390, "height": 844}
 LAPTOP: ViewportSize = {"width": 1280, "height": 900}
 GSM_TEXT = "Soldes d'hiver : -20% sur tout le magasin avec le code HIVER"
@@ -111,12 +114,6 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    """A browser in French, as our users' are."""
-    return {**browser_context_args, "locale": "fr-FR"}
-
-
-@pytest.fixture(scope="session")
 def base_url() -> None:
     """pytest-base-url's own fixture is deprecated by pytest (a warning, hence an error here);
     pages are opened by their full address."""
@@ -149,3 +146,23 @@ def find_probe(app_client: ScanningClient, am: str) -> tuple[dict[str, Any], int
         if 0 < old_men < 90:
             return {"departments": [d, partner]}, int(old_men)
     raise AssertionError("no small department with a few old men")
+
+
+GRAVE = ("serious", "critical")
+
+
+def accessible(page: Page, root: str, name: str, refused: tuple[str, ...] = GRAVE) -> None:
+    """axe-core on the page as it stands: no violation of the refused impacts (by default no
+    serious or critical one)."""
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `npm ci --ignore-scripts` (make install does)")
+    page.wait_for_load_state()  # a page still arriving after a click has no head yet
+    page.route(root + AXE_URL, lambda route: route.fulfill(path=AXE))
+    page.add_script_tag(url=root + AXE_URL)
+    found = page.evaluate(
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
+    )
+    grave = [v for v in found if v["impact"] in refused]
+    assert grave == [], f"{name}: {grave}"

@@ -19,7 +19,6 @@ from playwright.sync_api import Page, expect
 from tests.conftest import ScanningClient
 from tests.factories import create_order
 from tests.web.conftest import PASSWORD, add_user, csrf_of
-from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
 from web import i18n
 
 Browser = Callable[..., ScanningClient]

@@ -27,10 +27,8 @@ from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
 from tests.service import free_port, fresh_home, own_database, start_up
-from tests.web.conftest import GSM_TEXT, LAPTOP, UCS2_TEXT
+from tests.web.conftest import GRAVE, GSM_TEXT, LAPTOP, UCS2_TEXT, accessible
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-AXE_URL = "/__axe-core.js"  # served to the page by Playwright, so the CSP's 'self' admits it
 # A Tuesday morning in Paris, no public holiday: the windows are open for hours.
 MORNING = "2027-03-09T10:00:00+01:00"
 ROWS, SEED = 20_000, 14
@@ -77,26 +75,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_context_args, "viewport": LAPTOP}
-
-
-GRAVE = ("serious", "critical")
-
-
-def accessible(page: Page, root: str, name: str, refused: tuple[str, ...] = GRAVE) -> None:
-    """axe-core on the page as it stands: no violation of the refused impacts (by default no
-    serious or critical one)."""
-    if not AXE.exists():
-        pytest.fail("axe-core is missing: run `npm ci --ignore-scripts` (make install does)")
-    page.wait_for_load_state()  # a page still arriving after a click has no head yet
-    page.route(root + AXE_URL, lambda route: route.fulfill(path=AXE))
-    page.add_script_tag(url=root + AXE_URL)
-    found = page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']})"
-        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
-        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
-    )
-    grave = [v for v in found if v["impact"] in refused]
-    assert grave == [], f"{name}: {grave}"
 
 
 def accessible_scriptless(

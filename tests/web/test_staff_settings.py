@@ -21,9 +21,7 @@ from sales.pricing.grid import default_grid
 from sales.pricing.service import price
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_quote
-from tests.web.conftest import PASSWORD, add_user, csrf_of, sign_in
-from tests.web.test_browser import base_url, browser_type_launch_args, site  # noqa: F401
-from tests.web.test_journey import accessible
+from tests.web.conftest import PASSWORD, accessible, add_user, csrf_of, sign_in
 from web.templating import euros
 
 Browser = Callable[..., ScanningClient]
