@@ -10,6 +10,8 @@ from starlette.responses import RedirectResponse, Response
 from kit.db import unit_of_work
 from sales.accounts import signin
 from sales.accounts.signin import WebUser
+from web import i18n
+from web.i18n import gettext as _
 from web.security import CSRF_FIELD, SESSION_COOKIE, Fields, clear_cookie, field, form_fields
 from web.security import same_token as _same
 from web.templating import render
@@ -33,7 +35,9 @@ class PasswordChangeRequired(Exception):
 
 
 class PageRefused(Exception):
-    """A page the person may not see or a form that cannot be taken, with what to do."""
+    """A page the person may not see or a form that cannot be taken, with what to do: its
+    title and message already in the reader's language (`_()` where it is raised), or a French
+    text marked with N_ (a refusal built in advance), translated when the page is shown."""
 
     def __init__(self, status: int, title: str, message: str) -> None:
         super().__init__(title)
@@ -72,8 +76,11 @@ def check_csrf(who: WebUser, fields: Fields) -> None:
     if not _same(who.csrf_token, field(fields, CSRF_FIELD)):
         raise PageRefused(
             403,
-            "Formulaire refusé",
-            "Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez.",
+            _("Formulaire refusé"),
+            _(
+                "Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et "
+                "recommencez."
+            ),
         )
 
 
@@ -90,7 +97,9 @@ def _to_password(request: Request, _: Exception) -> Response:
 def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageRefused)
     who = current(request)
-    context = {"user": who, "title": exc.title, "message": exc.message}
+    i18n.set_language(i18n.language_of(request))
+    title, message = i18n.gettext(exc.title), i18n.gettext(exc.message)
+    context = {"user": who, "title": title, "message": message}
     return render(request, "error.html", context, exc.status)
 
 

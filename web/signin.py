@@ -12,6 +12,8 @@ from kit.db import unit_of_work
 from kit.errors import RentalError
 from sales.accounts import signin
 from sales.accounts.exceptions import SignInFailed, SignInThrottled, WeakPassword
+from web.i18n import N_, ngettext
+from web.i18n import gettext as _
 from web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -26,7 +28,7 @@ from web.session import CHANGE_PAGE, AnyWebUserDep, FormDep, check_csrf, current
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
-EXPIRED = "Ce formulaire a expiré : saisissez à nouveau votre mot de passe."
+EXPIRED = N_("Ce formulaire a expiré : saisissez à nouveau votre mot de passe.")
 
 
 def _sign_in_page(
@@ -57,21 +59,27 @@ def home(request: Request) -> Response:
     )
 
 
-def _minutes(seconds: int) -> str:
+def _throttled(seconds: int) -> str:
     minutes = max(1, (seconds + 59) // 60)
-    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return ngettext(
+        "Trop de tentatives de connexion ont échoué. Par sécurité, attendez %(num)s minute "
+        "avant de réessayer.",
+        "Trop de tentatives de connexion ont échoué. Par sécurité, attendez %(num)s minutes "
+        "avant de réessayer.",
+        minutes,
+    ) % {"num": minutes}
 
 
 @router.post("/sign-in")
 def sign_in(request: Request, fields: FormDep) -> Response:
     email, password = field(fields, "email").strip()[:254], field(fields, "password")
     if not same_token(request.cookies.get(SIGN_IN_COOKIE), field(fields, CSRF_FIELD)):
-        return _sign_in_page(request, email, {"form": EXPIRED}, 403)
+        return _sign_in_page(request, email, {"form": _(EXPIRED)}, 403)
     missing = {
         name: text
         for name, value, text in (
-            ("email", email, "Saisissez votre adresse e-mail."),
-            ("password", password, "Saisissez votre mot de passe."),
+            ("email", email, _("Saisissez votre adresse e-mail.")),
+            ("password", password, _("Saisissez votre mot de passe.")),
         )
         if not value
     }
@@ -89,13 +97,9 @@ def sign_in(request: Request, fields: FormDep) -> Response:
             refused = exc
     if isinstance(refused, SignInThrottled):
         wait = int(refused.extra.get("retry_after_seconds", 60))
-        text = (
-            "Trop de tentatives de connexion ont échoué. Par sécurité, attendez "
-            f"{_minutes(wait)} avant de réessayer."
-        )
-        return _sign_in_page(request, email, {"form": text}, 429, wait)
+        return _sign_in_page(request, email, {"form": _throttled(wait)}, 429, wait)
     if refused is not None:
-        text = "E-mail ou mot de passe incorrect. Vérifiez-les et réessayez."
+        text = _("E-mail ou mot de passe incorrect. Vérifiez-les et réessayez.")
         return _sign_in_page(request, email, {"form": text}, 401)
     assert who is not None  # noqa: S101  (the session just opened)
     target = CHANGE_PAGE if signed.must_change_password else home_of(who)
@@ -140,18 +144,23 @@ def change_password(request: Request, who: AnyWebUserDep, fields: FormDep) -> Re
     check_csrf(who, fields)
     old, new, again = (field(fields, n) for n in ("current", "new", "again"))
     if new != again:
-        errors = {"again": "Les deux nouveaux mots de passe diffèrent : saisissez-les à nouveau."}
+        errors = {
+            "again": _("Les deux nouveaux mots de passe diffèrent : saisissez-les à nouveau.")
+        }
         return _password_page(request, who, errors, 422)
     problem: dict[str, str] = {}
     with unit_of_work() as session:
         try:
             signin.change_password(session, who, old, new)
         except SignInFailed:
-            problem = {"current": "Le mot de passe actuel est incorrect."}
+            problem = {"current": _("Le mot de passe actuel est incorrect.")}
         except WeakPassword:
             problem = {
-                "new": f"Choisissez un nouveau mot de passe d'au moins {signin.MIN_PASSWORD} "
-                "caractères, différent de l'actuel."
+                "new": _(
+                    "Choisissez un nouveau mot de passe d'au moins %(minimum)s caractères, "
+                    "différent de l'actuel."
+                )
+                % {"minimum": signin.MIN_PASSWORD}
             }
     if problem:
         return _password_page(request, who, problem, 422)

@@ -16,15 +16,19 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ScanningClient
-from tests.factories import create_order
-from tests.web.conftest import PASSWORD, add_user, csrf_of
+from kit.settings import get_settings
+from sales.accounts.models import Role
+from tests.conftest import ScanningClient, auth
+from tests.factories import create_order, deposit_of
+from tests.web.conftest import PASSWORD, add_user, csrf_of, sign_in
 from web import i18n
 
 Browser = Callable[..., ScanningClient]
 WIDE = {"width": 1366, "height": 800}
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = "/app/commandes"
+QUEUE = "/app/gestion"
+ORGANISATIONS = QUEUE + "/organisations"
 SWITCH = re.compile(r'href="(/langue/(?:fr|en)\?retour=[^"]*)"')
 
 
@@ -38,6 +42,25 @@ def switch_link(page: str, language: str) -> str:
         if href.startswith(f"/langue/{language}?"):
             return unescape(href)
     raise AssertionError(f"no link to {language} on the page")
+
+
+def english(client: ScanningClient) -> ScanningClient:
+    """The same browser, asking for English from now on."""
+    client.headers["Accept-Language"] = "en-GB,en;q=0.9"
+    return client
+
+
+@pytest.fixture
+def manager(visitor: Browser) -> ScanningClient:
+    """An account manager of the broker, signed in, whose browser asks for English."""
+    add_user("manager@courtier.test", get_settings().broker_organisation, Role.account_manager)
+    return english(sign_in(visitor(), "manager@courtier.test"))  # type: ignore[arg-type]
+
+
+def acme_page(client: ScanningClient, am_key: str) -> str:
+    r = client.get("/v1/organisations", headers=auth(am_key))
+    acme = next(o["id"] for o in r.json() if o["name"] == "Acme")
+    return f"{ORGANISATIONS}/{acme}"
 
 
 def test_a_visitor_reads_french_unless_the_browser_asks_for_english(visitor: Browser) -> None:
@@ -210,3 +233,92 @@ def test_a_marketer_switches_to_english_in_a_browser_and_back(
     expect(page.get_by_role("heading", name="Mes commandes")).to_be_visible()
     expect(page.get_by_test_id("order-row")).to_contain_text("1\u202f500")
     page.screenshot(path=tmp_path / "orders-fr.png", full_page=True)
+
+
+def test_a_wrong_password_is_refused_in_english(visitor: Browser) -> None:
+    add_user("marketeuse@acme.test")
+    client = english(visitor())
+    token = csrf_of(client.get("/").text)
+    data = {"email": "marketeuse@acme.test", "password": "not-the-password", "csrf_token": token}
+    r = client.post("/sign-in", data=data)
+    assert r.status_code == 401
+    words = text_of(r.text)
+    assert "Wrong email or password. Check them and try again." in words
+    assert "incorrect" not in words
+
+
+def test_a_client_is_refused_the_staff_pages_in_english(marketer: ScanningClient) -> None:
+    r = english(marketer).get(ORGANISATIONS)
+    assert r.status_code == 403
+    words = text_of(r.text)
+    assert "For account managers only" in words
+    assert "your account has no access to it" in words
+    assert "réservée" not in words
+
+
+def test_the_work_queue_reads_in_english_and_its_forms_answer_in_english(
+    app_client: ScanningClient, org_keys: dict[str, str], manager: ScanningClient
+) -> None:
+    order = create_order(app_client, org_keys["acme"])
+    queue = manager.get(QUEUE)
+    words = text_of(queue.text)
+    for shown in ("Work queue", "Deposits awaited", "Content to review", "Orders on hold"):
+        assert shown in words
+    for empty in ("No message to review.", "No order on hold.", "No cancellation request."):
+        assert empty in words
+    assert "Acomptes attendus" not in words
+
+    # A payment typed as an English reader writes it, refused then recorded, in English.
+    path = f"{QUEUE}/commandes/{order['id']}/pay"
+    typed = {"csrf_token": csrf_of(queue.text), "place": "acomptes", "reference": "VIR-EN-1"}
+    wrong = manager.post(path, data=typed | {"amount": "three hundred"})
+    assert wrong.status_code == 422
+    assert "in euros with at most two decimal places (for example 1,234.56)" in text_of(wrong.text)
+
+    cents = deposit_of(app_client, org_keys["acme"], order["id"])["amount_incl_vat_cents"]
+    r = manager.post(path, data=typed | {"amount": f"{cents / 100:,.2f}"})
+    assert r.status_code == 303, text_of(r.text)
+    after = text_of(manager.get(r.headers["location"]).text)
+    assert "Payment recorded." in after
+    assert "No order is awaiting its deposit." in after
+
+
+def test_the_organisation_settings_read_in_english(
+    app_client: ScanningClient, org_keys: dict[str, str], manager: ScanningClient
+) -> None:
+    listing = text_of(manager.get(ORGANISATIONS).text)
+    assert "The broker's clients and the broker itself" in listing
+    assert "Standard grid" in listing
+    assert "broker" in listing
+
+    page = acme_page(app_client, org_keys["am"])
+    r = manager.get(page)
+    words = text_of(r.text)
+    for shown in (
+        "Acme · settings",
+        "Contract terms",
+        "Message review",
+        "Refund the deposit if the order is cancelled",
+        "Price grid",
+        "Tier 1: from how many contacts",
+        "Transport mainland France (€ excl. VAT per segment)",
+        "VAT rate (%)",  # a literal % in a translated label
+        "People",
+        "Save the grid",
+    ):
+        assert shown in words, shown
+    for french in ("Conditions du contrat", "Grille tarifaire", "Enregistrer", "Palier"):
+        assert french not in words
+    assert re.search(r"API keys \(\d+ active\)", words)
+    assert 'value="0.045"' in r.text  # decimals as English writes them (French: 0,045)
+
+    # A form's refusal beside its field, and what a form that went through says, in English.
+    token = csrf_of(r.text)
+    refused = manager.post(f"{page}/grille", data={"csrf_token": token, "do": "save", "vat": "x"})
+    assert refused.status_code == 422
+    assert "Enter the VAT rate as a percentage, from 0 to 100" in text_of(refused.text)
+    saved = manager.post(
+        f"{page}/conditions", data={"csrf_token": token, "content_review": "manual"}
+    )
+    assert saved.status_code == 303
+    assert "Contract terms saved." in text_of(manager.get(saved.headers["location"]).text)

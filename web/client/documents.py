@@ -15,6 +15,7 @@ from reports import render
 from reports import service as reports
 from sales.invoices import service as invoices
 from web.client.paths import DOCUMENTS
+from web.i18n import gettext as _
 from web.session import PageRefused, WebUserDep
 
 router = APIRouter(include_in_schema=False)
@@ -40,19 +41,26 @@ def _file(body: bytes | str, fmt: str, name: str) -> Response:
 def report(who: WebUserDep, order_id: str, fmt: str) -> Response:
     """The send report, as `GET /v1/orders/{id}/report?format=` renders it."""
     if fmt not in reports.FORMATS:
-        raise PageRefused(404, "Format inconnu", "Le rapport existe en HTML, PDF, CSV et JSON.")
+        raise PageRefused(
+            404, _("Format inconnu"), _("Le rapport existe en HTML, PDF, CSV et JSON.")
+        )
     try:
         with unit_of_work() as session:
             found = reports.get_report(session, who.principal, order_id, clock.now())
     except RentalError as exc:
         if exc.status == 404:
             raise PageRefused(
-                404, "Commande introuvable", "Cette commande n'existe pas dans votre organisation."
+                404,
+                _("Commande introuvable"),
+                _("Cette commande n'existe pas dans votre organisation."),
             ) from None
         raise PageRefused(
             409,
-            "Rapport pas encore disponible",
-            "Le rapport d'envoi existe dès que l'envoi commence. Revenez à la commande plus tard.",
+            _("Rapport pas encore disponible"),
+            _(
+                "Le rapport d'envoi existe dès que l'envoi commence. Revenez à la commande plus "
+                "tard."
+            ),
         ) from None
     name = f"rapport-{found.order_id}"
     if fmt == "html":
@@ -78,6 +86,8 @@ def invoice_pdf(who: WebUserDep, invoice_id: str) -> Response:
         if exc.status != 404:
             raise
         raise PageRefused(
-            404, "Facture introuvable", "Cette facture n'existe pas dans votre organisation."
+            404,
+            _("Facture introuvable"),
+            _("Cette facture n'existe pas dans votre organisation."),
         ) from None
     return _file(render.invoice_pdf(doc), "pdf", f"facture-{number}")

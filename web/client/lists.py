@@ -19,6 +19,7 @@ from sales.orders import view as order_view
 from sales.orders.states import OrderStatus
 from sales.quotes import service as quotes
 from web.client.paths import INVOICES, ORDERS, QUOTES, invoice_file, order_page
+from web.i18n import N_, Words
 from web.session import STAFF_HOME, WebUserDep
 from web.staff import words
 from web.templating import render
@@ -26,12 +27,14 @@ from web.templating import render
 router = APIRouter(include_in_schema=False)
 LIMIT = 100
 # The invoices' filters, as the page names them.
-INVOICE_FILTERS = {
-    "": "Toutes",
-    "a-payer": "À payer",
-    "en-retard": "En retard",
-    "payees": "Payées",
-}
+INVOICE_FILTERS = Words(
+    {
+        "": N_("Toutes"),
+        "a-payer": N_("À payer"),
+        "en-retard": N_("En retard"),
+        "payees": N_("Payées"),
+    }
+)
 
 
 def _to_queue() -> Response:

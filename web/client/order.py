@@ -24,6 +24,8 @@ from sales.orders import view as order_view
 from sales.orders.schemas import Cancellation, OrderOut
 from sales.orders.states import TRANSITIONS, OrderStatus
 from web.client.paths import ORDERS, invoice_file, order_page, report_file
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.security import Fields, field
 from web.session import FormDep, PageRefused, WebUserDep, check_csrf
 from web.staff import words
@@ -35,13 +37,19 @@ router = APIRouter(include_in_schema=False)
 S = OrderStatus
 # The report exists once sending has started (reports/service.reportable_order).
 REPORTED = {S.dispatching, S.sent, S.reported, S.closed}
-REPORT_FORMATS = (("html", "Page web"), ("pdf", "PDF"), ("csv", "CSV (tableur)"), ("json", "JSON"))
-DONE = {
-    "volume": "Volume réduit accepté : la commande est repartie avec la quantité proposée.",
-    "annulee": "Commande annulée.",
-    "annulation-demandee": "Demande d'annulation envoyée : un chargé de compte vous répondra.",
-}
-NOT_FOUND = (
+REPORT_FORMATS = Words(
+    {"html": N_("Page web"), "pdf": "PDF", "csv": N_("CSV (tableur)"), "json": "JSON"}
+)
+DONE = Words(
+    {
+        "volume": N_("Volume réduit accepté : la commande est repartie avec la quantité proposée."),
+        "annulee": N_("Commande annulée."),
+        "annulation-demandee": N_(
+            "Demande d'annulation envoyée : un chargé de compte vous répondra."
+        ),
+    }
+)
+NOT_FOUND = N_(
     "Cette commande n'existe pas dans votre organisation. Retrouvez les vôtres dans la liste."
 )
 
@@ -92,7 +100,7 @@ def order_view_page(
     except RentalError as exc:
         if exc.status != 404:
             raise
-        raise PageRefused(404, "Commande introuvable", NOT_FOUND) from None
+        raise PageRefused(404, _("Commande introuvable"), _(NOT_FOUND)) from None
     context.update(
         user=who,
         active="commandes",
@@ -105,7 +113,7 @@ def order_view_page(
         orders=ORDERS,
         report_file=report_file,
         invoice_file=invoice_file,
-        report_formats=REPORT_FORMATS,
+        report_formats=list(REPORT_FORMATS.items()),
     )
     return render(request, "client_order.html", context, status)
 
@@ -128,17 +136,19 @@ def _cancel(session: Session, who: Principal, order_id: str, fields: Fields) -> 
         body = Cancellation.model_validate({"reason": reason})
     except ValidationError:
         raise FormInvalid(
-            "Le motif est trop long ou contient des caractères refusés : 500 caractères au "
-            "plus, en texte simple."
+            _(
+                "Le motif est trop long ou contient des caractères refusés : 500 caractères au "
+                "plus, en texte simple."
+            )
         ) from None
     order = lifecycle.cancel(session, who, order_id, body.reason, None)
     return "annulation-demandee" if order.status is not S.cancelled else "annulee"
 
 
 ACTIONS = {"accepter-volume": ("accept", _accept), "annuler": ("cancel", _cancel)}
-LOCKED = (
-    "aucun volume ne peut être proposé pour cette commande. Annulez-la : l'acompte vous sera "
-    "remboursé."
+LOCKED = N_(
+    "Impossible d'accepter un volume réduit : aucun volume ne peut être proposé pour cette "
+    "commande. Annulez-la : l'acompte vous sera remboursé."
 )
 
 
@@ -149,11 +159,11 @@ def act(request: Request, who: WebUserDep, fields: FormDep, order_id: str, actio
     if who.principal.is_staff:
         raise PageRefused(
             403,
-            "Action réservée au client",
-            "Les chargés de compte agissent sur une commande depuis leur file de travail.",
+            _("Action réservée au client"),
+            _("Les chargés de compte agissent sur une commande depuis leur file de travail."),
         )
     if action not in ACTIONS:
-        raise PageRefused(404, "Action inconnue", "Revenez à la commande et recommencez.")
+        raise PageRefused(404, _("Action inconnue"), _("Revenez à la commande et recommencez."))
     name, run = ACTIONS[action]
     try:
         with unit_of_work() as session:
@@ -162,9 +172,9 @@ def act(request: Request, who: WebUserDep, fields: FormDep, order_id: str, actio
         return order_view_page(request, who, order_id, str(exc), 422)
     except RentalError as exc:
         if exc.status == 404:
-            raise PageRefused(404, "Commande introuvable", NOT_FOUND) from None
+            raise PageRefused(404, _("Commande introuvable"), _(NOT_FOUND)) from None
         text = refusal(exc, name)
         if exc.code == "order_locked" and name == "accept":
-            text = "Impossible d'accepter un volume réduit : " + LOCKED
+            text = _(LOCKED)
         return order_view_page(request, who, order_id, text, exc.status)
     return RedirectResponse(f"{order_page(order_id)}?fait={done}", status_code=303)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from sales.accounts.signin import WebUser
+from web.i18n import gettext as _
 from web.session import PageRefused, WebUserDep
 from web.staff import words
 
@@ -24,9 +25,11 @@ def _staff(who: WebUserDep) -> WebUser:
     if not who.principal.is_staff:
         raise PageRefused(
             403,
-            "Page réservée aux chargés de compte",
-            "Cette page sert aux chargés de compte du courtier : votre compte n'y a pas accès. "
-            "Vos ciblages et vos commandes sont dans votre espace.",
+            _("Page réservée aux chargés de compte"),
+            _(
+                "Cette page sert aux chargés de compte du courtier : votre compte n'y a pas "
+                "accès. Vos ciblages et vos commandes sont dans votre espace."
+            ),
         )
     return who
 

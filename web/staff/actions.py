@@ -1,6 +1,7 @@
 """The forms of the account managers' pages. Each one calls the service function its API route
 calls (rental/endpoints/orders.py), with the API's own schema for what is typed; a refusal
-comes back as the page again, with the service's reason in French beside the field."""
+comes back as the page again, with the service's reason in the reader's language beside the
+field."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from sales.accounts.signin import WebUser
 from sales.orders import lifecycle, payments
 from sales.orders.schemas import Cancellation, PaymentCreate, Reason
 from segmentation import runtime
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.security import Fields, field
 from web.session import FormDep, PageRefused, check_csrf
 from web.staff.access import QUEUE, Problem, StaffUserDep, order_page
@@ -55,14 +58,22 @@ def _iso_day(text: str) -> str | None:
         return text
 
 
-PAYMENT_WORDS = {
-    "reference": "Saisissez la référence du virement donnée par la banque : lettres, chiffres "
-    "et . / : # - _ seulement, sans espace, 80 caractères au plus.",
-    "amount": "Saisissez le montant reçu, TVA comprise, en euros avec au plus deux décimales "
-    "(par exemple 1 234,56).",
-    "received_on": "Saisissez la date de réception sous la forme jj/mm/aaaa, ou laissez le "
-    "champ vide pour aujourd'hui.",
-}
+PAYMENT_WORDS = Words(
+    {
+        "reference": N_(
+            "Saisissez la référence du virement donnée par la banque : lettres, chiffres "
+            "et . / : # - _ seulement, sans espace, 80 caractères au plus."
+        ),
+        "amount": N_(
+            "Saisissez le montant reçu, TVA comprise, en euros avec au plus deux décimales "
+            "(par exemple 1 234,56)."
+        ),
+        "received_on": N_(
+            "Saisissez la date de réception sous la forme jj/mm/aaaa, ou laissez le "
+            "champ vide pour aujourd'hui."
+        ),
+    }
+)
 
 
 def _payment(fields: Fields) -> PaymentCreate:
@@ -90,7 +101,7 @@ def _reason(fields: Fields) -> str:
         return Reason.model_validate({"reason": field(fields, "reason").strip()}).reason
     except ValidationError:
         raise FormInvalid(
-            {"reason": "Saisissez un motif de 3 à 500 caractères : le client le lira."}
+            {"reason": _("Saisissez un motif de 3 à 500 caractères : le client le lira.")}
         ) from None
 
 
@@ -105,8 +116,10 @@ def _cancellation(fields: Fields) -> Cancellation:
     except (ValueError, ValidationError):
         raise FormInvalid(
             {
-                "reason": "Le motif fait au plus 500 caractères ; choisissez ce que devient "
-                "l'acompte parmi les choix proposés."
+                "reason": _(
+                    "Le motif fait au plus 500 caractères ; choisissez ce que devient "
+                    "l'acompte parmi les choix proposés."
+                )
             }
         ) from None
 
@@ -191,7 +204,9 @@ def act(
     check_csrf(who, fields)
     run = ACTIONS.get(action)
     if run is None:
-        raise PageRefused(404, "Action inconnue", "Revenez à la file de travail et recommencez.")
+        raise PageRefused(
+            404, _("Action inconnue"), _("Revenez à la file de travail et recommencez.")
+        )
     place = field(fields, "place")
     place = place if place in PLACES else ORDER_PLACE
     typed = {name: field(fields, name) for name in TYPED}

@@ -29,6 +29,8 @@ from sales.orders.lifecycle import REVISABLE
 from sales.orders.models import Order
 from sales.orders.schemas import OrderStaffOut
 from sales.orders.states import OrderStatus
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.staff.access import QUEUE, Problem, StaffUserDep, common
 from web.templating import render
 
@@ -37,18 +39,21 @@ LIMIT = 50  # per section; the API's lists page further
 S = OrderStatus
 
 # What an action that went through tells the account manager (the code travels in the URL).
-DONE = {
-    "paiement": "Paiement enregistré.",
-    "paiement-deja": "Ce paiement était déjà enregistré (même référence, même montant) : "
-    "rien n'a changé.",
-    "approuve": "Contenu approuvé.",
-    "refuse": "Contenu refusé : le client voit le motif et peut modifier son message.",
-    "suspendu": "Commande suspendue.",
-    "reprise": "Commande remise en route.",
-    "annulee": "Commande annulée.",
-    "annulation-refusee": "Demande d'annulation refusée : la commande reste ferme.",
-    "envoi": "Envoi immédiat demandé : les fenêtres légales d'envoi s'appliquent toujours.",
-}
+DONE = Words(
+    {
+        "paiement": N_("Paiement enregistré."),
+        "paiement-deja": N_(
+            "Ce paiement était déjà enregistré (même référence, même montant) : rien n'a changé."
+        ),
+        "approuve": N_("Contenu approuvé."),
+        "refuse": N_("Contenu refusé : le client voit le motif et peut modifier son message."),
+        "suspendu": N_("Commande suspendue."),
+        "reprise": N_("Commande remise en route."),
+        "annulee": N_("Commande annulée."),
+        "annulation-refusee": N_("Demande d'annulation refusée : la commande reste ferme."),
+        "envoi": N_("Envoi immédiat demandé : les fenêtres légales d'envoi s'appliquent toujours."),
+    }
+)
 
 
 @dataclass
@@ -106,8 +111,8 @@ def _orders(session: Session, who: Principal) -> list[Section]:
         session,
         who,
         "envois",
-        "Envois en cours",
-        "Aucune commande n'est en cours d'envoi.",
+        _("Envois en cours"),
+        _("Aucune commande n'est en cours d'envoi."),
         find(session, who, status=S.dispatching, limit=LIMIT),
     )
     now = clock.now()
@@ -119,25 +124,27 @@ def _orders(session: Session, who: Principal) -> list[Section]:
             session,
             who,
             "acomptes",
-            "Acomptes attendus",
-            "Aucune commande n'attend son acompte.",
+            _("Acomptes attendus"),
+            _("Aucune commande n'attend son acompte."),
             find(session, who, status=S.awaiting_deposit, limit=LIMIT),
         ),
-        _section(session, who, "contenus", "Contenus à relire", "Aucun message à relire.", review),
+        _section(
+            session, who, "contenus", _("Contenus à relire"), _("Aucun message à relire."), review
+        ),
         _section(
             session,
             who,
             "suspendues",
-            "Commandes suspendues",
-            "Aucune commande suspendue.",
+            _("Commandes suspendues"),
+            _("Aucune commande suspendue."),
             find(session, who, status=S.on_hold, limit=LIMIT),
         ),
         _section(
             session,
             who,
             "annulations",
-            "Demandes d'annulation",
-            "Aucune demande d'annulation.",
+            _("Demandes d'annulation"),
+            _("Aucune demande d'annulation."),
             cancelling,
         ),
         sending,

@@ -23,6 +23,8 @@ from sales.accounts.signin import WebUser
 from sales.pricing import service as pricing
 from sales.pricing.repository import ContractGridRepository
 from sales.pricing.schemas import ZONES, Price
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.session import PageRefused
 from web.staff import settings_forms as forms
 from web.staff.access import QUEUE, StaffUserDep, common
@@ -37,13 +39,17 @@ def organisation_page(organisation_id: int) -> str:
 
 
 # What a form that went through tells the account manager (the code travels in the URL).
-DONE = {
-    "conditions": "Conditions du contrat enregistrées.",
-    "grille": "Grille tarifaire du contrat enregistrée : les prochains devis l'appliquent.",
-    "grille-standard": "Grille du contrat supprimée : la grille standard s'applique.",
-    "grille-deja-standard": "Cette organisation avait déjà la grille standard : rien n'a changé.",
-    "cle-revoquee": "Clé d'API révoquée : elle est refusée dès la prochaine requête.",
-}
+DONE = Words(
+    {
+        "conditions": N_("Conditions du contrat enregistrées."),
+        "grille": N_("Grille tarifaire du contrat enregistrée : les prochains devis l'appliquent."),
+        "grille-standard": N_("Grille du contrat supprimée : la grille standard s'applique."),
+        "grille-deja-standard": N_(
+            "Cette organisation avait déjà la grille standard : rien n'a changé."
+        ),
+        "cle-revoquee": N_("Clé d'API révoquée : elle est refusée dès la prochaine requête."),
+    }
+)
 
 
 @dataclass
@@ -82,7 +88,7 @@ def whole_id(text: str) -> int:
     """An organisation's id from the address; anything else is a page not found."""
     if text.isascii() and text.isdigit() and len(text) <= 10:
         return int(text)
-    raise PageRefused(404, "Organisation introuvable", "Choisissez-en une dans la liste.")
+    raise PageRefused(404, _("Organisation introuvable"), _("Choisissez-en une dans la liste."))
 
 
 def _people(session: Session, organisation_id: int) -> list[dict[str, Any]]:
@@ -119,7 +125,7 @@ def _load(session: Session, organisation_id: int) -> dict[str, Any]:
         org = accounts.get_organisation(session, organisation_id)
     except OrganisationNotFound:
         raise PageRefused(
-            404, "Organisation introuvable", "Choisissez une organisation dans la liste."
+            404, _("Organisation introuvable"), _("Choisissez une organisation dans la liste.")
         ) from None
     contract = ContractGridRepository(session).get(organisation_id)
     broker = org.name == get_settings().broker_organisation
@@ -158,6 +164,7 @@ def settings_page(
         "zones": [(z, forms.ZONE_WORDS[z]) for z in ZONES],
         "reviews": [(r.value, forms.REVIEW_WORDS[r]) for r in ContentReview],
         "samples": forms.SAMPLES,
+        "unit_price": forms.unit_price,
         "page": organisation_page(organisation_id),
         "list_page": ORGANISATIONS,
     }

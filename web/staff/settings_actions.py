@@ -25,6 +25,8 @@ from sales.pricing import endpoints as grid_api
 from sales.pricing import service as pricing
 from sales.pricing.exceptions import GridNotFound
 from sales.pricing.schemas import Price, PriceGrid
+from web.i18n import N_
+from web.i18n import gettext as _
 from web.security import Fields, field
 from web.session import FormDep, PageRefused, check_csrf
 from web.staff import settings_forms as forms
@@ -34,14 +36,14 @@ from web.staff.settings import ORGANISATIONS, Secret, Sent, done, settings_page,
 
 router = APIRouter(include_in_schema=False)
 PAGE = ORGANISATIONS + "/{organisation_id}"
-NOT_FOUND = "Cette organisation n'existe pas ou plus : choisissez-en une dans la liste."
+NOT_FOUND = N_("Cette organisation n'existe pas ou plus : choisissez-en une dans la liste.")
 
 
 def _organisation(session: Session, organisation_id: int) -> Organisation:
     try:
         return accounts.get_organisation(session, organisation_id)
     except OrganisationNotFound:
-        raise PageRefused(404, "Organisation introuvable", NOT_FOUND) from None
+        raise PageRefused(404, _("Organisation introuvable"), _(NOT_FOUND)) from None
 
 
 def _audit(
@@ -130,7 +132,7 @@ def reset_grid(
     return done(org_id, "grille-standard", "grille")
 
 
-EMAIL_WORDS = "Saisissez une adresse e-mail complète, par exemple prenom.nom@entreprise.fr."
+EMAIL_WORDS = N_("Saisissez une adresse e-mail complète, par exemple prenom.nom@entreprise.fr.")
 
 
 @router.post(PAGE + "/personnes")
@@ -152,13 +154,13 @@ def add_person(
     except FormInvalid as exc:
         return settings_page(request, who, org_id, Sent("personnes", exc.errors, typed), 422)
     except EmailTaken:
-        taken = "Une personne a déjà un compte avec cet e-mail : saisissez-en un autre."
+        taken = _("Une personne a déjà un compte avec cet e-mail : saisissez-en un autre.")
         return settings_page(request, who, org_id, Sent("personnes", {"email": taken}, typed), 409)
     except RentalError as exc:
         if exc.status != 422:
             raise
         return settings_page(
-            request, who, org_id, Sent("personnes", {"email": EMAIL_WORDS}, typed), 422
+            request, who, org_id, Sent("personnes", {"email": _(EMAIL_WORDS)}, typed), 422
         )
     assert made.one_time_password is not None  # noqa: S101  (no password was given)
     secret = Secret("password", made.one_time_password, made.email)
@@ -190,7 +192,7 @@ def revoke_key(
     """Revoke one of the organisation's live keys, as `rental accounts revoke-key`."""
     org_id = whole_id(organisation_id)
     check_csrf(who, fields)
-    gone = "Cette clé n'est plus active (déjà révoquée) ou n'est pas de cette organisation."
+    gone = _("Cette clé n'est plus active (déjà révoquée) ou n'est pas de cette organisation.")
     try:
         with unit_of_work() as session:
             _organisation(session, org_id)
@@ -208,6 +210,6 @@ def revoke_key(
     except RentalError as exc:
         if exc.status != 422:  # two live keys with this prefix: refused by the service
             raise
-        several = "Plusieurs clés actives commencent ainsi : révoquez-la avec la commande."
+        several = _("Plusieurs clés actives commencent ainsi : révoquez-la avec la commande.")
         return settings_page(request, who, org_id, Sent("cles", {"": several}), 409)
     return done(org_id, "cle-revoquee", "cles")

@@ -1,6 +1,7 @@
 """The organisation settings' forms read into the API's own models (OrganisationTerms,
-PriceGrid), so that the page and the API refuse the same things; their refusals in French,
-beside each field."""
+PriceGrid), so that the page and the API refuse the same things; their refusals in the
+reader's language, beside each field. Decimals are written as the reader's language writes them
+('0,075', '0.075'); both are read."""
 
 from __future__ import annotations
 
@@ -12,24 +13,35 @@ from pydantic import ValidationError
 from sales.accounts.endpoints import OrganisationTerms
 from sales.accounts.models import ContentReview, Role
 from sales.pricing.schemas import ZONES, PriceGrid
+from web import i18n
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.security import Fields, field
 from web.staff.actions import FormInvalid
 
 SPACES = " \u00a0\u202f"
 TERMS_FIELDS = ("content_review", "refund", "billing_address", "vat_number", "siren")
-TERMS_WORDS = {
-    "content_review": "Choisissez le mode de relecture des messages : automatique ou manuelle.",
-    "refund_deposit_on_cancel": "Cochez la case ou laissez-la vide.",
-    "billing_address": "Saisissez l'adresse de facturation telle qu'elle doit figurer sur les "
-    "factures : de 5 à 300 caractères, sans caractère de contrôle.",
-    "vat_number": "Saisissez le numéro de TVA intracommunautaire : le code du pays en deux "
-    "lettres puis 2 à 13 chiffres ou lettres (par exemple FR12345678901).",
-    "siren": "Saisissez le numéro SIREN : 9 chiffres (par exemple 123456789).",
-}
+TERMS_WORDS = Words(
+    {
+        "content_review": N_(
+            "Choisissez le mode de relecture des messages : automatique ou manuelle."
+        ),
+        "refund_deposit_on_cancel": N_("Cochez la case ou laissez-la vide."),
+        "billing_address": N_(
+            "Saisissez l'adresse de facturation telle qu'elle doit figurer sur les "
+            "factures : de 5 à 300 caractères, sans caractère de contrôle."
+        ),
+        "vat_number": N_(
+            "Saisissez le numéro de TVA intracommunautaire : le code du pays en deux "
+            "lettres puis 2 à 13 chiffres ou lettres (par exemple FR12345678901)."
+        ),
+        "siren": N_("Saisissez le numéro SIREN : 9 chiffres (par exemple 123456789)."),
+    }
+)
 EXTRA_TIERS = 2  # empty rows under the grid's tiers, to add a tier without script
 MAX_TIERS = 20  # PriceGrid's own bound
 SAMPLES = (10_000, 50_000)  # sample orders the preview always prices
-ZONE_WORDS = {"metro": "métropole", "overseas": "outre-mer"}
+ZONE_WORDS = Words({"metro": N_("métropole"), "overseas": N_("outre-mer")})
 
 
 def _compact(text: str) -> str:
@@ -65,14 +77,25 @@ def terms(fields: Fields) -> OrganisationTerms:
 # The price grid ---------------------------------------------------------------------------
 
 
+def _point(text: str) -> str:
+    """A decimal point as the reader's language writes it: a comma in French."""
+    return text.replace(".", ",") if i18n.current() == "fr" else text
+
+
 def decimal_text(value: Decimal) -> str:
     """0.075 -> '0,075' as the form shows it (trailing zeros kept: they are the grid's)."""
-    return format(value, "f").replace(".", ",")
+    return _point(format(value, "f"))
+
+
+def unit_price(value: Decimal) -> str:
+    """A price per contact, all its decimals kept: '0,075 €', '€0.075' in English."""
+    text = decimal_text(value)
+    return f"{text}\u00a0€" if i18n.current() == "fr" else f"€{text}"
 
 
 def percent_text(rate: Decimal) -> str:
     """0.20 -> '20'; 0.055 -> '5,5'."""
-    return format((rate * 100).normalize(), "f").replace(".", ",")
+    return _point(format((rate * 100).normalize(), "f"))
 
 
 def grid_values(grid: PriceGrid) -> dict[str, str]:
@@ -110,40 +133,65 @@ def _decimal(text: str) -> Decimal | None:
 
 
 def _whole(text: str) -> int | None:
+    """A whole number typed with spaces ('10 000'), or in English with commas ('10,000')."""
     text = _compact(text)
+    if i18n.current() != "fr":
+        text = text.replace(",", "")
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
 
 
-PRICE = "en euros, de 0 à 100, avec au plus 5 décimales (par exemple 0,075)"
-COHERENCE = {
-    "first rental tier": "Le premier palier doit commencer au volume 0.",
-    "increasing": "Les paliers doivent avoir des volumes minimaux croissants, sans doublon.",
-}
+COHERENCE = Words(
+    {
+        "first rental tier": N_("Le premier palier doit commencer au volume 0."),
+        "increasing": N_(
+            "Les paliers doivent avoir des volumes minimaux croissants, sans doublon."
+        ),
+    }
+)
+VAT_WORDS = N_("Saisissez le taux de TVA en pourcentage, de 0 à 100 (par exemple 20).")
+
+
+def _volume_words(i: int) -> str:
+    return _("Palier %(tier)s : volume minimal en nombre entier.") % {"tier": i + 1}
+
+
+def _price_words(i: int) -> str:
+    return _(
+        "Palier %(tier)s : prix par contact en euros, de 0 à 100, avec au plus 5 décimales "
+        "(par exemple 0,075)."
+    ) % {"tier": i + 1}
+
+
+def _transport_words(zone: str) -> str:
+    return _(
+        "Transport %(zone)s : prix par segment en euros, de 0 à 100, avec au plus 5 décimales "
+        "(par exemple 0,075)."
+    ) % {"zone": ZONE_WORDS.get(zone, zone)}
 
 
 def _grid_words(loc: tuple[int | str, ...], rows: list[int], msg: str) -> tuple[str, str]:
-    """Which field a refusal of PriceGrid is about, and what to do, in French."""
+    """Which field a refusal of PriceGrid is about, and what to do, in the reader's words."""
     head = str(loc[0]) if loc else ""
     if head == "rental_tiers" and len(loc) >= 3 and isinstance(loc[1], int):
         i = rows[loc[1]]
         if loc[2] == "min_volume":
-            return f"tier-{i}-min", f"Palier {i + 1} : volume minimal en nombre entier."
-        return f"tier-{i}-price", f"Palier {i + 1} : prix par contact {PRICE}."
+            return f"tier-{i}-min", _volume_words(i)
+        return f"tier-{i}-price", _price_words(i)
     if head == "rental_tiers":
-        return "tiers", "Saisissez de 1 à 20 paliers."
+        return "tiers", _("Saisissez de 1 à 20 paliers.")
     if head == "transport_per_segment_eur" and len(loc) >= 2:
         zone = str(loc[1])
-        return zone, f"Transport {ZONE_WORDS.get(zone, zone)} : prix par segment {PRICE}."
+        return zone, _transport_words(zone)
     if head == "vat_rate":
-        return "vat", "Saisissez le taux de TVA en pourcentage, de 0 à 100 (par exemple 20)."
+        return "vat", _(VAT_WORDS)
     if head == "name":
-        return "name", (
+        return "name", _(
             "Nommez la grille : lettres, chiffres, espaces, points, tirets ; 60 caractères au plus."
         )
     for hint, text in COHERENCE.items():
         if hint in msg:
             return "tiers", text
-    return "tiers", "Vérifiez les paliers et les prix de transport."
+    return "tiers", _("Vérifiez les paliers et les prix de transport.")
 
 
 def _tiers(fields: Fields, errors: dict[str, str]) -> tuple[list[dict[str, object]], list[int]]:
@@ -154,9 +202,9 @@ def _tiers(fields: Fields, errors: dict[str, str]) -> tuple[list[dict[str, objec
             continue  # an empty row: no tier
         volume, unit = _whole(low), _decimal(price_text)
         if volume is None:
-            errors[f"tier-{i}-min"] = f"Palier {i + 1} : volume minimal en nombre entier."
+            errors[f"tier-{i}-min"] = _volume_words(i)
         if unit is None:
-            errors[f"tier-{i}-price"] = f"Palier {i + 1} : prix par contact {PRICE}."
+            errors[f"tier-{i}-price"] = _price_words(i)
         tiers.append({"min_volume": volume or 0, "per_contact_eur": unit or Decimal(0)})
         rows.append(i)
     return tiers, rows
@@ -171,11 +219,11 @@ def grid(fields: Fields) -> PriceGrid:
     for zone in ZONES:
         unit = _decimal(field(fields, zone))
         if unit is None:
-            errors[zone] = f"Transport {ZONE_WORDS[zone]} : prix par segment {PRICE}."
+            errors[zone] = _transport_words(zone)
         transport[zone] = unit if unit is not None else Decimal(0)
     vat = _decimal(field(fields, "vat"))
     if vat is None:
-        errors["vat"] = "Saisissez le taux de TVA en pourcentage, de 0 à 100 (par exemple 20)."
+        errors["vat"] = _(VAT_WORDS)
     doc = {
         "name": field(fields, "name").strip(),
         "rental_tiers": tiers,
@@ -217,11 +265,11 @@ def sample(fields: Fields) -> Sample:
     segments = _whole(field(fields, "segments") or "1")
     errors = {}
     if quantity is None or not 1 <= quantity <= 10_000_000:
-        errors["quantity"] = "Saisissez un nombre de messages entier, de 1 à 10 000 000."
+        errors["quantity"] = _("Saisissez un nombre de messages entier, de 1 à 10 000 000.")
     if share is None or share > 100:
-        errors["overseas_share"] = "Saisissez une part outre-mer entière, de 0 à 100 %."
+        errors["overseas_share"] = _("Saisissez une part outre-mer entière, de 0 à 100 %.")
     if segments is None or not 1 <= segments <= 10:
-        errors["segments"] = "Saisissez un nombre de segments par message, de 1 à 10."
+        errors["segments"] = _("Saisissez un nombre de segments par message, de 1 à 10.")
     if errors or quantity is None or share is None or segments is None:
         raise FormInvalid(errors)
     return Sample(quantity, share, segments)
@@ -229,11 +277,13 @@ def sample(fields: Fields) -> Sample:
 
 # People and keys ---------------------------------------------------------------------------
 
-ROLE_WORDS = {
-    Role.client: "Client (marketeur)",
-    Role.account_manager: "Chargé de compte",
-    Role.admin: "Administrateur",
-}
+ROLE_WORDS = Words(
+    {
+        Role.client: N_("Client (marketeur)"),
+        Role.account_manager: N_("Chargé de compte"),
+        Role.admin: N_("Administrateur"),
+    }
+)
 
 
 def roles_for(broker: bool) -> list[Role]:
@@ -246,7 +296,7 @@ def role(fields: Fields, broker: bool) -> Role:
     allowed = roles_for(broker)
     chosen = next((r for r in allowed if r.value == text), None)
     if chosen is None:
-        raise FormInvalid({"role": "Choisissez un rôle parmi ceux proposés."})
+        raise FormInvalid({"role": _("Choisissez un rôle parmi ceux proposés.")})
     return chosen
 
 
@@ -258,12 +308,17 @@ def label(fields: Fields) -> str | None:
     text = " ".join(field(fields, "label").split())
     if len(text) > LABEL_MAX or not text.isprintable():
         raise FormInvalid(
-            {"label": f"Saisissez un libellé de {LABEL_MAX} caractères au plus, ou rien."}
+            {
+                "label": _("Saisissez un libellé de %(most)s caractères au plus, ou rien.")
+                % {"most": LABEL_MAX}
+            }
         )
     return text or None
 
 
-REVIEW_WORDS = {
-    ContentReview.auto: "Automatique : le message est approuvé à la commande",
-    ContentReview.manual: "Manuelle : chaque message attend un chargé de compte",
-}
+REVIEW_WORDS = Words(
+    {
+        ContentReview.auto: N_("Automatique : le message est approuvé à la commande"),
+        ContentReview.manual: N_("Manuelle : chaque message attend un chargé de compte"),
+    }
+)
