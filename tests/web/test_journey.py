@@ -90,6 +90,7 @@ def build_and_order(page: Page, root: str, shots: Path) -> str:
     sign_in(page, root, "marketeuse@acme.test")
     expect(page).to_have_url(root + "/app/segment")
     count = page.get_by_test_id("live-count")
+    expect(count).to_have_text(re.compile(r"^\d"))  # the page comes first, its count after
     whole = number(count.inner_text())
     page.locator('#segment-map [data-code="05"]').click()  # Hautes-Alpes: a small one
     expect(page.locator('#departments input[value="05"]')).to_be_checked()
