@@ -363,25 +363,35 @@ class Engine:
         if self._cells_day != today:
             return None
         sql = compile_criteria(criteria, today, self.layout)
-        rows = self._run(
-            f"SELECT cell, count(*), {sample} FROM attributes "  # noqa: S608 (bound)
-            f"WHERE {sql.where()} GROUP BY cell",
-            sql.params,
-        )
+        cur = self.cursor()
+        try:
+            found = cur.execute(
+                f"SELECT cell, count(*) AS n, CAST({sample} AS BIGINT) AS s "  # noqa: S608 (bound)
+                "FROM attributes "
+                f"WHERE {sql.where()} GROUP BY cell",
+                sql.params,
+            ).fetchnumpy()
+        finally:
+            cur.close()
         if self._cells_day != today:  # the day's cells changed while counting
             return None
+        cells = np.asarray(found["cell"], dtype=np.int64)
+        n = np.asarray(found["n"], dtype=np.int64)
+        w = np.asarray(found["s"], dtype=np.int64)
         labels = {
             "department": self.vocabulary["department"],
             "age_band": AGE_BAND_LABELS,
             "sex": self.vocabulary["sex"],
         }
-        breakdowns: dict[str, dict[str, int]] = {g: {} for g in groups}
-        sampled: dict[str, dict[str, int]] = {g: {} for g in groups}
-        for cell, n, w in rows:
-            for g in groups:
-                value = labels[g][cell >> CELL_SHIFT[g] & CELL_MASK[g]]
-                breakdowns[g][value] = breakdowns[g].get(value, 0) + int(n)
-                sampled[g][value] = sampled[g].get(value, 0) + int(w or 0)
+        breakdowns: dict[str, dict[str, int]] = {}
+        sampled: dict[str, dict[str, int]] = {}
+        for g in groups:  # a few thousand cells: rolled up here, not in a second query
+            codes = cells >> CELL_SHIFT[g] & CELL_MASK[g]
+            counts = np.bincount(codes, weights=n, minlength=len(labels[g]))
+            weights = np.bincount(codes, weights=w, minlength=len(labels[g]))
+            present = np.flatnonzero(np.bincount(codes, minlength=len(labels[g]))).tolist()
+            breakdowns[g] = {labels[g][i]: int(counts[i]) for i in present}
+            sampled[g] = {labels[g][i]: int(weights[i]) for i in present}
         return breakdowns, sampled
 
     def _run(self, query: str, params: list[Any]) -> list[Any]:
