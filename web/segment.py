@@ -123,8 +123,9 @@ def _count(who: WebUserDep, seg: Segment) -> Outcome:
     )
 
 
-# The builder as first sent: the count is asked by the page's script (or its "Compter" button).
-PENDING = CountView("pending", "…", "Comptage de la base en cours.")
+# The builder as first sent: the count is asked by the page's script, which says so in the
+# panel's status line; without script, _count.html says to press "Compter".
+PENDING = CountView("pending", "…")
 
 
 def _pending() -> Outcome:
