@@ -14,11 +14,12 @@ otherwise a delta update of the ids that entered or left the excluded set. A quo
 anti-join; bench/quote.py measures it against one.
 
 The segment builder asks every count by department, age band and sex. Age is derived from the
-birth date on the day, so grouping by age band evaluated a CASE per row: 2.5-6x the cost of a
+birth date on the day, so grouping by age band evaluated a CASE per row: 4-6x the cost of a
 count by department alone at 10M. A `cell` column packs the three (department code, age band
-code on the day, sex code) in one USMALLINT, recomputed with the eligibility bit when the day
-changes; such counts group by that one small key and roll it up in Python. A count on another
-day than the cells' falls back to the CASE: the same answer either way.
+code on the day, sex code) in one USMALLINT (2 bytes a row), made with the eligibility bit and
+updated when the day changes; such counts group by that one small key and roll it up in numpy
+(docs/benchmarks.md, "Web app"). A count on another day than the cells' falls back to the
+CASE: the same answer either way.
 """
 
 from __future__ import annotations
