@@ -1,6 +1,9 @@
 """The web app in a real Chromium (Debian's, driven by Playwright) on a real `rental serve` over a
 10M base: first paint of the segment builder, and the live count's round trip after a click.
 
+The builder is sent before its count (web/segment.py): its first paint, and apart from it when
+the whole base's count shows (segment.js asks it as soon as the page is parsed).
+
 The click is a tick of the "Femme" box, alternately on and off (each state gives another count,
 so the text changes every time). It is timed in the page itself (performance.now(), no Playwright
 round trip in the figure): from the click to the live count's text changing in the DOM, then to
@@ -45,6 +48,34 @@ PAINT = """() => {
     paint['first-contentful-paint'], response_end: nav.responseEnd,
     dom_content_loaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd};
 }"""
+
+# The builder is sent before its count (segment.js asks it at once): when its number shows.
+# Installed on each new document by Playwright, as a listener only (nothing observed while the
+# page is parsed, so the paint marks are not disturbed); the count is asked by the deferred
+# script, which runs before DOMContentLoaded, and answered after it.
+COUNT_SHOWN = """document.addEventListener('DOMContentLoaded', () => {
+  const panel = document.getElementById('count-panel');
+  if (!panel) return;
+  const shown = () => /^\\d/.test((panel.querySelector('[data-testid=live-count]') || {})
+    .textContent || '');
+  const seen = new MutationObserver(() => {
+    if (!shown()) return;
+    window.__countShown = performance.now();
+    seen.disconnect();
+  });
+  if (shown()) window.__countShown = performance.now();
+  else seen.observe(panel, {childList: true, subtree: true, characterData: true});
+});"""
+
+SHOWN = """(path) => new Promise(done => {
+  const check = () => {
+    if (window.__countShown === undefined) return setTimeout(check, 10);
+    const req = performance.getEntriesByType('resource').filter(e => e.name.endsWith(path))[0];
+    done({count_shown: window.__countShown, count_request_start: req.startTime,
+          count_response_end: req.responseEnd});
+  };
+  check();
+})"""
 
 PAINTED = """() => new Promise(done => {
   const check = () => performance.getEntriesByType('paint').length >= 2 ? done() :
@@ -118,12 +149,13 @@ def sign_in(page: Page, site: str, email: str, password: str) -> None:
 
 def first_paint(page: Page, site: str) -> dict[str, Any]:
     """LOADS loads of the builder (a reload by address, the browser's cache warm as for a
-    marketer coming back), p50 of each mark; the first (cold) load apart."""
+    marketer coming back), p50 of each mark; the first (cold) load apart. The page comes
+    before its count: when the count's number shows too (from the navigation's start)."""
     loads = []
     for _ in range(LOADS + 1):
         page.goto(site + "/app/segment", wait_until="load")
         page.evaluate(PAINTED)  # wait_for_function would eval a string: the CSP refuses it
-        loads.append(page.evaluate(PAINT))
+        loads.append(page.evaluate(PAINT) | page.evaluate(SHOWN, COUNT_PATH))
     warm = loads[1:]
     return {
         "loads": LOADS,
@@ -199,6 +231,7 @@ def run(rows: int) -> dict[str, Any]:
         browser = pw.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.add_init_script(COUNT_SHOWN)
             sign_in(page, site, email, password)
             paint = first_paint(page, site)
             click = clicks(page)
@@ -223,6 +256,8 @@ def run(rows: int) -> dict[str, Any]:
             "live_count_round_trip_p50_ms_at_most": 50,
             "live_count_round_trip_means": "request_start_to_text (after the debounce)",
             "first_paint_p50_ms_at_most": 300,
+            "first_paint_means": "first_contentful_paint (the page; its count follows: "
+            "count_shown)",
         },
     }
 

@@ -186,10 +186,25 @@ def compile_criteria(criteria: Criteria, today: date, layout: Layout) -> Sql:
     return sql
 
 
+UNDER_AGE_BAND = "under 18"
+# The age band's small code (what age_band_code_sql gives) -> its label; 0 is under the bands.
+AGE_BAND_LABELS = (UNDER_AGE_BAND, *(label for label, _, _ in reference.AGE_BANDS))
+
+
+def age_band_code_sql(today: date) -> tuple[str, list[Any]]:
+    """The age band of `birth_date` on `today` as its index in AGE_BAND_LABELS (a UTINYINT),
+    with its parameters: the same bands as age_band_sql."""
+    parts, params = [], []
+    for code, (_, lo, _) in reversed(list(enumerate(reference.AGE_BANDS, start=1))):
+        parts.append("WHEN birth_date <= ? THEN ?::UTINYINT")
+        params.extend([years_before(today, lo), code])
+    return "CASE " + " ".join(parts) + " ELSE 0::UTINYINT END", params
+
+
 def age_band_sql(today: date) -> tuple[str, list[Any]]:
     """A CASE expression giving the age band of `birth_date` on `today`, with its parameters."""
     parts, params = [], []
     for label, lo, _ in reversed(reference.AGE_BANDS):
         parts.append("WHEN birth_date <= ? THEN ?")
         params.extend([years_before(today, lo), label])
-    return "CASE " + " ".join(parts) + " ELSE 'under 18' END", params
+    return "CASE " + " ".join(parts) + f" ELSE '{UNDER_AGE_BAND}' END", params

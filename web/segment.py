@@ -7,6 +7,11 @@ Each count is one quote; it carries the breakdowns the page draws (departments o
 bands, sexes and regions as bars: web/segment_views.py), so a click costs one quote, not four.
 The page works without script (the form posts and the page comes back with the count); with
 web/static/segment.js the parts that follow the form are fetched again after each change.
+
+The builder itself (GET) is sent without a count: counting the whole base with its four
+breakdowns would hold the page's first paint for the length of a count. Its count panel says
+the count is coming; segment.js asks it at once (the same quote the page used to make, one of
+the day's budget), and without script the "Compter" button posts the form for it.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ REFUSALS = {
 class CountView:
     """The count panel: a number, or why there is none."""
 
-    state: str  # shown, below_minimum, invalid, refused
+    state: str  # shown, below_minimum, invalid, refused, pending (not counted yet)
     headline: str
     why: str = ""
     price: dict[str, int] | None = None
@@ -118,8 +123,17 @@ def _count(who: WebUserDep, seg: Segment) -> Outcome:
     )
 
 
-def _context(who: WebUserDep, seg: Segment) -> dict[str, Any]:
-    outcome = _count(who, seg)
+# The builder as first sent: the count is asked by the page's script, which says so in the
+# panel's status line; without script, _count.html says to press "Compter".
+PENDING = CountView("pending", "…")
+
+
+def _pending() -> Outcome:
+    return Outcome(PENDING, segment_views.map_view(None, None, set(), pending=True), [])
+
+
+def _context(who: WebUserDep, seg: Segment, counted: bool = True) -> dict[str, Any]:
+    outcome = _count(who, seg) if counted else _pending()
     return {
         "segment": seg,
         "count": outcome.count,
@@ -128,7 +142,7 @@ def _context(who: WebUserDep, seg: Segment) -> dict[str, Any]:
     }
 
 
-def _page(request: Request, who: WebUserDep, seg: Segment) -> Response:
+def _page(request: Request, who: WebUserDep, seg: Segment, counted: bool = True) -> Response:
     context = {
         "user": who,
         "csrf": who.csrf_token,
@@ -138,15 +152,15 @@ def _page(request: Request, who: WebUserDep, seg: Segment) -> Response:
         "min_age": MIN_AGE,
         "max_age": MAX_AGE,
         "max_km": get_settings().privacy.max_radius_km,
-        **_context(who, seg),
+        **_context(who, seg, counted),
     }
     return render(request, "segment.html", context, 422 if seg.errors else 200)
 
 
 @router.get(HOME)
 def builder(request: Request, who: WebUserDep) -> Response:
-    """The builder with the whole base counted (no criterion yet)."""
-    return _page(request, who, read_segment({}))
+    """The builder, no criterion yet: sent at once, its count asked by the page's script."""
+    return _page(request, who, read_segment({}), counted=False)
 
 
 @router.post(HOME)

@@ -113,6 +113,7 @@ class MapView:
     has_hidden: bool
     has_outside: bool
     unavailable: str = ""
+    pending: bool = False  # the page as first sent: its count is on its way
     zoom: shapes.Zoom | None = None
     zoomed: tuple[str, ...] = shapes.ZOOMED
     width: float = shapes.WIDTH
@@ -140,7 +141,9 @@ def _department(
     return Department(shape, state, css, f"{name} : {words}", count, shape.code in selected)
 
 
-def map_view(quote: QuoteOut | None, criteria: Criteria | None, selected: set[str]) -> MapView:
+def map_view(
+    quote: QuoteOut | None, criteria: Criteria | None, selected: set[str], pending: bool = False
+) -> MapView:
     """The map of a quote's department cells (no quote: every department uncounted)."""
     try:
         all_shapes = shapes.shapes()
@@ -155,6 +158,7 @@ def map_view(quote: QuoteOut | None, criteria: Criteria | None, selected: set[st
         legend,
         any(d.state == "hidden" for d in deps),
         any(d.state == "outside" for d in deps),
+        pending=pending,
         zoom=shapes.zoom(),
     )
 

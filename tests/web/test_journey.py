@@ -116,6 +116,7 @@ def build_segment(page: Page, service: Service, shots: Path) -> None:
     sign_in(page, service, "marketing@demo.test")
     expect(page).to_have_url(root + "/app/segment")
     count = page.get_by_test_id("live-count")
+    expect(count).to_have_text(re.compile(r"^\d"))  # the page comes first, its count after
     whole = number(count.inner_text())
     page.locator('#segment-map [data-code="33"]').click()  # Gironde
     expect(page.locator('#departments input[value="33"]')).to_be_checked()

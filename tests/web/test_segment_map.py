@@ -167,8 +167,8 @@ def test_communes_are_found_as_one_types_and_the_input_is_escaped(
 def test_a_commune_search_spends_no_quote(
     marketer: ScanningClient, settings: Callable[..., Settings]
 ) -> None:
-    settings(daily_quote_budget=2)
-    form = _form(marketer, sex="F")  # the page's own count: one quote
+    settings(daily_quote_budget=1)
+    form = _form(marketer, sex="F")  # the page comes uncounted: no quote
     for q in ("ni", "nic", "nice", "nice 06"):
         assert marketer.get("/app/segment/communes", params={"q": q}).status_code == 200
     assert _shown(marketer.post("/app/segment/count", data=form).text).isdigit()

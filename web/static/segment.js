@@ -302,4 +302,7 @@
     clearTimeout(timer);
     count(true);
   });
+
+  // The page is sent before its count (counting would hold its first paint): asked at once.
+  if (panel.querySelector(".count--pending")) count(true);
 })();
