@@ -34,8 +34,11 @@ from sales.orders.schemas import OrderCreate
 from sales.quotes.models import Quote
 from sales.quotes.repository import QuoteRepository
 from web import order_views
+from web.i18n import N_
+from web.i18n import gettext as _
 from web.security import CSRF_FIELD, Fields, field
 from web.session import HOME, FormDep, PageRefused, WebUserDep, check_csrf
+from web.staff.words import when
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -81,8 +84,8 @@ class Draft:
 
 NOT_FOUND = PageRefused(
     404,
-    "Devis introuvable",
-    "Ce comptage n'existe pas dans votre organisation. Refaites votre ciblage pour commander.",
+    N_("Devis introuvable"),
+    N_("Ce comptage n'existe pas dans votre organisation. Refaites votre ciblage pour commander."),
 )
 
 
@@ -97,15 +100,18 @@ def _quote(who: WebUserDep, quote_id: str) -> Quote:
     if quote.expires_at <= clock.now():
         raise PageRefused(
             409,
-            "Comptage expiré",
-            f"Ce comptage a expiré le {clock.human(quote.expires_at)}. Refaites le comptage "
-            "dans le ciblage, puis commandez.",
+            _("Comptage expiré"),
+            _(
+                "Ce comptage a expiré le %(when)s. Refaites le comptage dans le ciblage, puis "
+                "commandez."
+            )
+            % {"when": when(quote.expires_at)},
         )
     if quote.shown_count is None:
         raise PageRefused(
             409,
-            "Segment trop petit",
-            "Ce ciblage réunit trop peu de personnes pour être commandé : élargissez-le.",
+            _("Segment trop petit"),
+            _("Ce ciblage réunit trop peu de personnes pour être commandé : élargissez-le."),
         )
     return quote
 
@@ -165,11 +171,11 @@ def _body(draft: Draft) -> OrderCreate | str:
             send_at=draft.send_at,
         )
     except (ValueError, ValidationError):
-        return "Vérifiez la quantité, l'expéditeur (3 à 11 lettres ou chiffres) et la date."
+        return _("Vérifiez la quantité, l'expéditeur (3 à 11 lettres ou chiffres) et la date.")
 
 
 def _refusal(exc: RentalError) -> str:
-    return f"La commande n'est pas possible en l'état : {exc.detail}"
+    return _("La commande n'est pas possible en l'état : %(detail)s") % {"detail": exc.detail}
 
 
 def _prepared(
@@ -217,8 +223,8 @@ def summary(request: Request, who: WebUserDep, fields: FormDep) -> Response:
 def _in_progress() -> PageRefused:
     return PageRefused(
         409,
-        "Commande en cours",
-        "Cette commande est en train d'être passée : retrouvez-la dans vos commandes.",
+        _("Commande en cours"),
+        _("Cette commande est en train d'être passée : retrouvez-la dans vos commandes."),
     )
 
 
@@ -294,7 +300,9 @@ def placed(request: Request, who: WebUserDep, order_id: str) -> Response:
             order = access.get_order(session, who.principal, order_id)
             seen = {"id": order.id, "quantity": order.quantity, "status": order.status.value}
     except RentalError as exc:
-        raise PageRefused(404, "Commande introuvable", "Cette commande n'existe pas.") from exc
+        raise PageRefused(
+            404, _("Commande introuvable"), _("Cette commande n'existe pas.")
+        ) from exc
     context = {"user": who, "order": seen, "order_url": order_page(order_id), "builder": HOME}
     return render(request, "order_placed.html", context)
 

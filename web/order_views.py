@@ -2,7 +2,7 @@
 characters that force UCS-2, the sender's check and the waves of the chosen send time.
 
 Every rule is sales/messages' and dispatch/windows' own (the functions the API and dispatch
-call): this module only puts their answers into French words for the page.
+call): this module only puts their answers into words for the page, in the reader's language.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from babel.dates import format_datetime
 from pydantic import TypeAdapter, ValidationError
 
 from datasets.geography import METRO, OVERSEAS
@@ -20,9 +21,12 @@ from sales.messages import service as messages
 from sales.messages.exceptions import InvalidMessage, InvalidSender
 from sales.quotes.models import Quote
 from segmentation.criteria import Criteria
+from web import i18n
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.staff import words
 
-ZONE_LABELS = {METRO: "France métropolitaine", OVERSEAS: "Outre-mer"}
+ZONE_LABELS = Words({METRO: N_("France métropolitaine"), OVERSEAS: N_("Outre-mer")})
 DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
@@ -69,12 +73,14 @@ def message_view(text: str, composer: Composer) -> None:
     composer.misfits = list(found.items())
     composer.runs = _runs(text, set(found))
     if not text.strip():
-        composer.message_error = "Écrivez votre message."
+        composer.message_error = _("Écrivez votre message.")
         return
     try:
         checks = messages.check_by_zone(text)
     except InvalidMessage as exc:
-        composer.message_error = f"Ce message ne peut pas être envoyé : {exc.detail}"
+        composer.message_error = _("Ce message ne peut pas être envoyé : %(detail)s") % {
+            "detail": exc.detail
+        }
         return
     composer.zones = [
         ZoneView(z, ZONE_LABELS.get(z, z), c.encoding, c.characters, c.segments, c.full_text)
@@ -96,17 +102,17 @@ def _runs(text: str, misfits: set[str]) -> list[tuple[str, bool]]:
 
 
 def sender_error(sender: str) -> str:
-    """The sender name's check, in French ('' when it is fine)."""
+    """The sender name's check, in the reader's language ('' when it is fine)."""
     if not sender:
-        return "Indiquez le nom d'expéditeur affiché sur les téléphones."
+        return _("Indiquez le nom d'expéditeur affiché sur les téléphones.")
     try:
         messages.check_sender(sender)
     except InvalidSender as exc:
         if "generic" in exc.detail:
-            return (
+            return _(
                 "Ce nom générique est refusé par les opérateurs : utilisez le nom de votre marque."
             )
-        return (
+        return _(
             "De 3 à 11 lettres ou chiffres, sans espace ni accent, avec au moins une lettre "
             "(par exemple ACME)."
         )
@@ -124,28 +130,35 @@ def send_instant(value: str) -> datetime | None:
         return None
 
 
+def _day_time(here: datetime) -> str:
+    """'lundi 07/12/2026 à 09:00', or 'Monday 7 Dec 2026, 09:00' in English."""
+    if i18n.current() == "fr":
+        return f"{DAYS[here.weekday()]} {here:%d/%m/%Y à %H:%M}"
+    return str(format_datetime(here, "EEEE d MMM yyyy, HH:mm", locale=i18n.current()))
+
+
 def paris(at: datetime) -> str:
-    """An instant in French words, Paris time."""
-    here = at.astimezone(clock.PARIS)
-    return f"{DAYS[here.weekday()]} {here:%d/%m/%Y à %H:%M} (heure de Paris)"
+    """An instant in words, Paris time."""
+    return _("%(when)s (heure de Paris)") % {"when": _day_time(at.astimezone(clock.PARIS))}
 
 
 def _calendar_label(key: str) -> str:
-    return words.calendar(key) + (" (jours fériés locaux)" if key.startswith("alsace") else "")
+    if key.startswith("alsace"):
+        return _("%(calendar)s (jours fériés locaux)") % {"calendar": words.calendar(key)}
+    return words.calendar(key)
 
 
 def _local(at: datetime, cal: windows.Calendar) -> str:
-    here = windows.local(cal, at)
-    return f"{DAYS[here.weekday()]} {here:%d/%m/%Y à %H:%M}"
+    return _day_time(windows.local(cal, at))
 
 
 def _why_later(cal: windows.Calendar, at: datetime) -> str:
     day = windows.local(cal, at).date()
     if windows.is_holiday(cal, day):
-        return "jour férié à cet endroit"
+        return _("jour férié à cet endroit")
     if day.weekday() not in windows.configured().days:
-        return "pas d'envoi ce jour-là"
-    return "hors des heures d'envoi"
+        return _("pas d'envoi ce jour-là")
+    return _("hors des heures d'envoi")
 
 
 def wave_views(quote: Quote, at: datetime) -> list[WaveView]:
@@ -171,19 +184,19 @@ def wave_views(quote: Quote, at: datetime) -> list[WaveView]:
 def when_view(quote: Quote, value: str, composer: Composer) -> None:
     """The send time's waves, or why there are none."""
     if not value:
-        composer.send_error = "Choisissez la date et l'heure d'envoi."
+        composer.send_error = _("Choisissez la date et l'heure d'envoi.")
         return
     at = send_instant(value)
     if at is None:
-        composer.send_error = "Date et heure illisibles : utilisez le format JJ/MM/AAAA HH:MM."
+        composer.send_error = _("Date et heure illisibles : utilisez le format JJ/MM/AAAA HH:MM.")
         return
     if at < clock.now() - clock.SKEW:  # as the API: "now", typed a minute ago, is still now
-        composer.send_error = "Cette date est passée : choisissez un moment à venir."
+        composer.send_error = _("Cette date est passée : choisissez un moment à venir.")
         return
     try:
         composer.waves = wave_views(quote, at)
     except ValueError:
-        composer.send_error = "Aucune fenêtre d'envoi dans les 30 jours qui suivent cette date."
+        composer.send_error = _("Aucune fenêtre d'envoi dans les 30 jours qui suivent cette date.")
 
 
 def compose(quote: Quote, text: str, sender: str, send_at: str) -> Composer:

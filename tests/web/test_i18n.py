@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from kit.settings import get_settings
 from sales.accounts.models import Role
 from tests.conftest import ScanningClient, auth
-from tests.factories import create_order, deposit_of
+from tests.factories import create_order, create_quote, deposit_of, pay_deposit, send_at
 from tests.web.conftest import PASSWORD, add_user, csrf_of, sign_in
 from web import i18n
 
@@ -28,6 +28,7 @@ WIDE = {"width": 1366, "height": 800}
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = "/app/commandes"
 QUEUE = "/app/gestion"
+ORDER_FORM = "/app/commander"
 ORGANISATIONS = QUEUE + "/organisations"
 SWITCH = re.compile(r'href="(/langue/(?:fr|en)\?retour=[^"]*)"')
 
@@ -322,3 +323,119 @@ def test_the_organisation_settings_read_in_english(
     )
     assert saved.status_code == 303
     assert "Contract terms saved." in text_of(manager.get(saved.headers["location"]).text)
+
+
+def test_a_client_order_page_reads_in_english(
+    app_client: ScanningClient, org_keys: dict[str, str], marketer: ScanningClient
+) -> None:
+    acme = org_keys["acme"]
+    order = create_order(app_client, acme, quantity=1500)
+    assert pay_deposit(app_client, acme, org_keys["am"], order["id"]).status_code == 201
+    r = english(marketer).get(f"{ORDERS}/{order['id']}")
+    assert r.status_code == 200
+    words = text_of(r.text)
+    for shown in (
+        f"Order {order['id'][:8]}",
+        "Summary",
+        "1,500 contacts",
+        "Total price incl. VAT",
+        "Deposit incl. VAT",
+        "Content review",
+        "Send waves",
+        "Time zone",
+        "Invoices and credit notes",
+        "Due date",
+        "Send report",
+        "The send report will be available as soon as sending starts.",
+        "History",
+        "Order placed",
+        "Deposit invoice issued",
+        "Payment recorded",
+        "What would you like to do?",
+        "Request cancellation",
+    ):
+        assert shown in words, shown
+    status = re.search(r'data-testid="order-status">([^<]+)<', r.text)
+    assert status
+    assert status.group(1) == "Scheduled"
+    assert 'data-label="Time zone"' in r.text  # the waves' cells, stacked on a phone
+    assert re.search(r'data-testid="invoice-status"[^>]*>Paid<', r.text)
+    for french in ("Vagues d'envoi", "Factures et avoirs", "Historique", "Planifiée", "Acompte"):
+        assert french not in words, french
+
+
+def test_the_order_form_and_its_summary_read_in_english(
+    app_client: ScanningClient, org_keys: dict[str, str], marketer: ScanningClient
+) -> None:
+    client = english(marketer)
+    # A refusal page built in advance (module level), drawn in the reader's language.
+    missing = client.get(ORDER_FORM, params={"devis": "no-such-quote"})
+    assert missing.status_code == 404
+    assert "This count does not exist in your organisation." in text_of(missing.text)
+
+    quote = create_quote(app_client, org_keys["acme"])
+    form = client.get(ORDER_FORM, params={"devis": quote["id"]})
+    assert form.status_code == 200
+    for shown in ("Sender name", "Review the order", "Send waves"):
+        assert shown in text_of(form.text), shown
+    # order.js's one sentence comes from the page, in the reader's language.
+    assert 'data-failed="The preview could not be updated' in form.text
+
+    fields = {"csrf_token": csrf_of(form.text), "devis": quote["id"], "quantity": "500"}
+    panel = client.post(f"{ORDER_FORM}/apercu", data=fields | {"message": "Fête ce soir"})
+    words = text_of(panel.text)
+    for shown in (
+        "Characters",
+        "Encoding",
+        "Overseas",
+        'ê → "e"?',
+        "Enter the sender name shown on the phones.",
+        "Choose the send date and time.",
+    ):
+        assert shown in words, shown
+
+    typed = fields | {"message": "Soldes d'hiver", "sender": "ACME", "send_at": send_at()[:16]}
+    waves = text_of(client.post(f"{ORDER_FORM}/apercu", data=typed).text)
+    assert "Sender accepted: ACME" in waves
+    assert re.search(r"[A-Z][a-z]+day \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d", waves)
+    assert "local time" in waves
+
+    refused = client.post(f"{ORDER_FORM}/resume", data=typed | {"quantity": "many"})
+    assert refused.status_code == 422
+    assert "Check the quantity, the sender name (3 to 11 letters or digits) and the date." in (
+        text_of(refused.text)
+    )
+
+    summary = client.post(f"{ORDER_FORM}/resume", data=typed)
+    assert summary.status_code == 200, text_of(summary.text)
+    words = text_of(summary.text)
+    for shown in ("Review the order", "(Paris time)", "Deposit to pay", "Confirm the order"):
+        assert shown in words, shown
+    assert "heure de Paris" not in words
+
+
+def test_the_staff_order_page_reads_in_english(
+    app_client: ScanningClient, org_keys: dict[str, str], manager: ScanningClient
+) -> None:
+    order = create_order(app_client, org_keys["acme"])
+    r = manager.get(f"{QUEUE}/commandes/{order['id']}")
+    assert r.status_code == 200
+    words = text_of(r.text)
+    for shown in (
+        f"Order {order['id'][:8]}",
+        "Work queue",
+        "Shown to the client",
+        "The quote's count",
+        "Quantity ordered / reserved",
+        "Invoices and credit notes",
+        "No send plan yet: recipients are drawn once the deposit is paid.",
+        "History",
+        "Record a payment",
+        "Put the order on hold",
+    ):
+        assert shown in words, shown
+    status = re.search(r'data-testid="order-status">([^<]+)<', r.text)
+    assert status
+    assert status.group(1) == "Awaiting deposit"
+    for french in ("Affiché au client", "Factures et avoirs", "Suspendre la commande"):
+        assert french not in words, french

@@ -23,6 +23,7 @@ from sales.orders.schemas import OrderStaffOut
 from sales.orders.states import TRANSITIONS, ContentStatus, OrderStatus
 from sales.quotes import service as quotes
 from sales.quotes.schemas import QuoteStaffOut
+from web.i18n import gettext as _
 from web.session import PageRefused
 from web.staff.access import QUEUE, Problem, StaffUserDep, common, order_page
 from web.staff.queue import DONE, card
@@ -91,7 +92,7 @@ def order_view_page(
     except RentalError as exc:
         if exc.status != 404:
             raise
-        raise PageRefused(404, "Commande introuvable", refusal(exc, "")) from None
+        raise PageRefused(404, _("Commande introuvable"), refusal(exc, "")) from None
     context.update(common(who, "gestion"))
     context.update(
         problem=problem,

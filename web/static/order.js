@@ -2,6 +2,7 @@
 // CSRF token as the form) and its answer, rendered and escaped there, replaces the composer
 // panel: counts, encoding, segments, the characters that force UCS-2, the phone previews and
 // the waves of the send time. Every rule is the server's; this script only asks and shows.
+// Its one sentence (the preview failed) is the page's, in the reader's language: data-failed.
 (function () {
   "use strict";
   var form = document.getElementById("order-form");
@@ -45,7 +46,7 @@
     }).catch(function (error) {
       if (error.name === "AbortError" || mine !== asked) return;
       panel.setAttribute("aria-busy", "false");
-      status.textContent = "L'aperçu n'a pas pu être mis à jour : « Vérifier la commande » vérifie tout.";
+      status.textContent = status.dataset.failed || "";
     });
   }
 
