@@ -67,6 +67,7 @@ class OutboxRepository:
 
     def add(self, event: WebhookEvent, endpoint_ids: Sequence[str]) -> list[WebhookDelivery]:
         self.session.add(event)
+        self.session.flush()  # before its deliveries, which refer to it
         deliveries = [
             WebhookDelivery(
                 event_id=event.id,
