@@ -32,17 +32,20 @@ def test_an_endpoint_gets_its_secret_once_and_a_test_event_signed_with_it(
 ) -> None:
     key = org_keys["acme"]
     hook = register(app_client, key, receiver.url, ["invoice.issued"])
-    assert hook["secret"].startswith("whsec_") and hook["status"] == "active"
+    assert hook["secret"].startswith("whsec_")
+    assert hook["status"] == "active"
     listed = app_client.get("/v1/webhooks", headers=auth(key)).json()["items"]
     assert [h["id"] for h in listed] == [hook["id"]]
-    assert "secret" not in listed[0] and hook["secret"] not in str(listed)
+    assert "secret" not in listed[0]
+    assert hook["secret"] not in str(listed)
 
     r = app_client.post(f"/v1/webhooks/{hook['id']}/test", headers=auth(key))
     assert r.status_code == 202, r.text
     assert deliver() == {"succeeded": 1}
     (got,) = receiver.received
     doc = Webhook(hook["secret"]).verify(got.body, got.headers)
-    assert doc["type"] == "webhook.test" and doc["data"]["endpoint_id"] == hook["id"]
+    assert doc["type"] == "webhook.test"
+    assert doc["data"]["endpoint_id"] == hook["id"]
     assert got.headers["webhook-id"] == r.json()["event_id"]
     (log,) = deliveries(app_client, key, hook["id"])
     assert log["status"] == "succeeded"
@@ -83,10 +86,12 @@ def test_in_production_https_to_a_public_host_only(
 
     assert answer("https://hooks.example.com/rental")[0] == 201
     status, detail = answer("http://hooks.example.com/rental")
-    assert status == 422 and "https://" in detail
+    assert status == 422
+    assert "https://" in detail
     for internal in ("https://127.0.0.1/h", "https://192.168.1.4/h", "https://localhost/h"):
         status, detail = answer(internal)
-        assert status == 422 and "public" in detail, internal
+        assert status == 422, internal
+        assert "public" in detail, internal
 
 
 def test_another_organisations_endpoint_is_not_found(
@@ -107,7 +112,8 @@ def test_another_organisations_endpoint_is_not_found(
     r = app_client.post(
         "/v1/webhooks", json={"url": receiver.url, "events": ["report.final"]}, headers=staff
     )
-    assert r.status_code == 422 and "organisation_id" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "organisation_id" in r.json()["detail"]
     assert app_client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=staff).status_code == 200
 
 
@@ -138,10 +144,15 @@ def test_an_event_of_a_rolled_back_change_is_never_written(
     app_client: ScanningClient, org_keys: dict[str, str], receiver: Receiver
 ) -> None:
     register(app_client, org_keys["acme"], receiver.url, ["invoice.issued"])
-    with pytest.raises(RuntimeError), unit_of_work() as session:
-        org = acme(session)
-        assert service.emit(session, org, EventType.invoice_issued, {}, clock.now())
-        raise RuntimeError("the change failed after the event was written")
+
+    def change_that_fails() -> None:
+        with unit_of_work() as session:
+            org = acme(session)
+            assert service.emit(session, org, EventType.invoice_issued, {}, clock.now())
+            raise RuntimeError("the change failed after the event was written")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
     with unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
     assert deliver() == {}
@@ -158,4 +169,5 @@ def test_no_count_under_the_minimum_leaves_in_an_event(
     deliver()
     (got,) = receiver.received
     doc = Webhook(hook["secret"]).verify(got.body, got.headers)
-    assert doc["data"]["quantity"] == 250 and doc["data"]["offered_quantity"] is None
+    assert doc["data"]["quantity"] == 250
+    assert doc["data"]["offered_quantity"] is None

@@ -70,7 +70,8 @@ def test_a_whole_rental_reaches_the_endpoint_signed(
             shown["due_date"],
         )
     (overdue,) = of("invoice.overdue")
-    assert overdue["kind"] == "balance" and overdue["days_late"] >= 1
+    assert overdue["kind"] == "balance"
+    assert overdue["days_late"] >= 1
     assert all(d["data"]["order_id"] == order["id"] for d in docs)
     assert all(d["status"] == "succeeded" for d in deliveries(app_client, key, hook["id"]))
 
@@ -87,5 +88,6 @@ def test_a_held_order_tells_the_quantity_it_offers(
     (got,) = receiver.received
     held = Webhook(hook["secret"]).verify(got.body, got.headers)["data"]
     shown = app_client.get(f"/v1/orders/{order['id']}", headers=auth(org_keys["acme"])).json()
-    assert held["hold_kind"] == "volume" and held["status"] == "on_hold"
+    assert held["hold_kind"] == "volume"
+    assert held["status"] == "on_hold"
     assert held["offered_quantity"] == shown["offered_quantity"] >= 100

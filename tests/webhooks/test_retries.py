@@ -64,7 +64,8 @@ def test_a_failing_endpoint_is_retried_with_back_off_then_marked(
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
 
     (endpoint,) = app_client.get("/v1/webhooks", headers=auth(key)).json()["items"]
-    assert endpoint["status"] == "disabled" and endpoint["disabled_at"]
+    assert endpoint["status"] == "disabled"
+    assert endpoint["disabled_at"]
     assert _issue_event(at) == 0  # a disabled endpoint gets no events
 
     receiver.status = 204
@@ -89,4 +90,5 @@ def test_an_endpoint_down_for_a_while_gets_the_event_when_it_is_back(
     assert deliver(datetime.fromisoformat(log["next_attempt_at"])) == {"succeeded": 1}
     (log,) = deliveries(app_client, key, hook["id"])
     assert [a["status_code"] for a in log["attempts"]] == [503, 200]
-    assert log["status"] == "succeeded" and log["next_attempt_at"] is None
+    assert log["status"] == "succeeded"
+    assert log["next_attempt_at"] is None
