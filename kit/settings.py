@@ -323,9 +323,11 @@ class WebhookSettings(Group):
     """Webhooks (webhooks/): which URLs an organisation may register, how long a delivery is
     tried, and when an endpoint that keeps failing is disabled."""
 
-    # public: https to a name or public address only; loopback: http(s) to 127.0.0.1, ::1 or
-    # localhost only (tests and demos: nothing leaves the machine).
-    urls: Literal["public", "loopback"] = Field(default="public", alias="webhook_urls")
+    # public: https to a name or public address only (production); local, the default of the
+    # single-machine setup: public as well as http(s) to this machine (a receiver tried on
+    # localhost); loopback: 127.0.0.1, ::1 or localhost only (tests: nothing leaves the machine).
+    # Private and reserved networks are refused by all three.
+    urls: Literal["public", "local", "loopback"] = Field(default="local", alias="webhook_urls")
     timeout_seconds: float = Field(default=5.0, gt=0, le=30, alias="webhook_timeout_seconds")
     retry_hours: int = Field(default=72, ge=1, le=240, alias="webhook_retry_hours")
     # Deliveries failed in a row (each after retry_hours of attempts) before the endpoint is

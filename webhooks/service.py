@@ -71,12 +71,14 @@ def check_url(url: str, rules: WebhookSettings) -> str:
                 "only URLs on 127.0.0.1, ::1 or localhost are accepted"
             )
         return url
+    if rules.urls == "local" and _is_loopback(host):
+        return url
     if parts.scheme != "https":
         raise UrlNotAllowed("use an https:// URL: events are only sent over TLS")
     if _is_internal(host):
         raise UrlNotAllowed(
-            "the URL points at a loopback, private or reserved address: give your server's "
-            "public name or address"
+            "the URL points at this machine or a private or reserved address: give your "
+            "server's public name or address"
         )
     return url
 

@@ -94,6 +94,23 @@ def test_in_production_https_to_a_public_host_only(
         assert "public" in detail, internal
 
 
+def test_out_of_the_box_a_receiver_on_this_machine_may_be_tried(
+    app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
+) -> None:
+    settings(webhook_urls=None)  # the default: local
+
+    def status(url: str) -> int:
+        body = {"url": url, "events": ["report.final"]}
+        return app_client.post(
+            "/v1/webhooks", json=body, headers=auth(org_keys["acme"])
+        ).status_code
+
+    assert status("http://127.0.0.1:9/hook") == 201
+    assert status("https://hooks.example.com/rental") == 201
+    assert status("http://hooks.example.com/rental") == 422
+    assert status("https://10.1.2.3/hook") == 422
+
+
 def test_another_organisations_endpoint_is_not_found(
     app_client: ScanningClient, org_keys: dict[str, str], receiver: Receiver
 ) -> None:
