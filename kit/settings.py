@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -319,6 +319,23 @@ class DuckDBSettings(Group):
     memory_limit: str | None = Field(default=None, alias="duckdb_memory_limit")
 
 
+class WebhookSettings(Group):
+    """Webhooks (webhooks/): which URLs an organisation may register, how long a delivery is
+    tried, and when an endpoint that keeps failing is disabled."""
+
+    # public: https to a name or public address only (production); local, the default of the
+    # single-machine setup: public as well as http(s) to this machine (a receiver tried on
+    # localhost); loopback: 127.0.0.1, ::1 or localhost only (tests: nothing leaves the machine).
+    # Private and reserved networks are refused by all three.
+    urls: Literal["public", "local", "loopback"] = Field(default="local", alias="webhook_urls")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30, alias="webhook_timeout_seconds")
+    retry_hours: int = Field(default=72, ge=1, le=240, alias="webhook_retry_hours")
+    # Deliveries failed in a row (each after retry_hours of attempts) before the endpoint is
+    # disabled.
+    disable_after: int = Field(default=3, ge=1, le=100, alias="webhook_disable_after")
+    sweep_seconds: float = Field(default=5.0, gt=0, alias="webhook_sweep_seconds")
+
+
 class _FlatEnvSource(EnvSettingsSource):
     """The environment as operators write it: one flat RENTAL_* variable per setting, gathered
     here into its group. (pydantic-settings reads a group only from one JSON variable or from
@@ -378,6 +395,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod
     def settings_customise_sources(

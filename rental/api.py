@@ -12,6 +12,7 @@ from kit import clock
 from kit import http_errors as errors
 from rental.endpoints.invoices import router as invoices
 from rental.endpoints.orders import router as orders
+from rental.endpoints.webhooks import router as webhooks
 from reports.endpoints import router as reports
 from sales.accounts.deps import SessionDep
 from sales.accounts.endpoints import router as organisations
@@ -22,7 +23,7 @@ from sales.quotes.endpoints import router as quotes
 router = APIRouter(prefix="/v1")
 # Every route needs a key (the carriers': their secret) and may be refused as invalid or when
 # the service is busy; each route documents the other statuses it can answer.
-for r in (quotes, messages, orders, reports, invoices, organisations, pricing):
+for r in (quotes, messages, orders, reports, invoices, organisations, pricing, webhooks):
     router.include_router(r, responses=errors.responses(401, 422, 503))
 router.include_router(
     carriers,

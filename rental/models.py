@@ -16,6 +16,7 @@ from sales.orders.models import Order, OrderEvent
 from sales.pricing.models import ContractGrid
 from sales.quotes.models import Quote, QuoteFlag
 from segmentation.models import ContactEvent, Reservation, Suppression
+from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey",
@@ -39,5 +40,9 @@ __all__ = [
     "SignInFailure",
     "Suppression",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "WebSession",
 ]

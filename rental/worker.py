@@ -17,7 +17,16 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 from kit import redact, redisd
 from kit.settings import get_settings
 
-app = Celery("rental", include=["dispatch.tasks", "reports.tasks", "sales.quotes.tasks"])
+app = Celery(
+    "rental",
+    include=[
+        "dispatch.tasks",
+        "reports.tasks",
+        "sales.quotes.tasks",
+        "sales.invoices.tasks",
+        "webhooks.tasks",
+    ],
+)
 
 
 def configure() -> Celery:
@@ -38,6 +47,8 @@ def configure() -> Celery:
             "tick": {"task": "dispatch.tick", "schedule": s.dispatch.tick_seconds},
             "reports": {"task": "reports.finalise", "schedule": 60.0},
             "quotes": {"task": "quotes.audit", "schedule": 15.0},
+            "webhooks": {"task": "webhooks.deliver", "schedule": s.webhooks.sweep_seconds},
+            "overdue": {"task": "invoices.overdue", "schedule": 300.0},
         },
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
     )

@@ -31,6 +31,8 @@ from sales.invoices.models import OPEN, Invoice, InvoiceKind, InvoiceStatus, Pay
 from sales.invoices.repository import InvoiceRepository, PaymentRepository
 from sales.invoices.schemas import InvoiceOut, PenaltyOut
 from sales.pricing.schemas import Price
+from webhooks import service as webhooks
+from webhooks.events import EventType
 
 K, ST = InvoiceKind, InvoiceStatus
 
@@ -53,7 +55,7 @@ def _issue(
     local = now.astimezone(clock.PARIS)
     year = local.year
     sequence = locks.next_value(session, f"invoice:{year}")
-    return InvoiceRepository(session).add(
+    invoice = InvoiceRepository(session).add(
         Invoice(
             id=str(uuid.uuid4()),
             number=f"{year}-{sequence:06d}",
@@ -75,6 +77,42 @@ def _issue(
             paid_cents=0,
         )
     )
+    # webhooks: written in this transaction, sent once it commits (the outbox)
+    webhooks.emit(session, organisation_id, EventType.invoice_issued, invoice_data(invoice), now)
+    return invoice
+
+
+def invoice_data(invoice: Invoice) -> dict[str, Any]:
+    """The fields of the API's invoice that an event carries (GET /v1/invoices/{id} has the
+    rest, and the document)."""
+    return {
+        "invoice_id": invoice.id,
+        "number": invoice.number,
+        "kind": invoice.kind.value,
+        "order_id": invoice.order_id,
+        "status": invoice.status.value,
+        "amount_excl_vat_cents": invoice.amount_excl_vat_cents,
+        "vat_cents": invoice.vat_cents,
+        "amount_incl_vat_cents": invoice.amount_incl_vat_cents,
+        "outstanding_cents": invoice.amount_incl_vat_cents - invoice.paid_cents,
+        "currency": "EUR",
+        "issued_at": invoice.issued_at.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+    }
+
+
+def announce_overdue(session: Session, now: datetime, limit: int = 500) -> int:
+    """`invoice.overdue` for each invoice past its due date and not paid in full (today in
+    Paris), once per invoice. Returns how many were announced."""
+    today = now.astimezone(clock.PARIS).date()
+    announced = 0
+    for invoice in InvoiceRepository(session).overdue(None, today, limit):
+        data = invoice_data(invoice) | {"days_late": (today - invoice.due_date).days}
+        key = f"invoice.overdue:{invoice.id}"
+        event = EventType.invoice_overdue
+        if webhooks.emit(session, invoice.organisation_id, event, data, now, key=key):
+            announced += 1
+    return announced
 
 
 def _price_lines(p: Price) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from kit import locks
 from kit.settings import get_settings
+from sales.orders import announce
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import (
@@ -48,6 +49,7 @@ def move(
     OrderRepository(session).add_event(
         order.id, now, user_id, actor, action, before.value, target.value, dict(details)
     )
+    announce.moved(session, order, before, now)  # webhooks: in this same transaction
 
 
 def minimum_volume(quantity: int) -> int:
