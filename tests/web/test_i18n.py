@@ -646,7 +646,7 @@ def test_the_builder_in_english_in_a_browser(
     page.locator("#departments").get_by_text("Lozère").click()
     expect(count).to_have_text("fewer than 100")
     expect(page.locator("#count-panel")).to_contain_text("to protect their privacy")
-    page.screenshot(path=tmp_path / "below-minimum-en.png", full_page=True)
+    page.locator(".builder__count").screenshot(path=tmp_path / "below-minimum-en.png")
 
     page.route("**/app/segment/**", lambda route: route.abort())
     page.get_by_label("Man", exact=True).check()
