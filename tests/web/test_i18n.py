@@ -521,6 +521,8 @@ def test_the_segment_builder_reads_in_english(marketer: ScanningClient) -> None:
     assert 'data-failed="The count could not be updated: click &#34;Count&#34;."' in page.text
     assert 'data-search-failed="The search failed: try again."' in page.text
     assert french_left(page.text) == []
+    # The scan sees French where there is French.
+    assert len(french_left(marketer.get(BUILDER, headers={"Accept-Language": "fr"}).text)) > 50
 
 
 def test_the_live_count_answers_in_english(marketer: ScanningClient) -> None:
@@ -655,3 +657,34 @@ def test_the_builder_in_english_in_a_browser(
     )
     page.get_by_label("Add a commune").fill("Nice")
     expect(page.locator("#commune_search-results")).to_have_text("The search failed: try again.")
+
+
+def test_the_order_and_settings_pages_have_no_french_left(
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+    marketer: ScanningClient,
+    manager: ScanningClient,
+) -> None:
+    """Proper nouns aside, an English reader meets no French sentence on the order form, its
+    summary, the orders list or an organisation's settings."""
+    client = english(marketer)
+    quote = create_quote(app_client, org_keys["acme"])
+    form = client.get(ORDER_FORM, params={"devis": quote["id"]})
+    fields = {
+        "csrf_token": csrf_of(form.text),
+        "devis": quote["id"],
+        "quantity": "500",
+        "message": "Soldes d'hiver",
+        "sender": "ACME",
+        "send_at": send_at()[:16],
+    }
+    summary = client.post(f"{ORDER_FORM}/resume", data=fields)
+    settings_page = manager.get(acme_page(app_client, org_keys["am"]))
+    for name, page in (
+        ("order form", form),
+        ("summary", summary),
+        ("orders", client.get(ORDERS)),
+        ("settings", settings_page),
+    ):
+        assert page.status_code == 200, name
+        assert french_left(page.text) == [], name
