@@ -30,6 +30,8 @@ from sales.quotes.service import parse_breakdowns
 from segmentation import runtime
 from segmentation.criteria import MAX_AGE, MIN_AGE
 from web import segment_views
+from web.i18n import N_, Words
+from web.i18n import gettext as _
 from web.security import CSRF_FIELD
 from web.segment_form import EXCLUDE_BOXES, Segment, choices, read_segment, search
 from web.session import HOME, FormDep, WebUserDep, check_csrf
@@ -40,14 +42,20 @@ COUNT = HOME + "/count"
 COMMUNES = HOME + "/communes"
 
 
-# French words for the refusals a quote can meet; other errors show their own detail.
-REFUSALS = {
-    "quote_budget_exhausted": "Le nombre de comptages du jour de votre organisation est atteint ; "
-    "il se renouvelle à minuit. Votre chargé de compte peut l'augmenter.",
-    "busy": "Le service est très sollicité : le comptage n'a pas été fait. Réessayez dans un "
-    "instant.",
-    "not_configured": "La base de prospects n'est pas encore prête : réessayez plus tard.",
-}
+# The refusals a quote can meet, in the reader's language; other errors show their own detail.
+REFUSALS = Words(
+    {
+        "quote_budget_exhausted": N_(
+            "Le nombre de comptages du jour de votre organisation est atteint ; il se renouvelle "
+            "à minuit. Votre chargé de compte peut l'augmenter."
+        ),
+        "busy": N_(
+            "Le service est très sollicité : le comptage n'a pas été fait. Réessayez dans un "
+            "instant."
+        ),
+        "not_configured": N_("La base de prospects n'est pas encore prête : réessayez plus tard."),
+    }
+)
 
 
 @dataclass
@@ -63,7 +71,7 @@ class CountView:
 
 def count_view(seg: Segment, quote: QuoteOut | None, refusal: RentalError | None) -> CountView:
     if seg.errors:
-        return CountView("invalid", "—", "Corrigez les critères signalés pour voir le comptage.")
+        return CountView("invalid", "—", _("Corrigez les critères signalés pour voir le comptage."))
     if refusal is not None:
         return CountView("refused", "—", REFUSALS.get(refusal.code, refusal.detail))
     assert quote is not None
@@ -71,10 +79,13 @@ def count_view(seg: Segment, quote: QuoteOut | None, refusal: RentalError | None
         k = quote.minimum_segment_size
         return CountView(
             "below_minimum",
-            f"moins de {number(k)}",
-            f"Ce ciblage réunit moins de {number(k)} personnes : pour protéger leur vie "
-            "privée, le chiffre n'est pas affiché et le segment ne peut pas être commandé. "
-            "Élargissez vos critères (plus de départements, une tranche d'âge plus large).",
+            _("moins de %(minimum)s") % {"minimum": number(k)},
+            _(
+                "Ce ciblage réunit moins de %(minimum)s personnes : pour protéger leur vie "
+                "privée, le chiffre n'est pas affiché et le segment ne peut pas être commandé. "
+                "Élargissez vos critères (plus de départements, une tranche d'âge plus large)."
+            )
+            % {"minimum": number(k)},
         )
     price = None
     if quote.price is not None:
@@ -85,8 +96,10 @@ def count_view(seg: Segment, quote: QuoteOut | None, refusal: RentalError | None
     return CountView(
         "shown",
         number(quote.shown_count),
-        "Chiffre arrondi et légèrement ajusté pour protéger les personnes : le même ciblage "
-        "donne toujours le même chiffre.",
+        _(
+            "Chiffre arrondi et légèrement ajusté pour protéger les personnes : le même ciblage "
+            "donne toujours le même chiffre."
+        ),
         price,
         quote.id,
     )

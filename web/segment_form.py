@@ -2,7 +2,8 @@
 
 The form only parses what people type (ages and kilometres as numbers, lists of postcodes);
 every rule on the values (known codes, list limits, the radius' limit, a radius needs its
-commune) is the Criteria model's, and its refusals are said in French next to their field.
+commune) is the Criteria model's, and its refusals are said next to their field, in the
+reader's language (criteria and their values labelled from the catalogue's French or English).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pydantic_core import ErrorDetails
 from datasets import reference
 from segmentation import criteria as catalogue
 from segmentation.criteria import MAX_AGE, MIN_AGE, Criteria
+from web import i18n
+from web.i18n import gettext as _
+from web.i18n import ngettext
 from web.security import Fields
 from web.security import field as one
 
@@ -32,15 +36,21 @@ SEARCH_LIMIT = 10  # communes listed for one search
 POSTCODE_FIELDS = ("postcodes", EXCLUDE + "postcodes")
 
 
-@cache
 def choices() -> list[dict[str, Any]]:
-    """The boxes of the form: each criterion's French label and its values."""
+    """The boxes of the form: each criterion's label and its values, in the reader's
+    language."""
+    return _choices(i18n.current())
+
+
+@cache
+def _choices(language: str) -> list[dict[str, Any]]:
     listed = {c["key"]: c for c in catalogue.catalogue()["criteria"]}
+    label = f"label_{language}"
     return [
         {
             "key": key,
-            "label": listed[key]["label_fr"],
-            "values": [(v["value"], v["label_fr"]) for v in listed[key]["values"]],
+            "label": listed[key][label],
+            "values": [(v["value"], v[label]) for v in listed[key]["values"]],
         }
         for key in BOXES
     ]
@@ -112,7 +122,10 @@ def _age(text: str, default: int, name: str, errors: dict[str, str]) -> int:
     if not text:
         return default
     if not text.isdigit() or not MIN_AGE <= int(text) <= MAX_AGE:
-        errors[name] = f"Saisissez un âge entier entre {MIN_AGE} et {MAX_AGE} ans."
+        errors[name] = _("Saisissez un âge entier entre %(low)s et %(high)s ans.") % {
+            "low": MIN_AGE,
+            "high": MAX_AGE,
+        }
         return default
     return int(text)
 
@@ -131,7 +144,7 @@ def _km(text: str, errors: dict[str, str]) -> float | None:
     except ValueError:
         km = math.nan
     if not math.isfinite(km):  # 'nan' and 'inf' read as numbers: not what anyone typed
-        errors["radius_km"] = "Saisissez le rayon en kilomètres, par exemple 20 ou 2,5."
+        errors["radius_km"] = _("Saisissez le rayon en kilomètres, par exemple 20 ou 2,5.")
         return None
     return km
 
@@ -163,7 +176,7 @@ def _document(seg: Segment) -> dict[str, Any]:
     low = _age(seg.age_min, MIN_AGE, "age_min", seg.errors)
     high = _age(seg.age_max, MAX_AGE, "age_max", seg.errors)
     if not seg.errors and low > high:
-        seg.errors["age_max"] = "L'âge maximum est inférieur à l'âge minimum : inversez-les."
+        seg.errors["age_max"] = _("L'âge maximum est inférieur à l'âge minimum : inversez-les.")
     if (low, high) != (MIN_AGE, MAX_AGE):
         doc["age"] = {"min": low, "max": high}
     if CHILDREN[seg.children] is not None:
@@ -230,42 +243,52 @@ def _typed(doc: dict[str, Any], loc: tuple[int | str, ...], msg: str) -> list[st
 def _list_text(name: str, msg: str, bad: list[str]) -> str | None:
     limit = LIMIT.search(msg)
     if limit:
-        return (
-            f"{limit.group(1)} valeurs, au-delà de la limite de {limit.group(2)} : "
-            "retirez-en ou choisissez plutôt des départements."
-        )
+        return _(
+            "%(count)s valeurs, au-delà de la limite de %(limit)s : retirez-en ou choisissez "
+            "plutôt des départements."
+        ) % {"count": limit.group(1), "limit": limit.group(2)}
     if name in POSTCODE_FIELDS and bad:
         # Only what has a postcode's length is repeated: never a long number typed by mistake.
         shown = [b for b in bad if len(b) <= 5][:5]
-        which = "Code postal inconnu" if len(bad) == 1 else "Codes postaux inconnus"
-        said = f" : {', '.join(shown)}" if len(shown) == len(bad) else ""
+        if len(shown) == len(bad):
+            which = ngettext(
+                "Code postal inconnu : %(codes)s.", "Codes postaux inconnus : %(codes)s.", len(bad)
+            ) % {"codes": ", ".join(shown)}
+        else:
+            which = ngettext("Code postal inconnu.", "Codes postaux inconnus.", len(bad))
         return (
-            f"{which}{said}. Saisissez des codes postaux français à 5 chiffres, séparés par "
-            "des virgules (par exemple 06000, 83000)."
+            which
+            + " "
+            + _(
+                "Saisissez des codes postaux français à 5 chiffres, séparés par des virgules (par "
+                "exemple 06000, 83000)."
+            )
         )
     if name == "communes" and bad:
-        return "Commune inconnue : retirez-la et cherchez-la à nouveau par son nom."
+        return _("Commune inconnue : retirez-la et cherchez-la à nouveau par son nom.")
     return None
 
 
 def _radius_text(name: str, kind: str, msg: str, doc: dict[str, Any]) -> str | None:
     if name == "radius_commune":
         if kind == "missing":
-            return "Choisissez la commune au centre du rayon : cherchez-la par son nom."
-        return "Commune inconnue : cherchez à nouveau la commune au centre du rayon."
+            return _("Choisissez la commune au centre du rayon : cherchez-la par son nom.")
+        return _("Commune inconnue : cherchez à nouveau la commune au centre du rayon.")
     if name == "radius_km":
         limit = KM_LIMIT.search(msg)
         if kind == "missing":
             centre = commune(str(doc.get("radius", {}).get("commune", ""))).label
-            return f"Saisissez le rayon en kilomètres autour de {centre}."
+            return _("Saisissez le rayon en kilomètres autour de %(centre)s.") % {"centre": centre}
         if limit:
-            return f"Le rayon dépasse la limite de {limit.group(1)} km : réduisez-le."
-        return "Saisissez un rayon de plus de 0 km."
+            return _("Le rayon dépasse la limite de %(km)s km : réduisez-le.") % {
+                "km": limit.group(1)
+            }
+        return _("Saisissez un rayon de plus de 0 km.")
     return None
 
 
 def explain(error: ErrorDetails, doc: dict[str, Any]) -> tuple[str, str]:
-    """A refusal of the Criteria model, said in French for the field it concerns."""
+    """A refusal of the Criteria model, said for the field it concerns."""
     loc = tuple(error["loc"])
     name = _field_of(loc)
     msg = str(error["msg"])
@@ -273,9 +296,7 @@ def explain(error: ErrorDetails, doc: dict[str, Any]) -> tuple[str, str]:
         _list_text(name, msg, _typed(doc, loc, msg)) if loc else None
     )
     if text is None:
-        text = (
-            "Ce choix n'est pas possible : rechargez la page et recommencez ("
-            + msg.removeprefix("Value error, ")
-            + ")."
-        )
+        text = _("Ce choix n'est pas possible : rechargez la page et recommencez (%(detail)s).") % {
+            "detail": msg.removeprefix("Value error, ")
+        }
     return name, text

@@ -16,28 +16,27 @@ from sales.quotes.schemas import BreakdownCell, QuoteOut
 from segmentation import reach
 from segmentation.criteria import Criteria
 from web import shapes
+from web.i18n import N_, Words, ngettext
+from web.i18n import gettext as _
 from web.templating import number
 
 CLASSES = 5  # colour steps of the map, lightest to darkest
-HIDDEN = "masqué"
-HIDDEN_WHY = (
+# French here (the msgids), in the reader's language where they are shown.
+HIDDEN = N_("masqué")
+HIDDEN_WHY = N_(
     "moins de 100 personnes, ou chiffre masqué avec une petite case pour qu'on ne puisse pas "
     "la déduire des autres"
 )
-OUTSIDE = "hors ciblage"
+OUTSIDE = N_("hors ciblage")
 HIDDEN_WIDTH = 8.0  # a hidden cell's bar: a short hatched stub, whatever it holds
-# The charts beside the count, in the quote's words, with French labels for its cells.
+# The charts beside the count, in the quote's words, with labels for its cells in the reader's
+# language (region names are proper nouns: as the quote has them).
 CHARTS = (
-    (
-        "age_band",
-        "Âge",
-        "tranche d'âge hors ciblage non affichée",
-        "tranches d'âge hors ciblage non affichées",
-    ),
-    ("sex", "Sexe", "sexe hors ciblage non affiché", "sexes hors ciblage non affichés"),
-    ("region", "Régions", "région hors ciblage non affichée", "régions hors ciblage non affichées"),
+    ("age_band", N_("Âge")),
+    ("sex", N_("Sexe")),
+    ("region", N_("Régions")),
 )
-SEX = {"F": "Femmes", "M": "Hommes"}
+SEX = Words({"F": N_("Femmes"), "M": N_("Hommes")})
 BREAKDOWNS = "region,department,age_band,sex"  # asked of every quote of the builder
 
 
@@ -45,7 +44,9 @@ def _cell_label(dim: str, cell: BreakdownCell) -> str:
     if dim == "sex":
         return SEX.get(cell.value, cell.label)
     if dim == "age_band":
-        return cell.value.replace("+", " ans et plus") if "+" in cell.value else cell.value + " ans"
+        if cell.value.endswith("+"):
+            return _("%(age)s ans et plus") % {"age": cell.value.removesuffix("+")}
+        return _("%(band)s ans") % {"band": cell.value}
     return cell.label
 
 
@@ -59,7 +60,7 @@ class Step:
 
     @property
     def label(self) -> str:
-        return f"{number(self.low)} à {number(self.high)}"
+        return _("%(low)s à %(high)s") % {"low": number(self.low), "high": number(self.high)}
 
 
 def _round(value: float) -> int:
@@ -118,7 +119,10 @@ class MapView:
     zoomed: tuple[str, ...] = shapes.ZOOMED
     width: float = shapes.WIDTH
     height: float = shapes.HEIGHT
-    credit: str = shapes.CREDIT
+
+    @property
+    def credit(self) -> str:
+        return _(shapes.CREDIT)
 
 
 def _department(
@@ -130,15 +134,21 @@ def _department(
 ) -> Department:
     name = f"{shape.name} ({shape.code})"
     if cell is None or reached is None:
-        state, css, words = "unknown", "unknown", "pas de comptage"
+        state, css, words = "unknown", "unknown", _("pas de comptage")
     elif cell.count is not None:
-        state, css, words = "shown", _step_of(cell.count, legend), f"{number(cell.count)} personnes"
+        people = ngettext("%(count)s personne", "%(count)s personnes", cell.count)
+        state, css, words = (
+            "shown",
+            _step_of(cell.count, legend),
+            people % {"count": number(cell.count)},
+        )
     elif shape.code in reached:
-        state, css, words = "hidden", "hidden", f"{HIDDEN} ({HIDDEN_WHY})"
+        state, css, words = "hidden", "hidden", f"{_(HIDDEN)} ({_(HIDDEN_WHY)})"
     else:
-        state, css, words = "outside", "outside", OUTSIDE
+        state, css, words = "outside", "outside", _(OUTSIDE)
     count = cell.count if cell is not None else None
-    return Department(shape, state, css, f"{name} : {words}", count, shape.code in selected)
+    label = _("%(name)s : %(words)s") % {"name": name, "words": words}
+    return Department(shape, state, css, label, count, shape.code in selected)
 
 
 def map_view(
@@ -177,11 +187,33 @@ class Chart:
     title: str
     bars: list[Bar]
     outside: int  # cells the criteria cannot reach: left out, counted in a note
-    unit: tuple[str, str]  # the note on cells left out, singular and plural
 
     @property
     def outside_note(self) -> str:
-        return f"{self.outside} {self.unit[self.outside > 1]}." if self.outside else ""
+        if not self.outside:
+            return ""
+        return _outside_note(self.key, self.outside) % {"count": self.outside}
+
+
+def _outside_note(key: str, n: int) -> str:
+    """'2 tranches d'âge hors ciblage non affichées.' (%(count)s left to fill)."""
+    if key == "age_band":
+        return ngettext(
+            "%(count)s tranche d'âge hors ciblage non affichée.",
+            "%(count)s tranches d'âge hors ciblage non affichées.",
+            n,
+        )
+    if key == "sex":
+        return ngettext(
+            "%(count)s sexe hors ciblage non affiché.",
+            "%(count)s sexes hors ciblage non affichés.",
+            n,
+        )
+    return ngettext(
+        "%(count)s région hors ciblage non affichée.",
+        "%(count)s régions hors ciblage non affichées.",
+        n,
+    )
 
 
 def charts(quote: QuoteOut | None, criteria: Criteria | None) -> list[Chart]:
@@ -190,7 +222,7 @@ def charts(quote: QuoteOut | None, criteria: Criteria | None) -> list[Chart]:
         return []
     reached = reach.cells(criteria)
     out = []
-    for key, title, one, many in CHARTS:
+    for key, title in CHARTS:
         cells = quote.breakdowns.get(key, [])
         top = max((c.count for c in cells if c.count is not None), default=0)
         bars = []
@@ -199,6 +231,6 @@ def charts(quote: QuoteOut | None, criteria: Criteria | None) -> list[Chart]:
                 width = 100.0 * c.count / top if top else 0.0
                 bars.append(Bar(_cell_label(key, c), "shown", number(c.count), round(width, 2)))
             elif c.value in reached.get(key, set()):
-                bars.append(Bar(_cell_label(key, c), "hidden", HIDDEN, HIDDEN_WIDTH))
-        out.append(Chart(key, title, bars, len(cells) - len(bars), (one, many)))
+                bars.append(Bar(_cell_label(key, c), "hidden", _(HIDDEN), HIDDEN_WIDTH))
+        out.append(Chart(key, _(title), bars, len(cells) - len(bars)))
     return out

