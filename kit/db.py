@@ -134,10 +134,18 @@ def dispose_engine() -> None:
     if _engine_for.cache_info().currsize:
         get_engine().dispose()
     _engine_for.cache_clear()
+    _sessions_of.cache_clear()
+
+
+@lru_cache(maxsize=4)
+def _sessions_of(engine: Engine) -> sessionmaker[Session]:
+    # One factory per engine: a new sessionmaker is a new Session class, whose events SQLAlchemy
+    # sets up again at its first session (a fraction of a millisecond per transaction).
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def session_factory() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    return _sessions_of(get_engine())
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -58,12 +59,16 @@ class Segmenter:
         criteria: Criteria,
         now: datetime,
         dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS,
+        check: Callable[[Session], None] | None = None,
     ) -> CountResult:
         """`count` in a transaction of its own, opened once this request's turn has come and
         closed before the engine counts: a request waiting for the engine holds no database
-        connection."""
+        connection. `check`: the caller's own reads in the same transaction, first (one that
+        raises is not counted)."""
         with self.lock:
             with unit_of_work() as session:
+                if check is not None:
+                    check(session)
                 today = self.refresh_eligibility(session, now)
             return self.engine.count(criteria, today, dimensions)
 

@@ -4,10 +4,11 @@ amounts and dates written as that language writes them."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, get_group_symbol
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -20,8 +21,17 @@ STATIC = HERE / "static"
 NNBSP = "\u202f"  # French thousands separator (CLDR's): a narrow no-break space
 
 
+@lru_cache(maxsize=8)
+def _group_symbol(language: str) -> str:
+    return str(get_group_symbol(locale=language))
+
+
 def number(n: int) -> str:
     """12345 -> '12 345' in French, '12,345' in English."""
+    if type(n) is int and n >= 0:
+        # What Babel writes for a count (groups of three in both languages), without its general
+        # pattern machinery: the builder's map writes a hundred of them per count.
+        return f"{n:,}".replace(",", _group_symbol(i18n.current()))
     return str(format_decimal(n, locale=i18n.current()))
 
 

@@ -1,15 +1,19 @@
-"""A quote over HTTP, in three short transactions: a connection is held only while the
+"""A quote over HTTP, in two short transactions: a connection is held only while the
 database is used, never while a request waits for the engine or counts. And the audit of
 quotes (sales/quotes/audit.py), run by a worker after they were answered.
 
-take one quote of the budget (committed at once: concurrent requests see it) -> count (the
-engine reads the excluded set in a transaction of its own) -> record and audit the quote. If the
-count or the record fails, the budget taken for it is given back: nothing was shown.
+count (in the engine's turn, one transaction reads the excluded set, after a look at the
+budget: an organisation whose daily budget is spent is refused without a count) -> record
+(one transaction: take one quote of the budget, store and audit the quote). The budget is taken
+by one atomic statement in the transaction that stores the quote, so concurrent quotes never
+spend more than the budget, and a quote that fails to be stored spends none of it.
 """
 
 from __future__ import annotations
 
 import time
+
+from sqlalchemy.orm import Session
 
 from kit import clock
 from kit.db import unit_of_work
@@ -25,19 +29,15 @@ def quote(
     who: Principal, criteria: Criteria, seg: Segmenter, breakdowns: tuple[str, ...]
 ) -> QuoteOut:
     now = clock.now()
+
+    def budget_left(session: Session) -> None:
+        service.check_budget(session, who, now)
+
+    dims = service.counted_dimensions(breakdowns)
+    result = seg.count_fresh(criteria, now, dims, check=budget_left)
     with unit_of_work() as session:
-        service.take_budget(session, who, now)
-    try:
-        result = seg.count_fresh(criteria, now, service.counted_dimensions(breakdowns))
-        with unit_of_work() as session:
-            quote = service.record_quote(
-                session, who, criteria, seg.version, result, breakdowns, now
-            )
-            return service.view(quote, who)
-    except BaseException:
-        with unit_of_work() as session:
-            service.give_back_budget(session, who, now)
-        raise
+        quote = service.record_quote(session, who, criteria, seg.version, result, breakdowns, now)
+        return service.view(quote, who)
 
 
 def audit_quote(quote_id: str) -> int:

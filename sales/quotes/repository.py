@@ -63,17 +63,14 @@ class QuoteBudgetRepository:
         used = self.session.execute(stmt).scalar_one_or_none()
         return None if used is None else int(used)
 
-    def give_back(self, organisation_id: int, day: date) -> None:
-        """A quote taken from the budget that was never shown (the count failed)."""
-        self.session.execute(
-            update(QuoteBudgetUse)
-            .where(
-                QuoteBudgetUse.organisation_id == organisation_id,
-                QuoteBudgetUse.day == day,
-                QuoteBudgetUse.used > 0,
+    def used(self, organisation_id: int, day: date) -> int:
+        """Quotes of the day's budget used so far."""
+        used = self.session.scalar(
+            select(QuoteBudgetUse.used).where(
+                QuoteBudgetUse.organisation_id == organisation_id, QuoteBudgetUse.day == day
             )
-            .values(used=QuoteBudgetUse.used - 1)
         )
+        return int(used or 0)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,27 @@ def _start_of_day_paris(now: datetime) -> datetime:
     return datetime.combine(local.date(), time(0), tzinfo=clock.PARIS)
 
 
+def _exhausted(budget: int, day: datetime, now: datetime) -> QuoteBudgetExhausted:
+    reset = day + timedelta(days=1)
+    return QuoteBudgetExhausted(
+        f"daily quote budget of {budget} quotes reached for your organisation; it resets at "
+        f"{clock.human(reset)} (midnight). Ask your account manager if you "
+        "need more.",
+        retry_after_seconds=int((reset - now).total_seconds()) + 1,
+    )
+
+
+def check_budget(session: Session, who: Principal, now: datetime) -> None:
+    """QuoteBudgetExhausted when the organisation's daily budget is already spent: read only,
+    so that a refused quote is not counted. The quote takes its share when it is recorded."""
+    if who.is_staff:
+        return
+    budget = get_settings().privacy.daily_quote_budget
+    day = _start_of_day_paris(now)
+    if QuoteBudgetRepository(session).used(who.organisation_id, day.date()) >= budget:
+        raise _exhausted(budget, day, now)
+
+
 def take_budget(session: Session, who: Principal, now: datetime) -> None:
     """One quote of the organisation's daily budget (staff have none: they see exact counts
     anyway); QuoteBudgetExhausted, with the time it resets, once it is spent."""
@@ -75,21 +96,7 @@ def take_budget(session: Session, who: Principal, now: datetime) -> None:
     budget = get_settings().privacy.daily_quote_budget
     day = _start_of_day_paris(now)
     if QuoteBudgetRepository(session).take(who.organisation_id, day.date(), budget) is None:
-        reset = day + timedelta(days=1)
-        raise QuoteBudgetExhausted(
-            f"daily quote budget of {budget} quotes reached for your organisation; it resets at "
-            f"{clock.human(reset)} (midnight). Ask your account manager if you "
-            "need more.",
-            retry_after_seconds=int((reset - now).total_seconds()) + 1,
-        )
-
-
-def give_back_budget(session: Session, who: Principal, now: datetime) -> None:
-    """The budget taken for a quote that was never shown."""
-    if not who.is_staff:
-        QuoteBudgetRepository(session).give_back(
-            who.organisation_id, _start_of_day_paris(now).date()
-        )
+        raise _exhausted(budget, day, now)
 
 
 def counted_dimensions(breakdowns: tuple[str, ...]) -> tuple[str, ...]:
@@ -106,10 +113,10 @@ def create_quote(
     seg: Segmenter,
     breakdowns: tuple[str, ...] = DEFAULT_BREAKDOWNS,
 ) -> Quote:
-    """Budget, count and record in the caller's transaction (the CLI, tools). The API runs the
-    same steps in short transactions of their own (sales/quotes/flows.py)."""
+    """Check the budget, count and record in the caller's transaction (the CLI, tools). The
+    API runs the same steps in two short transactions (sales/quotes/flows.py)."""
     now = clock.now()
-    take_budget(session, who, now)
+    check_budget(session, who, now)
     result = seg.count(session, criteria, now, counted_dimensions(breakdowns))
     return record_quote(session, who, criteria, seg.version, result, breakdowns, now)
 
@@ -148,7 +155,9 @@ def record_quote(
     breakdowns: tuple[str, ...],
     now: datetime,
 ) -> Quote:
-    """Protect a count (minimum size, weights, suppression), price it, store and audit it."""
+    """Protect a count (minimum size, weights, suppression), price it, take it from the daily
+    budget, store and audit it: in one transaction, so that a quote refused by the budget
+    leaves nothing and a quote that fails to be stored spends none of it."""
     s = get_settings()
     protected = privacy.protect_result(
         result.total,
@@ -167,6 +176,8 @@ def record_quote(
         price(grid_for(session, who.organisation_id), shown, zones) if shown is not None else None
     )
     canonical = CanonicalCriteria.document(criteria)
+    # Taken last, just before the writes: the budget's row stays locked until the commit.
+    take_budget(session, who, now)
     quote = QuoteRepository(session).add(
         Quote(
             id=str(uuid.uuid4()),

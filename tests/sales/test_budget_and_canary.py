@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import select
+
 from kit.db import unit_of_work
 from kit.settings import Settings
 from sales.accounts import service as accounts
 from sales.accounts.models import AuditEvent, Role
+from sales.quotes.models import Quote
 from tests.conftest import Canary, ScanningClient, auth
 
 
@@ -13,7 +16,7 @@ def test_daily_quote_budget_answers_429(
     app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
 ) -> None:
     with unit_of_work() as session:
-        accounts.add_organisation(session, "Budgeted")
+        budgeted = accounts.add_organisation(session, "Budgeted").id
         accounts.add_organisation(session, "Other")
         first = accounts.add_key(session, "Budgeted", Role.client).key
         second = accounts.add_key(session, "Budgeted", Role.client).key
@@ -29,6 +32,16 @@ def test_daily_quote_budget_answers_429(
         assert r.status_code == 429
         assert "daily quote budget of 3" in r.json()["detail"]
         assert int(r.headers["Retry-After"]) > 0
+    # A refused quote leaves nothing behind: the organisation has its three quotes, audited.
+    with unit_of_work() as session:
+        stored = session.scalars(select(Quote.id).where(Quote.organisation_id == budgeted)).all()
+        audited = session.scalars(
+            select(AuditEvent.subject).where(
+                AuditEvent.organisation_id == budgeted, AuditEvent.action == "quote.create"
+            )
+        ).all()
+    assert len(stored) == 3
+    assert set(audited) == set(stored)
     assert (
         app_client.post("/v1/quotes", json={"sex": ["F"]}, headers=auth(other)).status_code == 201
     )
