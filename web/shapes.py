@@ -30,9 +30,10 @@ OVERSEAS = {"971": "gp", "972": "mq", "973": "gf", "974": "re", "976": "yt"}
 
 # Paris and its inner ring are a few pixels wide on the map: drawn again, larger, in the sea's
 # corner at the top left (their outlines on the map stay clickable, the larger ones are the
-# departments' controls).
+# departments' controls). The corner is clear of land up to x 134 (Manche) and y 143 (Côtes-
+# d'Armor): the box and its label, written above it, stay inside it.
 ZOOMED = ("75", "92", "93", "94")
-ZOOM_BOX = (6.0, 6.0, 150.0)  # x, y, side
+ZOOM_BOX = (4.0, 22.0, 112.0)  # x, y, side
 # The frame: the metropolitan map as drawn by its package, a strip of insets under it.
 METRO_WIDTH, METRO_HEIGHT = 613.0, 585.0
 INSET_TOP, INSET_SIZE, INSET_LABEL = 600.0, 92.0, 18.0
