@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from kit import clock
+from kit import clock, metrics
 from kit.db import unit_of_work
 from sales.accounts.schemas import Principal
 from sales.quotes import audit, service
@@ -21,6 +21,7 @@ from segmentation.criteria import Criteria
 from segmentation.runtime import Segmenter
 
 
+@metrics.counts_quotes  # served, or refused by the error's code
 def quote(
     who: Principal, criteria: Criteria, seg: Segmenter, breakdowns: tuple[str, ...]
 ) -> QuoteOut:
