@@ -145,6 +145,7 @@ def setup(kind: str, level: str = "INFO", stream: IO[str] | None = None) -> None
         for old in logger.handlers[:]:
             logger.removeHandler(old)
         logger.propagate = True
+    logging.captureWarnings(True)  # warnings are log lines too (py.warnings), not raw text
     redact.install()
 
 

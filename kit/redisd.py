@@ -128,16 +128,20 @@ def live_users(path: Path) -> list[int]:
     return users
 
 
+_supervisors: list[subprocess.Popen[bytes]] = []  # outlive us on purpose: kept, never waited
+
+
 def _start_supervisor(path: Path) -> None:
-    log = open(path / "supervisor.log", "ab")
-    subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "kit.redisd", str(path), binary()],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # not killed with the terminal's process group
-        close_fds=True,
-    )
+    with open(path / "supervisor.log", "ab") as log:  # the supervisor keeps its own copy
+        started = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "kit.redisd", str(path), binary()],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # not killed with the terminal's process group
+            close_fds=True,
+        )
+    _supervisors.append(started)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if _answers(path / "redis.sock"):
@@ -244,11 +248,14 @@ def client() -> redis.Redis:
     return redis.Redis.from_url(u)
 
 
-def probe() -> redis.Redis:
+def probe(start: bool = True) -> redis.Redis | None:
     """A client of the same server as `url()` with short timeouts, for health checks and
-    metrics: an answer or an error within a second, never a hang."""
+    metrics: an answer or an error within a second, never a hang. `start=False`: None rather
+    than starting the private server when it is not running."""
     import redis
 
+    if not (start or get_settings().redis.url or _answers(socket_path())):
+        return None
     u = url()
     options: dict[str, Any] = {
         "socket_timeout": PROBE_TIMEOUT,

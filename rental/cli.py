@@ -255,11 +255,10 @@ def serve(
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from kit import logs
     from rental.app import create_app
 
     ops = get_settings().operations
-    logs.setup(ops.log_format or "json", ops.log_level)  # uvicorn's lines go through it too
+    _service_logs(ops.log_level)  # uvicorn's lines go through it too
     upgrade()
     _carrier_secret_at_start()
     uvicorn.run(
@@ -278,10 +277,14 @@ def worker(
     _multiprocess_metrics()
     from rental.worker import configure
 
+    _service_logs(loglevel)  # from the start: Celery warns before it sets up logging
+
     upgrade()
     _carrier_secret_at_start()
-    configure().worker_main(
+    quiet = ["--quiet"] if _json_logs() else []  # no banner among the JSON lines
+    configure().start(
         [
+            *quiet,
             "worker",
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency}",
@@ -290,6 +293,17 @@ def worker(
             f"--hostname=rental-{os.getpid()}@%h",
         ]
     )
+
+
+def _json_logs() -> bool:
+    """The services (serve, worker, beat) write JSON lines unless RENTAL_LOG_FORMAT=plain."""
+    return get_settings().operations.log_format in (None, "json")
+
+
+def _service_logs(level: str) -> None:
+    from kit import logs
+
+    logs.setup("json" if _json_logs() else "plain", level.upper())
 
 
 def _alive(pid: int) -> bool:
@@ -337,7 +351,9 @@ def beat(
     from rental.worker import configure
 
     upgrade()
-    configure().start(["beat", f"--loglevel={loglevel}"])
+    _service_logs(loglevel)
+    quiet = ["--quiet"] if _json_logs() else []
+    configure().start([*quiet, "beat", f"--loglevel={loglevel}"])
 
 
 @app.command()

@@ -61,13 +61,10 @@ class ServiceCollector(Collector):
         depth = GaugeMetricFamily(
             "rental_queue_depth", "Tasks waiting in a Celery queue.", labels=["queue"]
         )
-        try:
-            client = redisd.probe()
-        except Exception:  # noqa: BLE001 - the private server could not start: said below
-            client = None
+        client = redisd.probe(start=False)  # a scrape never starts the private server
         try:
             if client is None:
-                raise ConnectionError("no Redis server")
+                raise ConnectionError("the private Redis server is not running")
             pipe = client.pipeline(transaction=False)
             for queue in QUEUES:
                 pipe.llen(queue)

@@ -59,7 +59,7 @@ def _logging(loglevel: Any = None, **_: Any) -> None:
     """The worker's and the scheduler's log lines are the API's: JSON by default, masked by
     the formatter (Celery then leaves logging to us)."""
     ops = get_settings().operations
-    logs.setup(ops.log_format or "json", loglevel or ops.log_level)
+    logs.setup("plain" if ops.log_format == "plain" else "json", loglevel or ops.log_level)
 
 
 @before_task_publish.connect

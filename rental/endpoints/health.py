@@ -69,7 +69,11 @@ def _database() -> Check:
 
 
 def _redis() -> Check:
-    client = redisd.probe()  # the private server (no RENTAL_REDIS_URL) is started if need be
+    # Without RENTAL_REDIS_URL, the home's private server is started if need be, as by any
+    # process of the home that needs it.
+    client = redisd.probe()
+    if client is None:  # pragma: no cover - probe() starts it
+        return Check(ok=False, detail="no Redis server: " + HINTS["redis"])
     try:
         client.ping()
     finally:
