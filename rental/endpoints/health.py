@@ -137,7 +137,9 @@ def _run(name: str, check: Callable[[], Check]) -> Check:
     "/health/ready",
     response_model=Readiness,
     summary="Whether this instance can serve: database, Redis, base snapshot, carrier",
-    responses={503: {"model": Readiness, "description": "not ready: see `failed`"}},
+    responses=errors.responses(
+        503, service_unavailable="not ready: `failed` names the checks, `checks` says each one"
+    ),
     operation_id="get_readiness",
 )
 def ready() -> JSONResponse:
@@ -150,4 +152,8 @@ def ready() -> JSONResponse:
     }
     failed = [name for name, c in checks.items() if not c.ok]
     body = Readiness(status="not_ready" if failed else "ready", failed=failed, checks=checks)
-    return JSONResponse(body.model_dump(mode="json"), status_code=503 if failed else 200)
+    out = body.model_dump(mode="json")
+    if failed:  # the service's error shape, with the checks beside it
+        detail = "; ".join(f"{name}: {checks[name].detail}" for name in failed)
+        return JSONResponse({"error": "not_ready", "detail": detail, **out}, status_code=503)
+    return JSONResponse(out)

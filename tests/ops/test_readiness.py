@@ -66,6 +66,8 @@ def test_not_ready_while_redis_is_down(
     assert time.monotonic() - started < 5  # short timeouts: a probe never hangs
     assert r.status_code == 503
     body = r.json()
+    assert body["error"] == "not_ready"  # the service's error shape, the checks beside it
+    assert body["detail"].startswith("redis: ")
     assert body["failed"] == ["redis"]
     assert "RENTAL_REDIS_URL" in body["checks"]["redis"]["detail"]  # what to check
     assert app_client.get("/v1/health").status_code == 200  # alive all the same
