@@ -45,6 +45,7 @@ def socket_path() -> Path:
 
 
 SYSTEM_BINARIES = ("redis-server", "valkey-server")
+LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 PROBE_TIMEOUT = 1.0  # seconds: a health check or a scrape never hangs on Redis
 
 
@@ -128,20 +129,21 @@ def live_users(path: Path) -> list[int]:
     return users
 
 
-_supervisors: list[subprocess.Popen[bytes]] = []  # outlive us on purpose: kept, never waited
-
-
 def _start_supervisor(path: Path) -> None:
-    with open(path / "supervisor.log", "ab") as log:  # the supervisor keeps its own copy
-        started = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "kit.redisd", str(path), binary()],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # not killed with the terminal's process group
-            close_fds=True,
-        )
-    _supervisors.append(started)
+    # Spawned, not a Popen: it outlives us on purpose and is never waited for (a Popen would
+    # warn at exit that its process still runs). A session of its own: not killed with the
+    # terminal's process group. Our descriptors are close-on-exec: it inherits none.
+    os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "kit.redisd", str(path), binary()],
+        os.environ,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(path / "supervisor.log"), LOG_FLAGS, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if _answers(path / "redis.sock"):

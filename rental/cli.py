@@ -332,7 +332,7 @@ def _multiprocess_metrics() -> None:
     root = get_settings().home.resolve() / "metrics"
     for old in root.glob("worker-*"):
         pid = old.name.removeprefix("worker-")
-        if not pid.isdigit() or not _alive(int(pid)):
+        if pid.isdigit() and not _alive(int(pid)):  # not `rental up`'s (worker-up)
             shutil.rmtree(old, ignore_errors=True)
     path = root / f"worker-{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)
