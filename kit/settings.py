@@ -9,13 +9,16 @@ shorter; otherwise the two are the same (RENTAL_MIN_SEGMENT_SIZE sets
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import to_json
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -32,8 +36,13 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+from pydantic_settings.sources.utils import parse_env_vars
+
+from kit.redact import redact
 
 PREFIX = "RENTAL_"
+# Read when present, from the working directory; the environment wins over it.
+ENV_FILE = Path(".env")
 SERVER_THREADS = 40  # anyio's default thread limiter: it runs FastAPI's sync endpoints
 # Longest SMPP 3.4 bind credentials, in characters (the C-Octet String maximum less its NUL).
 SMPP_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
@@ -336,6 +345,21 @@ class WebhookSettings(Group):
     sweep_seconds: float = Field(default=5.0, gt=0, alias="webhook_sweep_seconds")
 
 
+class OperationsSettings(Group):
+    """What operators watch (docs/operations.md): log lines, the workers' metrics port, and
+    what readiness (/v1/health/ready) demands."""
+
+    # json: one object per line; plain: for people. None: json for `rental serve`, `worker`
+    # and `beat`, plain for the other commands (their output is read by people).
+    log_format: Literal["json", "plain"] | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # Where a worker serves /metrics for Prometheus (its pool's processes together); 0: not.
+    worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # The base snapshot in use is older than this: not ready (refresh it: `rental base refresh`).
+    base_max_age_days: float = Field(default=45, gt=0)
+
+
 class _FlatEnvSource(EnvSettingsSource):
     """The environment as operators write it: one flat RENTAL_* variable per setting, gathered
     here into its group. (pydantic-settings reads a group only from one JSON variable or from
@@ -369,6 +393,18 @@ class _FlatEnvSource(EnvSettingsSource):
         return values
 
 
+class _FlatDotEnvSource(_FlatEnvSource):
+    """The `.env` file of the working directory, when there is one, read like the environment
+    (RENTAL_* lines only: the others are left to whatever else reads the file)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if not ENV_FILE.is_file():
+            return {}
+        return parse_env_vars(
+            dotenv_values(ENV_FILE), self.case_sensitive, False, self.env_parse_none_str
+        )
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting (a key, a password) is never printed back.
     # extra="forbid" applies to arguments only (the environment source reads known names):
@@ -396,6 +432,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -406,8 +443,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # No .env file nor secrets directory: the environment and the arguments, as before.
-        return (init_settings, _FlatEnvSource(settings_cls))
+        # Arguments, then the environment, then a .env file (each wins over the next); no
+        # secrets directory.
+        return (init_settings, _FlatEnvSource(settings_cls), _FlatDotEnvSource(settings_cls))
 
     @field_validator("now")
     @classmethod
@@ -447,6 +485,50 @@ class Settings(BaseSettings):
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.home / 'rental.db').resolve()}"
+
+
+MASK = "********"
+# Never printed: the secrets, the carriers' credentials; in URLs, the password.
+SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "KEY")
+URL_VARIABLES = ("RENTAL_DATABASE_URL", "RENTAL_REDIS_URL", "RENTAL_HTTP_GATEWAY_URL")
+PHONE_VARIABLES = ("RENTAL_CONTROL_NUMBERS",)  # the broker's own, but numbers all the same
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
+
+
+def _shown(variable: str, value: Any) -> str:
+    if value is None or value == "" or value == {} or value == []:
+        return ""
+    if any(word in variable for word in SECRET_WORDS):
+        return MASK
+    if isinstance(value, (list, dict)):
+        text = to_json(value).decode()
+    else:
+        text = str(value)
+    if variable in URL_VARIABLES:
+        text = _URL_PASSWORD.sub(rf"\1:{MASK}@", text)
+    return redact(text) if variable in PHONE_VARIABLES else text
+
+
+def _variables(model: BaseModel) -> Iterator[tuple[str, Any]]:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if _group_of(field) is not None:
+            yield from _variables(value)
+        else:
+            yield PREFIX + public_name(name, field).upper(), value
+
+
+def effective(settings: Settings) -> list[tuple[str, str, str]]:
+    """(variable, value with secrets masked, where it comes from) for every setting."""
+    from_file = _FlatDotEnvSource(Settings).env_vars
+    out = []
+    for variable, value in _variables(settings):
+        key = variable.lower()
+        origin = (
+            "environment" if variable in os.environ else ".env" if key in from_file else "default"
+        )
+        out.append((variable, _shown(variable, value), origin))
+    return out
 
 
 def variable(loc: tuple[int | str, ...]) -> str:

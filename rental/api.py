@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from dispatch import service as carrier_status
 from dispatch.endpoints import router as carriers
-from dispatch.schemas import CarrierHealth
-from kit import clock
 from kit import http_errors as errors
+from rental.endpoints.health import router as health
 from rental.endpoints.invoices import router as invoices
 from rental.endpoints.orders import router as orders
 from rental.endpoints.webhooks import router as webhooks
 from reports.endpoints import router as reports
-from sales.accounts.deps import SessionDep
 from sales.accounts.endpoints import router as organisations
 from sales.messages.endpoints import router as messages
 from sales.pricing.endpoints import router as pricing
@@ -29,27 +25,4 @@ router.include_router(
     carriers,
     responses=errors.responses(401, 404, 422, 503, not_found="a carrier this service does not use"),
 )
-
-
-class Health(BaseModel):
-    status: str = Field(
-        default="ok",
-        description="ok; degraded when the carrier is unavailable (the API works, sending waits)",
-    )
-    now: str = Field(description="the service's clock (a demo may start it at another instant)")
-    carrier: CarrierHealth
-
-
-@router.get(
-    "/health",
-    response_model=Health,
-    summary="The service is up, its time and its carrier",
-    responses=errors.responses(503),
-)
-def health(session: SessionDep) -> Health:
-    carrier = carrier_status.health(session)
-    return Health(
-        status="degraded" if carrier.state == "unavailable" else "ok",
-        now=clock.now().isoformat(),
-        carrier=carrier,
-    )
+router.include_router(health)  # no key: load balancers and probes ask

@@ -12,11 +12,13 @@ from fastapi.staticfiles import StaticFiles
 
 from dispatch.endpoints import stop_router
 from kit import http_errors as errors
-from kit import redact
+from kit import logs, redact
 from kit.admission import AdmissionMiddleware, BodyLimitMiddleware, Gate, Route
 from kit.errors import RentalError
+from kit.metrics import HttpMetrics
 from kit.settings import get_settings
 from rental import api
+from rental import metrics as scrape
 from rental.migrations import upgrade
 from web import session as web_session
 from web.routes import router as web_router
@@ -50,6 +52,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     web_session.install(app)  # the pages' refusals are pages: a redirect, an error page
     app.include_router(api.router)
+    app.include_router(scrape.router)  # /metrics for Prometheus (not in the OpenAPI document)
     app.include_router(stop_router)  # /s/{token}: short, outside /v1, in the SMS itself
     app.include_router(web_router)  # the web app: sign-in, segment builder (not in /docs)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -68,9 +71,12 @@ def create_app() -> FastAPI:
         ],
         default=Gate("requests", admit.api_concurrency, wait),
         render=errors.render,
-        exempt=("/v1/health",),
+        exempt=("/v1/health", "/v1/health/ready", "/metrics"),
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=admit.max_body_bytes, render=errors.too_large)
-    # Outermost: every response, refusals included, carries the security headers.
+    app.add_middleware(HttpMetrics)  # refusals too (route "unmatched": refused before routing)
+    # Outermost: every response, refusals included, carries the security headers and the
+    # request id, and every log line of the request names it.
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(logs.RequestContext)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -175,6 +177,17 @@ def _carrier_secret_at_start() -> None:
     keys.issue_carrier_secret(get_settings().carriers.name)
 
 
+@app.command("config")
+@friendly_errors
+def show_config() -> None:
+    """Print the effective settings, one RENTAL_* variable a line, with where each comes from
+    (environment, .env or default); secrets are masked."""
+    from kit.settings import effective
+
+    for variable, value, origin in effective(get_settings()):
+        typer.echo(f"{variable}={value}  # {origin}")
+
+
 @app.command()
 @friendly_errors
 def quote(
@@ -244,9 +257,13 @@ def serve(
 
     from rental.app import create_app
 
+    ops = get_settings().operations
+    _service_logs(ops.log_level)  # uvicorn's lines go through it too
     upgrade()
     _carrier_secret_at_start()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(), host=host, port=port, log_config=None, log_level=ops.log_level.lower()
+    )
 
 
 @app.command()
@@ -255,15 +272,19 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
-    """Run a dispatch worker (Celery): sends batches, takes receipts."""
-    import os
-
+    """Run a dispatch worker (Celery): sends batches, takes receipts. Its metrics are served
+    on RENTAL_WORKER_METRICS_PORT (docs/operations.md)."""
+    _multiprocess_metrics()
     from rental.worker import configure
+
+    _service_logs(loglevel)  # from the start: Celery warns before it sets up logging
 
     upgrade()
     _carrier_secret_at_start()
-    configure().worker_main(
+    quiet = ["--quiet"] if _json_logs() else []  # no banner among the JSON lines
+    configure().start(
         [
+            *quiet,
             "worker",
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency}",
@@ -272,6 +293,53 @@ def worker(
             f"--hostname=rental-{os.getpid()}@%h",
         ]
     )
+
+
+def _json_logs() -> bool:
+    """The services (serve, worker, beat) write JSON lines unless RENTAL_LOG_FORMAT=plain."""
+    return get_settings().operations.log_format in (None, "json")
+
+
+def _service_logs(level: str) -> None:
+    from kit import logs
+
+    logs.setup("json" if _json_logs() else "plain", level.upper())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _multiprocess_metrics() -> None:
+    """The pool's processes write their metrics to files that the worker's exporter adds up
+    (prometheus-client's multiprocess mode). The library reads PROMETHEUS_MULTIPROC_DIR when
+    it is imported: unless the operator set one, the worker gets a fresh directory under
+    RENTAL_HOME/metrics, set before the import (the command starts again if the library was
+    already loaded). The directories of dead workers are removed; one that is set is emptied
+    (prometheus-client asks for a clean directory at each start)."""
+    name = "PROMETHEUS_MULTIPROC_DIR"
+    given = os.environ.get(name)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return
+    root = get_settings().home.resolve() / "metrics"
+    for old in root.glob("worker-*"):
+        pid = old.name.removeprefix("worker-")
+        if pid.isdigit() and not _alive(int(pid)):  # not `rental up`'s (worker-up)
+            shutil.rmtree(old, ignore_errors=True)
+    path = root / f"worker-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    os.environ[name] = str(path)
+    if "prometheus_client" in sys.modules:  # loaded by an import above: start again
+        os.execv(sys.executable, [sys.executable, "-m", "rental", *sys.argv[1:]])  # noqa: S606
 
 
 @app.command()
@@ -283,7 +351,9 @@ def beat(
     from rental.worker import configure
 
     upgrade()
-    configure().start(["beat", f"--loglevel={loglevel}"])
+    _service_logs(loglevel)
+    quiet = ["--quiet"] if _json_logs() else []
+    configure().start([*quiet, "beat", f"--loglevel={loglevel}"])
 
 
 @app.command()

@@ -27,10 +27,11 @@ import httpx
 
 from datasets.geography import PARIS
 from dispatch import windows
-from kit import clock
+from kit import clock, redisd
 from kit.settings import get_settings, reset_settings
 
 CHILDREN = ("api", "worker", "beat")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEMO_WINDOW_NEEDED = timedelta(minutes=30)
 PR_SET_PDEATHSIG = 1
 
@@ -61,6 +62,13 @@ def demo_clock(out: Callable[[str], None]) -> None:
         f"{DEMO_WINDOW_NEEDED.seconds // 60} minutes; the service's clock starts at its next "
         f"opening, {clock.human(opening)} (RENTAL_NOW), and runs on from there."
     )
+
+
+def worker_metrics() -> str:
+    ops = get_settings().operations
+    if not ops.worker_metrics_port:
+        return "not served (RENTAL_WORKER_METRICS_PORT=0)"
+    return f"http://{ops.worker_metrics_host}:{ops.worker_metrics_port}/metrics"
 
 
 def keys_file() -> Path:
@@ -109,12 +117,23 @@ class Supervisor:
             return [*rental, "worker", "--concurrency", str(self.concurrency)]
         return [*rental, "beat"]
 
+    def environment(self, name: str) -> dict[str, str]:
+        """The worker's pool adds up its metrics in a directory of its own (prometheus-client's
+        multiprocess mode), set before the process starts and emptied at each start."""
+        env = dict(os.environ)
+        if name == "worker":
+            path = get_settings().home.resolve() / "metrics" / "worker-up"
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            env[MULTIPROC_ENV] = str(path)
+        return env
+
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in CHILDREN:
             with open(self.logs / f"{name}.log", "ab") as log:  # the child keeps its own copy
                 self.procs[name] = subprocess.Popen(  # noqa: S603 - our own CLI
                     self.command(name),
+                    env=self.environment(name),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C reaches us; we stop them in order
@@ -248,7 +267,9 @@ def up(host: str, port: int, concurrency: int, out: Callable[[str], None]) -> in
         out(f"Web app: http://{host}:{port}/  sign in as")
         for email, password in people.items():
             out(f"  {email:<26} password {password}")
-        out(f"  logs: {supervisor.logs}/{{api,worker,beat}}.log")
+        out(f"  logs: {supervisor.logs}/{{api,worker,beat}}.log (JSON lines)")
+        out(f"  metrics: http://{host}:{port}/metrics (API), {worker_metrics()} (worker)")
+        out(f"  broker: {redisd.which()}")
         out("Run a complete demo rental from another terminal: rental demo   (Ctrl-C stops all)")
         while True:
             stopped = supervisor.dead()

@@ -9,13 +9,23 @@ and are safe to run twice.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
-from kit import redact, redisd
+from kit import logs, redisd
 from kit.settings import get_settings
+from kit.text import is_id
 
 app = Celery(
     "rental",
@@ -55,14 +65,54 @@ def configure() -> Celery:
     return app
 
 
-@after_setup_logger.connect
-@after_setup_task_logger.connect
-def _redact_logs(logger: Any = None, **_: Any) -> None:
-    """The worker's and scheduler's log lines are masked like the API's."""
-    redact.install()
-    if logger is not None:
-        for handler in logger.handlers:
-            redact.protect(handler)
+@setup_logging.connect
+def _logging(loglevel: Any = None, **_: Any) -> None:
+    """The worker's and the scheduler's log lines are the API's: JSON by default, masked by
+    the formatter (Celery then leaves logging to us)."""
+    ops = get_settings().operations
+    logs.setup("plain" if ops.log_format == "plain" else "json", loglevel or ops.log_level)
+
+
+@before_task_publish.connect
+def _carry_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """A task enqueued while serving a request carries its id (a message header)."""
+    rid = logs.request_id.get()
+    if rid is not None and headers is not None:
+        headers.setdefault("request_id", rid)
+
+
+@task_prerun.connect
+def _task_context(task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
+    """The task's log lines name the request that enqueued it and the order it works on
+    (tasks take the order's id first)."""
+    order = (kwargs or {}).get("order_id") or (args[0] if args else None)
+    logs.request_id.set(getattr(task.request, "request_id", None) if task else None)
+    logs.order_id.set(str(order) if isinstance(order, str) and is_id(order) else None)
+
+
+@task_postrun.connect
+def _task_context_end(**_: Any) -> None:
+    logs.request_id.set(None)
+    logs.order_id.set(None)
+
+
+@worker_ready.connect
+def _metrics_exporter(**_: Any) -> None:
+    """The worker's /metrics (its pool's processes added up), once the pool is started."""
+    from rental.metrics import serve_worker_metrics
+
+    serve_worker_metrics()
+
+
+@worker_process_shutdown.connect
+def _metrics_process_gone(pid: Any = None, **_: Any) -> None:
+    """A pool process stops: its live gauges stop counting (multiprocess mode)."""
+    from prometheus_client import multiprocess
+
+    from kit import metrics
+
+    if metrics.multiprocess():
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 
 @worker_process_init.connect

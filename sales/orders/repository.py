@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kit.text import is_id
@@ -45,6 +45,11 @@ class OrderRepository:
             return None
         q = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
         return self.session.scalar(q)
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many orders are in each status (for the metrics; one index scan)."""
+        q = select(Order.status, func.count()).group_by(Order.status)
+        return {str(status.value): int(n) for status, n in self.session.execute(q)}
 
     def search(
         self,

@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from kit import clock
+from kit import clock, metrics
 from kit.db import unit_of_work
 from sales.accounts.schemas import Principal
 from sales.quotes import audit, service
@@ -25,6 +25,7 @@ from segmentation.criteria import Criteria
 from segmentation.runtime import Segmenter
 
 
+@metrics.counts_quotes  # served, or refused by the error's code
 def quote(
     who: Principal, criteria: Criteria, seg: Segmenter, breakdowns: tuple[str, ...]
 ) -> QuoteOut:
