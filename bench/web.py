@@ -141,8 +141,8 @@ def add_marketer(env: dict[str, str]) -> tuple[str, str]:
 
 def sign_in(page: Page, site: str, email: str, password: str) -> None:
     page.goto(site + "/")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_test_id("login-email").fill(email)
+    page.get_by_test_id("login-password").fill(password)
     page.get_by_test_id("login-submit").click()
     page.wait_for_url(site + "/app/segment")
 
@@ -230,7 +230,8 @@ def run(rows: int) -> dict[str, Any]:
         site = str(client.base_url).rstrip("/")
         browser = pw.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            # A French marketer's browser: the pages answer in the language it asks for.
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="fr-FR")
             page.add_init_script(COUNT_SHOWN)
             sign_in(page, site, email, password)
             paint = first_paint(page, site)
