@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch import intake, service
@@ -26,17 +27,31 @@ stop_router = APIRouter(tags=["opt-out"])
 CarrierName = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,30}$")]
 # A receipt says one of the final states (in their declared order: the schema stays stable).
 RECEIPT_STATUS = "^({})$".format("|".join(s.value for s in RecipientStatus if s in FINAL))
+# The carriers' own security scheme in the document; a missing secret is our own 401 (_check).
+_carrier_secret = APIKeyHeader(
+    name="X-Carrier-Secret",
+    scheme_name="CarrierSecret",
+    description="The secret an operator gave this carrier (`rental carriers secret NAME`)",
+    auto_error=False,
+)
+CarrierSecret = Annotated[str | None, Depends(_carrier_secret)]
 
 
 class ReceiptIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"message_id": "sim-4f2a9c", "status": "delivered"}]},
+    )
     message_id: SafeText = Field(max_length=64)
     status: str = Field(pattern=RECEIPT_STATUS)
     error: SafeText | None = Field(default=None, max_length=40)
 
 
 class ReplyIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"text": "STOP", "message_id": "sim-4f2a9c"}]},
+    )
     text: SafeText = Field(max_length=1000)
     message_id: SafeText | None = Field(default=None, max_length=64)
     number: SafeText | None = Field(default=None, max_length=20, description="the replier")
@@ -71,11 +86,11 @@ def _check(carrier: str, secret: str | None) -> None:
     summary="Delivery receipts from a carrier",
     responses=errors.responses(415),
 )
-def receipts(
+def record_carrier_receipts(
     carrier: CarrierName,
     body: list[ReceiptIn],
     session: SessionDep,
-    x_carrier_secret: Annotated[str | None, Header()] = None,
+    x_carrier_secret: CarrierSecret,
 ) -> dict[str, int]:
     _check(carrier, x_carrier_secret)
     changed = intake.apply_receipts(
@@ -89,11 +104,11 @@ def receipts(
     summary="Replies (STOP...) from a carrier",
     responses=errors.responses(415),
 )
-def replies(
+def record_carrier_replies(
     carrier: CarrierName,
     body: list[ReplyIn],
     session: SessionDep,
-    x_carrier_secret: Annotated[str | None, Header()] = None,
+    x_carrier_secret: CarrierSecret,
 ) -> dict[str, int]:
     _check(carrier, x_carrier_secret)
     added = intake.apply_replies(
@@ -108,7 +123,7 @@ def replies(
     summary="Each carrier's state, last error and last success (account managers)",
     responses=errors.responses(403),
 )
-def carrier_status(session: SessionDep, _: StaffDep) -> list[CarrierStatusOut]:
+def list_carrier_statuses(session: SessionDep, _: StaffDep) -> list[CarrierStatusOut]:
     """What the dispatch workers last saw of each carrier: a carrier `unavailable` holds up
     the orders sending through it (they wait and retry), and its last error says why."""
     return service.statuses(session)

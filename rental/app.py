@@ -48,8 +48,10 @@ def create_app() -> FastAPI:
         description="Targeted SMS campaigns on a rented opt-in base. Customers never see a "
         "phone number; counts under the minimum segment size are never shown.",
         lifespan=_lifespan,
+        openapi_tags=api.TAGS,
     )
     errors.install(app)
+    api.install_document(app)
     web_session.install(app)  # the pages' refusals are pages: a redirect, an error page
     app.include_router(api.router)
     app.include_router(scrape.router)  # /metrics for Prometheus (not in the OpenAPI document)

@@ -3,13 +3,14 @@ the statuses each can answer; integrators generate their clients from it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from kit.http_errors import ErrorOut
 from tests.conftest import ScanningClient, auth
-from tests.openapi_cases import deref, operations
+from tests.openapi_cases import deref, operations, options
 
 ERROR = "#/components/schemas/ErrorOut"
 
@@ -106,3 +107,49 @@ def test_a_body_too_large_is_refused_before_it_is_read(
         error = ErrorOut.model_validate(answer.json())
         assert error.error == "request_entity_too_large"
         assert "at most 1048576 bytes" in error.detail
+
+
+def test_operations_have_readable_unique_ids(doc: dict[str, Any]) -> None:
+    """A generated client names its methods by operation id: create_quote, get_order."""
+    ids = [op.spec["operationId"] for op in operations(doc)]
+    assert len(ids) == len(set(ids))
+    for op_id in ids:
+        assert re.fullmatch(r"[a-z]+(_[a-z0-9]+)*", op_id), op_id
+        assert "_v1_" not in op_id, op_id
+        assert not op_id.endswith(("_get", "_post", "_put", "_patch", "_delete")), op_id
+    assert {"create_quote", "get_quote", "create_order", "get_order", "list_invoices"} <= set(ids)
+
+
+def test_every_operation_says_how_it_is_authenticated(doc: dict[str, Any]) -> None:
+    """The API key is a bearer scheme on every operation; the carriers send their own secret;
+    the health checks take none, and say so."""
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["CarrierSecret"]["in"] == "header"
+    for op in operations(doc):
+        assert "security" in op.spec, str(op)
+        if op.path.startswith("/v1/health"):
+            assert op.spec["security"] == [], str(op)
+        elif op.path.startswith("/v1/carriers/{carrier}/"):
+            assert op.spec["security"] == [{"CarrierSecret": []}], str(op)
+        else:
+            assert op.spec["security"] == [{"ApiKey": []}], str(op)
+
+
+def test_operations_are_tagged_and_bodies_have_examples(doc: dict[str, Any]) -> None:
+    described = {tag["name"] for tag in doc["tags"] if tag.get("description")}
+    for op in operations(doc):
+        assert op.spec.get("tags"), str(op)
+        assert set(op.spec["tags"]) <= described, str(op)
+        if op.body is not None:
+            media = op.spec["requestBody"]["content"]["application/json"]
+            schema = next(iter(options(doc, op.body.get("items", op.body))))
+            assert media.get("example") or schema.get("examples"), str(op)
+
+
+def test_input_and_output_schemas_of_one_model_have_distinct_titles(
+    doc: dict[str, Any],
+) -> None:
+    """Client generators name a class by a schema's title: two schemas of one title lose one."""
+    titles = [s.get("title", name) for name, s in doc["components"]["schemas"].items()]
+    assert len(titles) == len(set(titles))

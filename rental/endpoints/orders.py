@@ -52,55 +52,55 @@ OrderResponse = OrderStaffOut | OrderOut
 # What can be done with an order once placed (OpenAPI links: clients and fuzzers follow them).
 ORDER_LINKS = {
     "GetOrder": {
-        "operationId": "get_order_v1_orders__order_id__get",
+        "operationId": "get_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "ReviseOrder": {
-        "operationId": "revise_order_v1_orders__order_id__patch",
+        "operationId": "revise_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "CancelOrder": {
-        "operationId": "cancel_order_v1_orders__order_id__cancel_post",
+        "operationId": "cancel_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "RecordPayment": {
-        "operationId": "record_payment_v1_orders__order_id__payments_post",
+        "operationId": "record_payment",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "ApproveContent": {
-        "operationId": "approve_v1_orders__order_id__approve_post",
+        "operationId": "approve_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "RejectContent": {
-        "operationId": "reject_v1_orders__order_id__reject_post",
+        "operationId": "reject_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "DispatchNow": {
-        "operationId": "dispatch_now_v1_orders__order_id__dispatch_post",
+        "operationId": "dispatch_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "DeclineCancellation": {
-        "operationId": "decline_cancellation_v1_orders__order_id__decline_cancellation_post",
+        "operationId": "decline_cancellation",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "HoldOrder": {
-        "operationId": "hold_v1_orders__order_id__hold_post",
+        "operationId": "hold_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "ReleaseOrder": {
-        "operationId": "release_v1_orders__order_id__release_post",
+        "operationId": "release_order",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "AcceptVolume": {
-        "operationId": "accept_volume_v1_orders__order_id__accept_volume_post",
+        "operationId": "accept_volume",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "GetReport": {
-        "operationId": "get_report_v1_orders__order_id__report_get",
+        "operationId": "get_report",
         "parameters": {"order_id": "$response.body#/id"},
     },
     "GetDepositInvoice": {
-        "operationId": "get_invoice_v1_invoices__invoice_id__get",
+        "operationId": "get_invoice",
         "parameters": {"invoice_id": "$response.body#/invoices/0"},
     },
 }
@@ -226,7 +226,7 @@ def record_payment(
     response_model=OrderResponse,
     responses=errors.responses(403, 404, 409),
 )
-def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+def approve_order(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, lifecycle.approve(session, who, order_id), who)
 
 
@@ -235,7 +235,7 @@ def approve(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     response_model=OrderResponse,
     responses=errors.responses(403, 404, 409, 415),
 )
-def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+def reject_order(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, lifecycle.reject(session, who, order_id, body.reason), who)
 
 
@@ -246,7 +246,7 @@ def reject(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -
     summary="Send a scheduled order now (account managers); the legal windows still apply",
     responses=errors.responses(403, 404, 409),
 )
-def dispatch_now(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+def dispatch_order(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, lifecycle.request_dispatch(session, who, order_id), who)
 
 
@@ -268,7 +268,7 @@ def decline_cancellation(
     response_model=OrderResponse,
     responses=errors.responses(403, 404, 409, 415),
 )
-def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
+def hold_order(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> OrderOut:
     return _view(session, lifecycle.hold(session, who, order_id, body.reason), who)
 
 
@@ -277,7 +277,7 @@ def hold(order_id: IdPath, body: Reason, who: StaffDep, session: SessionDep) -> 
     response_model=OrderResponse,
     responses=errors.responses(403, 404, 409),
 )
-def release(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
+def release_order(order_id: IdPath, who: StaffDep, session: SessionDep) -> OrderOut:
     order = lifecycle.release_hold(session, who, order_id, runtime.current())
     return _view(session, order, who)
 

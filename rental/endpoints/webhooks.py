@@ -54,6 +54,19 @@ def _out(endpoint: WebhookEndpoint) -> WebhookOut:
     status_code=status.HTTP_201_CREATED,
     summary="Register an endpoint: events are POSTed to it, signed (the secret is shown once)",
     responses=errors.responses(404, 415),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "url": "https://hooks.example.com/rental",
+                        "events": ["order.status_changed", "invoice.issued"],
+                        "description": "our CRM",
+                    }
+                }
+            }
+        }
+    },
 )
 def create_webhook(
     body: WebhookCreate,

@@ -65,6 +65,7 @@ def list_organisations(who: StaffDep, session: SessionDep) -> list[OrganisationO
     "/organisations/{organisation_id}",
     response_model=OrganisationOut,
     responses=errors.responses(403, 404, 415),
+    operation_id="set_organisation_terms",  # the staff pages call set_terms by name (web/staff)
 )
 def set_terms(
     organisation_id: OrganisationPath, body: OrganisationTerms, who: StaffDep, session: SessionDep

@@ -33,7 +33,7 @@ class MessageDraft(BaseModel):
     summary="Encoding, characters and segments of a draft message",
     responses=errors.responses(415),
 )
-def check(body: MessageDraft, _: PrincipalDep) -> dict[str, Any]:
+def check_message(body: MessageDraft, _: PrincipalDep) -> dict[str, Any]:
     if body.sender is not None:
         check_sender(body.sender)
     return {

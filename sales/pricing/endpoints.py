@@ -33,7 +33,9 @@ class GridOut(BaseModel):
     response_model=GridOut,
     responses=errors.responses(404),
 )
-def get_grid(organisation_id: OrganisationPath, who: PrincipalDep, session: SessionDep) -> GridOut:
+def get_price_grid(
+    organisation_id: OrganisationPath, who: PrincipalDep, session: SessionDep
+) -> GridOut:
     if not who.is_staff and organisation_id != who.organisation_id:
         raise GridNotFound("no such organisation among yours")
     get_organisation(session, organisation_id)
@@ -51,6 +53,7 @@ def get_grid(organisation_id: OrganisationPath, who: PrincipalDep, session: Sess
     "/organisations/{organisation_id}/price-grid",
     response_model=GridOut,
     responses=errors.responses(403, 404, 415),
+    operation_id="set_price_grid",  # the staff pages call put_grid by name (web/staff)
 )
 def put_grid(
     organisation_id: OrganisationPath, grid: PriceGrid, who: StaffDep, session: SessionDep
@@ -78,6 +81,7 @@ def put_grid(
     "/organisations/{organisation_id}/price-grid",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors.responses(403, 404),
+    operation_id="delete_price_grid",  # the staff pages call delete_grid by name (web/staff)
 )
 def delete_grid(organisation_id: OrganisationPath, who: StaffDep, session: SessionDep) -> None:
     get_organisation(session, organisation_id)

@@ -79,11 +79,11 @@ def search_communes(
         201: {
             "links": {
                 "GetQuote": {
-                    "operationId": "get_quote_v1_quotes__quote_id__get",
+                    "operationId": "get_quote",
                     "parameters": {"quote_id": "$response.body#/id"},
                 },
                 "OrderIt": {
-                    "operationId": "create_order_v1_orders_post",
+                    "operationId": "create_order",
                     "requestBody": {"quote_id": "$response.body#/id"},
                     "description": "order a quantity of the quote's segment",
                 },
