@@ -32,6 +32,16 @@ class Operation:
         media = content.get("application/json")
         return deref(self.doc, media["schema"]) if media else None
 
+    def key_headers(self) -> list[str]:
+        """The headers of the operation's API-key security schemes (e.g. a carrier's secret)."""
+        schemes = self.doc.get("components", {}).get("securitySchemes", {})
+        names = [n for req in self.spec.get("security", self.doc.get("security", [])) for n in req]
+        return [
+            schemes[n]["name"]
+            for n in names
+            if schemes.get(n, {}).get("type") == "apiKey" and schemes[n].get("in") == "header"
+        ]
+
     @property
     def secured(self) -> bool:
         return bool(self.spec.get("security", self.doc.get("security")))

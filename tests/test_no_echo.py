@@ -35,6 +35,12 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
         org_id = org.id
     quote = create_quote(app_client, key)
     order = create_order(app_client, key, quote)
+    hook = app_client.post(
+        "/v1/webhooks",
+        headers=auth(key),
+        json={"url": "http://127.0.0.1:9/hook", "events": ["order.status_changed"]},
+    )
+    assert hook.status_code == 201, hook.text
     return {
         "keys": {"client": key, "am": org_keys["am"]},
         "paths": {
@@ -43,6 +49,7 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
             "invoice_id": deposit_of(app_client, key, order["id"])["id"],
             "organisation_id": org_id,
             "carrier": "simulator",
+            "webhook_id": hook.json()["id"],
         },
     }
 
@@ -115,8 +122,8 @@ def _requests(
         yield url, body | {"params": {p["name"]: marker}}
     for p in op.params("query"):  # and where a number or a boolean is expected
         yield url, body | {"params": {p["name"]: marker}}
-    for p in op.params("header"):
-        yield url, body | {"headers": {p["name"]: marker}}
+    for name in [p["name"] for p in op.params("header")] + op.key_headers():
+        yield url, body | {"headers": {name: marker}}
     yield url, body | {"headers": {"Authorization": f"Bearer {marker}"}}
     yield url, body | {"headers": {"Authorization": marker}}
 
