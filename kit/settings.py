@@ -445,7 +445,7 @@ class Settings(BaseSettings):
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
-    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    traces: TracingSettings = Field(default_factory=TracingSettings)
 
     @classmethod
     def settings_customise_sources(
