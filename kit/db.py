@@ -14,8 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy
 from pydantic import TypeAdapter
-from sqlalchemy import DateTime, Engine, MetaData, Text, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Text, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -105,12 +106,13 @@ def _engine_for(url: str, size: int, overflow: int, timeout: float) -> Engine:
     # finds no connection gives up after the timeout (503), it does not hang.
     pool = {"pool_size": size, "max_overflow": overflow, "pool_timeout": timeout}
     # hide_parameters: bound values (prospect ids, HMACs) never appear in error messages or logs.
+    # sqlalchemy.create_engine is looked up at each call: tracing wraps it (kit/tracing.py).
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         memory = not path or path == ":memory:"
         if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
+        engine = sqlalchemy.create_engine(
             url,
             connect_args={"check_same_thread": False},
             hide_parameters=True,
@@ -118,7 +120,7 @@ def _engine_for(url: str, size: int, overflow: int, timeout: float) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+    return sqlalchemy.create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 def get_engine() -> Engine:

@@ -360,6 +360,18 @@ class OperationsSettings(Group):
     base_max_age_days: float = Field(default=45, gt=0)
 
 
+class TracingSettings(Group):
+    """Traces (OpenTelemetry, kit/tracing.py): off by default, and then not even loaded. console:
+    spans printed on standard output; otlp: sent to a collector over OTLP/HTTP; file: one JSON
+    object per span appended to `tracing_file` (tests, a quick look)."""
+
+    mode: Literal["off", "console", "otlp", "file"] = Field(default="off", alias="tracing")
+    # A collector's OTLP/HTTP address (Jaeger, Tempo, the OpenTelemetry Collector...): its
+    # traces path, or its root, to which /v1/traces is added.
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    file: Path | None = Field(default=None, alias="tracing_file")
+
+
 class _FlatEnvSource(EnvSettingsSource):
     """The environment as operators write it: one flat RENTAL_* variable per setting, gathered
     here into its group. (pydantic-settings reads a group only from one JSON variable or from
@@ -433,6 +445,7 @@ class Settings(BaseSettings):
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    traces: TracingSettings = Field(default_factory=TracingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -490,7 +503,12 @@ class Settings(BaseSettings):
 MASK = "********"
 # Never printed: the secrets, the carriers' credentials; in URLs, the password.
 SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "KEY")
-URL_VARIABLES = ("RENTAL_DATABASE_URL", "RENTAL_REDIS_URL", "RENTAL_HTTP_GATEWAY_URL")
+URL_VARIABLES = (
+    "RENTAL_DATABASE_URL",
+    "RENTAL_REDIS_URL",
+    "RENTAL_HTTP_GATEWAY_URL",
+    "RENTAL_OTLP_ENDPOINT",
+)
 PHONE_VARIABLES = ("RENTAL_CONTROL_NUMBERS",)  # the broker's own, but numbers all the same
 _URL_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
 

@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import event
 
 from dispatch.endpoints import stop_router
 from kit import http_errors as errors
-from kit import logs, redact
+from kit import logs, redact, tracing
 from kit.admission import AdmissionMiddleware, BodyLimitMiddleware, Gate, Route
 from kit.errors import RentalError
 from kit.metrics import HttpMetrics
@@ -20,6 +21,7 @@ from kit.settings import get_settings
 from rental import api
 from rental import metrics as scrape
 from rental.migrations import upgrade
+from sales.orders.models import Order
 from web import session as web_session
 from web.routes import router as web_router
 from web.security import SecurityHeaders
@@ -41,7 +43,20 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _trace_orders() -> None:
+    """An order placed while tracing keeps its request's trace context (kit/tracing.py): the
+    worker's tasks for it, started later by the scheduler, continue that trace."""
+    if not event.contains(Order, "after_insert", _remember_order):
+        event.listen(Order, "after_insert", _remember_order)
+
+
+def _remember_order(_mapper: object, _connection: object, order: Order) -> None:
+    tracing.remember("order", order.id)
+
+
 def create_app() -> FastAPI:
+    if tracing.setup("api"):
+        _trace_orders()
     app = FastAPI(
         title="Prospect file rental",
         version="1",
@@ -81,4 +96,5 @@ def create_app() -> FastAPI:
     # request id, and every log line of the request names it.
     app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestContext)
+    tracing.instrument_app(app)  # outermost: the request's span covers all of the above
     return app

@@ -348,10 +348,12 @@ def beat(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run the scheduler: every few seconds it asks a worker to look for due work."""
+    from kit import tracing
     from rental.worker import configure
 
     upgrade()
     _service_logs(loglevel)
+    tracing.setup("beat")  # the ticks it sends start their traces
     quiet = ["--quiet"] if _json_logs() else []
     configure().start([*quiet, "beat", f"--loglevel={loglevel}"])
 

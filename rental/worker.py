@@ -23,7 +23,7 @@ from celery.signals import (
     worker_ready,
 )
 
-from kit import logs, redisd
+from kit import logs, redisd, tracing
 from kit.settings import get_settings
 from kit.text import is_id
 
@@ -88,6 +88,9 @@ def _task_context(task: Any = None, args: Any = None, kwargs: Any = None, **_: A
     order = (kwargs or {}).get("order_id") or (args[0] if args else None)
     logs.request_id.set(getattr(task.request, "request_id", None) if task else None)
     logs.order_id.set(str(order) if isinstance(order, str) and is_id(order) else None)
+    if task is not None and isinstance(order, str) and is_id(order):
+        # Before the Celery instrumentation's own handler (connected later, at process init).
+        tracing.continue_trace("order", order, task.request)
 
 
 @task_postrun.connect
@@ -122,3 +125,14 @@ def _fresh_connections(**_: Any) -> None:
     from kit.db import get_engine
 
     get_engine().dispose(close=False)
+
+
+@worker_process_init.connect
+def _tracing(**_: Any) -> None:
+    """Each pool process traces on its own (the SDK's threads do not survive the fork)."""
+    tracing.setup("worker")
+
+
+@worker_process_shutdown.connect
+def _tracing_end(**_: Any) -> None:
+    tracing.shutdown()
