@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.errors import ConfigurationError
+from kit.processes import alive
 from kit.settings import get_settings
 
 if TYPE_CHECKING:
@@ -82,16 +83,6 @@ def which() -> str:
     return f"a private Redis server under RENTAL_HOME/redis ({origin} {path})"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _answers(path: Path) -> bool:
     if not path.exists():
         return False
@@ -122,7 +113,7 @@ def live_users(path: Path) -> list[int]:
             pid = int(entry.name)
         except ValueError:
             continue
-        if _alive(pid):
+        if alive(pid):
             users.append(pid)
         else:
             entry.unlink(missing_ok=True)

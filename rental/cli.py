@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from datasets.cli import app as base_app
 from kit.cli import fail, friendly_errors
 from kit.db import unit_of_work
+from kit.processes import alive
 from kit.settings import get_settings
 from rental.migrations import upgrade
 from sales.accounts import service as accounts
@@ -306,16 +307,6 @@ def _service_logs(level: str) -> None:
     logs.setup("json" if _json_logs() else "plain", level.upper())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _multiprocess_metrics() -> None:
     """The pool's processes write their metrics to files that the worker's exporter adds up
     (prometheus-client's multiprocess mode). The library reads PROMETHEUS_MULTIPROC_DIR when
@@ -332,7 +323,7 @@ def _multiprocess_metrics() -> None:
     root = get_settings().home.resolve() / "metrics"
     for old in root.glob("worker-*"):
         pid = old.name.removeprefix("worker-")
-        if pid.isdigit() and not _alive(int(pid)):  # not `rental up`'s (worker-up)
+        if pid.isdigit() and not alive(int(pid)):  # not `rental up`'s (worker-up)
             shutil.rmtree(old, ignore_errors=True)
     path = root / f"worker-{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)
