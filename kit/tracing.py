@@ -11,13 +11,17 @@ instrumented in every role, FastAPI in the API; what leaves the process is clean
 Celery carries the trace context in each task's headers. The API enqueues nothing for an
 order, though: the scheduler finds it due later. So the request that places an order keeps
 its context in Redis (`remember`), and the worker's tasks about that order continue the
-request's trace (`continue_trace`).
+request's trace (`continue_trace`). A quote is audited by a periodic sweep over many: the
+request keeps its context the same way and the audit of that quote is a span of its trace
+(`following`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from kit import redisd
@@ -134,12 +138,30 @@ def continue_trace(kind: str, key: str, request: Any) -> None:
     otherwise name the tick that enqueued it)."""
     if not _provider:
         return
+    for field, value in _kept(kind, key).items():
+        if field in ("traceparent", "tracestate"):
+            setattr(request, field, value)
+
+
+def _kept(kind: str, key: str) -> dict[str, str]:
     try:
         raw = redisd.client().get(_key(kind, key))
-    except Exception as exc:  # noqa: BLE001 - the task runs all the same
+    except Exception as exc:  # noqa: BLE001 - the work goes on untraced
         log.warning("trace context not read (%s)", type(exc).__name__)
+        return {}
+    return json.loads(raw) if raw else {}
+
+
+@contextmanager
+def following(kind: str, key: str, name: str) -> Iterator[None]:
+    """A span `name` in the trace of the request that `remember`ed `key` (work a sweep does for
+    it later, outside any task about it); nothing when this process does not trace."""
+    if not _provider:
+        yield
         return
-    if raw:
-        for field, value in json.loads(raw).items():
-            if field in ("traceparent", "tracestate"):
-                setattr(request, field, value)
+    from opentelemetry import trace
+    from opentelemetry.propagate import extract
+
+    parent = extract(_kept(kind, key))
+    with trace.get_tracer(__name__).start_as_current_span(name, context=parent):
+        yield

@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from kit import clock, metrics
+from kit import clock, metrics, tracing
 from kit.db import unit_of_work
 from sales.accounts.schemas import Principal
 from sales.quotes import audit, service
@@ -38,6 +38,7 @@ def quote(
     result = seg.count_fresh(criteria, now, dims, check=budget_left)
     with unit_of_work() as session:
         quote = service.record_quote(session, who, criteria, seg.version, result, breakdowns, now)
+        tracing.remember("quote", quote.id)  # its audit, by the workers' sweep, joins this trace
         return service.view(quote, who)
 
 
@@ -67,7 +68,8 @@ def audit_pending(seconds: float, batch: int = 50) -> int:
         if not ids:
             break
         for quote_id in ids:
-            stored += audit_quote(quote_id)
+            with tracing.following("quote", quote_id, "quotes.audit_quote"):
+                stored += audit_quote(quote_id)
             if time.monotonic() >= deadline:
                 break
     return stored

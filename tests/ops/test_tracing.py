@@ -92,6 +92,7 @@ def test_a_quote_and_an_order_are_traced_from_the_request_into_the_worker(
         workers.start("beat")
         sends = _wait_spans(worker_spans, "run/dispatch.send_batch", 120)
         ticks = _wait_spans(worker_spans, "run/dispatch.tick", 30)
+        audits = _wait_spans(worker_spans, "quotes.audit_quote", 60)
     finally:
         for verb in list(workers.procs):
             workers.kill(verb)
@@ -117,6 +118,9 @@ def test_a_quote_and_an_order_are_traced_from_the_request_into_the_worker(
     assert all(s["trace_id"] == quoted["trace_id"] for s in sql)
     assert any("quotes" in s["attributes"]["db.statement"] for s in sql)
     assert not any("db.statement.parameters" in s["attributes"] for s in api_side)
+    # ...and its audit, by the workers' periodic sweep, is a span of the same trace.
+    assert quoted["trace_id"] in {s["trace_id"] for s in audits}
+    assert all(s["service"] == "rental-worker" for s in audits)
 
     # The order: the worker's send of its batch continues the request that placed it.
     (placed,) = [s for s in api_side if s["name"] == "POST /v1/orders"]
