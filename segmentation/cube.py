@@ -56,7 +56,9 @@ class Cube:
         (a NULL groups and compares unlike a value: those counts need the rows)."""
         if any(cells.column(d).null_count for d in DIMENSIONS):
             return None
-        cols = {c: np.asarray(cells.column(c).to_numpy(), dtype=np.int64) for c in cells.column_names}
+        cols = {
+            c: np.asarray(cells.column(c).to_numpy(), dtype=np.int64) for c in cells.column_names
+        }
         return cls(day, **cols)
 
     def changed(self, delta: Cube | None, sign: int = -1) -> Cube | None:

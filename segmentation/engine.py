@@ -313,9 +313,8 @@ class Engine:
 
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
         """The cube of the eligible prospects among `rows` (a condition of ours) on `today`."""
-        age, params = age_sql(today)
         where = f"profile >= {ELIGIBLE} AND ({rows})"  # eligibility is the profile's top bit
-        return Cube.of(today, cur.sql(cells_sql(age, where), params=params).to_arrow_table())
+        return Cube.of(today, cur.sql(cells_sql(age_sql(today), where)).to_arrow_table())
 
     def _rowids(self, ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._ids_sorted, ids)
