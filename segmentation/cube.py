@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-import pyarrow as pa
 
 from datasets import reference
 from segmentation.criteria import Criteria, _Filters
@@ -40,6 +39,14 @@ def cells_sql(age: str, where: str) -> str:
     )
 
 
+def returned_sql(age: str) -> str:
+    """What an update returns of each row it changes: the row as a cell of one prospect."""
+    return (
+        "CAST(enum_code(department) AS INTEGER) AS department, CAST(region AS INTEGER) AS region, "
+        f"{age} AS age, CAST(sex AS INTEGER) AS sex, 1 AS n, CAST(w AS BIGINT) AS s"
+    )
+
+
 @dataclass(frozen=True)
 class Cube:
     day: date
@@ -51,15 +58,13 @@ class Cube:
     s: np.ndarray  # of which in the person sample
 
     @classmethod
-    def of(cls, day: date, cells: pa.Table) -> Cube | None:
-        """The cube of a cells_sql result; None if a dimension is unknown for some prospect
-        (a NULL groups and compares unlike a value: those counts need the rows)."""
-        if any(cells.column(d).null_count for d in DIMENSIONS):
+    def of(cls, day: date, cells: dict[str, np.ndarray]) -> Cube | None:
+        """The cube of a cells_sql result (or of returned_sql rows: one prospect a cell), as
+        fetchnumpy gives it; None if a dimension is unknown for some prospect (a NULL groups
+        and compares unlike a value: those counts need the rows)."""
+        if any(np.ma.getmaskarray(cells[d]).any() for d in DIMENSIONS):
             return None
-        cols = {
-            c: np.asarray(cells.column(c).to_numpy(), dtype=np.int64) for c in cells.column_names
-        }
-        return cls(day, **cols)
+        return cls(day, **{c: np.asarray(v, dtype=np.int64) for c, v in cells.items()})
 
     def changed(self, delta: Cube | None, sign: int = -1) -> Cube | None:
         """This cube less (`sign` -1) or plus (+1) the cells of `delta` (same day); None if

@@ -58,7 +58,7 @@ from segmentation.compiler import (
     years_before,
 )
 from segmentation.criteria import Criteria
-from segmentation.cube import Cube, cells_sql
+from segmentation.cube import Cube, cells_sql, returned_sql
 from segmentation.privacy import PersonSample, mix
 
 DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
@@ -271,25 +271,25 @@ class Engine:
             )
         added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
         freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
+        # Each update returns the cells of the rows whose bit it flips (an excluded row's bit
+        # is clear): the cube follows without reading the rows again.
         if len(added):
             cur.register("added", pa.table({"rid": self._rowids(added)}))
-            if cube is not None:  # the cells of those about to leave, before they do
-                cube = cube.changed(self._cells(cur, today, "rowid IN (SELECT rid FROM added)"))
-            cur.execute(
+            leaving = cur.execute(
                 f"UPDATE attributes SET profile = profile & {KEEP} "  # noqa: S608
-                "WHERE rowid IN (SELECT rid FROM added)"
-            )
+                f"WHERE rowid IN (SELECT rid FROM added) AND profile >= {ELIGIBLE} "
+                f"RETURNING {returned_sql(age_sql(today))}"
+            ).fetchnumpy()
+            cube = cube.changed(Cube.of(today, leaving)) if cube is not None else None
         if len(freed):
             cur.register("freed", pa.table({"rid": self._rowids(freed)}))
-            cur.execute(
-                f"UPDATE attributes SET profile = (profile & {KEEP}) | CASE WHEN "  # noqa: S608
-                f"opt_in AND last_interaction >= ? THEN {ELIGIBLE} ELSE 0 END "
-                "WHERE rowid IN (SELECT rid FROM freed)",
+            entering = cur.execute(
+                f"UPDATE attributes SET profile = profile | {ELIGIBLE} "  # noqa: S608
+                "WHERE rowid IN (SELECT rid FROM freed) AND opt_in AND last_interaction >= ? "
+                f"RETURNING {returned_sql(age_sql(today))}",
                 [cutoff],
-            )
-            if cube is not None:
-                entering = self._cells(cur, today, "rowid IN (SELECT rid FROM freed)")
-                cube = cube.changed(entering, sign=1)
+            ).fetchnumpy()
+            cube = cube.changed(Cube.of(today, entering), 1) if cube is not None else None
         return cube
 
     def _rebuild(
@@ -314,7 +314,7 @@ class Engine:
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
         """The cube of the eligible prospects among `rows` (a condition of ours) on `today`."""
         where = f"profile >= {ELIGIBLE} AND ({rows})"  # eligibility is the profile's top bit
-        return Cube.of(today, cur.sql(cells_sql(age_sql(today), where)).to_arrow_table())
+        return Cube.of(today, cur.execute(cells_sql(age_sql(today), where)).fetchnumpy())
 
     def _rowids(self, ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._ids_sorted, ids)
