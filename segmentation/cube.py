@@ -20,31 +20,37 @@ from datetime import date
 import numpy as np
 
 from datasets import reference
+from segmentation.compiler import ELIGIBLE_BIT
 from segmentation.criteria import Criteria, _Filters
 
 # The criteria a cube answers; anything else set (postcodes, csp, radius...) needs the rows.
 KEYS = frozenset({"sex", "age", "departments", "regions"})
 DIMENSIONS = ("department", "region", "age", "sex")
+AGE_OFFSET = 1 << 15  # a SMALLINT age plus this is never negative
 BAND_FLOORS = np.array([lo for _, lo, _ in reference.AGE_BANDS])
 
+ELIGIBLE = 1 << ELIGIBLE_BIT
 Cells = tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]
 
 
-def cells_sql(age: str, where: str) -> str:
-    """The query of the cells of the rows `where` selects (`age`: compiler.age_sql)."""
+def cells_sql(age: str, where: str, n: str = "count(*)", s: str = "sum(w)") -> str:
+    """The query of the cells of the rows `where` selects (`age`: compiler.age_sql): each
+    cell's prospects `n` and sampled prospects `s`."""
     return (
         "SELECT CAST(enum_code(department) AS INTEGER) AS department, "  # noqa: S608 (ours)
         f"CAST(region AS INTEGER) AS region, {age} AS age, CAST(sex AS INTEGER) AS sex, "
-        f"count(*) AS n, CAST(sum(w) AS BIGINT) AS s FROM attributes WHERE {where} GROUP BY ALL"
+        f"CAST({n} AS BIGINT) AS n, CAST({s} AS BIGINT) AS s FROM attributes WHERE {where} "
+        "GROUP BY ALL"
     )
 
 
-def returned_sql(age: str) -> str:
-    """What an update returns of each row it changes: the row as a cell of one prospect."""
-    return (
-        "CAST(enum_code(department) AS INTEGER) AS department, CAST(region AS INTEGER) AS region, "
-        f"{age} AS age, CAST(sex AS INTEGER) AS sex, 1 AS n, CAST(w AS BIGINT) AS s"
-    )
+def delta_sql(age: str, rows: str, recent: str) -> str:
+    """The cells of a change of eligibility of `rows`, read before it is applied: -1 for each
+    row now eligible (it is being excluded), +1 for each row not eligible that passes
+    `recent` (opt-in and recent interaction: it is being freed; a row being excluded that is
+    not eligible fails that test, or it would be), 0 otherwise."""
+    sign = f"CASE WHEN profile >= {ELIGIBLE} THEN -1 WHEN {recent} THEN 1 ELSE 0 END"
+    return cells_sql(age, rows, f"sum({sign})", f"sum(({sign}) * w)")
 
 
 @dataclass(frozen=True)
@@ -66,20 +72,34 @@ class Cube:
             return None
         return cls(day, **{c: np.asarray(v, dtype=np.int64) for c, v in cells.items()})
 
-    def changed(self, delta: Cube | None, sign: int = -1) -> Cube | None:
-        """This cube less (`sign` -1) or plus (+1) the cells of `delta` (same day); None if
+    def changed(self, delta: Cube | None) -> Cube | None:
+        """This cube plus the cells of `delta` (delta_sql's signed counts, same day); None if
         `delta` is None (prospects with an unknown dimension)."""
         if delta is None:
             return None
-        cols = {d: np.concatenate([getattr(self, d), getattr(delta, d)]) for d in DIMENSIONS}
-        key = np.stack([cols[d] for d in DIMENSIONS], axis=1)
-        cells, inverse = np.unique(key, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        n = np.bincount(inverse, weights=np.concatenate([self.n, sign * delta.n]))
-        s = np.bincount(inverse, weights=np.concatenate([self.s, sign * delta.s]))
+        keys, inverse = np.unique(
+            np.concatenate([self._keys(), delta._keys()]), return_inverse=True
+        )
+        n = np.bincount(inverse, weights=np.concatenate([self.n, delta.n])).astype(np.int64)
+        s = np.bincount(inverse, weights=np.concatenate([self.s, delta.s])).astype(np.int64)
         keep = n > 0
-        out = {d: cells[keep, i] for i, d in enumerate(DIMENSIONS)}
-        return Cube(self.day, n=n[keep].astype(np.int64), s=s[keep].astype(np.int64), **out)
+        keys = keys[keep]
+        return Cube(
+            self.day,
+            department=keys >> 32,
+            region=keys >> 24 & 0xFF,
+            age=(keys >> 2 & 0x3FFFFF) - AGE_OFFSET,
+            sex=keys & 0b11,
+            n=n[keep],
+            s=s[keep],
+        )
+
+    def _keys(self) -> np.ndarray:
+        """Each cell's dimensions in one integer (department codes < 4096, region < 256, sex
+        < 4 and a SMALLINT age fit): what merging cells sorts on."""
+        parts = (self.department << 32, self.region << 24, (self.age + AGE_OFFSET) << 2, self.sex)
+        keys: np.ndarray = np.bitwise_or.reduce(parts)
+        return keys
 
     def answer(
         self,

@@ -58,7 +58,7 @@ from segmentation.compiler import (
     years_before,
 )
 from segmentation.criteria import Criteria
-from segmentation.cube import Cube, cells_sql, returned_sql
+from segmentation.cube import Cube, cells_sql, delta_sql
 from segmentation.privacy import PersonSample, mix
 
 DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
@@ -271,25 +271,27 @@ class Engine:
             )
         added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
         freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
-        # Each update returns the cells of the rows whose bit it flips (an excluded row's bit
-        # is clear): the cube follows without reading the rows again.
+        cur.register("added", pa.table({"rid": self._rowids(added)}))
+        cur.register("freed", pa.table({"rid": self._rowids(freed)}))
+        if cube is not None and (len(added) or len(freed)):  # the cells that change, first
+            query = delta_sql(  # one pass over both sets (an OR of two is 5x slower)
+                age_sql(today),
+                "rowid IN (SELECT rid FROM added UNION ALL SELECT rid FROM freed)",
+                "opt_in AND last_interaction >= ?",
+            )
+            found = cur.execute(query, [cutoff, cutoff]).fetchnumpy()  # in n and in s
+            cube = cube.changed(Cube.of(today, found))
         if len(added):
-            cur.register("added", pa.table({"rid": self._rowids(added)}))
-            leaving = cur.execute(
+            cur.execute(
                 f"UPDATE attributes SET profile = profile & {KEEP} "  # noqa: S608
-                f"WHERE rowid IN (SELECT rid FROM added) AND profile >= {ELIGIBLE} "
-                f"RETURNING {returned_sql(age_sql(today))}"
-            ).fetchnumpy()
-            cube = cube.changed(Cube.of(today, leaving)) if cube is not None else None
-        if len(freed):
-            cur.register("freed", pa.table({"rid": self._rowids(freed)}))
-            entering = cur.execute(
+                "WHERE rowid IN (SELECT rid FROM added)"
+            )
+        if len(freed):  # an excluded row's bit is clear
+            cur.execute(
                 f"UPDATE attributes SET profile = profile | {ELIGIBLE} "  # noqa: S608
-                "WHERE rowid IN (SELECT rid FROM freed) AND opt_in AND last_interaction >= ? "
-                f"RETURNING {returned_sql(age_sql(today))}",
+                "WHERE rowid IN (SELECT rid FROM freed) AND opt_in AND last_interaction >= ?",
                 [cutoff],
-            ).fetchnumpy()
-            cube = cube.changed(Cube.of(today, entering), 1) if cube is not None else None
+            )
         return cube
 
     def _rebuild(
