@@ -65,9 +65,9 @@ class Cube:
 
     @classmethod
     def of(cls, day: date, cells: dict[str, np.ndarray]) -> Cube | None:
-        """The cube of a cells_sql result (or of returned_sql rows: one prospect a cell), as
-        fetchnumpy gives it; None if a dimension is unknown for some prospect (a NULL groups
-        and compares unlike a value: those counts need the rows)."""
+        """The cube of a cells_sql or delta_sql result, as fetchnumpy gives it; None if a
+        dimension is unknown for some prospect (a NULL groups and compares unlike a value:
+        those counts need the rows)."""
         if any(np.ma.getmaskarray(cells[d]).any() for d in DIMENSIONS):
             return None
         return cls(day, **{c: np.asarray(v, dtype=np.int64) for c, v in cells.items()})
