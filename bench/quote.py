@@ -4,6 +4,10 @@ Baselines on the same snapshot, the same queries and the same excluded set, in t
 - raw DuckDB: SQL over the Parquet file, VARCHAR columns, NOT IN anti-join on the excluded ids;
 - pandas: the same columns loaded into memory (categoricals), boolean masks, `isin` anti-join.
 All three must agree on every count (checked), so the comparison is like for like.
+
+Counts on sex, age and places alone are answered from the engine's cube (segmentation/cube.py)
+without a scan: each query says which path answered it, and a cube query is also timed on the
+scan (the cube turned off) in the same run, as are the segment builder's counts.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ QUERIES: dict[str, dict[str, Any]] = {
 }
 LIST_CRITERIA = (("departments", "department"), ("csp", "csp"), ("income", "income"),
                  ("housing", "housing"))  # fmt: skip
+BUILDER = ("region", "department", "age_band", "sex")  # the segment builder's breakdowns
 EXCLUDED_SHARE = 0.01  # 1% of the base opted out / under pressure / reserved
 
 
@@ -142,6 +147,34 @@ def sample_cost(engine: Engine, crit: Criteria, repeat: int = 41) -> dict[str, f
     }
 
 
+def scan_p50_ms(engine: Engine, c: Criteria, dims: tuple[str, ...]) -> float:
+    """The same count with the cube turned off: what the scan alone takes."""
+    engine._cube_enabled = False  # a bench knob, private on purpose
+    try:
+        return p50_ms(partial(engine.count, c, TODAY, dims))
+    finally:
+        engine._cube_enabled = True
+
+
+def builder_counts(engine: Engine) -> dict[str, Any]:
+    """The segment builder's count (region, department, age band, sex) of the whole base and
+    of the women, from the cube and from the scan; and what making the cube takes."""
+    out: dict[str, Any] = {}
+    for name, crit in (("everyone", {}), ("women", {"sex": ["F"]})):
+        c = Criteria.model_validate(crit)
+        out[name] = {
+            "path": "cube" if engine.answers_from_cube(c, TODAY, BUILDER) else "scan",
+            "p50_ms": p50_ms(partial(engine.count, c, TODAY, BUILDER)),
+            "scan_p50_ms": scan_p50_ms(engine, c, BUILDER),
+        }
+    cur = engine.cursor()
+    try:
+        out["cube_build_p50_ms"] = p50_ms(partial(engine._cells, cur, TODAY, "TRUE"), 5, 1)
+    finally:
+        cur.close()
+    return out
+
+
 def run(rows: int) -> dict[str, Any]:
     h = ensure_base(rows)
     snap = snapshot.current(h / "base")
@@ -195,17 +228,21 @@ def run(rows: int) -> dict[str, Any]:
         if not (ours.breakdowns["department"] == raw == pan):
             raise SystemExit(f"{name}: engines disagree")
         o = p50_ms(partial(engine.count, c, TODAY, ("department",)))
+        cube = engine.answers_from_cube(c, TODAY, ("department",))
         r = p50_ms(partial(raw_duckdb, con, path, crit, bits), repeat=9)
         p = p50_ms(partial(pandas_count, pdf, excluded_index, crit, bits), repeat=5, warmup=1)
         out["queries"][name] = {
             "count": ours.total,
+            "path": "cube" if cube else "scan",
             "engine_p50_ms": o,
+            "scan_p50_ms": scan_p50_ms(engine, c, ("department",)) if cube else o,
             "raw_duckdb_parquet_p50_ms": r,
             "pandas_p50_ms": p,
             "speedup_vs_raw_duckdb": round(r / o, 1),
             "speedup_vs_pandas": round(p / o, 1),
             "privacy_weights": sample_cost(engine, c),
         }
+    out["builder"] = builder_counts(engine)
     if rows <= 10_000_000:
         out["row_order"] = row_order_effect(snap, excluded)
     p50s = sorted(q["engine_p50_ms"] for q in out["queries"].values())

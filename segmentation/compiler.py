@@ -79,6 +79,20 @@ def birth_bounds(today: date, min_age: int, max_age: int) -> tuple[date, date]:
     return years_before(today, min_age), years_before(today, max_age + 1)
 
 
+def age_sql(today: date) -> str:
+    """The age in whole years of `birth_date` on `today` (a SMALLINT): the largest k such that
+    birth_date <= years_before(today, k), so that min <= age <= max holds exactly when
+    birth_bounds' test does, leap days included (a 29 February `today` makes years_before fall
+    on the 28th of common years: the 28th's birthdays count, the 1 March's do not, as
+    month * 100 + day <= 229 says). The day's two numbers are written into the text, not
+    bound: they are integers of ours, and bound ones cost this grouping twice the time."""
+    year, day = int(today.year), int(today.month * 100 + today.day)
+    return (
+        f"CAST({year} - year(birth_date) - CAST(month(birth_date) * 100 + day(birth_date) > "
+        f"{day} AS INTEGER) AS SMALLINT)"
+    )
+
+
 def _radius(sql: Sql, commune: str, km: float) -> None:
     """Prospects whose commune centre lies within `km` of the given commune's centre: a
     bounding box first (rows are stored by place, so it prunes), then the great-circle test."""
