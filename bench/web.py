@@ -5,7 +5,9 @@ The builder is sent before its count (web/segment.py): its first paint, and apar
 the whole base's count shows (segment.js asks it as soon as the page is parsed).
 
 The click is a tick of the "Femme" box, alternately on and off (each state gives another count,
-so the text changes every time). It is timed in the page itself (performance.now(), no Playwright
+so the text changes every time); the engine answers it from its cube of sex, age and places. A
+second series ticks the "Voyages" interest the same way: a count the engine answers by scanning
+the rows. It is timed in the page itself (performance.now(), no Playwright
 round trip in the figure): from the click to the live count's text changing in the DOM, then to
 the next frame. segment.js waits WAIT_MS (250 ms) after the last change before it sends, so that
 a burst of clicks spends one quote: the figure with the wait, and without it (from the request's
@@ -85,12 +87,12 @@ PAINTED = """() => new Promise(done => {
 
 # One click, timed in the page: to the live count's new text, then to the next frame; and the
 # count request's own timing (Resource Timing), cleared before so that it is this click's.
-CLICK = """(path) => new Promise(resolve => {
+CLICK = """([path, name, value]) => new Promise(resolve => {
   const panel = document.getElementById('count-panel');
   const text = () => (document.querySelector('[data-testid=live-count]') || {}).textContent;
   const before = text();
   performance.clearResourceTimings();
-  const box = [...document.querySelectorAll('input[name=sex]')].find(b => b.value === 'F');
+  const box = [...document.querySelectorAll(`input[name=${name}]`)].find(b => b.value === value);
   const t0 = performance.now();
   const seen = new MutationObserver(() => {
     if (text() === before) return;
@@ -164,10 +166,19 @@ def first_paint(page: Page, site: str) -> dict[str, Any]:
     }
 
 
-def clicks(page: Page) -> dict[str, Any]:
-    """CLICKS ticks of the "Femme" box, on and off; the first two are warm-up."""
-    runs = [page.evaluate(CLICK, COUNT_PATH) for _ in range(CLICKS + 2)][2:]
+# What is ticked: "Femme" (sex, answered by the engine's cube of sex, age and places) and the
+# "Voyages" interest (answered by scanning the rows: segmentation/cube.py says which counts the
+# cube answers).
+TICKED = {"cube": ("sex", "F"), "scan": ("interests", "travel")}
+
+
+def clicks(page: Page, path: str) -> dict[str, Any]:
+    """CLICKS ticks of one box (TICKED[path]), on and off; the first two are warm-up."""
+    name, value = TICKED[path]
+    runs = [page.evaluate(CLICK, [COUNT_PATH, name, value]) for _ in range(CLICKS + 2)][2:]
     return {
+        "ticked": f"{name}={value}",
+        "engine_path": path,
         "clicks": CLICKS,
         "debounce_ms": WAIT_MS,
         "click_to_text_with_debounce": summary([r["shown"] for r in runs]),
@@ -235,7 +246,8 @@ def run(rows: int) -> dict[str, Any]:
             page.add_init_script(COUNT_SHOWN)
             sign_in(page, site, email, password)
             paint = first_paint(page, site)
-            click = clicks(page)
+            click = clicks(page, "cube")
+            scanned = clicks(page, "scan")
             server_p50 = server_only(page, site)
         finally:
             browser.close()
@@ -247,12 +259,16 @@ def run(rows: int) -> dict[str, Any]:
         "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "first_paint": paint,
         "live_count": click,
+        "live_count_scan_path": scanned,
         "baseline_web_count_endpoint_httpx_p50_ms": server_p50,
         "baseline_api_post_quotes_p50_ms": api_p50,
         "baseline_api_post_quotes_builder_breakdowns_p50_ms": api_same_p50,
         "builder_breakdowns": BREAKDOWNS,
         "browser_over_api_ratio": round(through / api_p50, 2),
         "browser_over_endpoint_ratio": round(through / server_p50, 2),
+        "scan_path_over_cube_path_ratio": round(
+            scanned["request_start_to_text"]["p50_ms"] / through, 2
+        ),
         "targets": {
             "live_count_round_trip_p50_ms_at_most": 50,
             "live_count_round_trip_means": "request_start_to_text (after the debounce)",
