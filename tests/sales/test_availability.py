@@ -76,8 +76,12 @@ def test_people_held_by_an_order_still_sending_are_neither_quoted_nor_drawn(
     assert exact_count(app_client, am, quote) <= exact_count(app_client, am, before) - len(taken)
 
     # An order for the quoted volume is drawn and scheduled, not held for lack of people
-    # (the quote of 1,400 that went on hold before this rule).
-    second = create_order(app_client, acme, quote, quantity=quote["shown_count"])
+    # (the quote of 1,400 that went on hold before this rule). The volume is the exact count
+    # when the shown one is above it: the shown count's noise (docs/privacy.md, p95 8.8% at 1k,
+    # a new secret sample every test run) can put it more than 10% over the people there are,
+    # and a hold for that reason is the 90% rule working, not this one failing.
+    available = min(quote["shown_count"], exact_count(app_client, am, quote))
+    second = create_order(app_client, acme, quote, quantity=available)
     assert pay_deposit(app_client, acme, am, second["id"]).status_code == 201
     r = app_client.get(f"/v1/orders/{second['id']}", headers=auth(acme))
     assert (r.json()["status"], r.json()["reservation"]) == ("scheduled", "complete"), r.text
