@@ -11,7 +11,7 @@ best, because communes are drawn as multinomial counts in that order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -256,8 +256,15 @@ def attributes(draft: Plan, seed: int, as_of: date) -> pl.DataFrame:
     Drawn a million rows at a time, each chunk with its own random stream: the temporary arrays
     of one chunk, not of the whole base, sit beside the result, and chunks can be drawn in
     parallel (datasets.build) with the very same result."""
-    parts = [attributes_chunk(seed, k, *args, as_of) for k, args in enumerate(chunks(draft))]
+    parts = list(attribute_chunks(draft, seed, as_of))
     return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def attribute_chunks(draft: Plan, seed: int, as_of: date) -> Iterator[pl.DataFrame]:
+    """`attributes` one chunk at a time, drawn as they are asked for (a writer that streams
+    them never holds the whole base)."""
+    for k, args in enumerate(chunks(draft)):
+        yield attributes_chunk(seed, k, *args, as_of)
 
 
 def chunks(draft: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
