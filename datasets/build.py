@@ -8,7 +8,9 @@ attributes meanwhile. Workers are spawned, not forked, so they never hold a copy
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
@@ -26,7 +28,7 @@ from datasets.generate import (
     TERRITORY_CODES,
     Progress,
     _noop,
-    attributes,
+    attribute_chunks,
     numbers,
     plan,
     seal_chunk,
@@ -44,12 +46,41 @@ CONTACTS_SCHEMA = pa.schema(
         ("time_zone", TERRITORY),
     ]
 )
+UNIQUE = ("prospect_id", "proof_ref")
 TIME_ZONES = [phones.TERRITORIES[t].time_zone for t in TERRITORY_CODES]
 
 
-def write_attributes(df: pl.DataFrame, path: Path) -> None:
+def write_attributes(parts: pl.DataFrame | Iterable[pl.DataFrame], path: Path) -> None:
+    """Stream attribute frames into one Parquet file, atomically, in row groups of exactly
+    ROW_GROUP rows (the last one excepted) whatever the frames' sizes."""
+    frames = [parts] if isinstance(parts, pl.DataFrame) else parts
     tmp = path.with_name(f".{path.name}.tmp")
-    df.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=snapshot.ROW_GROUP)
+    writer: pq.ParquetWriter | None = None
+    pending: list[pa.Table] = []
+    try:
+        for frame in frames:
+            table = frame.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    tmp,
+                    table.schema,
+                    compression="zstd",
+                    # Unique per row: a dictionary attempt would cost time and be dropped.
+                    use_dictionary=[c for c in table.column_names if c not in UNIQUE],
+                )
+            pending.append(table)
+            whole = sum(t.num_rows for t in pending) // snapshot.ROW_GROUP * snapshot.ROW_GROUP
+            if whole:
+                ready = pa.concat_tables(pending)
+                writer.write_table(ready.slice(0, whole), row_group_size=snapshot.ROW_GROUP)
+                pending = [ready.slice(whole)]
+        if writer is None:
+            raise ValueError("no attributes to write")
+        if pending and pending[0].num_rows:
+            writer.write_table(pa.concat_tables(pending), row_group_size=snapshot.ROW_GROUP)
+    finally:
+        if writer is not None:
+            writer.close()
     snapshot.replace_durably(tmp, path)
 
 
@@ -75,9 +106,19 @@ def write_contacts(path: Path, parts: Iterable[pa.Table]) -> None:
 
 
 def sealing_pool(workers: int | None = None) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        workers or min(os.cpu_count() or 1, 4), mp_context=get_context("spawn")
-    )
+    """Worker processes, all started now. A spawned worker re-runs the parent's `__main__` (the
+    `rental` script, which imports the whole app: seconds of CPU and ~50 MB each) unless it is
+    hidden while they start; the sealing code needs nothing from it."""
+    count = workers or min(os.cpu_count() or 1, 4)
+    pool = ProcessPoolExecutor(count, mp_context=get_context("spawn"))
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        for _ in range(count):  # each submit finds no idle worker yet, so each starts one
+            pool.submit(int)
+    finally:
+        sys.modules["__main__"] = main
+    return pool
 
 
 def start_sealing(
@@ -151,7 +192,6 @@ def generate_snapshot(
         raise ValueError("--rows must be at least 1")
     version = snapshot.next_version(root)
     with snapshot.building(root, version) as tmp, sealing_pool() as pool:
-        pool.submit(int)  # start the workers now: their imports overlap the drawing below
         draft = plan(rows, seed)
         national, cc, number_counters = numbers(seed, draft.territory)
         futures = start_sealing(pool, draft.ids, national, cc)
@@ -163,9 +203,7 @@ def generate_snapshot(
             contact_tables(futures, draft.ids, draft.territory, progress),
         )
         progress("sampling attributes", 0, rows)
-        df = attributes(draft, seed, as_of)
-        write_attributes(df, tmp / snapshot.ATTRIBUTES)
-        del df
+        write_attributes(attribute_chunks(draft, seed, as_of), tmp / snapshot.ATTRIBUTES)
         progress("sampling attributes", rows, rows)
         writer.join()
         snapshot.write_manifest(

@@ -11,7 +11,7 @@ best, because communes are drawn as multinomial counts in that order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -193,16 +193,14 @@ def _income(rng: np.random.Generator, csp: np.ndarray) -> np.ndarray:
     return out
 
 
-def _interests(rng: np.random.Generator, age: np.ndarray, is_f: np.ndarray) -> np.ndarray:
-    """A bitmask of independent interests, drawn in one categorical draw per row: within a
-    (sex, age class) group, every one of the 2**k masks has the product probability."""
+@lru_cache(maxsize=1)
+def _interest_masks() -> tuple[np.ndarray, ...]:
+    """Per (sex, age class) group, the probability of each of the 2**k interest masks; computed
+    once per process (a 2**k x k product, too costly to redo for every chunk)."""
     tab = reference.interests()
     k = tab.height
-    masks = np.arange(1 << k, dtype=np.int64)
-    bits = (masks[:, None] >> np.arange(k)) & 1
-    age_class = np.where(age < 35, 0, np.where(age >= 65, 2, 1))
-    group = age_class * 2 + is_f.astype(np.int64)
-    out = np.zeros(len(age), dtype=np.int32)
+    bits = ((np.arange(1 << k)[:, None] >> np.arange(k)) & 1).astype(np.float64)
+    out = []
     for g in range(6):
         rate = tab["base_rate"].to_numpy().astype(np.float64)
         if g % 2:
@@ -212,10 +210,20 @@ def _interests(rng: np.random.Generator, age: np.ndarray, is_f: np.ndarray) -> n
         elif g // 2 == 2:
             rate = rate * tab["senior_mult"].to_numpy()
         rate = np.clip(rate, 0.0, 0.95)
-        logp = bits @ np.log(rate) + (1 - bits) @ np.log1p(-rate)
-        p = np.exp(logp)
+        p = np.exp(bits @ np.log(rate) + (1 - bits) @ np.log1p(-rate))
+        out.append(p / p.sum())
+    return tuple(out)
+
+
+def _interests(rng: np.random.Generator, age: np.ndarray, is_f: np.ndarray) -> np.ndarray:
+    """A bitmask of independent interests, drawn in one categorical draw per row: within a
+    (sex, age class) group, every one of the 2**k masks has the product probability."""
+    age_class = np.where(age < 35, 0, np.where(age >= 65, 2, 1))
+    group = age_class * 2 + is_f.astype(np.int64)
+    out = np.zeros(len(age), dtype=np.int32)
+    for g, p in enumerate(_interest_masks()):
         rows = group == g
-        out[rows] = rng.choice(len(masks), size=int(rows.sum()), p=p / p.sum())
+        out[rows] = rng.choice(len(p), size=int(rows.sum()), p=p)
     return out
 
 
@@ -248,8 +256,15 @@ def attributes(draft: Plan, seed: int, as_of: date) -> pl.DataFrame:
     Drawn a million rows at a time, each chunk with its own random stream: the temporary arrays
     of one chunk, not of the whole base, sit beside the result, and chunks can be drawn in
     parallel (datasets.build) with the very same result."""
-    parts = [attributes_chunk(seed, k, *args, as_of) for k, args in enumerate(chunks(draft))]
+    parts = list(attribute_chunks(draft, seed, as_of))
     return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def attribute_chunks(draft: Plan, seed: int, as_of: date) -> Iterator[pl.DataFrame]:
+    """`attributes` one chunk at a time, drawn as they are asked for (a writer that streams
+    them never holds the whole base)."""
+    for k, args in enumerate(chunks(draft)):
+        yield attributes_chunk(seed, k, *args, as_of)
 
 
 def chunks(draft: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -295,21 +310,43 @@ def _attributes_chunk(
             "consent_date": consent["consent_date"],
             "consent_source": _enum(consent["consent_source"], src_codes),
             "last_interaction": consent["last_interaction"],
-            "_proof_no": consent["proof_no"],
         }
     )
     return df.with_columns(
-        pl.concat_str(
-            pl.lit("PRF-"),
-            (
-                pl.col("consent_date").dt.year().cast(pl.Int32) * 10_000
-                + pl.col("consent_date").dt.month().cast(pl.Int32) * 100
-                + pl.col("consent_date").dt.day().cast(pl.Int32)
-            ).cast(pl.String),
-            pl.lit("-"),
-            pl.col("_proof_no").cast(pl.String),
-        ).alias("proof_ref")
-    ).drop("_proof_no")
+        _proof_refs(consent["consent_date"], consent["proof_no"]).alias("proof_ref")
+    )
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """ASCII decimal digits of non-negative integers, zero-padded to `width`: (n, width) uint8."""
+    out = np.empty((len(values), width), dtype=np.uint8)
+    rest = values.astype(np.int64)
+    for col in range(width - 1, -1, -1):
+        rest, digit = np.divmod(rest, 10)
+        out[:, col] = digit + ord("0")
+    return out
+
+
+def _proof_refs(day: np.ndarray, proof: np.ndarray) -> pl.Series:
+    """ "PRF-YYYYMMDD-NNNNNNNN" per row, built as fixed-width bytes (no per-row Python string)."""
+    months = day.astype("datetime64[M]")
+    yyyymmdd = (
+        (months.astype("datetime64[Y]").astype(np.int64) + 1970) * 10_000
+        + (months.astype(np.int64) % 12 + 1) * 100
+        + (day - months).astype(np.int64)
+        + 1
+    )
+    n = len(day)
+    text = np.empty((n, 21), dtype=np.uint8)
+    text[:, :4] = np.frombuffer(b"PRF-", dtype=np.uint8)
+    text[:, 4:12] = _digits(yyyymmdd, 8)
+    text[:, 12] = ord("-")
+    text[:, 13:] = _digits(proof, 8)
+    offsets = pa.py_buffer(np.arange(0, 21 * (n + 1), 21, dtype=np.int32))
+    arr = pa.StringArray.from_buffers(n, offsets, pa.py_buffer(text))
+    series = pl.from_arrow(arr)
+    assert isinstance(series, pl.Series)  # noqa: S101  (from_arrow of an Array is a Series)
+    return series
 
 
 def prospect_ids(seed: int, start: int, n: int) -> np.ndarray:
@@ -346,6 +383,20 @@ def seal_chunk(
         pl.lit("+"), pl.Series(cc).cast(pl.String), pl.Series(national).cast(pl.String)
     )
     nums: list[bytes] = pl.select(e164).to_series().cast(pl.Binary).to_list()
-    cts = encrypt_numbers(vault_key, nums, ids)
-    macs = hmac_numbers(hmac_key, nums)
-    return pa.array(cts, type=pa.binary()), pa.array(macs, type=pa.binary(32))
+    macs = pa.py_buffer(b"".join(hmac_numbers(hmac_key, nums)))
+    return (
+        _binary(encrypt_numbers(vault_key, nums, ids)),
+        pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(nums), [None, macs]),
+    )
+
+
+def _binary(values: list[bytes]) -> pa.Array:
+    """An Arrow binary array from one join of the values: pa.array() on a list of bytes costs
+    ~10x more, as much as the encryption itself."""
+    lengths = np.fromiter(map(len, values), dtype=np.int32, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = pa.py_buffer(b"".join(values))
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), len(values), [None, pa.py_buffer(offsets), data]
+    )
