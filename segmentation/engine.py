@@ -295,6 +295,8 @@ class Engine:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        if not self._copied:  # its blocks read for the copy leave DuckDB's buffers with it
+            cur.execute("DETACH prepared")
         self._copied = True
 
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
