@@ -1,9 +1,12 @@
 """The DuckDB engine over one base snapshot: counts, breakdowns and deterministic samples.
 
 One DuckDB connection per process; each call takes its own cursor. The snapshot's attributes are
-loaded once into DuckDB's columnar storage with ENUM types for every categorical column (an ENUM
+held in DuckDB's columnar storage with ENUM types for every categorical column (an ENUM
 compares as a small integer: several times faster than VARCHAR), in the snapshot's department
-order, so min/max pruning per row group still works for geographic criteria.
+order, so min/max pruning per row group still works for geographic criteria. They are prepared
+once per home and snapshot into a DuckDB file (segmentation/cache.py) that every later process
+attaches read-only; the first eligibility pass copies it into memory, adding what is the
+process's own: the eligibility bit, the day's cells and the secret sample's flags.
 
 Eligibility is one maintained bit: SMS opt-in AND interaction within the inactivity limit AND not
 excluded (opted out, over the contact-pressure cap, reserved). It lives in the `profile` byte
@@ -30,10 +33,12 @@ finds none for its day scans.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -45,30 +50,27 @@ from datasets import snapshot as snap
 from kit import keys
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
+from segmentation import cache
+from segmentation.cache import CODED_COLUMNS, ENUM_COLUMNS
 from segmentation.compiler import (
     AGE_BAND_LABELS,
     ELIGIBLE_BIT,
-    PROFILE_BITS,
     Layout,
     age_band_code_sql,
     age_band_sql,
     age_sql,
     compile_criteria,
-    profile_sql,
     years_before,
 )
 from segmentation.criteria import Criteria
 from segmentation.cube import Cube, cells_sql, delta_sql
-from segmentation.privacy import PersonSample, mix
+from segmentation.privacy import SAMPLE_MACROS, PersonSample, mix
 
 DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
 DEFAULT_BREAKDOWNS = ("region", "department")
 ELIGIBLE = 1 << ELIGIBLE_BIT
 KEEP = ELIGIBLE - 1  # the profile bits other than eligibility
-# Small vocabularies are stored as integer codes (tested with one bitmask, see compiler._in);
-# the large geographic ones as ENUMs (their IN lists prune row groups: rows are sorted by them).
-CODED_COLUMNS = ("sex", "csp", "region", "housing", "dwelling", "income")
-ENUM_COLUMNS = ("department", "commune", "postcode")
+PREPARED = "prepared.attributes"  # the prepared base's table (segmentation/cache.py)
 # The dimensions packed in the `cell` column, and the bits below each: department code << 4 |
 # age band code << 1 | sex code (16 x the number of departments stays under 65,536).
 CELL_DIMENSIONS = ("department", "age_band", "sex")
@@ -85,24 +87,6 @@ class CountResult:
     total_sampled: int = 0
     sampled: dict[str, dict[str, int]] = field(default_factory=dict)
     rate: float = 1.0  # the sample's rate: a sampled prospect counts 1/rate
-
-
-def _vocabulary(column: str) -> list[str]:
-    com = reference.communes()
-    deps = reference.departments()
-    fixed: dict[str, Any] = {
-        "sex": ["F", "M"],
-        "csp": [str(i) for i in range(1, 9)],
-        "region": deps["region_code"].unique().sort().to_list(),
-        "department": deps["code"].sort().to_list(),
-        "commune": com["insee"].sort().to_list(),
-        "postcode": com["postcodes"].str.split("|").explode().unique().sort().to_list(),
-        "housing": ["owner", "tenant"],
-        "dwelling": ["house", "flat"],
-        "income": reference.income()["code"].sort().to_list(),
-        "consent_source": reference.consent_sources()["code"].to_list(),
-    }
-    return list(fixed[column])
 
 
 class Engine:
@@ -125,28 +109,15 @@ class Engine:
             config["memory_limit"] = memory_limit
         self._con = duckdb.connect(config=config)
         self._lock = threading.Lock()
-        path = str(snapshot.attributes)
-        casts = []
-        self.vocabulary: dict[str, list[str]] = {}
-        for column in ENUM_COLUMNS + CODED_COLUMNS:
-            present = [
-                r[0]
-                for r in self._con.execute(
-                    f"SELECT DISTINCT CAST({column} AS VARCHAR) FROM read_parquet(?)",  # noqa: S608
-                    [path],
-                ).fetchall()
-            ]
-            values = _vocabulary(column)
-            values += sorted(set(present) - set(values))
-            self.vocabulary[column] = values
+        base = self._attach(cache.prepared(snapshot, threads, memory_limit))
+        self.vocabulary = base.vocabulary
+        for column in ENUM_COLUMNS:  # the same values as the prepared base's: the same type
             self._con.execute(
-                f"CREATE TYPE {column}_t AS ENUM (SELECT unnest(?::VARCHAR[]))", [values]
+                f"CREATE TYPE {column}_t AS ENUM (SELECT unnest(?::VARCHAR[]))",
+                [self.vocabulary[column]],
             )
-            enum = f"CAST({column} AS VARCHAR)::{column}_t"
-            coded = column in CODED_COLUMNS
-            casts.append(
-                f"enum_code({enum})::UTINYINT AS {column}" if coded else f"{enum} AS {column}"
-            )
+        for statement in SAMPLE_MACROS:
+            self._con.execute(statement)
         if len(self.vocabulary["department"]) > CELL_MASK["department"] + 1:
             raise ConfigurationError(
                 f"snapshot {snapshot.version}: more departments than the cell column can hold"
@@ -156,35 +127,16 @@ class Engine:
             codes={c: {v: i for i, v in enumerate(self.vocabulary[c])} for c in CODED_COLUMNS},
             enum_types={c: f"{c}_t" for c in ENUM_COLUMNS},
         )
-        # Interests are a bitmask: 15 fit a SMALLINT (half the bytes to scan), more need more.
-        interest_type = "SMALLINT" if len(snapshot.manifest["interests"]) <= 15 else "BIGINT"
-        for name, expected in PROFILE_BITS.items():
-            if name in self.vocabulary and self.vocabulary[name] != list(expected):
-                raise ConfigurationError(
-                    f"snapshot {snapshot.version}: {name} has values "
-                    f"{self.vocabulary[name]}, the profile byte expects {list(expected)}"
-                )
-        load = (
-            "CREATE TABLE attributes AS SELECT prospect_id, birth_date, lat, lon, children, "  # noqa: S608 (names are ours)
-            f"interests::{interest_type} AS interests, opt_in, last_interaction, "
-            + ", ".join(casts)
-            + " FROM read_parquet(?)"
-        )
-        self._con.execute(load.replace("TABLE attributes", "TEMP TABLE staged"), [path])
-        # The sample flag of each row, computed in numpy over the ids (in the table's order)
-        # and joined back by position: one byte to sum per counted row.
-        ids = self._con.sql("SELECT prospect_id FROM staged").fetchnumpy()["prospect_id"]
-        flags = pa.table({"w": self.person_sample.flags(np.asarray(ids))})
-        self._con.register("flags", flags)
-        # Only what counts read is kept: housing, dwelling and children live in the profile
-        # byte alone (memory is what lets a 50M base stay in RAM).
+        # Until the first eligibility pass copies it into memory (`_rebuild`), the table is the
+        # prepared base's, read in place: no one is eligible in it.
         self._con.execute(
-            "CREATE TABLE attributes AS SELECT * EXCLUDE (housing, dwelling, children), "  # noqa: S608 (expression is ours)
-            f"CAST({profile_sql({c: c for c in PROFILE_BITS}, 'FALSE')} AS UTINYINT) AS profile, "
-            "CAST(0 AS USMALLINT) AS cell FROM staged POSITIONAL JOIN flags"
+            f"CREATE VIEW attributes AS SELECT *, CAST(0 AS UTINYINT) AS w FROM {PREPARED}"  # noqa: S608 (ours)
         )
-        self._con.unregister("flags")
-        self._con.execute("DROP TABLE staged")
+        self._copied = False
+        # prospect id -> row id, to address delta updates without scanning for the ids (rows
+        # keep the prepared base's order: every copy is made in rowid order).
+        self._ids_sorted = base.ids_sorted
+        self._rowid_of_sorted = base.rowid_of_sorted
         self._cutoff: date | None = None
         # The day the `cell` column's age bands were computed for; None while they change.
         self._cells_day: date | None = None
@@ -202,13 +154,24 @@ class Engine:
         }
         self._excluded = np.empty(0, dtype=np.int64)
         self._excluded_given: np.ndarray | None = None  # the array `_excluded` was made from
-        self._ids_sorted = np.empty(0, dtype=np.int64)
-        self._rowid_of_sorted = np.empty(0, dtype=np.int64)
         self._region_of = dict(
             zip(
                 reference.departments()["code"], reference.departments()["region_code"], strict=True
             )
         )
+
+    def _attach(self, base: cache.Prepared) -> cache.Prepared:
+        """Attach the prepared base read-only; one that does not open is made again."""
+        try:
+            self._con.execute(f"ATTACH {_quoted(base.database)} AS prepared (READ_ONLY)")
+            self._con.execute(f"SELECT count(*) FROM {PREPARED}").fetchall()  # noqa: S608
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):
+                self._con.execute("DETACH prepared")
+            cache.discard(base)
+            base = cache.prepared(self.snapshot)
+            self._con.execute(f"ATTACH {_quoted(base.database)} AS prepared (READ_ONLY)")
+        return base
 
     def close(self) -> None:
         self._con.close()
@@ -297,21 +260,44 @@ class Engine:
     def _rebuild(
         self, cur: duckdb.DuckDBPyConnection, cutoff: date, excluded: np.ndarray, today: date
     ) -> None:
-        cur.register("excl", pa.table({"prospect_id": excluded}))
+        """Every row's eligibility bit and cell made again: a copy of the table (the first one
+        from the prepared base, adding the sample's flags, never stored), then the excluded rows'
+        bit cleared. No join in the copy: rows keep their order (and row ids) without
+        a sort. One transaction: a count sees the old table or the whole new one."""
         band, params = age_band_code_sql(today)
-        cur.execute(
-            "CREATE OR REPLACE TABLE attributes AS SELECT * REPLACE ("  # noqa: S608
-            f"CAST((profile & {KEEP}) | CASE WHEN opt_in AND last_interaction >= ? "
-            f"AND prospect_id NOT IN (SELECT prospect_id FROM excl) THEN {ELIGIBLE} "
-            f"ELSE 0 END AS UTINYINT) AS profile, {_cell_sql(band)} AS cell) "
-            "FROM attributes ORDER BY rowid",
-            [cutoff, *params],
+        replace = (
+            f"CAST((profile & {KEEP}) | CASE WHEN opt_in AND last_interaction >= ? "  # noqa: S608 (ours)
+            f"THEN {ELIGIBLE} ELSE 0 END AS UTINYINT) AS profile, {_cell_sql(band)} AS cell"
         )
-        # prospect id -> row id, to address delta updates without scanning for the ids.
-        ids = cur.sql("SELECT prospect_id FROM attributes ORDER BY rowid").fetchnumpy()
-        order = np.argsort(ids["prospect_id"])
-        self._ids_sorted = np.asarray(ids["prospect_id"])[order]
-        self._rowid_of_sorted = order.astype(np.int64)
+        cur.register("excl", pa.table({"prospect_id": excluded}))
+        cur.execute("BEGIN")
+        try:
+            if self._copied:
+                cur.execute(
+                    f"CREATE OR REPLACE TABLE attributes AS SELECT * REPLACE ({replace}) "  # noqa: S608
+                    "FROM attributes",
+                    [cutoff, *params],
+                )
+            else:
+                flags, keys = self.person_sample.flags_sql("prospect_id")
+                cur.execute("DROP VIEW attributes")
+                cur.execute(
+                    f"CREATE TABLE attributes AS SELECT * REPLACE ({replace}), {flags} AS w "  # noqa: S608
+                    f"FROM {PREPARED}",
+                    [cutoff, *params, *keys],
+                )
+            if len(excluded):  # by id: rows made in this transaction have no row id yet
+                cur.execute(
+                    f"UPDATE attributes SET profile = profile & {KEEP} "  # noqa: S608
+                    "WHERE prospect_id IN (SELECT prospect_id FROM excl)"
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        if not self._copied:  # its blocks read for the copy leave DuckDB's buffers with it
+            cur.execute("DETACH prepared")
+        self._copied = True
 
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
         """The cube of the eligible prospects among `rows` (a condition of ours) on `today`."""
@@ -554,6 +540,11 @@ class Engine:
         """Prospect ids of this snapshot whose number has one of these HMACs."""
         found = self.resolve_hmacs_with_keys(hmacs)
         return np.concatenate(list(found.values())) if found else np.empty(0, dtype=np.int64)
+
+
+def _quoted(path: Path) -> str:
+    """A path as an SQL string literal (ATTACH takes no parameter)."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _cell_sql(band: str) -> str:

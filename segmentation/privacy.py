@@ -43,6 +43,16 @@ def mix(z: NDArray) -> NDArray:
     return out
 
 
+# `mix` in DuckDB's SQL (64-bit products wrap: computed in 128 bits, masked).
+SAMPLE_MACROS = (
+    "CREATE MACRO mul64(a, b) AS "
+    "CAST((CAST(a AS UHUGEINT) * CAST(b AS UHUGEINT)) & 18446744073709551615 AS UBIGINT)",
+    "CREATE MACRO xorshift64(z, n) AS xor(z, z >> n)",
+    "CREATE MACRO mix64(z) AS xorshift64(mul64(xorshift64(mul64(xorshift64(z, 30), "
+    "13787848793156543929), 27), 10723151780598845931), 31)",
+)
+
+
 @dataclass(frozen=True)
 class PersonSample:
     """Who is in the secret sample: a keyed 64-bit hash of the prospect id under the rate.
@@ -69,6 +79,16 @@ class PersonSample:
         h = mix(h ^ np.uint64(self.keys[1]))
         # The top 53 bits against rate * 2**53: exact for any rate, every id sampled at 1.
         return ((h >> np.uint64(11)) < np.uint64(int(self.rate * 2**53))).astype(np.uint8)
+
+    def flags_sql(self, column: str) -> tuple[str, list[int]]:
+        """`flags` as a DuckDB expression over an id column (of ours) and its parameters: the
+        engine computes the flags while it copies the base, never storing them. Needs the
+        macros of SAMPLE_MACROS on the connection."""
+        expr = (
+            f"CAST(mix64(xor(mix64(xor(CAST({column} AS UBIGINT), CAST(? AS UBIGINT))), "
+            "CAST(? AS UBIGINT))) >> 11 < CAST(? AS UBIGINT) AS UTINYINT)"
+        )
+        return expr, [self.keys[0], self.keys[1], int(self.rate * 2**53)]
 
     def sampled(self, ids: NDArray) -> int:
         """How many of `ids` are sampled: what counts sum per set."""
