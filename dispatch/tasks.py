@@ -31,6 +31,7 @@ from kit.db import retried, unit_of_work
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
 from sales.messages.service import Mentions
+from sales.orders.exceptions import StaleSnapshot
 from sales.orders.models import Order
 from segmentation import runtime
 
@@ -54,9 +55,12 @@ def tick() -> None:
         with unit_of_work() as session:
             due = flows.due(session, now)
         for order_id in due:
-            with unit_of_work() as session:
-                if flows.start(session, order_id, runtime.current(), now):
-                    log.info("order %s: dispatch started", order_id)
+            try:
+                with unit_of_work() as session:
+                    if flows.start(session, order_id, runtime.current(), now):
+                        log.info("order %s: dispatch started", order_id)
+            except StaleSnapshot as exc:  # rolled back: a worker of an up-to-date host starts it
+                log.warning("order %s not started on this host: %s", order_id, exc.detail)
         with unit_of_work() as session:  # receipts kept as early whose message is recorded
             intake.sweep_early(session, now)
         if get_settings().carriers.name == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):

@@ -56,6 +56,19 @@ def touch(session: Session, name: str) -> int:
     return value
 
 
+def raise_to(session: Session, name: str, value: int) -> None:
+    """Set the counter `name` to `value` if it is lower (a high-water mark); the caller holds
+    a lock that orders the writers."""
+    stmt = update(Counter).where(Counter.name == name, Counter.value < value).values(value=value)
+    if getattr(session.execute(stmt), "rowcount", 0) or current_value(session, name):
+        return
+    try:
+        with session.begin_nested():
+            session.execute(insert(Counter).values(name=name, value=value))
+    except IntegrityError:
+        session.execute(stmt)
+
+
 def current_value(session: Session, name: str) -> int:
     """The counter's last value (0 before the first increment); takes no lock."""
     value = session.scalar(select(Counter.value).where(Counter.name == name))

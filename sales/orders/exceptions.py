@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kit.errors import Conflict, InvalidInput, NotFound
+from kit.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 
 
 class OrderNotFound(NotFound):
@@ -40,3 +40,10 @@ class PriceWouldChange(Conflict):
 
 class NothingToRevise(InvalidInput):
     code = "nothing_to_revise"
+
+
+class StaleSnapshot(ConfigurationError):
+    """This process's base snapshot is older than one the service already counted or drew on
+    (another host has a newer one): it must not draw recipients until it has that one too."""
+
+    code = "stale_snapshot"

@@ -9,9 +9,11 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
+from datasets import snapshot
 from kit import locks
 from kit.settings import get_settings
 from sales.orders import announce
+from sales.orders.exceptions import StaleSnapshot
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import (
@@ -28,6 +30,9 @@ from segmentation.repository import ReservationRepository
 from segmentation.runtime import Segmenter
 
 RESERVATIONS_LOCK = "reservations"
+# The newest base snapshot any process drew from (its number), kept in the shared database so
+# that a host with an older copy of the base refuses to draw instead of drawing from it.
+NEWEST_DRAWN = "snapshot:newest_drawn"
 S = OrderStatus
 
 
@@ -99,6 +104,7 @@ def draw(
     orders: two draws never reserve the same prospect, whichever process runs them. Used at
     confirmation and again at send time (re-validation and top-up)."""
     locks.acquire(session, RESERVATIONS_LOCK)
+    _check_snapshot(session, quote, seg)
     s = get_settings()
     reservations = ReservationRepository(session)
     reservations.forget(order.id)  # a re-draw starts afresh
@@ -122,6 +128,28 @@ def draw(
         return drawn
     _hold_short(session, order, len(drawn), now, user_id, actor)
     return None
+
+
+def _check_snapshot(session: Session, quote: Quote, seg: Segmenter) -> None:
+    """Refuse to draw from a base older than the quote's or than one already drawn from on
+    another host: its removals (people gone from the base) would come back. Under the
+    reservations lock, so the mark only grows."""
+    mine = snapshot.version_number(seg.version)
+    newest = max(
+        snapshot.version_number(quote.snapshot_version),
+        locks.current_value(session, NEWEST_DRAWN),
+    )
+    if mine < newest:
+        raise StaleSnapshot(
+            f"this host's base snapshot is {seg.version}, older than "
+            f"{snapshot.version_name(newest)} already used by the service (quote "
+            f"{quote.id} was counted on {quote.snapshot_version}): copy the newer snapshot into "
+            "this host's base directory (RENTAL_HOME/base, docs/deploy.md) and try again; "
+            "nothing was drawn or recorded",
+            host_snapshot=seg.version,
+            required_snapshot=snapshot.version_name(newest),
+        )
+    locks.raise_to(session, NEWEST_DRAWN, mine)
 
 
 def _hold_short(
