@@ -42,7 +42,7 @@ R, B = RecipientStatus, BatchStatus
 # The tables themselves, for Core statements (executemany without the ORM's per-row work).
 RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
-THOUSAND = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
+THOUSAND: Any = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
 TALLY_BIN_MS = 300_000  # five minutes: every bucket width of the report is a multiple
 
 
@@ -437,6 +437,28 @@ class TallyRepository:
                     for (b, control, c), n in pending.items()
                 ],
             )
+
+    def rebuild(self, order_id: str) -> None:
+        """The order's tallies folded again from its whole ledger: for an order planned
+        before they were kept, or a ledger written by other means (benchmarks)."""
+        for table in (PeopleTally, OutcomeTally):
+            self.session.execute(delete(table).where(table.order_id == order_id))
+        keys = [Recipient.order_id, Recipient.calendar, Recipient.department, Recipient.sex]
+        people = (
+            select(*keys, func.count())
+            .where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
+            .group_by(*keys)
+        )
+        columns = ["order_id", "calendar", "department", "sex", "n"]
+        self.session.execute(insert(PeopleTally).from_select(columns, people))
+        batches = sorted(
+            self.session.scalars(
+                select(Recipient.batch).where(Recipient.order_id == order_id).distinct()
+            )
+        )
+        for start in range(0, len(batches), 500):
+            chunk = batches[start : start + 500]
+            self.session.execute(self._fold(order_id, chunk))
 
     def refresh(self, batches: Iterable[tuple[str, int]]) -> None:
         """The tallies of these (order id, batch) folded again from their ledger rows: a
