@@ -91,10 +91,10 @@ def fill_ledger(
     order_id: str, rows: int, seed: int, offset: int, sent_at: datetime, history: bool = False
 ) -> None:
     """The ledger of a sent order: `rows` recipients of the base from `offset` on (statuses,
-    failure reasons, submissions over six hours from `sent_at`, receipts, one STOP opt-out in
-    250), written straight into the database. With `history`, the recipients carry their real
-    number HMACs and enter the contact history, as a real send leaves them (the contact
-    pressure every later quote applies)."""
+    failure reasons, submissions over six hours from `sent_at` in ledger order, receipts, one
+    STOP opt-out in 250), written straight into the database. With `history`, the recipients
+    carry their real number HMACs and enter the contact history, as a real send leaves them
+    (the contact pressure every later quote applies)."""
     import polars as pl
     from sqlalchemy import insert
 
@@ -115,7 +115,9 @@ def fill_ledger(
     status = np.where(u < 0.9, "delivered", np.where(u < 0.95, "failed", "expired"))
     status = np.where(u > 0.995, "submitted", status)
     error = np.where(status == "failed", np.where(u < 0.93, "unknown_subscriber", "refused"), "")
-    submitted = sent_at.astimezone(UTC).replace(tzinfo=None) + (rng.random(n) * 6 * 3600).astype(
+    # In ledger order, as dispatch sends a batch after the other.
+    seconds = np.sort(rng.random(n) * 6 * 3600)
+    submitted = sent_at.astimezone(UTC).replace(tzinfo=None) + seconds.astype(
         "timedelta64[s]"
     ).astype(timedelta)
     macs = rng.bytes(32 * n)
