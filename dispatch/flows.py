@@ -28,6 +28,7 @@ from dispatch.repository import (
     DispatchOrderRepository,
     LedgerRepository,
     PartsRepository,
+    TallyRepository,
 )
 from dispatch.states import HANDED_OVER, BatchStatus, RecipientStatus
 from kit import keys, metrics
@@ -146,6 +147,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     ledger = LedgerRepository(session)
     ledger.add_batches(batches)
     ledger.add_recipients(rows)
+    TallyRepository(session).plan(order.id, rows)  # for the report
 
 
 def _controls(order_id: str) -> list[dict[str, Any]]:
@@ -190,6 +192,7 @@ def pump(session: Session, order_id: str, now: datetime) -> list[int]:
         status = b.status
         if status == B.running and b.heartbeat_at and b.heartbeat_at < stale:
             perhaps_sent = ledger.abandon_submitting(order_id, b.number)
+            TallyRepository(session).refresh([(order_id, b.number)])  # for the report
             # Perhaps contacted: the pressure cap counts them, as it counts uncertain results.
             ContactHistoryRepository(session).record((h, order_id, now) for h in perhaps_sent)
             status = B.pending if ledger.pending_in_batch(order_id, b.number) else B.done
@@ -253,6 +256,7 @@ def claim(
             for r in rows
             if r.phone_hmac in suppressed
         )
+        TallyRepository(session).refresh([(order_id, number)])  # for the report
         rows = [r for r in rows if r.phone_hmac not in suppressed]
     return order, rows
 
@@ -287,6 +291,7 @@ def record(
     ledger = LedgerRepository(session)
     ledger.mark_submitted(accepted, now)
     ledger.mark_submitting(refused)
+    TallyRepository(session).refresh({(order_id, r.batch) for r in rows})  # for the report
     metrics.messages(["submitted"] * len(accepted) + [str(r["status"]) for r in refused])
     ContactHistoryRepository(session).record(history)
     parts = [
@@ -384,6 +389,7 @@ def carrier_unavailable(
         for ref in failure.uncertain
     )
     ledger.unclaim([r.id for r in rows])
+    TallyRepository(session).refresh([(order_id, number)])  # for the report
     batch = ledger.batch(order_id, number)
     attempts = (batch.attempts if batch else 0) + 1
     delay = float(min(BACKOFF_MAX_SECONDS, 2**attempts))

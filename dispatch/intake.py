@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from datasets.vault import hmac_number, normalise_e164
 from dispatch.carriers.base import Receipt, Reply
 from dispatch.models import EarlyReceipt, MessagePart
-from dispatch.repository import LedgerRepository, PartsRepository
+from dispatch.repository import LedgerRepository, PartsRepository, TallyRepository
 from dispatch.states import FINAL, RecipientStatus
 from kit import keys, metrics
 from kit.settings import get_settings
@@ -68,6 +68,7 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
     whole = [x for x in final if x.message_id not in parts]
     targets = ledger.receipt_targets([r.message_id for r in whole])
     updates: list[tuple[int, str, str | None]] = []
+    touched: set[tuple[str, int]] = set()  # (order, batch) of the recipients updated
     early = []
     lags = []
     for receipt in whole:
@@ -75,14 +76,17 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
         if target is None:
             early.append(receipt)
             continue
-        ref, status, submitted_at = target
+        ref, status, submitted_at, batch = target
         if status != R.submitted:  # a duplicate, or already final: nothing changes
             continue
         updates.append((ref, receipt.status, receipt.error))
+        touched.add(batch)
         lags += [now - submitted_at] if submitted_at else []
-        targets[receipt.message_id] = (ref, receipt.status, submitted_at)  # the first one wins
-    updates.extend(_apply_part_receipts(session, parts, final))
+        # the first one wins
+        targets[receipt.message_id] = (ref, receipt.status, submitted_at, batch)
+    updates.extend(_apply_part_receipts(session, parts, final, touched))
     ledger.finalise(updates, now)
+    TallyRepository(session).refresh(touched)  # for the report
     metrics.messages([status for _, status, _ in updates], lags)
     for receipt in early:
         session.add(
@@ -98,10 +102,14 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
 
 
 def _apply_part_receipts(
-    session: Session, parts: dict[str, MessagePart], receipts: Sequence[Receipt]
+    session: Session,
+    parts: dict[str, MessagePart],
+    receipts: Sequence[Receipt],
+    touched: set[tuple[str, int]],
 ) -> list[tuple[int, str, str | None]]:
     """Receipts of the parts of concatenated messages: the recipient is delivered once every
-    part is, failed (or expired) as soon as one part is."""
+    part is, failed (or expired) as soon as one part is. Adds the (order, batch) of each
+    recipient updated to `touched`."""
     if not parts:
         return []
     repo = PartsRepository(session)
@@ -128,6 +136,9 @@ def _apply_part_receipts(
             updates.append((rid, bad.status, bad.error))
         elif all(p.status == R.delivered for p in group) and len(group) >= row.parts:
             updates.append((rid, R.delivered, None))
+        else:
+            continue
+        touched.add((row.order_id, row.batch))
     return updates
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Enum,
     Index,
     Integer,
@@ -130,3 +131,45 @@ class CarrierStatus(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OutcomeTally(Base):
+    """How many of one batch's recipients share a calendar, status, error and five-minute bins
+    of submission and receipt (control numbers apart): the ledger folded for the send report.
+    Rebuilt from the batch's rows in the transaction that changes them (LedgerRepository
+    .refresh_tallies), so it is always the ledger's state. Statuses are the report's: a
+    recipient being handed over (`submitting`) still counts as pending. Times are milliseconds
+    since 1970 as the report reads them (see dispatch.repository.epoch_ms)."""
+
+    __tablename__ = "dispatch_outcome_tallies"
+    __table_args__ = (Index("ix_dispatch_outcome_tallies_batch", "order_id", "batch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(36))
+    batch: Mapped[int] = mapped_column(Integer)
+    control: Mapped[bool] = mapped_column(Boolean)  # control numbers (negative prospect ids)
+    calendar: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(12))
+    error: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    submitted_bin: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    final_bin: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    n: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(Integer)  # of those submitted
+    first_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # submissions
+    last_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_final_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # receipts
+
+
+class PeopleTally(Base):
+    """How many of an order's own recipients share a calendar, department and sex: written
+    once when the ledger is planned (these never change), for the report's breakdowns."""
+
+    __tablename__ = "dispatch_people_tallies"
+    __table_args__ = (Index("ix_dispatch_people_tallies_order", "order_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(36))
+    calendar: Mapped[str] = mapped_column(String(24))
+    department: Mapped[str] = mapped_column(String(3))
+    sex: Mapped[str] = mapped_column(String(1))
+    n: Mapped[int] = mapped_column(Integer)

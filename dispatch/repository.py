@@ -7,11 +7,32 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    bindparam,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatch.models import Batch, CarrierStatus, EarlyReceipt, MessagePart, Recipient
+from dispatch.models import (
+    Batch,
+    CarrierStatus,
+    EarlyReceipt,
+    MessagePart,
+    OutcomeTally,
+    PeopleTally,
+    Recipient,
+)
 from dispatch.states import BatchStatus, CarrierState, RecipientStatus
 from sales.orders.models import Order, OrderEvent
 from sales.orders.states import OrderStatus
@@ -21,6 +42,23 @@ R, B = RecipientStatus, BatchStatus
 # The tables themselves, for Core statements (executemany without the ORM's per-row work).
 RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
+THOUSAND: Any = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
+TALLY_BIN_MS = 300_000  # five minutes: every bucket width of the report is a multiple
+
+
+def epoch_ms(column: Any, dialect: str) -> Any:
+    """A timestamp column as milliseconds since 1970, computed by the database: the report's
+    ledger read and the tallies convert alike, so that both give the same instants. SQLite
+    turns its text into rounded milliseconds; PostgreSQL's are truncated, as the report's
+    conversion of its timestamps is."""
+    if dialect == "sqlite":
+        # julianday is SQLite's own milliseconds over a day (unixepoch's 'subsec' needs
+        # SQLite 3.42, newer than some Pythons bundle): within 1e-4 ms of them, rounded.
+        days = func.julianday(column) - literal_column("2440587.5")
+        ms = func.round(days * literal_column("86400000"))
+    else:
+        ms = func.floor(extract("epoch", column) * THOUSAND)
+    return cast(ms, BigInteger)
 
 
 class Claimed(NamedTuple):
@@ -34,6 +72,7 @@ class Claimed(NamedTuple):
     department: str
     stop_token: str | None
     status: RecipientStatus
+    batch: int
 
 
 class BatchState(NamedTuple):
@@ -173,6 +212,7 @@ class LedgerRepository:
                 Recipient.department,
                 Recipient.stop_token,
                 Recipient.status,
+                Recipient.batch,
             )
             .execution_options(synchronize_session=False)
         )
@@ -221,15 +261,23 @@ class LedgerRepository:
 
     def receipt_targets(
         self, message_ids: Sequence[str]
-    ) -> dict[str, tuple[int, str, datetime | None]]:
-        """message id -> (ledger id, status, submitted at) of the recipients that have these
-        message ids."""
+    ) -> dict[str, tuple[int, str, datetime | None, tuple[str, int]]]:
+        """message id -> (ledger id, status, submitted at, (order id, batch)) of the recipients
+        that have these message ids."""
         if not message_ids:
             return {}
         q = select(
-            Recipient.message_id, Recipient.id, Recipient.status, Recipient.submitted_at
+            Recipient.message_id,
+            Recipient.id,
+            Recipient.status,
+            Recipient.submitted_at,
+            Recipient.order_id,
+            Recipient.batch,
         ).where(Recipient.message_id.in_(message_ids))
-        return {str(m): (int(i), str(s), t) for m, i, s, t in self.session.execute(q)}
+        return {
+            str(m): (int(i), str(s), t, (str(o), int(b)))
+            for m, i, s, t, o, b in self.session.execute(q)
+        }
 
     def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> None:
         """(id, final status, error) from delivery receipts, for rows still `submitted`."""
@@ -345,6 +393,135 @@ class LedgerRepository:
     def has_ledger(self, order_id: str) -> bool:
         q = select(func.count()).where(Batch.order_id == order_id)
         return bool(self.session.scalar(q))
+
+
+class TallyRepository:
+    """The ledger folded for the send report (dispatch.models.OutcomeTally, PeopleTally),
+    written in the transaction that writes the ledger rows they count."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def plan(self, order_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """The tallies of a ledger just planned (every recipient pending), from its rows."""
+        people: dict[tuple[str, str, str], int] = {}
+        pending: dict[tuple[int, bool, str], int] = {}
+        for r in rows:
+            control = int(r["prospect_id"]) < 0
+            key = (int(r["batch"]), control, str(r["calendar"]))
+            pending[key] = pending.get(key, 0) + 1
+            if not control:
+                who = (str(r["calendar"]), str(r["department"]), str(r["sex"]))
+                people[who] = people.get(who, 0) + 1
+        if people:
+            self.session.execute(
+                insert(PeopleTally),
+                [
+                    {"order_id": order_id, "calendar": c, "department": d, "sex": x, "n": n}
+                    for (c, d, x), n in people.items()
+                ],
+            )
+        if pending:
+            self.session.execute(
+                insert(OutcomeTally),
+                [
+                    {
+                        "order_id": order_id,
+                        "batch": b,
+                        "control": control,
+                        "calendar": c,
+                        "status": R.pending.value,
+                        "n": n,
+                        "parts": 0,
+                    }
+                    for (b, control, c), n in pending.items()
+                ],
+            )
+
+    def rebuild(self, order_id: str) -> None:
+        """The order's tallies folded again from its whole ledger: for an order planned
+        before they were kept, or a ledger written by other means (benchmarks)."""
+        for table in (PeopleTally, OutcomeTally):
+            self.session.execute(delete(table).where(table.order_id == order_id))
+        keys = [Recipient.order_id, Recipient.calendar, Recipient.department, Recipient.sex]
+        people = (
+            select(*keys, func.count())
+            .where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
+            .group_by(*keys)
+        )
+        columns = ["order_id", "calendar", "department", "sex", "n"]
+        self.session.execute(insert(PeopleTally).from_select(columns, people))
+        batches = sorted(
+            self.session.scalars(
+                select(Recipient.batch).where(Recipient.order_id == order_id).distinct()
+            )
+        )
+        for start in range(0, len(batches), 500):
+            chunk = batches[start : start + 500]
+            self.session.execute(self._fold(order_id, chunk))
+
+    def refresh(self, batches: Iterable[tuple[str, int]]) -> None:
+        """The tallies of these (order id, batch) folded again from their ledger rows: a
+        thousand rows each, read through the (order, batch, status) index. Each batch's row
+        is locked first (in order, so two refreshes never deadlock): on PostgreSQL two
+        transactions refreshing one batch at once would otherwise both insert its tallies."""
+        per_order: dict[str, set[int]] = {}
+        for order_id, number in batches:
+            per_order.setdefault(order_id, set()).add(number)
+        for order_id in sorted(per_order):
+            numbers = sorted(per_order[order_id])
+            self.session.execute(
+                select(Batch.id)
+                .where(Batch.order_id == order_id, Batch.number.in_(numbers))
+                .order_by(Batch.number)
+                .with_for_update()
+            ).all()
+            self.session.execute(
+                delete(OutcomeTally).where(
+                    OutcomeTally.order_id == order_id, OutcomeTally.batch.in_(numbers)
+                )
+            )
+            self.session.execute(self._fold(order_id, numbers))
+
+    def _fold(self, order_id: str, numbers: Sequence[int]) -> Any:
+        """INSERT ... SELECT of the tallies of these batches (constants inlined, so that
+        PostgreSQL sees the grouped expressions equal in SELECT and GROUP BY)."""
+        dialect = self.session.get_bind().dialect.name
+        sub = epoch_ms(Recipient.submitted_at, dialect)
+        fin = epoch_ms(Recipient.final_at, dialect)
+        width: Any = literal_column(str(TALLY_BIN_MS))
+        keys = [
+            Recipient.order_id,
+            Recipient.batch,
+            Recipient.prospect_id < literal_column("0"),
+            Recipient.calendar,
+            case(
+                (Recipient.status == literal_column("'submitting'"), literal_column("'pending'")),
+                else_=Recipient.status,
+            ),
+            Recipient.error,
+            sub.op("/")(width),  # integer division on both backends
+            fin.op("/")(width),
+        ]
+        submitted_parts = case((Recipient.submitted_at.is_not(None), Recipient.parts), else_=0)
+        q = (
+            select(
+                *keys,
+                func.count(),
+                func.coalesce(func.sum(submitted_parts), 0),
+                func.min(sub),
+                func.max(sub),
+                func.max(fin),
+            )
+            .where(Recipient.order_id == order_id, Recipient.batch.in_(numbers))
+            .group_by(*keys)
+        )
+        t = OutcomeTally
+        columns = [
+            t.order_id, t.batch, t.control, t.calendar, t.status, t.error,
+            t.submitted_bin, t.final_bin, t.n, t.parts, t.first_ms, t.last_ms, t.last_final_ms,
+        ]  # fmt: skip
+        return insert(OutcomeTally).from_select([c.key for c in columns], q)
 
 
 class DispatchOrderRepository:

@@ -1,6 +1,13 @@
 """Every table of the service database, so that Alembic and tests see the whole schema."""
 
-from dispatch.models import Batch, CarrierStatus, EarlyReceipt, Recipient
+from dispatch.models import (
+    Batch,
+    CarrierStatus,
+    EarlyReceipt,
+    OutcomeTally,
+    PeopleTally,
+    Recipient,
+)
 from kit.locks import Counter
 from sales.accounts.models import (
     ApiKey,
@@ -30,6 +37,8 @@ __all__ = [
     "IdempotencyKey",
     "Invoice",
     "Order",
+    "OutcomeTally",
+    "PeopleTally",
     "OrderEvent",
     "Organisation",
     "Payment",

@@ -19,6 +19,7 @@ building it again gives the same report.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -234,6 +235,15 @@ def _counts_per_bucket(
     return {int(b): int(n) for b, n in submitted}, {int(f): int(n) for f, n in receipts}
 
 
+def bucketing(first: datetime, end: datetime) -> tuple[datetime, int, int]:
+    """The series' start, bucket width (seconds) and number of buckets: the whole send, from
+    the first submission to `end` (the last event), fits in at most MAX_BUCKETS."""
+    span = (end - first).total_seconds() + 1
+    width = next((w for w in BUCKETS if span / w <= MAX_BUCKETS), BUCKETS[-1])
+    start = datetime.fromtimestamp(int(first.timestamp()) // width * width, UTC)
+    return start, width, int((end - start).total_seconds() // width) + 1
+
+
 def histogram(
     ledger: pl.DataFrame, first: datetime | None, end: datetime | None, until: datetime
 ) -> Histogram | None:
@@ -241,10 +251,7 @@ def histogram(
     in at most MAX_BUCKETS of them (from the first submission to `end`, the last event)."""
     if first is None or end is None:
         return None
-    span = (end - first).total_seconds() + 1
-    width = next((w for w in BUCKETS if span / w <= MAX_BUCKETS), BUCKETS[-1])
-    start = datetime.fromtimestamp(int(first.timestamp()) // width * width, UTC)
-    n = int((end - start).total_seconds() // width) + 1
+    start, width, n = bucketing(first, end)
     sub, rec = _counts_per_bucket(ledger, start, width, until)
     return Histogram(
         start, width, [sub.get(i, 0) for i in range(n)], [rec.get(i, 0) for i in range(n)]
@@ -301,17 +308,20 @@ def _tallies(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[Tall
     return [Tally(v, label, counts.get(v, 0)) for v, label in labels]
 
 
-def breakdowns(ledger: pl.DataFrame, rows: list[SummaryRow], on: date) -> dict[str, list[Tally]]:
-    """The recipients per region, age band (on `on`) and sex."""
+def breakdowns(
+    people: Iterable[tuple[str, str, int]], prospect_ids: np.ndarray, on: date
+) -> dict[str, list[Tally]]:
+    """The recipients per region, age band (on `on`) and sex, from (department, sex, how
+    many) and their prospect ids."""
     dims = dimension_values()
     region_of = region_of_department()
     regions: dict[str, int] = {}
     sexes: dict[str, int] = {}
-    for row in rows:
-        r = region_of.get(row.department, "unknown")
-        regions[r] = regions.get(r, 0) + row.n
-        sexes[row.sex or "unknown"] = sexes.get(row.sex or "unknown", 0) + row.n
-    ages = _ages(ledger["prospect_id"].to_numpy(), on)
+    for department, sex, n in people:
+        r = region_of.get(department, "unknown")
+        regions[r] = regions.get(r, 0) + n
+        sexes[sex or "unknown"] = sexes.get(sex or "unknown", 0) + n
+    ages = _ages(prospect_ids, on)
     return {
         "region": _tallies(regions, dims["region"]),
         "age_band": _tallies(ages, [*dims["age_band"], ("unknown", "Unknown")]),
@@ -433,7 +443,11 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
         rows=rows,
         opt_outs=_opt_outs(repo, mine, first, until),
         histogram=histogram(mine, first, end, until),
-        breakdowns=breakdowns(mine, rows, reference_day),
+        breakdowns=breakdowns(
+            [(r.department, r.sex, r.n) for r in rows],
+            mine["prospect_id"].to_numpy(),
+            reference_day,
+        ),
         possible=possible(Criteria.model_validate(quote_of(session, order).criteria)),
         controls=_controls(ledger.filter(pl.col("prospect_id") < 0), cutoff),
         billed=billed(session, order),

@@ -1,6 +1,7 @@
 """The send report of an order, in three steps with one job each:
 
-- aggregate: the order's ledger read once, with the opt-outs, the base's birth dates and the
+- aggregate: the order's tallies (reports/tallies.py), or when they cannot tell its ledger read
+  once, with the opt-outs, the base's birth dates and the
   invoices, into exact counts, series and breakdowns (reports/aggregate.py);
 - protect: what a customer may see of those counts, small cells hidden with complementary
   suppression (reports/protect.py);
@@ -17,7 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from kit.settings import get_settings
-from reports import schemas
+from reports import schemas, tallies
 from reports.aggregate import SummaryRow, aggregate, final_at
 from reports.assemble import calendar_label, report
 from reports.assemble import timeline as _timeline
@@ -28,8 +29,13 @@ from sales.orders.models import Order
 __all__ = ["SummaryRow", "_timeline", "build", "calendar_label", "final_at"]
 
 
-def build(session: Session, order: Order, now: datetime) -> schemas.Report:
-    """The report of an order whose sending has started (the caller checks that)."""
+def build(
+    session: Session, order: Order, now: datetime, from_ledger: bool = False
+) -> schemas.Report:
+    """The report of an order whose sending has started (the caller checks that): from its
+    tallies when they can tell, else (or with `from_ledger`) from its ledger."""
     k = get_settings().privacy.min_segment_size
-    data = aggregate(session, order, now)
+    data = None if from_ledger else tallies.aggregate(session, order, now)
+    if data is None:
+        data = aggregate(session, order, now)
     return report(session, order, now, data, protect(data, k), k)

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import pyarrow as pa
-from sqlalchemy import BigInteger, case, cast, func, literal_column, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL
@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from dispatch.models import Recipient
+from dispatch.models import OutcomeTally, PeopleTally, Recipient
+from dispatch.repository import epoch_ms
 from sales.orders.models import Order
 from segmentation.models import Suppression
 
@@ -44,6 +45,22 @@ LEDGER = {
     "prospect_id": pl.Int64,
     "phone_hmac": pl.Binary,
 }
+
+
+class Cell(NamedTuple):
+    """The order's outcome tallies summed over its batches (dispatch.models.OutcomeTally)."""
+
+    control: bool
+    calendar: str
+    status: str
+    error: str | None
+    submitted_bin: int | None
+    final_bin: int | None
+    n: int
+    parts: int
+    first_ms: int | None
+    last_ms: int | None
+    last_final_ms: int | None
 
 
 def _aware(value: datetime | str | None) -> datetime | None:
@@ -135,10 +152,7 @@ class ReportRepository:
         times: list[Any] = [Recipient.submitted_at, Recipient.final_at]
         hmac: Any = Recipient.phone_hmac
         if on_sqlite:
-            times = [
-                cast(func.round(func.unixepoch(t, literal_column("'subsec'")) * 1000), BigInteger)
-                for t in times
-            ]
+            times = [epoch_ms(t, "sqlite") for t in times]  # as the tallies read them
         else:
             stopped = select(Suppression.phone_hmac).where(
                 Suppression.created_at >= stops_since, Suppression.reason.in_(STOP_KINDS)
@@ -191,3 +205,71 @@ class ReportRepository:
     def orders_with_status(self, status: str) -> list[str]:
         q = select(Order.id).where(Order.status == status).order_by(Order.send_at)
         return list(self.session.scalars(q))
+
+    def tallied(self, order_id: str) -> bool:
+        """Has the order tallies (planned since they are kept)?"""
+        q = select(PeopleTally.id).where(PeopleTally.order_id == order_id).limit(1)
+        return self.session.scalar(q) is not None
+
+    def cells(self, order_id: str) -> list[Cell]:
+        """The order's outcome tallies, summed over its batches: a few hundred rows."""
+        t = OutcomeTally
+        keys = [t.control, t.calendar, t.status, t.error, t.submitted_bin, t.final_bin]
+        q = (
+            select(
+                *keys,
+                func.sum(t.n),
+                func.sum(t.parts),
+                func.min(t.first_ms),
+                func.max(t.last_ms),
+                func.max(t.last_final_ms),
+            )
+            .where(t.order_id == order_id)
+            .group_by(*keys)
+        )
+        rows: Any = self.session.execute(q)  # mixed column types
+        return [
+            Cell(bool(c), str(cal), str(st), e, b, f, int(n), int(p), first, last, fin)
+            for c, cal, st, e, b, f, n, p, first, last, fin in rows
+        ]
+
+    def people(self, order_id: str) -> list[tuple[str, str, int]]:
+        """(department, sex, recipients) of the order's own recipients."""
+        q = select(PeopleTally.department, PeopleTally.sex, PeopleTally.n).where(
+            PeopleTally.order_id == order_id
+        )
+        return [(str(d), str(x), int(n)) for d, x, n in self.session.execute(q)]
+
+    def prospect_ids(self, order_id: str) -> pl.Series:
+        """The order's own recipients' prospect ids (read from the (order, prospect) index
+        alone), for the birth dates of the base."""
+        q = select(Recipient.prospect_id).where(
+            Recipient.order_id == order_id, Recipient.prospect_id >= 0
+        )
+        return self._read(q).to_series().cast(pl.Int64).rename("prospect_id")
+
+    def sent_among(
+        self, order_id: str, macs: Sequence[bytes], hidden: Sequence[str]
+    ) -> list[bytes]:
+        """The phone HMACs, among `macs`, of the order's own recipients who were sent the
+        message, outside the `hidden` calendars (once per recipient). The control numbers are
+        left out here, not in the WHERE clause (see `last_submission`)."""
+        found: list[bytes] = []
+        for start in range(0, len(macs), 5000):  # under every backend's placeholder limit
+            q = select(Recipient.phone_hmac, Recipient.prospect_id).where(
+                Recipient.order_id == order_id,
+                Recipient.submitted_at.is_not(None),
+                Recipient.phone_hmac.in_(macs[start : start + 5000]),
+            )
+            if hidden:
+                q = q.where(Recipient.calendar.not_in(hidden))
+            found += [bytes(m) for m, p in self._read(q).iter_rows() if p >= 0]
+        return found
+
+    def _read(self, q: ClauseElement) -> pl.DataFrame:
+        """One statement's rows as a frame, through ADBC (a million rows scanned, a few
+        returned: ADBC's SQLite is newer and faster at it than the one Python bundles)."""
+        url = self.session.get_bind().engine.url
+        if self.session.get_bind().dialect.name == "sqlite":
+            return pl.DataFrame(_sqlite_read(url, q))
+        return pl.DataFrame(_postgresql_read(url, [q]))

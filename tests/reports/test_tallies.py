@@ -1,0 +1,99 @@
+"""The report from the order's tallies is the report from its ledger, field for field: at
+every moment of a sent order's life (in progress, final, and at an instant the tallies cannot
+place, where the ledger answers), with its failures, expiries, receipts still awaited, STOP
+replies and links and control numbers; and the tallies kept as the order was sent are the
+ledger folded again from scratch (no recording point forgot them)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from dispatch.models import OutcomeTally
+from dispatch.repository import LedgerRepository, TallyRepository
+from kit.db import unit_of_work
+from kit.settings import get_settings
+from reports import build, tallies
+from reports.repository import ReportRepository
+from sales.orders.models import Order
+from tests.factories import SentOrder
+
+
+def _both(
+    order_id: str, now: datetime
+) -> tuple[dict[str, object], dict[str, object], set[str] | None]:
+    """The report at `now` from the tallies (when they tell) and from the ledger, and the
+    statuses the tallies told of (None when they could not tell)."""
+    with unit_of_work() as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        told = tallies.aggregate(session, order, now)
+        fast = build.build(session, order, now).model_dump()
+        slow = build.build(session, order, now, from_ledger=True).model_dump()
+    return fast, slow, None if told is None else {r.status for r in told.rows}
+
+
+def _instants(sent: SentOrder) -> dict[str, datetime]:
+    window = timedelta(hours=get_settings().dispatch.receipt_window_hours)
+    return {
+        "in progress, every receipt and STOP in": sent.last_submission + timedelta(hours=2),
+        "final": sent.last_submission + window + timedelta(days=1),
+    }
+
+
+@pytest.mark.parametrize("moment", ["in progress, every receipt and STOP in", "final"])
+def test_the_report_from_tallies_is_the_report_from_the_ledger(
+    sent_order: SentOrder, moment: str
+) -> None:
+    fast, slow, statuses = _both(sent_order.id, _instants(sent_order)[moment])
+    assert statuses is not None, "the tallies should tell this report"
+    assert fast == slow
+    # The mix the comparison covers: it would be a weak test on a dull order.
+    assert statuses >= {"delivered", "failed", "expired", "submitted"}
+    opt_outs = fast["opt_outs"]
+    assert isinstance(opt_outs, dict)
+    assert opt_outs["stop_replies"]
+    assert opt_outs["stop_links"]
+
+
+def test_a_report_at_an_instant_the_bins_cannot_place_reads_the_ledger(
+    sent_order: SentOrder,
+) -> None:
+    # Between two chunks: receipts and submissions come after this instant.
+    fast, slow, statuses = _both(sent_order.id, sent_order.started + timedelta(minutes=15))
+    assert statuses is None
+    assert fast == slow
+
+
+def test_the_tallies_kept_while_sending_are_the_ledger_folded_again(
+    sent_order: SentOrder,
+) -> None:
+    def cells() -> list[tuple[object, ...]]:
+        with unit_of_work() as session:
+            rows = session.scalars(
+                select(OutcomeTally).where(OutcomeTally.order_id == sent_order.id)
+            ).all()
+            return sorted(
+                (
+                    t.batch, t.control, t.calendar, t.status, t.error or "",
+                    t.submitted_bin or -1, t.final_bin or -1, t.n, t.parts,
+                    t.first_ms or 0, t.last_ms or 0, t.last_final_ms or 0,
+                )
+                for t in rows
+            )  # fmt: skip
+
+    def people() -> list[tuple[str, str, int]]:
+        with unit_of_work() as session:
+            return sorted(ReportRepository(session).people(sent_order.id))
+
+    kept, planned = cells(), people()
+    with unit_of_work() as session:
+        TallyRepository(session).rebuild(sent_order.id)
+    assert kept
+    assert kept == cells()
+    with unit_of_work() as session:
+        recipients = sum(LedgerRepository(session).counts(sent_order.id).values())
+    assert sum(n for _, _, n in planned) == recipients
+    assert planned == people()
