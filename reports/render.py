@@ -27,7 +27,6 @@ from markupsafe import Markup
 
 from kit.clock import PARIS
 from kit.settings import get_settings
-from reports import facturx
 from reports.exceptions import PdfUnavailable
 from reports.schemas import Report
 
@@ -233,6 +232,10 @@ def invoice_html(invoice: dict[str, Any]) -> str:
 def invoice_pdf(invoice: dict[str, Any]) -> bytes:
     """An invoice or credit note as a Factur-X PDF: PDF/A-3b with its CII XML embedded (see
     reports.facturx)."""
+    # Imported on first use: Factur-X brings pypdf and lxml (about 0.3 s of every API
+    # process's start otherwise).
+    from reports import facturx
+
     return facturx.embed(_layout(invoice_html(invoice), variant="pdf/a-3b"), invoice)
 
 
