@@ -38,7 +38,7 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _holder(session: SessionDep, x_rights_access: AccessHeader) -> bytes:
+def _holder(session: SessionDep, x_rights_access: AccessHeader = None) -> bytes:
     return service.holder(session, x_rights_access, clock.now())
 
 

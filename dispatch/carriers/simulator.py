@@ -50,6 +50,7 @@ class Simulator:
         """One-time codes as the person's phone would show them, for tests: the challenge
         reference and the text, never the number."""
         if messages:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log.parent / "codes.log", "a") as f:
                 f.write("".join(f"{-m.ref}\t{m.text}\n" for m in messages))
 
