@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.security import APIKeyHeader
 
 from kit import clock
 from kit import http_errors as errors
@@ -27,10 +28,14 @@ from subjects.schemas import (
 )
 
 router = APIRouter(prefix="/rights", tags=["rights"])
-AccessHeader = Annotated[
-    str | None,
-    Header(alias="X-Rights-Access", max_length=64, description="the access a verified code gave"),
-]
+# The person's own scheme in the document: the access a verified code gave (no API key).
+_access = APIKeyHeader(
+    name="X-Rights-Access",
+    scheme_name="RightsAccess",
+    description="The access `POST /v1/rights/codes/verify` answers, for 30 minutes",
+    auto_error=False,
+)
+AccessHeader = Annotated[str | None, Depends(_access)]
 RequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -38,8 +43,8 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _holder(session: SessionDep, x_rights_access: AccessHeader = None) -> bytes:
-    return service.holder(session, x_rights_access, clock.now())
+def _holder(session: SessionDep, access: AccessHeader) -> bytes:
+    return service.holder(session, (access or "")[:64], clock.now())
 
 
 HolderDep = Annotated[bytes, Depends(_holder)]
@@ -80,7 +85,6 @@ def verify_code(body: CodeCheck) -> Access:
 
 @router.get(
     "/record",
-    openapi_extra=PUBLIC,
     summary="What the broker holds about the number",
     responses=errors.responses(401),
 )
@@ -90,7 +94,6 @@ def get_record(session: SessionDep, mac: HolderDep) -> Record:
 
 @router.post(
     "/objection",
-    openapi_extra=PUBLIC,
     summary="Object: no more messages, final",
     responses=errors.responses(401),
 )
@@ -98,16 +101,13 @@ def object_to_prospecting(session: SessionDep, mac: HolderDep) -> RequestOut:
     return service.request_out(service.object_to_prospecting(session, mac, clock.now()))
 
 
-@router.post(
-    "/erasure", openapi_extra=PUBLIC, summary="Erase the record", responses=errors.responses(401)
-)
+@router.post("/erasure", summary="Erase the record", responses=errors.responses(401))
 def erase(session: SessionDep, mac: HolderDep) -> RequestOut:
     return service.request_out(service.erase(session, mac, clock.now()))
 
 
 @router.post(
     "/requests",
-    openapi_extra=PUBLIC,
     status_code=201,
     summary="A request for the broker's staff (rectification...)",
     responses=errors.responses(401, 415),
@@ -120,7 +120,7 @@ def ask_human(body: HumanRequest, session: SessionDep, mac: HolderDep) -> Reques
 @router.get(
     "/requests",
     summary="The staff queue of rights requests, nearest deadline first",
-    responses=errors.responses(403),
+    responses=errors.responses(401, 403),
 )
 def list_rights_requests(session: SessionDep, _: StaffDep) -> list[StaffRequest]:
     return service.queue(session, clock.now())
@@ -130,7 +130,7 @@ def list_rights_requests(session: SessionDep, _: StaffDep) -> list[StaffRequest]
     "/requests/written",
     status_code=201,
     summary="Enter a request received by post",
-    responses=errors.responses(403, 415),
+    responses=errors.responses(401, 403, 415),
 )
 def add_written_request(body: WrittenRequest, session: SessionDep, who: StaffDep) -> StaffRequest:
     at = body.received_at or clock.now()
@@ -143,7 +143,7 @@ def add_written_request(body: WrittenRequest, session: SessionDep, who: StaffDep
 @router.post(
     "/requests/{request_id}/answer",
     summary="Close a request with its answer",
-    responses=errors.responses(403, 404, 415),
+    responses=errors.responses(401, 403, 404, 415),
 )
 def answer_rights_request(
     request_id: RequestId, body: StaffAnswer, session: SessionDep, who: StaffDep

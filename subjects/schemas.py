@@ -12,7 +12,9 @@ from kit.text import SafeText
 
 
 class CodeAsk(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"number": "06 XX XX XX XX"}]}
+    )
     number: str = Field(min_length=6, max_length=24, description="a mobile number, any format")
 
 
@@ -25,7 +27,12 @@ class CodeAsked(BaseModel):
 
 
 class CodeCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"challenge": "q3Vb0xk2_Yf8mW1nR5tA9cLd4eHs7uJp", "code": "042917"}]
+        },
+    )
     challenge: str = Field(min_length=20, max_length=64)
     code: str = Field(pattern=r"^\d{6}$")
 
@@ -71,7 +78,12 @@ class Record(BaseModel):
 
 
 class HumanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"kind": "rectification", "message": "Ma catégorie est cadre."}]
+        },
+    )
     kind: Literal["rectification", "written"]
     message: SafeText = Field(min_length=1, max_length=2000)
 
@@ -83,13 +95,18 @@ class StaffRequest(RequestOut):
 
 
 class StaffAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"answer": "Corrigé le 12 mars."}]}
+    )
     answer: SafeText = Field(min_length=1, max_length=2000)
 
 
 class WrittenRequest(BaseModel):
     """A request received by post or e-mail, entered by staff."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message": "Courrier: demande d'accès reçue."}]},
+    )
     message: SafeText = Field(min_length=1, max_length=2000)
     received_at: datetime | None = None

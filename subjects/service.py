@@ -72,8 +72,8 @@ def number_hmac(number: str) -> bytes:
         if phonenumbers.number_type(phonenumbers.parse(e164)) in MOBILE:
             return hmac_number(keys.hmac_key(), e164)
     raise NotAMobileNumber(
-        "this is not a French mobile number: type it as 06 12 34 56 78 or with its country "
-        "code, +33 6 12 34 56 78 (overseas: +262, +590, +594, +596)"
+        "this is not a French mobile number: type its ten digits, 06 or 07 then eight more, "
+        "or with its country code, +33 then nine digits (overseas: +262, +590, +594, +596)"
     )
 
 
