@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader
 
 from kit import clock
 from kit import http_errors as errors
 from kit.db import unit_of_work
 from sales.accounts.deps import PUBLIC, SessionDep, StaffDep
-from subjects import service
+from subjects import records, service
 from subjects.exceptions import WrongCode
 from subjects.models import RequestKind
+from subjects.records import RentalLine
 from subjects.schemas import (
     Access,
     CodeAsk,
@@ -149,3 +151,17 @@ def answer_rights_request(
     request_id: RequestId, body: StaffAnswer, session: SessionDep, who: StaffDep
 ) -> StaffRequest:
     return service.answer(session, request_id, f"user {who.user_id}", body.answer, clock.now())
+
+
+@router.get(
+    "/rentals",
+    summary="Every rental of a period, for the records of processing (no personal data)",
+    responses=errors.responses(401, 403),
+)
+def list_rentals(
+    start: Annotated[datetime, Query(description="from this send time (included)")],
+    end: Annotated[datetime, Query(description="to this send time (excluded)")],
+    session: SessionDep,
+    _: StaffDep,
+) -> list[RentalLine]:
+    return records.rentals(session, start, end)

@@ -8,7 +8,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
 
@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from datasets import snapshot
 from datasets.cli import refresh_with_purge
@@ -26,6 +27,7 @@ from dispatch.models import Recipient
 from kit import clock, keys
 from kit.db import unit_of_work
 from kit.settings import Settings, get_settings
+from rental import cli
 from segmentation.repository import SuppressionRepository
 from subjects import flows, service
 from subjects.repository import RequestRepository
@@ -124,6 +126,21 @@ def test_a_recipient_sees_their_record_objects_and_asks_erasure(
     assert record["opted_out"] is True
     assert record["erasure"] == "pending"
     assert [r["kind"] for r in record["requests"]] == ["objection", "erasure"]
+    # The records of processing list the rental, with no personal data.
+    day = datetime.fromisoformat(order["send_at"]).date()
+    period = {"start": f"{day}T00:00:00Z", "end": f"{day + timedelta(days=1)}T00:00:00Z"}
+    assert app_client.get("/v1/rights/rentals", params=period).status_code == 401
+    listed = app_client.get("/v1/rights/rentals", params=period, headers=auth(org_keys["am"]))
+    [line] = [x for x in listed.json() if x["order_id"] == order["id"]]
+    assert (line["customer"], line["sender"], line["ordered"]) == ("Acme", order["sender"], 300)
+    assert 0 < line["sent"] <= 300
+    assert line["criteria"]["regions"] == ["11", "84"]
+    printed = CliRunner().invoke(
+        cli.app, ["rights", "rentals", "--start", f"{day}", "--end", f"{day + timedelta(days=1)}"]
+    )
+    assert printed.exit_code == 0, printed.output
+    assert order["id"] in printed.output
+    assert not app_client.canary.hits(printed.output)
     # Without the access, nothing.
     assert app_client.get("/v1/rights/record").status_code == 401
     assert (
