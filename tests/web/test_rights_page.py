@@ -1,0 +1,73 @@
+"""The public rights page: a person proves their number with the code the simulated carrier
+received, reads their record, objects and asks for a correction; in French, and in English;
+a form without its token is refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from kit import clock
+from kit.settings import get_settings
+from subjects import flows
+from tests.conftest import ScanningClient
+from tests.web.conftest import csrf_of
+
+Browser = Callable[..., ScanningClient]
+CODE = re.compile(r"\b(\d{6})\b")
+CHALLENGE = re.compile(r'name="challenge" value="([^"]+)"')
+
+
+def last_code() -> str:
+    text = (get_settings().home / "simulator" / "codes.log").read_text().splitlines()[-1]
+    found = CODE.search(text)
+    assert found is not None
+    return found[1]
+
+
+def test_a_person_reads_their_record_and_objects(visitor: Browser, base_numbers: list[str]) -> None:
+    browser = visitor()
+    page = browser.get("/droits")
+    assert page.status_code == 200
+    assert "Votre numéro de mobile" in page.text
+    asked = browser.post(
+        "/droits/code", data={"csrf_token": csrf_of(page.text), "number": base_numbers[6]}
+    )
+    assert asked.status_code == 200, asked.text
+    assert "Si ce numéro figure dans notre base" in asked.text
+    flows.send_codes(clock.now())
+    challenge = CHALLENGE.search(asked.text)
+    assert challenge is not None
+    wrong = browser.post(
+        "/droits/verification",
+        data={"csrf_token": csrf_of(asked.text), "challenge": challenge[1], "code": "00000x"},
+    )
+    assert wrong.status_code == 422
+    assert "Code incorrect" in wrong.text
+    right = browser.post(
+        "/droits/verification",
+        data={"csrf_token": csrf_of(wrong.text), "challenge": challenge[1], "code": last_code()},
+    )
+    assert right.status_code == 303
+    assert right.headers["location"] == "/droits/dossier"
+    record = browser.get("/droits/dossier")
+    assert "Référence de la preuve" in record.text
+    assert "PRF-" in record.text
+    done = browser.post("/droits/dossier/opposition", data={"csrf_token": csrf_of(record.text)})
+    assert done.headers["location"] == "/droits/dossier?fait=opposition"
+    after = browser.get(done.headers["location"])
+    assert "Ce choix est définitif" in after.text
+    assert 'data-testid="rights-opted-out"' in after.text
+    empty = browser.post("/droits/dossier/demande", data={"csrf_token": csrf_of(after.text)})
+    assert empty.status_code == 422
+    assert "Écrivez ce qu" in empty.text
+    english = browser.get("/droits/dossier", headers={"Accept-Language": "en"})
+    assert "What we hold about your number" in english.text
+    assert browser.post("/droits/fin").status_code == 303
+    assert browser.get("/droits/dossier").headers["location"] == "/droits"
+
+
+def test_a_form_without_its_token_is_refused(visitor: Browser, base_numbers: list[str]) -> None:
+    refused = visitor().post("/droits/code", data={"number": base_numbers[7]})
+    assert refused.status_code == 403
+    assert "Ce formulaire a expiré" in refused.text
