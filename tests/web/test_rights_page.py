@@ -8,10 +8,14 @@ import re
 from collections.abc import Callable
 
 from kit import clock
+from kit.db import unit_of_work
 from kit.settings import get_settings
-from subjects import flows
+from sales.accounts.models import Role
+from subjects import flows, service
+from subjects.models import RequestKind
+from subjects.repository import RequestRepository
 from tests.conftest import ScanningClient
-from tests.web.conftest import csrf_of
+from tests.web.conftest import add_user, csrf_of, sign_in
 
 Browser = Callable[..., ScanningClient]
 CODE = re.compile(r"\b(\d{6})\b")
@@ -71,3 +75,35 @@ def test_a_form_without_its_token_is_refused(visitor: Browser, base_numbers: lis
     refused = visitor().post("/droits/code", data={"number": base_numbers[7]})
     assert refused.status_code == 403
     assert "Ce formulaire a expiré" in refused.text
+
+
+def test_staff_see_a_request_with_its_deadline_and_close_it(
+    visitor: Browser, base_numbers: list[str]
+) -> None:
+    with unit_of_work() as session:
+        made = service.ask_human(
+            session,
+            service.number_hmac(base_numbers[8]),
+            RequestKind.rectification,
+            "Mon code postal a changé.",
+            clock.now(),
+        )
+        request_id = made.id
+    add_user("droits@courtier.test", get_settings().broker_organisation, Role.account_manager)
+    staff = sign_in(visitor(), "droits@courtier.test")
+    queue = staff.get("/app/gestion")
+    assert f"Demande n° {request_id}" in queue.text
+    assert "Mon code postal a changé." in queue.text
+    assert "30 jours restants" in queue.text or "29 jours restants" in queue.text
+    path = f"/app/gestion/droits/{request_id}/reponse"
+    empty = staff.post(path, data={"csrf_token": csrf_of(queue.text), "answer": " "})
+    assert empty.status_code == 422
+    assert "Écrivez la réponse faite à la personne." in empty.text
+    done = staff.post(path, data={"csrf_token": csrf_of(queue.text), "answer": "Corrigé."})
+    assert done.status_code == 303
+    after = staff.get(done.headers["location"])
+    assert "Réponse enregistrée" in after.text
+    assert f"Demande n° {request_id}" not in after.text
+    with unit_of_work() as session:
+        actions = [a.action for a in RequestRepository(session).actions(request_id)]
+    assert actions == ["received", "answered"]
