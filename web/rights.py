@@ -10,12 +10,16 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from datasets import reference
 from kit import clock
 from kit.db import unit_of_work
 from kit.errors import RentalError
+from segmentation import criteria
 from subjects import service
 from subjects.exceptions import AccessRequired, TooManyCodes
 from subjects.models import RequestKind
+from subjects.schemas import Record
+from web import i18n
 from web.i18n import N_, Words
 from web.i18n import gettext as _
 from web.security import CSRF_FIELD, clear_cookie, field, new_token, same_token, set_cookie
@@ -43,6 +47,40 @@ DONE = Words(
         ),
     }
 )
+
+
+# The record's attributes under the names of the criteria catalogue (the segment builder's).
+CRITERION = {"region": "regions", "department": "departments"}
+OWN_LABELS = {
+    "birth_date": N_("Date de naissance"),
+    "commune": N_("Commune (code INSEE)"),
+    "postcode": N_("Code postal"),
+    "region": N_("Région"),
+    "department": N_("Département"),
+}
+
+
+def readable(record: Record) -> tuple[list[tuple[str, str]], str]:
+    """The attributes as (label, value) in the reader's language, and the consent source's
+    label."""
+    suffix = "label_en" if i18n.current() == "en" else "label_fr"
+    entries = {c["key"]: c for c in criteria.catalogue()["criteria"]}
+    rows: list[tuple[str, str]] = []
+    for name, value in record.attributes.items():
+        entry = entries.get(CRITERION.get(name, name))
+        labels = {v["value"]: v[suffix] for v in (entry or {}).get("values", [])}
+        if isinstance(value, list):
+            shown = ", ".join(labels.get(v, v) for v in value) or "–"
+        elif isinstance(value, bool):
+            shown = _("oui") if value else _("non")
+        else:
+            shown = labels.get(str(value), str(value)) if value is not None else "–"
+        label = _(OWN_LABELS.get(name, name)) if name in OWN_LABELS or not entry else entry[suffix]
+        rows.append((label, shown))
+    sources = reference.consent_sources()
+    source = record.consent.source if record.consent else ""
+    found = sources.filter(sources["code"] == source)
+    return rows, (str(found[suffix][0]) if found.height else source)
 
 
 def _page(
@@ -133,7 +171,15 @@ def record_page(request: Request) -> Response:
             return RedirectResponse(PAGE, status_code=303)
         shown = service.record(session, mac, clock.now())
     done = DONE.get(request.query_params.get("fait", ""))
-    return _page(request, "rights_record.html", {"record": shown, "done": done, "errors": {}})
+    return _record_page(request, shown, done, {})
+
+
+def _record_page(
+    request: Request, shown: Record, done: str | None, errors: dict[str, str], status: int = 200
+) -> Response:
+    rows, source = readable(shown)
+    context = {"record": shown, "rows": rows, "source": source, "done": done, "errors": errors}
+    return _page(request, "rights_record.html", context, status)
 
 
 @router.post(RECORD + "/{action}")
@@ -155,12 +201,7 @@ def act(request: Request, action: str, fields: FormDep) -> Response:
         else:
             shown = service.record(session, mac, clock.now())
             errors = {"message": _("Écrivez ce qu'il faut corriger.")}
-            return _page(
-                request,
-                "rights_record.html",
-                {"record": shown, "done": None, "errors": errors},
-                422,
-            )
+            return _record_page(request, shown, None, errors, 422)
     return RedirectResponse(f"{RECORD}?fait={action}", status_code=303)
 
 

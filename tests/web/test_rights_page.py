@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
 
 from kit import clock
 from kit.db import unit_of_work
@@ -15,7 +18,7 @@ from subjects import flows, service
 from subjects.models import RequestKind
 from subjects.repository import RequestRepository
 from tests.conftest import ScanningClient
-from tests.web.conftest import add_user, csrf_of, sign_in
+from tests.web.conftest import accessible, add_user, csrf_of, sign_in
 
 Browser = Callable[..., ScanningClient]
 CODE = re.compile(r"\b(\d{6})\b")
@@ -107,3 +110,28 @@ def test_staff_see_a_request_with_its_deadline_and_close_it(
     with unit_of_work() as session:
         actions = [a.action for a in RequestRepository(session).actions(request_id)]
     assert actions == ["received", "answered"]
+
+
+def test_the_rights_pages_in_a_browser(
+    site: str, page: Page, tmp_path: Path, base_numbers: list[str]
+) -> None:
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    page.goto(site + "/droits")
+    accessible(page, site, "rights")
+    page.get_by_label("Votre numéro de mobile").fill(base_numbers[9])
+    page.get_by_test_id("rights-ask").click()
+    expect(page.get_by_test_id("rights-sent")).to_be_visible()
+    flows.send_codes(clock.now())
+    page.get_by_label("Code reçu par SMS").fill(last_code())
+    page.screenshot(path=tmp_path / "rights-code.png", full_page=True)
+    page.get_by_test_id("rights-verify").click()
+    expect(page).to_have_url(site + "/droits/dossier")
+    expect(page.get_by_test_id("rights-consent")).to_contain_text("PRF-")
+    accessible(page, site, "rights-record")
+    page.screenshot(path=tmp_path / "rights-record.png", full_page=True)
+    page.get_by_test_id("rights-erase").click()
+    expect(page.get_by_test_id("rights-done")).to_contain_text("prochaine mise à jour")
+    expect(page.get_by_test_id("rights-erasure")).to_be_visible()
+    page.screenshot(path=tmp_path / "rights-erased.png", full_page=True)
+    assert not refused
