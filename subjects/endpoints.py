@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -10,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from kit import clock
 from kit import http_errors as errors
+from kit.clock import Instant
 from kit.db import unit_of_work
 from sales.accounts.deps import PUBLIC, SessionDep, StaffDep
 from subjects import records, service
@@ -135,7 +135,7 @@ def list_rights_requests(session: SessionDep, _: StaffDep) -> list[StaffRequest]
     responses=errors.responses(401, 403, 415),
 )
 def add_written_request(body: WrittenRequest, session: SessionDep, who: StaffDep) -> StaffRequest:
-    at = body.received_at or clock.now()
+    at = min(body.received_at or clock.now(), clock.now())  # never received in the future
     made = service.ask_human(
         session, None, RequestKind.written, body.message, at, actor=f"user {who.user_id}"
     )
@@ -159,8 +159,8 @@ def answer_rights_request(
     responses=errors.responses(401, 403),
 )
 def list_rentals(
-    start: Annotated[datetime, Query(description="from this send time (included)")],
-    end: Annotated[datetime, Query(description="to this send time (excluded)")],
+    start: Annotated[Instant, Query(description="from this send time (included)")],
+    end: Annotated[Instant, Query(description="to this send time (excluded)")],
     session: SessionDep,
     _: StaffDep,
 ) -> list[RentalLine]:

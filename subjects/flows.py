@@ -1,7 +1,9 @@
 """The worker's side of a code request: look the number up in the base, and send a code only
 when it is there. Off the request path, so the asker learns nothing from the answer or its
 timing; one short transaction per challenge, so a carrier failure leaves it pending (retried
-at the next tick) and a code is sent at most once (compare-and-set pending -> sent)."""
+at the next tick) and two workers never both send it (compare-and-set pending -> sent). A
+worker killed between the hand-over and the commit leaves it pending: the next tick sends a
+new code (the first one no longer works); a second SMS is the lesser harm here."""
 
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def send_codes(now: datetime, carrier: Carrier | None = None, limit: int = 100) 
     settings = get_settings()
     carrier = carrier or carriers.current(settings.carriers, settings.home)
     with unit_of_work() as session:
-        ids = [c.id for c in repository.ChallengeRepository(session).claim_pending(limit)]
+        ids = repository.ChallengeRepository(session).pending_ids(limit)
     tally: dict[str, int] = {}
     for challenge_id in ids:
         try:

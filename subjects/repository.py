@@ -54,17 +54,16 @@ class ChallengeRepository:
     def by_access(self, access_hash: bytes) -> Challenge | None:
         return self.session.scalar(select(Challenge).where(Challenge.access_hash == access_hash))
 
-    def claim_pending(self, limit: int) -> list[Challenge]:
-        """Pending challenges, oldest first, locked against a second worker (SKIP LOCKED on
-        PostgreSQL; SQLite has one writer)."""
+    def pending_ids(self, limit: int) -> list[int]:
+        """Pending challenges, oldest first. Two workers may read the same ones: `settle`'s
+        compare-and-set lets one of them send the code."""
         q = (
-            select(Challenge)
+            select(Challenge.id)
             .where(Challenge.status == ChallengeStatus.pending)
             .order_by(Challenge.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        return list(self.session.scalars(q))
+        return [int(i) for i in self.session.scalars(q)]
 
     def settle(self, challenge_id: int, status: str, code_hash: bytes | None) -> bool:
         """Compare-and-set pending -> sent/absent: one code per challenge, whichever worker."""

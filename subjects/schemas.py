@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kit.clock import Instant
 from kit.text import SafeText
 
 
@@ -109,4 +110,4 @@ class WrittenRequest(BaseModel):
         json_schema_extra={"examples": [{"message": "Courrier: demande d'accès reçue."}]},
     )
     message: SafeText = Field(min_length=1, max_length=2000)
-    received_at: datetime | None = None
+    received_at: Instant | None = Field(default=None, description="when it arrived (default now)")
