@@ -13,9 +13,12 @@ import typer
 
 from datasets import snapshot
 from datasets.build import generate_snapshot
-from datasets.refresh import refresh_snapshot
+from datasets.erasures import ErasureRepository
+from datasets.generate import Progress
+from datasets.refresh import Purge, refresh_snapshot
 from kit import clock
 from kit.cli import friendly_errors
+from kit.db import unit_of_work
 from kit.settings import get_settings
 
 app = typer.Typer(help="The prospect base: generate, refresh, info.", no_args_is_help=True)
@@ -66,6 +69,24 @@ def generate(
     )
 
 
+def refresh_with_purge(
+    root: Path, churn: float, today: date, progress: Progress
+) -> snapshot.Snapshot:
+    """A refresh that applies retention and the erasures asked since the last one, then marks
+    those erasures done with the version written without them."""
+    years = get_settings().eligibility.inactivity_years
+    try:
+        cutoff = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        cutoff = today.replace(year=today.year - years, day=28)
+    with unit_of_work() as session:
+        erase = ErasureRepository(session).pending()
+    snap = refresh_snapshot(root, churn, today, progress, Purge(cutoff, erase))
+    with unit_of_work() as session:
+        ErasureRepository(session).done(erase, snap.version)
+    return snap
+
+
 @app.command()
 @friendly_errors
 def refresh(
@@ -76,8 +97,9 @@ def refresh(
         Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
     ] = None,
 ) -> None:
-    """Write the next version: new, removed and moved prospects, withdrawn consents."""
-    snap = refresh_snapshot(_root(out), churn, clock.today_paris(), TerminalProgress())
+    """Write the next version: new, removed and moved prospects, withdrawn consents; without
+    the prospects inactive for RENTAL_INACTIVITY_YEARS and those who asked for erasure."""
+    snap = refresh_with_purge(_root(out), churn, clock.today_paris(), TerminalProgress())
     typer.echo(
         json.dumps(
             {

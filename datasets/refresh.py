@@ -7,11 +7,14 @@ unique across the base. Deterministic for (seed of the base, new version number)
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets import reference, snapshot
@@ -71,8 +74,32 @@ def _moves(rng: np.random.Generator, df: pl.DataFrame, movers: np.ndarray) -> pl
     return pl.concat([df.filter(~pl.col("prospect_id").is_in(movers)), moved_new])
 
 
+@dataclass(frozen=True)
+class Purge:
+    """Who leaves the base at this refresh besides the churn: prospects with no interaction
+    since `inactive_before` (the CNIL's 3 years for prospecting), and those who asked for
+    erasure (their numbers' HMACs; their opt-out stays on the suppression list)."""
+
+    inactive_before: date
+    erase: Collection[bytes] = field(default_factory=frozenset)
+
+
+def _purged(df: pl.DataFrame, contacts: pa.Table, purge: Purge) -> tuple[np.ndarray, int, int]:
+    """(ids to drop, how many for retention, how many erased); someone both is counted once,
+    as erased."""
+    macs = pl.DataFrame(contacts.select(["prospect_id", "phone_hmac"]))
+    erased = macs.filter(
+        pl.col("phone_hmac").cast(pl.Binary).is_in(pl.Series(list(purge.erase), dtype=pl.Binary))
+    )["prospect_id"]
+    erased = erased.filter(erased.is_in(df["prospect_id"]))
+    stale = df.filter(
+        (pl.col("last_interaction") < purge.inactive_before) & ~pl.col("prospect_id").is_in(erased)
+    )["prospect_id"]
+    return np.concatenate([erased.to_numpy(), stale.to_numpy()]), stale.len(), erased.len()
+
+
 def refresh_snapshot(
-    root: Path, churn: float, as_of: date, progress: Progress = _noop
+    root: Path, churn: float, as_of: date, progress: Progress = _noop, purge: Purge | None = None
 ) -> snapshot.Snapshot:
     if not 0 <= churn <= 0.5:
         raise ValueError("--churn must be between 0 and 0.5")
@@ -109,6 +136,11 @@ def refresh_snapshot(
         .otherwise(pl.col("last_interaction"))
         .alias("last_interaction"),
     )
+    purged: dict[str, int] = {}
+    if purge is not None:  # after this refresh's interactions: a fresh one keeps a prospect
+        dropped, purged["retention_expired"], purged["erased"] = _purged(df, contacts, purge)
+        df = df.filter(~pl.col("prospect_id").is_in(dropped))
+        removed = np.concatenate([removed, dropped])
 
     progress("sampling new prospects", 0, n_added)
     # New people: ids and numbers continue the base's counters, so they can never collide
@@ -120,6 +152,13 @@ def refresh_snapshot(
     draft = Plan(prospect_ids(seed, first_id, n_added), drawn.commune, drawn.territory)
     new = attributes(draft, new_seed, as_of).select(df.columns).cast(df.schema)
     national, cc, number_counters = numbers(seed, draft.territory, counters["numbers"])
+    if purge is not None:  # newcomers whose last interaction is already too old stay out
+        fresh = new["last_interaction"] >= purge.inactive_before
+        purged["retention_expired"] += new.height - int(fresh.sum())
+        new = new.filter(fresh)
+        mask = np.isin(draft.ids, new["prospect_id"].to_numpy())
+        draft = Plan(draft.ids[mask], draft.commune[mask], draft.territory[mask])
+        national, cc = national[mask], cc[mask]
     merged = pl.concat([df, new]).sort(
         pl.col("department").cast(pl.String),
         pl.col("commune").cast(pl.String),
@@ -149,11 +188,12 @@ def refresh_snapshot(
                 counters={"prospect_id": first_id + n_added, "numbers": number_counters},
                 parent=cur.version,
                 changes={
-                    "added": n_added,
+                    "added": n_added,  # drawn; those already inactive count as expired
                     "removed": n_removed,
                     "moved": n_moved,
                     "consent_withdrawn": n_withdrawn,
                     "new_interactions": n_active,
+                    **purged,
                 },
             ),
         )

@@ -93,6 +93,22 @@ class EligibilitySettings(Group):
     pressure_min_gap_days: int = Field(default=7, ge=0)
 
 
+class RightsSettings(Group):
+    """The rights of the people in the base (subjects/): one-time codes and their limits."""
+
+    code_ttl_minutes: int = Field(default=10, ge=1, le=60, alias="rights_code_ttl_minutes")
+    code_attempts: int = Field(default=5, ge=1, le=10, alias="rights_code_attempts")
+    access_minutes: int = Field(default=30, ge=1, le=240, alias="rights_access_minutes")
+    # Codes asked per hour for one number, and from one address (429 + Retry-After beyond).
+    per_number_hourly: int = Field(default=3, ge=1, alias="rights_per_number_hourly")
+    per_address_hourly: int = Field(default=20, ge=1, alias="rights_per_address_hourly")
+    code_sender: str = Field(
+        default="Broker", pattern=r"^[A-Za-z0-9]{3,11}$", alias="rights_code_sender"
+    )
+    deadline_days: int = Field(default=30, ge=1, alias="rights_deadline_days")
+    reminder_days: int = Field(default=7, ge=1, alias="rights_reminder_days")
+
+
 class IdempotencySettings(Group):
     """Idempotency-Key (sales/idempotency): how long an answer is kept, how long a retry waits
     for the request it repeats before a 409, and after how long a request that holds its key
@@ -432,6 +448,7 @@ class Settings(BaseSettings):
 
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     eligibility: EligibilitySettings = Field(default_factory=EligibilitySettings)
+    rights: RightsSettings = Field(default_factory=RightsSettings)
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     messages: MessagesSettings = Field(default_factory=MessagesSettings)
     terms: TermsSettings = Field(default_factory=TermsSettings)

@@ -18,6 +18,7 @@ from sales.accounts.endpoints import router as organisations
 from sales.messages.endpoints import router as messages
 from sales.pricing.endpoints import router as pricing
 from sales.quotes.endpoints import router as quotes
+from subjects.endpoints import router as rights
 
 
 def operation_id(route: APIRoute) -> str:
@@ -41,6 +42,11 @@ TAGS: list[dict[str, Any]] = [
         "name": "carriers",
         "description": "Receipts and replies from the carriers, with their own secret; their "
         "state (account managers).",
+    },
+    {
+        "name": "rights",
+        "description": "A person's rights over their record (a one-time code by SMS, no key); "
+        "the staff queue of their requests (account managers).",
     },
     {"name": "health", "description": "Liveness and readiness, without a key."},
 ]
@@ -72,4 +78,5 @@ router.include_router(
     carriers,
     responses=errors.responses(401, 404, 422, 503, not_found="a carrier this service does not use"),
 )
+router.include_router(rights, responses=errors.responses(422, 503))
 router.include_router(health)  # no key: load balancers and probes ask

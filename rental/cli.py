@@ -21,6 +21,7 @@ from rental.migrations import upgrade
 from sales.accounts import service as accounts
 from sales.accounts.models import Role
 from sales.accounts.repository import AccountRepository
+from subjects.cli import app as rights_app
 
 app = typer.Typer(
     help="Prospect file rental for SMS marketing.",
@@ -34,6 +35,7 @@ carriers_app = typer.Typer(help="Carriers: webhook secrets and status.", no_args
 app.add_typer(carriers_app, name="carriers")
 audit_app = typer.Typer(help="The broker's audit of quotes.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(rights_app, name="rights")
 
 
 @accounts_app.command("add-organisation")

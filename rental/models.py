@@ -1,5 +1,6 @@
 """Every table of the service database, so that Alembic and tests see the whole schema."""
 
+from datasets.erasures import Erasure
 from dispatch.models import (
     Batch,
     CarrierStatus,
@@ -23,12 +24,17 @@ from sales.orders.models import Order, OrderEvent
 from sales.pricing.models import ContractGrid
 from sales.quotes.models import Quote, QuoteFlag
 from segmentation.models import ContactEvent, Reservation, Suppression
+from subjects.models import Challenge, RequestAction, SubjectRequest
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ApiKey",
     "Batch",
     "CarrierStatus",
+    "Challenge",
+    "Erasure",
+    "RequestAction",
+    "SubjectRequest",
     "AuditEvent",
     "ContactEvent",
     "ContractGrid",

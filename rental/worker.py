@@ -35,6 +35,7 @@ app = Celery(
         "sales.quotes.tasks",
         "sales.invoices.tasks",
         "webhooks.tasks",
+        "subjects.tasks",
     ],
 )
 
@@ -59,6 +60,8 @@ def configure() -> Celery:
             "quotes": {"task": "quotes.audit", "schedule": 15.0},
             "webhooks": {"task": "webhooks.deliver", "schedule": s.webhooks.sweep_seconds},
             "overdue": {"task": "invoices.overdue", "schedule": 300.0},
+            "rights": {"task": "rights.send_codes", "schedule": s.dispatch.tick_seconds},
+            "rights-remind": {"task": "rights.remind", "schedule": 3600.0},
         },
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
     )

@@ -50,6 +50,7 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
             "organisation_id": org_id,
             "carrier": "simulator",
             "webhook_id": hook.json()["id"],
+            "request_id": 1,  # a rights request: none yet, the route answers 404
         },
     }
 

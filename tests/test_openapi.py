@@ -122,14 +122,18 @@ def test_operations_have_readable_unique_ids(doc: dict[str, Any]) -> None:
 
 def test_every_operation_says_how_it_is_authenticated(doc: dict[str, Any]) -> None:
     """The API key is a bearer scheme on every operation; the carriers send their own secret;
-    the health checks take none, and say so."""
+    the health checks and the one-time codes of the rights pages take none, and say so."""
     schemes = doc["components"]["securitySchemes"]
     assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "http", "scheme": "bearer"}
     assert schemes["CarrierSecret"]["in"] == "header"
     for op in operations(doc):
         assert "security" in op.spec, str(op)
-        if op.path.startswith("/v1/health"):
+        if op.path.startswith(("/v1/health", "/v1/rights/codes")):
             assert op.spec["security"] == [], str(op)
+        elif op.path in ("/v1/rights/record", "/v1/rights/objection", "/v1/rights/erasure") or (
+            op.path == "/v1/rights/requests" and op.method == "post"
+        ):  # a person, with the access a verified code gave
+            assert op.spec["security"] == [{"RightsAccess": []}], str(op)
         elif op.path.startswith("/v1/carriers/{carrier}/"):
             assert op.spec["security"] == [{"CarrierSecret": []}], str(op)
         else:

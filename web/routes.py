@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from web import client, i18n, order, segment, signin, staff
+from web import client, i18n, order, rights, segment, signin, staff
 
 # Every page knows its reader's language before its code runs (web.i18n.gettext).
 router = APIRouter(include_in_schema=False, dependencies=[Depends(i18n.use_language)])
@@ -13,4 +13,5 @@ router.include_router(segment.router)
 router.include_router(staff.router)
 router.include_router(order.router)
 router.include_router(client.router)
+router.include_router(rights.router)
 router.include_router(i18n.router)

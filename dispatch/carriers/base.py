@@ -13,6 +13,9 @@ class Outgoing:
     sender: str
     text: str
     encoding: str  # GSM-7 or UCS-2
+    # "rental", or "code": a one-time code to a person proving their number (subjects/);
+    # its ref is then the challenge's id, negated (never a ledger row's).
+    kind: str = "rental"
 
 
 @dataclass(frozen=True)

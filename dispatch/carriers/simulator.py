@@ -46,6 +46,14 @@ class Simulator:
             f.write(lines)
             f.flush()
 
+    def _inbox(self, messages: list[Outgoing]) -> None:
+        """One-time codes as the person's phone would show them, for tests: the challenge
+        reference and the text, never the number."""
+        if messages:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log.parent / "codes.log", "a") as f:
+                f.write("".join(f"{-m.ref}\t{m.text}\n" for m in messages))
+
     def _uniform(self, what: str, number: str) -> float:
         digest = hashlib.sha256(f"{self.settings.seed}|{what}|{number}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
@@ -55,7 +63,10 @@ class Simulator:
         if down_until is not None and clock.now() < down_until:
             raise CarrierUnavailable("the simulated carrier is down")
         out, feedback = [], Feedback()
-        self._log(messages)
+        if messages and messages[0].kind == "code":  # codes go alone, never with a rental
+            self._inbox(messages)
+        else:
+            self._log(messages)
         for m in messages:
             message_id = (
                 "sim-" + hashlib.sha256(f"{self.settings.seed}|{m.ref}".encode()).hexdigest()[:20]

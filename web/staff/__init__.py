@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.staff import actions, audit, order, queue, settings, settings_actions
+from web.staff import actions, audit, order, queue, rights, settings, settings_actions
 
 router = APIRouter(include_in_schema=False)
 router.include_router(queue.router)
@@ -15,3 +15,4 @@ router.include_router(actions.router)
 router.include_router(audit.router)
 router.include_router(settings.router)
 router.include_router(settings_actions.router)
+router.include_router(rights.router)

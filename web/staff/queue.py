@@ -29,6 +29,7 @@ from sales.orders.lifecycle import REVISABLE
 from sales.orders.models import Order
 from sales.orders.schemas import OrderStaffOut
 from sales.orders.states import OrderStatus
+from subjects import service as subjects
 from web.i18n import N_, Words
 from web.i18n import gettext as _
 from web.staff.access import QUEUE, Problem, StaffUserDep, common
@@ -52,6 +53,7 @@ DONE = Words(
         "annulee": N_("Commande annulée."),
         "annulation-refusee": N_("Demande d'annulation refusée : la commande reste ferme."),
         "envoi": N_("Envoi immédiat demandé : les fenêtres légales d'envoi s'appliquent toujours."),
+        "droits": N_("Réponse enregistrée : la demande est close."),
     }
 )
 
@@ -166,11 +168,13 @@ def queue_page(
     with unit_of_work() as session:
         sections = _orders(session, who.principal)
         overdue = _overdue(session, who.principal)
+        rights = subjects.queue(session, clock.now(), status="open")
     done = request.query_params.get("fait", "")
     done_order = request.query_params.get("commande", "")
     context = common(who, "gestion") | {
         "sections": sections,
         "overdue": overdue,
+        "rights": rights,
         "problem": problem,
         "errors": problem.summary() if problem else {},
         "done": DONE.get(done, ""),

@@ -34,6 +34,14 @@ ORDER_STATUS = Words(
         "on_hold": N_("Suspendue"),
     }
 )
+RIGHTS_KIND = Words(
+    {
+        "rectification": N_("Rectification"),
+        "written": N_("Demande écrite"),
+        "objection": N_("Opposition"),
+        "erasure": N_("Effacement"),
+    }
+)
 CONTENT_STATUS = Words(
     {"pending": N_("À relire"), "approved": N_("Approuvé"), "rejected": N_("Refusé")}
 )
