@@ -217,7 +217,7 @@ def _memory(order_id: str, from_ledger: bool) -> dict[str, int]:
     done.set()
     sampler.join()
     with unit_of_work() as session:  # after the peak is taken
-        frame = ReportRepository(session).ledger(order_id, CREATED_AT)
+        frame = ReportRepository(session).ledger(order_id)
     return {
         "rss_before_mb": before // 2**20,
         "peak_rss_mb": peak // 2**20,
@@ -260,7 +260,7 @@ def run(rows: int) -> dict[str, Any]:
 
     def ledger_read() -> Any:
         with unit_of_work() as session:
-            return ReportRepository(session).ledger(order_id, CREATED_AT).height
+            return ReportRepository(session).ledger(order_id).height
 
     doc = report()
     if doc != report(from_ledger=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +18,19 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("55-64", 55, 64),
     ("65+", 65, 200),
 )
+
+
+def age_band(born: pl.Expr, on: date) -> pl.Expr:
+    """The AGE_BANDS label of a birth date on the day `on`; "unknown" for no birth date or an
+    age under the first band."""
+    before_birthday = (born.dt.month() > on.month) | (
+        (born.dt.month() == on.month) & (born.dt.day() > on.day)
+    )
+    age = pl.lit(on.year) - born.dt.year() - before_birthday.cast(pl.Int32)
+    band = pl.lit("unknown")
+    for label, lo, _ in AGE_BANDS:  # ascending: the last true bound wins
+        band = pl.when(age >= lo).then(pl.lit(label)).otherwise(band)
+    return pl.when(born.is_null()).then(pl.lit("unknown")).otherwise(band)
 
 
 def _read(name: str, codes: tuple[str, ...] = ()) -> pl.DataFrame:

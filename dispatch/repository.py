@@ -4,9 +4,10 @@ transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
+import polars as pl
 from sqlalchemy import (
     BigInteger,
     bindparam,
@@ -24,6 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from datasets import reference
+from datasets import snapshot as snap
+from datasets.snapshot import Snapshot
 from dispatch.models import (
     Batch,
     CarrierStatus,
@@ -34,6 +38,8 @@ from dispatch.models import (
     Recipient,
 )
 from dispatch.states import BatchStatus, CarrierState, RecipientStatus
+from kit.clock import PARIS as PARIS_ZONE
+from kit.settings import get_settings
 from sales.orders.models import Order, OrderEvent
 from sales.orders.states import OrderStatus
 
@@ -44,6 +50,15 @@ RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
 THOUSAND: Any = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
 TALLY_BIN_MS = 300_000  # five minutes: every bucket width of the report is a multiple
+# The planned ledger's columns the tallies count, and who the people tallies group by.
+_PLANNED = {
+    "prospect_id": pl.Int64,
+    "batch": pl.Int64,
+    "calendar": pl.String,
+    "department": pl.String,
+    "sex": pl.String,
+}
+_PEOPLE_KEYS = (Recipient.calendar, Recipient.department, Recipient.sex)
 
 
 def epoch_ms(column: Any, dialect: str) -> Any:
@@ -402,55 +417,71 @@ class TallyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def plan(self, order_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        """The tallies of a ledger just planned (every recipient pending), from its rows."""
-        people: dict[tuple[str, str, str], int] = {}
-        pending: dict[tuple[int, bool, str], int] = {}
-        for r in rows:
-            control = int(r["prospect_id"]) < 0
-            key = (int(r["batch"]), control, str(r["calendar"]))
-            pending[key] = pending.get(key, 0) + 1
-            if not control:
-                who = (str(r["calendar"]), str(r["department"]), str(r["sex"]))
-                people[who] = people.get(who, 0) + 1
-        if people:
-            self.session.execute(
-                insert(PeopleTally),
-                [
-                    {"order_id": order_id, "calendar": c, "department": d, "sex": x, "n": n}
-                    for (c, d, x), n in people.items()
-                ],
-            )
-        if pending:
+    def plan(
+        self, order_id: str, rows: Sequence[dict[str, Any]], base: Snapshot, at: datetime
+    ) -> None:
+        """The tallies of a ledger just planned (every recipient pending), from its rows; the
+        recipients' ages on the day of `at` (Paris: the send day) from `base`'s birth dates."""
+        frame = pl.DataFrame(
+            {key: [r[key] for r in rows] for key in _PLANNED},
+            schema=_PLANNED,
+        ).with_columns((pl.col("prospect_id") < 0).alias("control"))
+        own = frame.filter(~pl.col("control"))
+        self._add_people(order_id, own, base, at.astimezone(PARIS_ZONE).date())
+        pending = frame.group_by("batch", "control", "calendar").len("n")
+        if pending.height:
             self.session.execute(
                 insert(OutcomeTally),
                 [
-                    {
-                        "order_id": order_id,
-                        "batch": b,
-                        "control": control,
-                        "calendar": c,
-                        "status": R.pending.value,
-                        "n": n,
-                        "parts": 0,
-                    }
-                    for (b, control, c), n in pending.items()
+                    {"order_id": order_id, "status": R.pending.value, "parts": 0, **p}
+                    for p in pending.iter_rows(named=True)
                 ],
             )
 
-    def rebuild(self, order_id: str) -> None:
+    def _add_people(
+        self, order_id: str, own: pl.DataFrame, base: Snapshot | None, on: date | None
+    ) -> None:
+        """PeopleTally of the order's own recipients (prospect_id, calendar, department, sex),
+        by age band on `on` when a base is given (else without: the report joins the base)."""
+        keys = [pl.col("calendar"), pl.col("department"), pl.col("sex")]
+        if base is None or on is None:
+            people = own.group_by(keys).agg(pl.len().alias("n"))
+        else:
+            born = pl.scan_parquet(base.attributes).select(
+                pl.col("prospect_id").cast(pl.Int64), "birth_date"
+            )
+            people = (
+                own.lazy()
+                .join(born, on="prospect_id", how="left")
+                .group_by(*keys, reference.age_band(pl.col("birth_date"), on).alias("age_band"))
+                .agg(pl.len().alias("n"))
+                .with_columns(pl.lit(on).alias("ages_on"))
+                .collect()
+            )
+        if people.height:
+            self.session.execute(
+                insert(PeopleTally),
+                [{"order_id": order_id, **p} for p in people.iter_rows(named=True)],
+            )
+
+    def rebuild(self, order_id: str, at: datetime | None = None) -> None:
         """The order's tallies folded again from its whole ledger: for an order planned
-        before they were kept, or a ledger written by other means (benchmarks)."""
+        before they were kept, or a ledger written by other means (benchmarks). Ages are
+        taken on the day of `at`, else on the day they were tallied on, with the current
+        base's birth dates; an order tallied without them stays so (its report joins them)."""
+        on = at.astimezone(PARIS_ZONE).date() if at else self._ages_on(order_id)
         for table in (PeopleTally, OutcomeTally):
             self.session.execute(delete(table).where(table.order_id == order_id))
-        keys = [Recipient.order_id, Recipient.calendar, Recipient.department, Recipient.sex]
-        people = (
-            select(*keys, func.count())
-            .where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
-            .group_by(*keys)
+        own = select(Recipient.prospect_id, *_PEOPLE_KEYS).where(
+            Recipient.order_id == order_id, Recipient.prospect_id >= 0
         )
-        columns = ["order_id", "calendar", "department", "sex", "n"]
-        self.session.execute(insert(PeopleTally).from_select(columns, people))
+        frame = pl.DataFrame(
+            self.session.execute(own).all(),
+            schema={k: _PLANNED[k] for k in ("prospect_id", "calendar", "department", "sex")},
+            orient="row",
+        )
+        base = snap.current(get_settings().base_dir) if on else None
+        self._add_people(order_id, frame, base, on)
         batches = sorted(
             self.session.scalars(
                 select(Recipient.batch).where(Recipient.order_id == order_id).distinct()
@@ -459,6 +490,11 @@ class TallyRepository:
         for start in range(0, len(batches), 500):
             chunk = batches[start : start + 500]
             self.session.execute(self._fold(order_id, chunk))
+
+    def _ages_on(self, order_id: str) -> date | None:
+        """The day the order's ages were tallied on (None: tallied without ages, or never)."""
+        q = select(func.max(PeopleTally.ages_on)).where(PeopleTally.order_id == order_id)
+        return self.session.scalar(q)
 
     def refresh(self, batches: Iterable[tuple[str, int]]) -> None:
         """The tallies of these (order id, batch) folded again from their ledger rows: a

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -25,10 +26,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from dispatch.models import OutcomeTally, PeopleTally, Recipient
+from dispatch.models import Batch, OutcomeTally, PeopleTally, Recipient
 from dispatch.repository import epoch_ms
 from sales.orders.models import Order
-from segmentation.models import Suppression
+from segmentation.models import ContactEvent, Suppression
 
 STOP_KINDS = ("stop_reply", "stop_link")
 _EXPANDED = {"render_postcompile": True}  # IN lists as one placeholder per value
@@ -43,7 +44,6 @@ LEDGER = {
     "submitted_ms": pl.Int64,
     "final_ms": pl.Int64,
     "prospect_id": pl.Int64,
-    "phone_hmac": pl.Binary,
 }
 
 
@@ -138,26 +138,17 @@ class ReportRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def ledger(self, order_id: str, stops_since: datetime) -> pl.DataFrame:
+    def ledger(self, order_id: str) -> pl.DataFrame:
         """Every ledger row of the order, control numbers included (negative prospect ids),
         with the columns of LEDGER, read in one consistent snapshot.
 
         Each backend gets the select list it produces fastest; the frame is the same. SQLite
-        turns its timestamps (text) into milliseconds itself and hands every phone HMAC over
-        (cheap in process). PostgreSQL sends timestamps as they are (converted here) and only
-        the HMACs that opted out since `stops_since` (a column costs some 250 ms per million
-        rows on the wire), in two halves read at once: the caller joins the HMACs with the
-        opt-outs of its window, which starts later."""
+        turns its timestamps (text) into milliseconds itself; PostgreSQL sends them as they
+        are (converted here), in two halves read at once."""
         on_sqlite = self.session.get_bind().dialect.name == "sqlite"
         times: list[Any] = [Recipient.submitted_at, Recipient.final_at]
-        hmac: Any = Recipient.phone_hmac
         if on_sqlite:
             times = [epoch_ms(t, "sqlite") for t in times]  # as the tallies read them
-        else:
-            stopped = select(Suppression.phone_hmac).where(
-                Suppression.created_at >= stops_since, Suppression.reason.in_(STOP_KINDS)
-            )
-            hmac = case((Recipient.phone_hmac.in_(stopped), Recipient.phone_hmac))
         q = select(
             Recipient.calendar,
             Recipient.department,
@@ -168,7 +159,6 @@ class ReportRepository:
             times[0].label("submitted_ms"),
             times[1].label("final_ms"),
             Recipient.prospect_id,
-            hmac.label("phone_hmac"),
         ).where(Recipient.order_id == order_id)
         url = self.session.get_bind().engine.url
         if on_sqlite:
@@ -235,10 +225,23 @@ class ReportRepository:
 
     def people(self, order_id: str) -> list[tuple[str, str, int]]:
         """(department, sex, recipients) of the order's own recipients."""
-        q = select(PeopleTally.department, PeopleTally.sex, PeopleTally.n).where(
-            PeopleTally.order_id == order_id
+        t = PeopleTally
+        q = (
+            select(t.department, t.sex, func.sum(t.n))
+            .where(t.order_id == order_id)
+            .group_by(t.department, t.sex)
         )
         return [(str(d), str(x), int(n)) for d, x, n in self.session.execute(q)]
+
+    def ages(self, order_id: str) -> dict[str, int] | None:
+        """The order's own recipients per age band on the send day, as tallied at planning;
+        None when the order was tallied without them (planned before migration 0014)."""
+        t = PeopleTally
+        q = select(t.age_band, func.sum(t.n)).where(t.order_id == order_id).group_by(t.age_band)
+        rows = self.session.execute(q).all()
+        if not rows or any(band is None for band, _ in rows):
+            return None
+        return {str(band): int(n) for band, n in rows}
 
     def prospect_ids(self, order_id: str) -> pl.Series:
         """The order's own recipients' prospect ids (read from the (order, prospect) index
@@ -248,23 +251,37 @@ class ReportRepository:
         )
         return self._read(q).to_series().cast(pl.Int64).rename("prospect_id")
 
-    def sent_among(
-        self, order_id: str, macs: Sequence[bytes], hidden: Sequence[str]
+    def contacted_among(
+        self,
+        order_id: str,
+        macs: Sequence[bytes],
+        window: tuple[datetime, datetime],
+        hidden: Sequence[str],
     ) -> list[bytes]:
-        """The phone HMACs, among `macs`, of the order's own recipients who were sent the
-        message, outside the `hidden` calendars (once per recipient). The control numbers are
-        left out here, not in the WHERE clause (see `last_submission`)."""
+        """The phone HMACs, among `macs`, of the order's own recipients it contacted within
+        `window` (its contact history: a row per recipient the message was handed to, or
+        perhaps handed to), once per recipient, less those of the `hidden` calendars. A few
+        thousand lookups in the (sent_at, phone_hmac) index, instead of the order's ledger."""
+        h = ContactEvent
         found: list[bytes] = []
         for start in range(0, len(macs), 5000):  # under every backend's placeholder limit
-            q = select(Recipient.phone_hmac, Recipient.prospect_id).where(
-                Recipient.order_id == order_id,
-                Recipient.submitted_at.is_not(None),
-                Recipient.phone_hmac.in_(macs[start : start + 5000]),
+            q = select(h.phone_hmac).where(
+                h.sent_at >= window[0],
+                h.sent_at <= window[1],
+                h.phone_hmac.in_(macs[start : start + 5000]),
+                h.order_id == order_id,
             )
-            if hidden:
-                q = q.where(Recipient.calendar.not_in(hidden))
-            found += [bytes(m) for m, p in self._read(q).iter_rows() if p >= 0]
-        return found
+            found += [bytes(m) for m in self.session.scalars(q)]
+        if not hidden or not found:
+            return found
+        batches = select(Batch.number).where(Batch.order_id == order_id, Batch.calendar.in_(hidden))
+        q = select(Recipient.phone_hmac).where(
+            Recipient.order_id == order_id,
+            Recipient.batch.in_(batches),  # the (order, batch, status) index: small waves
+            Recipient.phone_hmac.in_(set(found)),
+        )
+        left = Counter(found) - Counter(bytes(m) for m in self.session.scalars(q))
+        return list(left.elements())
 
     def _read(self, q: ClauseElement) -> pl.DataFrame:
         """One statement's rows as a frame, through ADBC (a million rows scanned, a few
