@@ -275,8 +275,7 @@ def opt_outs(
     stops = repo.opt_outs(start, end)
     if stops.is_empty():
         return {}
-    macs = stops["phone_hmac"].unique().to_list()
-    contacted = repo.contacted_among(order_id, macs, (start, end), hidden)
+    contacted = repo.contacted_stops(order_id, start, end, hidden)
     sent = pl.DataFrame({"phone_hmac": contacted}, schema={"phone_hmac": pl.Binary})
     kinds = sent.join(stops, on="phone_hmac").group_by("reason").len()
     return {str(r): int(n) for r, n in kinds.iter_rows()}

@@ -251,37 +251,37 @@ class ReportRepository:
         )
         return self._read(q).to_series().cast(pl.Int64).rename("prospect_id")
 
-    def contacted_among(
-        self,
-        order_id: str,
-        macs: Sequence[bytes],
-        window: tuple[datetime, datetime],
-        hidden: Sequence[str],
+    def contacted_stops(
+        self, order_id: str, start: datetime, end: datetime, hidden: Sequence[str]
     ) -> list[bytes]:
-        """The phone HMACs, among `macs`, of the order's own recipients it contacted within
-        `window` (its contact history: a row per recipient the message was handed to, or
-        perhaps handed to), once per recipient, less those of the `hidden` calendars. A few
-        thousand lookups in the (sent_at, phone_hmac) index, instead of the order's ledger."""
+        """The phone HMACs that opted out between `start` and `end` (as `opt_outs`) and that
+        the order contacted within that time (its contact history: a row per recipient the
+        message was handed to, or perhaps handed to), once per recipient, less those of the
+        `hidden` calendars. One pass over the window's entries of the (sent_at, phone_hmac)
+        index (a million for a million recipients, no table row read), then the order of the
+        few found checked by primary key: an index led by the HMAC would make the lookup
+        cheaper, but would cost every send a random insert per message (docs/benchmarks.md)."""
         h = ContactEvent
-        found: list[bytes] = []
-        for start in range(0, len(macs), 5000):  # under every backend's placeholder limit
-            q = select(h.phone_hmac).where(
-                h.sent_at >= window[0],
-                h.sent_at <= window[1],
-                h.phone_hmac.in_(macs[start : start + 5000]),
-                h.order_id == order_id,
-            )
-            found += [bytes(m) for m in self.session.scalars(q)]
+        stopped = select(Suppression.phone_hmac).where(
+            Suppression.created_at >= start,
+            Suppression.created_at <= end,
+            Suppression.reason.in_(STOP_KINDS),
+        )
+        contacts = select(h.id).where(
+            h.sent_at >= start, h.sent_at <= end, h.phone_hmac.in_(stopped)
+        )
+        q = select(h.phone_hmac).where(h.id.in_(contacts), h.order_id == order_id)
+        found = [bytes(m) for m in self.session.scalars(q)]
         if not hidden or not found:
             return found
         batches = select(Batch.number).where(Batch.order_id == order_id, Batch.calendar.in_(hidden))
         q = select(Recipient.phone_hmac).where(
             Recipient.order_id == order_id,
             Recipient.batch.in_(batches),  # the (order, batch, status) index: small waves
-            Recipient.phone_hmac.in_(set(found)),
         )
-        left = Counter(found) - Counter(bytes(m) for m in self.session.scalars(q))
-        return list(left.elements())
+        stops = Counter(found)
+        hid = Counter(m for m in map(bytes, self.session.scalars(q)) if m in stops)
+        return list((stops - hid).elements())
 
     def _read(self, q: ClauseElement) -> pl.DataFrame:
         """One statement's rows as a frame, through ADBC (a million rows scanned, a few
