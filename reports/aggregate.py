@@ -35,6 +35,7 @@ from datasets.geography import PARIS
 from dispatch import waves, windows
 from dispatch.states import HANDED_OVER
 from dispatch.states import RecipientStatus as R
+from kit import clock
 from kit.settings import get_settings
 from reports.repository import ReportRepository
 from sales.invoices.models import InvoiceKind
@@ -261,24 +262,30 @@ def histogram(
 
 
 def opt_outs(
-    repo: ReportRepository,
-    order_id: str,
-    hidden: list[str],
-    start: datetime | None,
-    end: datetime,
+    session: Session, order: Order, hidden: list[str], start: datetime | None, end: datetime
 ) -> dict[str, int]:
     """STOP replies and STOP-link visits, per kind, made between `start` (the first
     submission) and `end` by the recipients the order contacted (its contact history: those
     handed the message, or perhaps handed it), outside the `hidden` waves."""
     if start is None:
         return {}
+    repo = ReportRepository(session)
     stops = repo.opt_outs(start, end)
     if stops.is_empty():
         return {}
-    contacted = repo.contacted_stops(order_id, start, end, hidden)
+    contacted = repo.contacted_stops(
+        order.id, (start, end), (start, _contacts_end(session, order, end)), hidden
+    )
     sent = pl.DataFrame({"phone_hmac": contacted}, schema={"phone_hmac": pl.Binary})
     kinds = sent.join(stops, on="phone_hmac").group_by("reason").len()
     return {str(r): int(n) for r, n in kinds.iter_rows()}
+
+
+def _contacts_end(session: Session, order: Order, end: datetime) -> datetime:
+    """No contact of the order is later than when it became sent (give or take the clocks'
+    skew between hosts): the contact history's other orders after that are not read."""
+    sent = [e.at for e in OrderRepository(session).events(order.id) if e.to_status == S.sent]
+    return min(end, sent[-1] + clock.SKEW) if sent else end
 
 
 def _ages(prospect_ids: np.ndarray, on: date) -> dict[str, int]:
@@ -448,7 +455,7 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
         first=first,
         last=last,
         rows=rows,
-        opt_outs=opt_outs(repo, order.id, hidden, first, until),
+        opt_outs=opt_outs(session, order, hidden, first, until),
         histogram=histogram(mine, first, end, until),
         breakdowns=breakdowns(
             [(r.department, r.sex, r.n) for r in rows],

@@ -252,25 +252,29 @@ class ReportRepository:
         return self._read(q).to_series().cast(pl.Int64).rename("prospect_id")
 
     def contacted_stops(
-        self, order_id: str, start: datetime, end: datetime, hidden: Sequence[str]
+        self,
+        order_id: str,
+        stops: tuple[datetime, datetime],
+        contacts: tuple[datetime, datetime],
+        hidden: Sequence[str],
     ) -> list[bytes]:
-        """The phone HMACs that opted out between `start` and `end` (as `opt_outs`) and that
-        the order contacted within that time (its contact history: a row per recipient the
-        message was handed to, or perhaps handed to), once per recipient, less those of the
-        `hidden` calendars. One pass over the window's entries of the (sent_at, phone_hmac)
-        index (a million for a million recipients, no table row read), then the order of the
-        few found checked by primary key: an index led by the HMAC would make the lookup
-        cheaper, but would cost every send a random insert per message (docs/benchmarks.md)."""
+        """The phone HMACs that opted out within `stops` (as `opt_outs`) and that the order
+        contacted within `contacts` (its contact history: a row per recipient the message was
+        handed to, or perhaps handed to), once per recipient, less those of the `hidden`
+        calendars. One pass over the window's entries of the (sent_at, phone_hmac) index (a
+        million for a million recipients, no table row read), then the order of the few found
+        checked by primary key: an index led by the HMAC would make the lookup cheaper, but
+        would cost every send a random insert per message (docs/benchmarks.md)."""
         h = ContactEvent
         stopped = select(Suppression.phone_hmac).where(
-            Suppression.created_at >= start,
-            Suppression.created_at <= end,
+            Suppression.created_at >= stops[0],
+            Suppression.created_at <= stops[1],
             Suppression.reason.in_(STOP_KINDS),
         )
-        contacts = select(h.id).where(
-            h.sent_at >= start, h.sent_at <= end, h.phone_hmac.in_(stopped)
+        contacted = select(h.id).where(
+            h.sent_at >= contacts[0], h.sent_at <= contacts[1], h.phone_hmac.in_(stopped)
         )
-        q = select(h.phone_hmac).where(h.id.in_(contacts), h.order_id == order_id)
+        q = select(h.phone_hmac).where(h.id.in_(contacted), h.order_id == order_id)
         found = [bytes(m) for m in self.session.scalars(q)]
         if not hidden or not found:
             return found
@@ -279,9 +283,9 @@ class ReportRepository:
             Recipient.order_id == order_id,
             Recipient.batch.in_(batches),  # the (order, batch, status) index: small waves
         )
-        stops = Counter(found)
-        hid = Counter(m for m in map(bytes, self.session.scalars(q)) if m in stops)
-        return list((stops - hid).elements())
+        mine = Counter(found)
+        hid = Counter(m for m in map(bytes, self.session.scalars(q)) if m in mine)
+        return list((mine - hid).elements())
 
     def _read(self, q: ClauseElement) -> pl.DataFrame:
         """One statement's rows as a frame, through ADBC (a million rows scanned, a few

@@ -155,7 +155,7 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates | Non
         first=first,
         last=last,
         rows=rows,
-        opt_outs=opt_outs(repo, order.id, hidden, first, until),
+        opt_outs=opt_outs(session, order, hidden, first, until),
         histogram=_histogram(mine, first, end),
         breakdowns=breakdowns(
             repo.people(order.id),
