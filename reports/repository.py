@@ -1,8 +1,10 @@
-"""All SQL of the reports. The report reads an order's ledger once, as Arrow (ADBC: no Python
-object per row), and aggregates it in memory (reports/aggregate.py): one pass instead of a grouped
-query per figure. The per-recipient columns read (prospect id, phone HMAC) serve only to join
-the base's birth dates and the opt-outs; they never leave reports/aggregate.py. Values are bound;
-the caller owns the session's transaction (the ledger is read in one snapshot)."""
+"""All SQL of the reports. A report reads the order's tallies (a few hundred rows) or, when they
+cannot tell, its ledger once, as Arrow (ADBC: no Python object per row), aggregated in memory
+(reports/aggregate.py): one pass instead of a grouped query per figure. The prospect ids read
+serve only to join the base's birth dates for an order planned before its age bands were
+tallied; the phone HMACs of the window's opt-outs are matched to the order's contact history in
+the database. Neither leaves the reports' aggregation. Values are bound; the caller owns the
+session's transaction (the ledger is read in one snapshot)."""
 
 from __future__ import annotations
 
