@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +19,24 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("55-64", 55, 64),
     ("65+", 65, 200),
 )
+
+
+def age_band(born: pl.Expr, on: date) -> pl.Expr:
+    """The AGE_BANDS label of a birth date on the day `on`; "unknown" for no birth date or an
+    age under the first band. Compared as dates (someone is `lo` or older on `on` when born on
+    or before `lo` years earlier): no calendar arithmetic per row."""
+    band = pl.lit("unknown")
+    for label, lo, _ in AGE_BANDS:  # ascending: the last true bound wins
+        band = pl.when(born <= _years_before(on, lo)).then(pl.lit(label)).otherwise(band)
+    return pl.when(born.is_null()).then(pl.lit("unknown")).otherwise(band)
+
+
+def _years_before(on: date, years: int) -> date:
+    """The last birth date of someone `years` old on `on` (February 28 for a February 29
+    birthday in a common year)."""
+    year = on.year - years
+    day = min(on.day, calendar.monthrange(year, on.month)[1])
+    return date(year, on.month, day)
 
 
 def _read(name: str, codes: tuple[str, ...] = ()) -> pl.DataFrame:

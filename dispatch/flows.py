@@ -147,7 +147,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     ledger = LedgerRepository(session)
     ledger.add_batches(batches)
     ledger.add_recipients(rows)
-    TallyRepository(session).plan(order.id, rows)  # for the report
+    TallyRepository(session).plan(order.id, rows, seg.engine.snapshot, order.updated_at)
 
 
 def _controls(order_id: str) -> list[dict[str, Any]]:

@@ -9,11 +9,12 @@ history and opt-outs); only the worker holds the key that opens it.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     Enum,
     Index,
     Integer,
@@ -161,8 +162,11 @@ class OutcomeTally(Base):
 
 
 class PeopleTally(Base):
-    """How many of an order's own recipients share a calendar, department and sex: written
-    once when the ledger is planned (these never change), for the report's breakdowns."""
+    """How many of an order's own recipients share a calendar, department, sex and age band:
+    written once when the ledger is planned (these never change), for the report's breakdowns.
+    The age band is the recipient's age on `ages_on`, the send day (Paris), from the birth date
+    of the base the order was drawn from; both are None for an order planned before migration
+    0014 (its report joins the base's birth dates, as before)."""
 
     __tablename__ = "dispatch_people_tallies"
     __table_args__ = (Index("ix_dispatch_people_tallies_order", "order_id"),)
@@ -172,4 +176,6 @@ class PeopleTally(Base):
     calendar: Mapped[str] = mapped_column(String(24))
     department: Mapped[str] = mapped_column(String(3))
     sex: Mapped[str] = mapped_column(String(1))
+    age_band: Mapped[str | None] = mapped_column(String(8), nullable=True)  # or "unknown"
+    ages_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     n: Mapped[int] = mapped_column(Integer)

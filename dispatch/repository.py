@@ -4,9 +4,12 @@ transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any, NamedTuple
 
+import numpy as np
+import polars as pl
 from sqlalchemy import (
     BigInteger,
     bindparam,
@@ -24,6 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from datasets import reference
+from datasets import snapshot as snap
+from datasets.snapshot import Snapshot
+from dispatch import windows
 from dispatch.models import (
     Batch,
     CarrierStatus,
@@ -34,6 +41,8 @@ from dispatch.models import (
     Recipient,
 )
 from dispatch.states import BatchStatus, CarrierState, RecipientStatus
+from kit.clock import PARIS as PARIS_ZONE
+from kit.settings import get_settings
 from sales.orders.models import Order, OrderEvent
 from sales.orders.states import OrderStatus
 
@@ -44,6 +53,19 @@ RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
 THOUSAND: Any = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
 TALLY_BIN_MS = 300_000  # five minutes: every bucket width of the report is a multiple
+# Who the people tallies group, as the ledger holds them.
+_PEOPLE = {
+    "prospect_id": pl.Int64,
+    "calendar": pl.String,
+    "department": pl.String,
+    "sex": pl.String,
+}
+_PEOPLE_KEYS = (Recipient.calendar, Recipient.department, Recipient.sex)
+
+
+def _band(on: date) -> pl.Expr:
+    """A recipient's age band on `on` (see PeopleTally)."""
+    return reference.age_band(pl.col("birth_date"), on).alias("age_band")
 
 
 def epoch_ms(column: Any, dialect: str) -> Any:
@@ -402,55 +424,90 @@ class TallyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def plan(self, order_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        """The tallies of a ledger just planned (every recipient pending), from its rows."""
-        people: dict[tuple[str, str, str], int] = {}
-        pending: dict[tuple[int, bool, str], int] = {}
-        for r in rows:
-            control = int(r["prospect_id"]) < 0
-            key = (int(r["batch"]), control, str(r["calendar"]))
-            pending[key] = pending.get(key, 0) + 1
-            if not control:
-                who = (str(r["calendar"]), str(r["department"]), str(r["sex"]))
-                people[who] = people.get(who, 0) + 1
-        if people:
+    def plan(
+        self, order_id: str, rows: Sequence[dict[str, Any]], base: Snapshot, at: datetime
+    ) -> None:
+        """The tallies of a ledger just planned (every recipient pending), from its rows (in
+        batches of one calendar each); its own recipients' department, sex and age on the day
+        of `at` (Paris: the send day) from `base`, the snapshot they were drawn from. Columnar:
+        no loop over the rows but to take their ids and batches."""
+        ids = np.fromiter(map(itemgetter("prospect_id"), rows), np.int64, len(rows))
+        batches = np.fromiter(map(itemgetter("batch"), rows), np.int64, len(rows))
+        on = at.astimezone(PARIS_ZONE).date()
+        own = pl.LazyFrame({"prospect_id": ids[ids >= 0]})
+        attributes = pl.scan_parquet(base.attributes).select(
+            pl.col("prospect_id").cast(pl.Int64), "department", "sex", "birth_date"
+        )
+        people = (
+            own.join(attributes, on="prospect_id")
+            .group_by("department", "sex", _band(on))
+            .agg(pl.len().alias("n"))
+            .collect()
+        )
+        calendars = {d: windows.calendar_of(d).key for d in people["department"].unique()}
+        self._add_people(
+            order_id,
+            people.with_columns(
+                pl.col("department").cast(pl.String).replace_strict(calendars).alias("calendar"),
+                pl.col("department").cast(pl.String),
+                pl.col("sex").cast(pl.String).fill_null(""),  # the ledger's "no civility"
+                pl.lit(on).alias("ages_on"),
+            ),
+        )
+        keys, first, counts = np.unique(
+            batches * 2 + (ids < 0), return_index=True, return_counts=True
+        )
+        pending = [
+            {
+                "order_id": order_id,
+                "batch": int(key) // 2,
+                "control": bool(key % 2),
+                "calendar": rows[i]["calendar"],  # a batch is of one calendar
+                "status": R.pending.value,
+                "n": int(n),
+                "parts": 0,
+            }
+            for key, i, n in zip(keys.tolist(), first.tolist(), counts.tolist(), strict=True)
+        ]
+        if pending:
+            self.session.execute(insert(OutcomeTally), pending)
+
+    def _add_people(self, order_id: str, people: pl.DataFrame) -> None:
+        """PeopleTally rows: calendar, department, sex, n (and age_band, ages_on if known)."""
+        if people.height:
             self.session.execute(
                 insert(PeopleTally),
-                [
-                    {"order_id": order_id, "calendar": c, "department": d, "sex": x, "n": n}
-                    for (c, d, x), n in people.items()
-                ],
-            )
-        if pending:
-            self.session.execute(
-                insert(OutcomeTally),
-                [
-                    {
-                        "order_id": order_id,
-                        "batch": b,
-                        "control": control,
-                        "calendar": c,
-                        "status": R.pending.value,
-                        "n": n,
-                        "parts": 0,
-                    }
-                    for (b, control, c), n in pending.items()
-                ],
+                [{"order_id": order_id, **p} for p in people.iter_rows(named=True)],
             )
 
-    def rebuild(self, order_id: str) -> None:
+    def rebuild(self, order_id: str, at: datetime | None = None) -> None:
         """The order's tallies folded again from its whole ledger: for an order planned
-        before they were kept, or a ledger written by other means (benchmarks)."""
+        before they were kept, or a ledger written by other means (benchmarks). Ages are
+        taken on the day of `at`, else on the day they were tallied on, with the current
+        base's birth dates; an order tallied without them stays so (its report joins them)."""
+        on = at.astimezone(PARIS_ZONE).date() if at else self._ages_on(order_id)
         for table in (PeopleTally, OutcomeTally):
             self.session.execute(delete(table).where(table.order_id == order_id))
-        keys = [Recipient.order_id, Recipient.calendar, Recipient.department, Recipient.sex]
-        people = (
-            select(*keys, func.count())
-            .where(Recipient.order_id == order_id, Recipient.prospect_id >= 0)
-            .group_by(*keys)
+        own = select(Recipient.prospect_id, *_PEOPLE_KEYS).where(
+            Recipient.order_id == order_id, Recipient.prospect_id >= 0
         )
-        columns = ["order_id", "calendar", "department", "sex", "n"]
-        self.session.execute(insert(PeopleTally).from_select(columns, people))
+        frame = pl.DataFrame(self.session.execute(own).all(), schema=_PEOPLE, orient="row")
+        keys = ["calendar", "department", "sex"]
+        if on is None:
+            people = frame.group_by(keys).agg(pl.len().alias("n"))
+        else:
+            born = pl.scan_parquet(snap.current(get_settings().base_dir).attributes).select(
+                pl.col("prospect_id").cast(pl.Int64), "birth_date"
+            )
+            people = (
+                frame.lazy()
+                .join(born, on="prospect_id", how="left")
+                .group_by(*keys, _band(on))
+                .agg(pl.len().alias("n"))
+                .with_columns(pl.lit(on).alias("ages_on"))
+                .collect()
+            )
+        self._add_people(order_id, people)
         batches = sorted(
             self.session.scalars(
                 select(Recipient.batch).where(Recipient.order_id == order_id).distinct()
@@ -459,6 +516,11 @@ class TallyRepository:
         for start in range(0, len(batches), 500):
             chunk = batches[start : start + 500]
             self.session.execute(self._fold(order_id, chunk))
+
+    def _ages_on(self, order_id: str) -> date | None:
+        """The day the order's ages were tallied on (None: tallied without ages, or never)."""
+        q = select(func.max(PeopleTally.ages_on)).where(PeopleTally.order_id == order_id)
+        return self.session.scalar(q)
 
     def refresh(self, batches: Iterable[tuple[str, int]]) -> None:
         """The tallies of these (order id, batch) folded again from their ledger rows: a

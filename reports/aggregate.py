@@ -3,8 +3,10 @@ opt-outs of its recipients, the base's birth dates, and what its invoices bill.
 
 The order's ledger is read once (ReportRepository.ledger, Arrow) and every figure is an
 aggregate of that frame in Polars: outcomes, segments, waves, the time series, the breakdowns.
-The frame holds each recipient's prospect id and phone HMAC only to join the base's birth dates
-and the opt-out list; only counts leave this module. No phone number or reply text is read.
+The age bands are those tallied at planning (the recipients' age on the send day); for an order
+planned before them, the frame's prospect ids are joined with the base's birth dates. The
+opt-outs are the window's STOPs whose number the order contacted (its contact history). Only
+counts leave this module. No phone number or reply text is read.
 
 A report is `in_progress` from the start of sending; it becomes `final` when the receipt window
 (settings.receipt_window_hours) after the last submission closes. Until the order is sent, the
@@ -19,7 +21,7 @@ building it again gives the same report.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -33,6 +35,7 @@ from datasets.geography import PARIS
 from dispatch import waves, windows
 from dispatch.states import HANDED_OVER
 from dispatch.states import RecipientStatus as R
+from kit import clock
 from kit.settings import get_settings
 from reports.repository import ReportRepository
 from sales.invoices.models import InvoiceKind
@@ -258,49 +261,59 @@ def histogram(
     )
 
 
-def _opt_outs(
-    repo: ReportRepository, ledger: pl.DataFrame, start: datetime | None, end: datetime
+def opt_outs(
+    session: Session, order: Order, hidden: list[str], start: datetime | None, end: datetime
 ) -> dict[str, int]:
-    """STOP replies and STOP-link visits, per kind, of the recipients who were sent the
-    message, made between `start` (the first submission) and `end`."""
+    """STOP replies and STOP-link visits, per kind, made between `start` (the first
+    submission) and `end` by the recipients the order contacted (its contact history: those
+    handed the message, or perhaps handed it), outside the `hidden` waves."""
     if start is None:
         return {}
+    repo = ReportRepository(session)
     stops = repo.opt_outs(start, end)
     if stops.is_empty():
         return {}
-    sent = ledger.filter(pl.col("submitted_ms").is_not_null()).select("phone_hmac")
+    contacted = repo.contacted_stops(
+        order.id, (start, end), (start, _contacts_end(session, order, end)), hidden
+    )
+    sent = pl.DataFrame({"phone_hmac": contacted}, schema={"phone_hmac": pl.Binary})
     kinds = sent.join(stops, on="phone_hmac").group_by("reason").len()
     return {str(r): int(n) for r, n in kinds.iter_rows()}
+
+
+def _contacts_end(session: Session, order: Order, end: datetime) -> datetime:
+    """No contact of the order is later than when it became sent (give or take the clocks'
+    skew between hosts): the contact history's other orders after that are not read."""
+    sent = [e.at for e in OrderRepository(session).events(order.id) if e.to_status == S.sent]
+    return min(end, sent[-1] + clock.SKEW) if sent else end
 
 
 def _ages(prospect_ids: np.ndarray, on: date) -> dict[str, int]:
     """Recipients per age band on `on`, from the current base's birth dates (a prospect removed
     by a refresh since is counted under 'unknown')."""
-    counts = {b: 0 for b, _, _ in reference.AGE_BANDS} | {"unknown": 0}
     if len(prospect_ids) == 0:
-        return counts
+        return {}
     current = snap.current(get_settings().base_dir)
     base = pl.scan_parquet(current.attributes).select("prospect_id", "birth_date")
     ids = pl.LazyFrame({"prospect_id": prospect_ids})
-    born = pl.col("birth_date")
-    before_birthday = (born.dt.month() > on.month) | (
-        (born.dt.month() == on.month) & (born.dt.day() > on.day)
-    )
-    age = pl.lit(on.year) - born.dt.year() - before_birthday.cast(pl.Int32)
-    band = pl.lit("unknown")
-    for label, lo, _ in reference.AGE_BANDS:  # ascending: the last true bound wins
-        band = pl.when(age >= lo).then(pl.lit(label)).otherwise(band)
-    band = pl.when(born.is_null()).then(pl.lit("unknown")).otherwise(band)
     out = (
         ids.join(base, on="prospect_id", how="left")
-        .select(band.alias("band"))
+        .select(reference.age_band(pl.col("birth_date"), on).alias("band"))
         .group_by("band")
         .len()
         .collect()
     )
-    for b, n in out.iter_rows():
-        counts[str(b)] = counts.get(str(b), 0) + int(n)
-    return counts
+    return {str(b): int(n) for b, n in out.iter_rows()}
+
+
+def ages(
+    repo: ReportRepository, order_id: str, prospect_ids: Callable[[], np.ndarray], on: date
+) -> dict[str, int]:
+    """The order's recipients per age band: on the send day as tallied at planning, or for an
+    order planned before that (migration 0014) on `on` from the current base's birth dates
+    of `prospect_ids()`."""
+    tallied = repo.ages(order_id)
+    return tallied if tallied is not None else _ages(prospect_ids(), on)
 
 
 def _tallies(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[Tally]:
@@ -309,10 +322,10 @@ def _tallies(counts: dict[str, int], labels: list[tuple[str, str]]) -> list[Tall
 
 
 def breakdowns(
-    people: Iterable[tuple[str, str, int]], prospect_ids: np.ndarray, on: date
+    people: Iterable[tuple[str, str, int]], ages: dict[str, int]
 ) -> dict[str, list[Tally]]:
-    """The recipients per region, age band (on `on`) and sex, from (department, sex, how
-    many) and their prospect ids."""
+    """The recipients per region, age band and sex, from (department, sex, how many) and
+    their numbers per age band."""
     dims = dimension_values()
     region_of = region_of_department()
     regions: dict[str, int] = {}
@@ -321,7 +334,6 @@ def breakdowns(
         r = region_of.get(department, "unknown")
         regions[r] = regions.get(r, 0) + n
         sexes[sex or "unknown"] = sexes.get(sex or "unknown", 0) + n
-    ages = _ages(prospect_ids, on)
     return {
         "region": _tallies(regions, dims["region"]),
         "age_band": _tallies(ages, [*dims["age_band"], ("unknown", "Unknown")]),
@@ -420,10 +432,12 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
     """The exact figures of the report of an order whose sending has started, as at `now` (or
     at its cutoff once the report is final)."""
     repo = ReportRepository(session)
-    ledger = repo.ledger(order.id, stops_since=order.created_at)  # before any submission
+    ledger = repo.ledger(order.id)
     mine = ledger.filter(pl.col("prospect_id") >= 0)  # control numbers are negative
+    hidden: list[str] = []
     if order.status not in SENT_STATES:  # a hidden wave shows nothing before the order's end
-        mine = as_pending(mine, hidden_waves(session, order, mine))
+        hidden = hidden_waves(session, order, mine)
+        mine = as_pending(mine, hidden)
     first = _at(mine["submitted_ms"].min())  # type: ignore[arg-type]
     last = _at(mine["submitted_ms"].max())  # type: ignore[arg-type]
     final_at = _final_at(session, order, last)
@@ -441,12 +455,11 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
         first=first,
         last=last,
         rows=rows,
-        opt_outs=_opt_outs(repo, mine, first, until),
+        opt_outs=opt_outs(session, order, hidden, first, until),
         histogram=histogram(mine, first, end, until),
         breakdowns=breakdowns(
             [(r.department, r.sex, r.n) for r in rows],
-            mine["prospect_id"].to_numpy(),
-            reference_day,
+            ages(repo, order.id, mine["prospect_id"].to_numpy, reference_day),
         ),
         possible=possible(Criteria.model_validate(quote_of(session, order).criteria)),
         controls=_controls(ledger.filter(pl.col("prospect_id") < 0), cutoff),

@@ -261,6 +261,7 @@ def notes(k: int) -> list[str]:
         f"Opt-outs (STOP replies and STOP links) are those of this order's recipients from the "
         f"first submission until the report is final ({hours} h "
         "after the last submission).",
+        "Ages are the recipients' ages on the send day (the day sending started).",
     ]
 
 

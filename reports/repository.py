@@ -1,13 +1,16 @@
-"""All SQL of the reports. The report reads an order's ledger once, as Arrow (ADBC: no Python
-object per row), and aggregates it in memory (reports/aggregate.py): one pass instead of a grouped
-query per figure. The per-recipient columns read (prospect id, phone HMAC) serve only to join
-the base's birth dates and the opt-outs; they never leave reports/aggregate.py. Values are bound;
-the caller owns the session's transaction (the ledger is read in one snapshot)."""
+"""All SQL of the reports. A report reads the order's tallies (a few hundred rows) or, when they
+cannot tell, its ledger once, as Arrow (ADBC: no Python object per row), aggregated in memory
+(reports/aggregate.py): one pass instead of a grouped query per figure. The prospect ids read
+serve only to join the base's birth dates for an order planned before its age bands were
+tallied; the phone HMACs of the window's opt-outs are matched to the order's contact history in
+the database. Neither leaves the reports' aggregation. Values are bound; the caller owns the
+session's transaction (the ledger is read in one snapshot)."""
 
 from __future__ import annotations
 
 import re
 import typing
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -25,10 +28,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from dispatch.models import OutcomeTally, PeopleTally, Recipient
+from dispatch.models import Batch, OutcomeTally, PeopleTally, Recipient
 from dispatch.repository import epoch_ms
 from sales.orders.models import Order
-from segmentation.models import Suppression
+from segmentation.models import ContactEvent, Suppression
 
 STOP_KINDS = ("stop_reply", "stop_link")
 _EXPANDED = {"render_postcompile": True}  # IN lists as one placeholder per value
@@ -43,7 +46,6 @@ LEDGER = {
     "submitted_ms": pl.Int64,
     "final_ms": pl.Int64,
     "prospect_id": pl.Int64,
-    "phone_hmac": pl.Binary,
 }
 
 
@@ -138,26 +140,17 @@ class ReportRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def ledger(self, order_id: str, stops_since: datetime) -> pl.DataFrame:
+    def ledger(self, order_id: str) -> pl.DataFrame:
         """Every ledger row of the order, control numbers included (negative prospect ids),
         with the columns of LEDGER, read in one consistent snapshot.
 
         Each backend gets the select list it produces fastest; the frame is the same. SQLite
-        turns its timestamps (text) into milliseconds itself and hands every phone HMAC over
-        (cheap in process). PostgreSQL sends timestamps as they are (converted here) and only
-        the HMACs that opted out since `stops_since` (a column costs some 250 ms per million
-        rows on the wire), in two halves read at once: the caller joins the HMACs with the
-        opt-outs of its window, which starts later."""
+        turns its timestamps (text) into milliseconds itself; PostgreSQL sends them as they
+        are (converted here), in two halves read at once."""
         on_sqlite = self.session.get_bind().dialect.name == "sqlite"
         times: list[Any] = [Recipient.submitted_at, Recipient.final_at]
-        hmac: Any = Recipient.phone_hmac
         if on_sqlite:
             times = [epoch_ms(t, "sqlite") for t in times]  # as the tallies read them
-        else:
-            stopped = select(Suppression.phone_hmac).where(
-                Suppression.created_at >= stops_since, Suppression.reason.in_(STOP_KINDS)
-            )
-            hmac = case((Recipient.phone_hmac.in_(stopped), Recipient.phone_hmac))
         q = select(
             Recipient.calendar,
             Recipient.department,
@@ -168,7 +161,6 @@ class ReportRepository:
             times[0].label("submitted_ms"),
             times[1].label("final_ms"),
             Recipient.prospect_id,
-            hmac.label("phone_hmac"),
         ).where(Recipient.order_id == order_id)
         url = self.session.get_bind().engine.url
         if on_sqlite:
@@ -235,10 +227,23 @@ class ReportRepository:
 
     def people(self, order_id: str) -> list[tuple[str, str, int]]:
         """(department, sex, recipients) of the order's own recipients."""
-        q = select(PeopleTally.department, PeopleTally.sex, PeopleTally.n).where(
-            PeopleTally.order_id == order_id
+        t = PeopleTally
+        q = (
+            select(t.department, t.sex, func.sum(t.n))
+            .where(t.order_id == order_id)
+            .group_by(t.department, t.sex)
         )
         return [(str(d), str(x), int(n)) for d, x, n in self.session.execute(q)]
+
+    def ages(self, order_id: str) -> dict[str, int] | None:
+        """The order's own recipients per age band on the send day, as tallied at planning;
+        None when the order was tallied without them (planned before migration 0014)."""
+        t = PeopleTally
+        q = select(t.age_band, func.sum(t.n)).where(t.order_id == order_id).group_by(t.age_band)
+        rows = self.session.execute(q).all()
+        if not rows or any(band is None for band, _ in rows):
+            return None
+        return {str(band): int(n) for band, n in rows}
 
     def prospect_ids(self, order_id: str) -> pl.Series:
         """The order's own recipients' prospect ids (read from the (order, prospect) index
@@ -248,23 +253,41 @@ class ReportRepository:
         )
         return self._read(q).to_series().cast(pl.Int64).rename("prospect_id")
 
-    def sent_among(
-        self, order_id: str, macs: Sequence[bytes], hidden: Sequence[str]
+    def contacted_stops(
+        self,
+        order_id: str,
+        stops: tuple[datetime, datetime],
+        contacts: tuple[datetime, datetime],
+        hidden: Sequence[str],
     ) -> list[bytes]:
-        """The phone HMACs, among `macs`, of the order's own recipients who were sent the
-        message, outside the `hidden` calendars (once per recipient). The control numbers are
-        left out here, not in the WHERE clause (see `last_submission`)."""
-        found: list[bytes] = []
-        for start in range(0, len(macs), 5000):  # under every backend's placeholder limit
-            q = select(Recipient.phone_hmac, Recipient.prospect_id).where(
-                Recipient.order_id == order_id,
-                Recipient.submitted_at.is_not(None),
-                Recipient.phone_hmac.in_(macs[start : start + 5000]),
-            )
-            if hidden:
-                q = q.where(Recipient.calendar.not_in(hidden))
-            found += [bytes(m) for m, p in self._read(q).iter_rows() if p >= 0]
-        return found
+        """The phone HMACs that opted out within `stops` (as `opt_outs`) and that the order
+        contacted within `contacts` (its contact history: a row per recipient the message was
+        handed to, or perhaps handed to), once per recipient, less those of the `hidden`
+        calendars. One pass over the window's entries of the (sent_at, phone_hmac) index (a
+        million for a million recipients, no table row read), then the order of the few found
+        checked by primary key: an index led by the HMAC would make the lookup cheaper, but
+        would cost every send a random insert per message (docs/benchmarks.md)."""
+        h = ContactEvent
+        stopped = select(Suppression.phone_hmac).where(
+            Suppression.created_at >= stops[0],
+            Suppression.created_at <= stops[1],
+            Suppression.reason.in_(STOP_KINDS),
+        )
+        contacted = select(h.id).where(
+            h.sent_at >= contacts[0], h.sent_at <= contacts[1], h.phone_hmac.in_(stopped)
+        )
+        q = select(h.phone_hmac).where(h.id.in_(contacted), h.order_id == order_id)
+        found = [bytes(m) for m in self.session.scalars(q)]
+        if not hidden or not found:
+            return found
+        batches = select(Batch.number).where(Batch.order_id == order_id, Batch.calendar.in_(hidden))
+        q = select(Recipient.phone_hmac).where(
+            Recipient.order_id == order_id,
+            Recipient.batch.in_(batches),  # the (order, batch, status) index: small waves
+        )
+        mine = Counter(found)
+        hid = Counter(m for m in map(bytes, self.session.scalars(q)) if m in mine)
+        return list((mine - hid).elements())
 
     def _read(self, q: ClauseElement) -> pl.DataFrame:
         """One statement's rows as a frame, through ADBC (a million rows scanned, a few

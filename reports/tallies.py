@@ -6,16 +6,16 @@ The tallies fold each recipient's times into five-minute bins, and every bucket 
 series is a whole number of them; the exact first and last instants are kept beside. What the
 bins cannot tell is an event after the report's instant (a receipt after a final report's
 cutoff, or anything after `now`): then `aggregate` returns None and the report reads the
-ledger, as it does for an order planned before the tallies were kept. The age bands still join
-the recipients' prospect ids with the current base's birth dates (read from the ledger's
-(order, prospect) index alone), and the opt-outs of the window are matched to the ledger.
+ledger, as it does for an order planned before the tallies were kept. The age bands are tallied
+at planning, as the recipients' age on the send day (an order planned before migration 0014
+joins its prospect ids with the current base's birth dates instead), and the opt-outs of the
+window are looked up in the order's contact history (reports/aggregate.opt_outs).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import polars as pl
 from sqlalchemy.orm import Session
 
 from datasets.geography import PARIS
@@ -34,9 +34,11 @@ from reports.aggregate import (
     _at,
     _final_at,
     _ms,
+    ages,
     billed,
     breakdowns,
     bucketing,
+    opt_outs,
     possible,
 )
 from reports.repository import Cell, ReportRepository
@@ -111,22 +113,6 @@ def _histogram(mine: list[Cell], first: datetime | None, end: datetime | None) -
     return Histogram(start, width, sub, rec)
 
 
-def _opt_outs(
-    repo: ReportRepository, order: Order, hidden: list[str], start: datetime | None, end: datetime
-) -> dict[str, int]:
-    """STOP replies and STOP-link visits, per kind, of the recipients who were sent the
-    message, made between `start` (the first submission) and `end`."""
-    if start is None:
-        return {}
-    stops = repo.opt_outs(start, end)
-    if stops.is_empty():
-        return {}
-    macs = repo.sent_among(order.id, stops["phone_hmac"].unique().to_list(), hidden)
-    sent = pl.DataFrame({"phone_hmac": macs}, schema={"phone_hmac": pl.Binary})
-    kinds = sent.join(stops, on="phone_hmac").group_by("reason").len()
-    return {str(r): int(n) for r, n in kinds.iter_rows()}
-
-
 def _controls(cells: list[Cell]) -> Controls:
     outcomes: dict[tuple[str, str | None], int] = {}
     for c in cells:
@@ -169,10 +155,11 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates | Non
         first=first,
         last=last,
         rows=rows,
-        opt_outs=_opt_outs(repo, order, hidden, first, until),
+        opt_outs=opt_outs(session, order, hidden, first, until),
         histogram=_histogram(mine, first, end),
         breakdowns=breakdowns(
-            repo.people(order.id), repo.prospect_ids(order.id).to_numpy(), reference_day
+            repo.people(order.id),
+            ages(repo, order.id, lambda: repo.prospect_ids(order.id).to_numpy(), reference_day),
         ),
         possible=possible(Criteria.model_validate(quote_of(session, order).criteria)),
         controls=_controls(controls),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -175,20 +176,20 @@ def canonical_text(document: dict[str, Any]) -> str:
 
 @cache
 def allowed(key: str) -> frozenset[str]:
-    com = reference.communes()
-    values: dict[str, Any] = {
-        "sex": ("F", "M"),
-        "csp": reference.pcs()["code"].to_list(),
-        "regions": reference.departments()["region_code"].unique().to_list(),
-        "departments": reference.departments()["code"].to_list(),
-        "communes": com["insee"].to_list(),
-        "postcodes": com["postcodes"].str.split("|").explode().unique().to_list(),
-        "housing": ("owner", "tenant"),
-        "dwelling": ("house", "flat"),
-        "income": reference.income()["code"].to_list(),
-        "interests": reference.interests()["code"].to_list(),
+    com = reference.communes
+    values: dict[str, Callable[[], Any]] = {  # only the key's table is read (communes: ~15 MB)
+        "sex": lambda: ("F", "M"),
+        "csp": lambda: reference.pcs()["code"].to_list(),
+        "regions": lambda: reference.departments()["region_code"].unique().to_list(),
+        "departments": lambda: reference.departments()["code"].to_list(),
+        "communes": lambda: com()["insee"].to_list(),
+        "postcodes": lambda: com()["postcodes"].str.split("|").explode().unique().to_list(),
+        "housing": lambda: ("owner", "tenant"),
+        "dwelling": lambda: ("house", "flat"),
+        "income": lambda: reference.income()["code"].to_list(),
+        "interests": lambda: reference.interests()["code"].to_list(),
     }
-    return frozenset(values[key])
+    return frozenset(values[key]())
 
 
 def catalogue() -> dict[str, Any]:

@@ -75,16 +75,15 @@ def departments(criteria: Criteria) -> set[str]:
     """The departments where a prospect matching `criteria` may live, from its geography
     (AND across keys). Every department when the criteria name no place."""
     regions = region_of()
-    of_commune, of_postcode = _places()
     out = set(regions)
     if criteria.regions is not None:
         out &= {d for d, r in regions.items() if r in criteria.regions}
     if criteria.departments is not None:
         out &= set(criteria.departments)
-    if criteria.communes is not None:
-        out &= {of_commune[c] for c in criteria.communes}
+    if criteria.communes is not None:  # the communes' tables only when asked (~40 MB)
+        out &= {_places()[0][c] for c in criteria.communes}
     if criteria.postcodes is not None:
-        out &= {d for p in criteria.postcodes for d in of_postcode.get(p, ())}
+        out &= {d for p in criteria.postcodes for d in _places()[1].get(p, ())}
     if criteria.radius is not None:
         out &= _near(criteria.radius.commune, criteria.radius.km)
     return out

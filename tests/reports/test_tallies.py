@@ -2,22 +2,27 @@
 every moment of a sent order's life (in progress, final, and at an instant the tallies cannot
 place, where the ledger answers), with its failures, expiries, receipts still awaited, STOP
 replies and links and control numbers; and the tallies kept as the order was sent are the
-ledger folded again from scratch (no recording point forgot them)."""
+ledger folded again from scratch (no recording point forgot them). The age bands tallied at
+planning are the base's birth dates on the send day; an order tallied without them (planned
+before migration 0014) is reported as before. A STOP counts for an order only when the order
+handed its message to that number."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from dispatch.models import OutcomeTally
+from dispatch.models import OutcomeTally, PeopleTally, Recipient
 from dispatch.repository import LedgerRepository, TallyRepository
+from kit import clock
 from kit.db import unit_of_work
 from kit.settings import get_settings
-from reports import build, tallies
+from reports import aggregate, build, tallies
 from reports.repository import ReportRepository
 from sales.orders.models import Order
+from segmentation.repository import SuppressionRepository
 from tests.factories import SentOrder
 
 
@@ -97,3 +102,72 @@ def test_the_tallies_kept_while_sending_are_the_ledger_folded_again(
         recipients = sum(LedgerRepository(session).counts(sent_order.id).values())
     assert sum(n for _, _, n in planned) == recipients
     assert planned == people()
+
+
+def _ages_in(report: dict[str, object]) -> dict[str, int | None]:
+    cells = report["breakdowns"]["age_band"]  # type: ignore[index]
+    return {c["value"]: c["recipients"] for c in cells}
+
+
+def test_the_age_bands_tallied_at_planning_are_the_base_on_the_send_day(
+    sent_order: SentOrder,
+) -> None:
+    with unit_of_work() as session:
+        tallied = ReportRepository(session).ages(sent_order.id)
+        ids = ReportRepository(session).prospect_ids(sent_order.id).to_numpy()
+    # Sent the day it was planned: the report's figures are those of the base on that day.
+    joined = aggregate._ages(ids, sent_order.started.astimezone(clock.PARIS).date())
+    assert tallied is not None
+    assert sum(tallied.values()) == len(ids)
+    assert tallied == {band: n for band, n in joined.items() if n}
+    assert len([n for n in tallied.values() if n]) >= 3  # a test over several bands
+
+
+def test_an_order_tallied_without_age_bands_joins_the_base_as_before(
+    sent_order: SentOrder,
+) -> None:
+    now = _instants(sent_order)["final"]
+    before, _, _ = _both(sent_order.id, now)
+    with unit_of_work() as session:  # as migration 0014 leaves an order planned before it
+        session.execute(
+            update(PeopleTally)
+            .where(PeopleTally.order_id == sent_order.id)
+            .values(age_band=None, ages_on=None)
+        )
+    fast, slow, statuses = _both(sent_order.id, now)
+    assert statuses is not None
+    assert fast == slow == before
+    with unit_of_work() as session:  # folded again, it stays without: the day is unknown
+        TallyRepository(session).rebuild(sent_order.id)
+        assert ReportRepository(session).ages(sent_order.id) is None
+    assert _ages_in(_both(sent_order.id, now)[0]) == _ages_in(before)
+
+
+def test_a_stop_from_a_number_the_order_never_reached_is_not_its_opt_out(
+    sent_order: SentOrder,
+) -> None:
+    now = _instants(sent_order)["final"]
+    before, _, _ = _both(sent_order.id, now)
+    with unit_of_work() as session:
+        mine = select(Recipient.phone_hmac).where(
+            Recipient.order_id == sent_order.id, Recipient.prospect_id >= 0
+        )
+        last = Recipient.id.desc()
+        refused = session.scalars(
+            mine.where(Recipient.status == "failed", Recipient.submitted_at.is_(None))
+            .order_by(last)
+            .limit(1)
+        ).one()
+        delivered = session.scalars(
+            mine.where(Recipient.status == "delivered").order_by(last).limit(1)
+        ).one()
+        suppressions = SuppressionRepository(session)
+        at = sent_order.last_submission + timedelta(hours=2)
+        # Refused on the spot: in the ledger, never handed the message (a STOP it sent answers
+        # someone else's), then one who was, not opted out yet (the last delivered).
+        assert suppressions.add(refused, "stop_reply", "test", at)
+        assert suppressions.add(delivered, "stop_reply", "test", at)
+    fast, slow, _ = _both(sent_order.id, now)
+    assert fast == slow
+    replies = fast["opt_outs"]["stop_replies"]  # type: ignore[index]
+    assert replies == before["opt_outs"]["stop_replies"] + 1  # type: ignore[index]
