@@ -1,8 +1,8 @@
 """people tallies by age band: the recipients' age on the send day, tallied at planning, so
 that the send report no longer joins a million prospect ids with the base (issue 16)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-05 06:30:00
 
 Tallies written before this revision have no age band: their report joins the base's birth
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
