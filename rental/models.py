@@ -22,7 +22,13 @@ from sales.invoices.models import Invoice, Payment
 from sales.orders.models import Order, OrderEvent
 from sales.pricing.models import ContractGrid
 from sales.quotes.models import Quote, QuoteFlag
-from segmentation.models import ContactEvent, Reservation, Suppression
+from segmentation.models import (
+    ContactEvent,
+    ExclusionChunk,
+    ExclusionFile,
+    Reservation,
+    Suppression,
+)
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -33,6 +39,8 @@ __all__ = [
     "ContactEvent",
     "ContractGrid",
     "EarlyReceipt",
+    "ExclusionChunk",
+    "ExclusionFile",
     "Counter",
     "IdempotencyKey",
     "Invoice",
