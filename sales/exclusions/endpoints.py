@@ -3,14 +3,10 @@ a worker thread as it arrives: the raw file is never held whole, nor written any
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from python_multipart.multipart import (
-    MultipartCallbacks,
-    MultipartParser,
-    parse_options_header,
-)
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from kit import clock
@@ -21,6 +17,9 @@ from sales.exclusions.exceptions import ExclusionFileMediaType, ExclusionFileUnr
 from sales.exclusions.ingest import Ingest
 from sales.exclusions.schemas import ExclusionFileList, ExclusionFileOut, ExclusionSalt, Form
 from segmentation.models import ExclusionFile
+
+if TYPE_CHECKING:  # a typing-only name of the library
+    from python_multipart.multipart import MultipartCallbacks
 
 router = APIRouter(tags=["exclusions"])
 
@@ -60,7 +59,7 @@ class _Parts:
         self.out: list[bytes] = []
         self._field, self._value, self._take = b"", b"", False
         self._headers: dict[bytes, bytes] = {}
-        callbacks: MultipartCallbacks = {
+        callbacks: MultipartCallbacks = {  # noqa: F821 (typing only)
             "on_part_begin": self._begin,
             "on_header_field": lambda d, s, e: self._add("_field", d[s:e]),
             "on_header_value": lambda d, s, e: self._add("_value", d[s:e]),
