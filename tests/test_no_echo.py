@@ -16,6 +16,7 @@ from kit.db import unit_of_work
 from sales.accounts import service as accounts
 from sales.accounts.models import Role
 from tests.conftest import ScanningClient, auth
+from tests.exclusions import outsiders, upload
 from tests.factories import create_order, create_quote, deposit_of, send_at
 from tests.openapi_cases import Operation, fill, operations, options, plain, string_params
 
@@ -41,6 +42,8 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
         json={"url": "http://127.0.0.1:9/hook", "events": ["order.status_changed"]},
     )
     assert hook.status_code == 201, hook.text
+    exclusions = upload(app_client, key, outsiders(120, seed=4))
+    assert exclusions.status_code == 201, exclusions.text
     return {
         "keys": {"client": key, "am": org_keys["am"]},
         "paths": {
@@ -50,6 +53,7 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
             "organisation_id": org_id,
             "carrier": "simulator",
             "webhook_id": hook.json()["id"],
+            "file_id": exclusions.json()["id"],
         },
     }
 
