@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Query, Request, Response, status
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
@@ -92,7 +93,12 @@ class _Parts:
         self._take = b"filename=" in disposition or b'name="file"' in disposition
 
     def write(self, data: bytes) -> bytes:
-        self.parser.write(data)
+        try:
+            self.parser.write(data)
+        except FormParserError as exc:
+            raise ExclusionFileUnreadable(
+                "the multipart body is malformed: send the file as a form field named 'file'"
+            ) from exc
         out, self.out = b"".join(self.out), []
         return out
 

@@ -100,3 +100,27 @@ def test_a_file_of_a_few_numbers_is_refused(
         answers.append({k: v for k, v in r.json().items() if k != "detail"})
     assert answers[0] == answers[1]
     assert answers[2] == answers[3]
+
+
+def test_the_audit_flags_a_pair_one_file_apart(
+    app_client: ScanningClient, org_keys: dict[str, str], base: snapshot.Snapshot
+) -> None:
+    """Two quotes of one segment, without and with a file holding a few of its people: the
+    broker's audit flags the pair (they differ by fewer than k), as any padded pair."""
+    from sales.quotes import tasks
+
+    key, am = org_keys["acme"], org_keys["am"]
+    seg = runtime.current()
+    segment = {"departments": ["23"]}
+    eligible = seg.engine.matching_ids(Criteria.model_validate(segment), clock.today_paris())
+    inside = people_of(base, "23").filter(pl.col("prospect_id").is_in(eligible.tolist()))
+    file_id = upload(app_client, key, [*outsiders(120, 13), *inside["e164"][:7]]).json()["id"]
+    plain = app_client.post("/v1/quotes", json=segment, headers=auth(key)).json()
+    probe = app_client.post(
+        "/v1/quotes", json={**segment, "exclusion_files": [file_id]}, headers=auth(key)
+    ).json()
+    assert tasks.audit() >= 1
+    listing = app_client.get("/v1/audit/quotes", headers=auth(am)).json()
+    near = {item["quote_id"]: item["near"] for item in listing["items"]}
+    pair = next(n for n in near[probe["id"]] if n["quote_id"] == plain["id"])
+    assert pair["difference"] == 7
