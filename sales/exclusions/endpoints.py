@@ -51,7 +51,7 @@ UPLOAD_ERRORS = errors.responses(
 
 async def _read(request: Request, ingest: Ingest, session: Any, row: ExclusionFile) -> None:
     """Feed the body to the ingest and store its chunks, piece by piece, in one thread."""
-    decode = stream.decoder(request.headers.get("content-type", ""))
+    decode = stream.body(request.headers.get("content-type", "")).write
     pull = stream.puller(request)
     await run_in_threadpool(stream.consume, pull, decode, ingest, session, row)
 

@@ -28,6 +28,11 @@ from segmentation.models import ExclusionFile
 MAX_LINES = 5_000_000
 
 
+def minimum() -> int:
+    """The fewest distinct numbers a file may hold: the minimum segment size."""
+    return get_settings().privacy.min_segment_size
+
+
 def salt_for(organisation_id: int) -> str:
     """The organisation's published salt for hashed files: derived from the HMAC key, so it
     is stable, differs per organisation, and tells nothing about the key."""
@@ -96,7 +101,7 @@ def store(session: Session, row: ExclusionFile, chunks: Iterable[tuple[int, byte
 def finish(session: Session, row: ExclusionFile, ingest: Ingest, now: datetime) -> ExclusionFileOut:
     """Counts recorded; a file under the minimum segment size is refused (the request's
     transaction is rolled back: nothing of it stays)."""
-    k = get_settings().privacy.min_segment_size
+    k = minimum()
     accepted = ingest.accepted
     if accepted < k:
         raise ExclusionFileTooSmall(

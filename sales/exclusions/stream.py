@@ -91,22 +91,32 @@ class Parts:
         return out
 
 
-def decoder(
+class Raw:
+    """A body that is the file itself."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def write(self, data: bytes) -> bytes:
+        return data
+
+
+def body(
     content_type: str, before_file: Callable[[dict[str, str]], None] | None = None
-) -> Callable[[bytes], bytes]:
-    """What turns a piece of the body into a piece of the file, by its content type."""
+) -> Parts | Raw:
+    """What turns pieces of the body into pieces of the file, by its content type."""
     kind, options = parse_options_header(content_type)
     if kind == b"multipart/form-data":
         if b"boundary" not in options:
             raise ExclusionFileUnreadable(
                 "a multipart body needs its boundary: let the client set it"
             )
-        return Parts(options[b"boundary"], before_file).write
+        return Parts(options[b"boundary"], before_file)
     if kind not in RAW:
         raise ExclusionFileMediaType(
             "send the file as text/plain, text/csv or a multipart/form-data file"
         )
-    return lambda data: data
+    return Raw()
 
 
 def puller(request: Request) -> Callable[[], bytes | None]:
