@@ -158,12 +158,12 @@ class BodyLimitMiddleware:
         app: ASGIApp,
         max_bytes: int,
         render: Callable[[], Any],
-        uploads: tuple[str, int] | None = None,
+        uploads: tuple[tuple[str, ...], int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.render = render
-        self.uploads = uploads  # (path prefix, limit): routes that stream a large body
+        self.uploads = uploads  # (path prefixes, limit): routes that stream a large body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -94,7 +94,8 @@ def create_app() -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=admit.max_body_bytes,
         render=errors.too_large,
-        uploads=("/v1/exclusion-files", admit.max_upload_bytes),
+        # Exclusion files, from the API and the marketer's page, are read as a stream.
+        uploads=(("/v1/exclusion-files", "/app/repoussoirs"), admit.max_upload_bytes),
     )
     app.add_middleware(HttpMetrics)  # refusals too (route "unmatched": refused before routing)
     # Outermost: every response, refusals included, carries the security headers and the
