@@ -1,6 +1,7 @@
 """The marketer's exclusion files page: upload through the form (read as a stream, its token
 checked before the file), the counts shown, never a line, the minimum, another organisation's
-file, delete; and the page in a real Chromium, on a laptop and a phone."""
+file, delete; and the page in a real Chromium (the upload sent by its script, with a progress
+bar), on a laptop and a phone."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def test_the_page_in_a_browser(site: str, page: Page, tmp_path: Path) -> None:
     expect(page.get_by_test_id("no-files")).to_be_visible()
     page.get_by_label("Nom du fichier").fill("Clients 2026")
     page.get_by_label("Fichier des numéros").set_input_files(file)
-    page.get_by_test_id("upload").click()
+    with page.expect_request(lambda r: r.resource_type == "xhr" and r.method == "POST"):
+        page.get_by_test_id("upload").click()  # sent by the page's script, with progress
     expect(page.get_by_test_id("added")).to_contain_text("150 numéros retenus")
     expect(page.get_by_test_id("exclusion-row")).to_have_count(1)
     accessible(page, site, "exclusions")
