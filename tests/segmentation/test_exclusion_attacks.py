@@ -21,7 +21,11 @@ from tests.conftest import ScanningClient, auth
 from tests.exclusions import outsiders, people_of, upload
 
 TRIALS = 40  # half present, half absent
-OTHERS = ("22", "29", "56", "44", "53", "50", "61", "72", "49", "85", "79", "86", "37", "41")
+OTHERS = (
+    "22", "29", "56", "44", "53", "50", "61", "72", "49", "85", "79", "86", "37", "41",
+    "14", "27", "76", "28", "45", "18", "36", "87", "16", "17", "24", "33",
+)  # fmt: skip
+# Each misses a rounding boundary 67.5% of the time: all 26 miss once in 27,000 runs.
 
 
 def _shown(client: ScanningClient, key: str, segment: dict[str, Any], file_id: str) -> Any:
