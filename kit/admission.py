@@ -153,17 +153,27 @@ class BodyLimitMiddleware:
     the limit (a 413 HTTPException raised while the endpoint reads the body, rendered by the
     application's handler). Nothing is buffered here."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, render: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        render: Callable[[], Any],
+        uploads: tuple[tuple[str, ...], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.render = render
+        self.uploads = uploads  # (path prefixes, limit): routes that stream a large body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if self.uploads and scope["path"].startswith(self.uploads[0]):
+            limit = self.uploads[1]
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             await self.render()(scope, receive, send)
             return
         received = 0
@@ -173,7 +183,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise HTTPException(413)
             return message
 

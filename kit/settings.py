@@ -316,6 +316,8 @@ class AdmissionSettings(Group):
     # A request body larger than this is refused (413) before it is read whole: the largest
     # legitimate one (criteria with long lists, a carrier's batch of receipts) is far smaller.
     max_body_bytes: int = Field(default=1_048_576, ge=65_536)
+    # Exclusion files (up to 5 million lines) are read as a stream: their own, larger limit.
+    max_upload_bytes: int = Field(default=268_435_456, ge=65_536)
 
 
 class DatabaseSettings(Group):

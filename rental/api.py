@@ -15,6 +15,7 @@ from rental.endpoints.orders import router as orders
 from rental.endpoints.webhooks import router as webhooks
 from reports.endpoints import router as reports
 from sales.accounts.endpoints import router as organisations
+from sales.exclusions.endpoints import router as exclusions
 from sales.messages.endpoints import router as messages
 from sales.pricing.endpoints import router as pricing
 from sales.quotes.endpoints import router as quotes
@@ -31,6 +32,10 @@ def operation_id(route: APIRoute) -> str:
 TAGS: list[dict[str, Any]] = [
     {"name": "quotes", "description": "The criteria catalogue; count and price a segment."},
     {"name": "orders", "description": "Order a quote's segment, then follow, revise or cancel."},
+    {
+        "name": "exclusions",
+        "description": "Exclusion files: your own customers, left out of counts and sends.",
+    },
     {"name": "messages", "description": "Check a draft message: encoding, characters, segments."},
     {"name": "invoices", "description": "Deposit, balance and credit-note invoices (Factur-X)."},
     {"name": "reports", "description": "The send report of an order."},
@@ -72,7 +77,17 @@ def install_document(app: FastAPI) -> None:
 
 # Every route needs a key (the carriers': their secret) and may be refused as invalid or when
 # the service is busy; each route documents the other statuses it can answer.
-for r in (quotes, messages, orders, reports, invoices, organisations, pricing, webhooks):
+for r in (
+    quotes,
+    exclusions,
+    messages,
+    orders,
+    reports,
+    invoices,
+    organisations,
+    pricing,
+    webhooks,
+):
     router.include_router(r, responses=errors.responses(401, 422, 503))
 router.include_router(
     carriers,

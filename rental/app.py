@@ -90,7 +90,13 @@ def create_app() -> FastAPI:
         render=errors.render,
         exempt=("/v1/health", "/v1/health/ready", "/metrics"),
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=admit.max_body_bytes, render=errors.too_large)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=admit.max_body_bytes,
+        render=errors.too_large,
+        # Exclusion files, from the API and the marketer's page, are read as a stream.
+        uploads=(("/v1/exclusion-files", "/app/repoussoirs"), admit.max_upload_bytes),
+    )
     app.add_middleware(HttpMetrics)  # refusals too (route "unmatched": refused before routing)
     # Outermost: every response, refusals included, carries the security headers and the
     # request id, and every log line of the request names it.

@@ -23,7 +23,13 @@ from sales.invoices.models import Invoice, Payment
 from sales.orders.models import Order, OrderEvent
 from sales.pricing.models import ContractGrid
 from sales.quotes.models import Quote, QuoteFlag
-from segmentation.models import ContactEvent, Reservation, Suppression
+from segmentation.models import (
+    ContactEvent,
+    ExclusionChunk,
+    ExclusionFile,
+    Reservation,
+    Suppression,
+)
 from subjects.models import Challenge, RequestAction, SubjectRequest
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -39,6 +45,8 @@ __all__ = [
     "ContactEvent",
     "ContractGrid",
     "EarlyReceipt",
+    "ExclusionChunk",
+    "ExclusionFile",
     "Counter",
     "IdempotencyKey",
     "Invoice",

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from kit.settings import get_settings
-from reports import schemas, tallies
+from reports import exclusions, schemas, tallies
 from reports.aggregate import SummaryRow, aggregate, final_at
 from reports.assemble import calendar_label, report
 from reports.assemble import timeline as _timeline
@@ -38,4 +38,6 @@ def build(
     data = None if from_ledger else tallies.aggregate(session, order, now)
     if data is None:
         data = aggregate(session, order, now)
-    return report(session, order, now, data, protect(data, k), k)
+    document = report(session, order, now, data, protect(data, k), k)
+    excluded = exclusions.excluded(session, order, now, k)
+    return document.model_copy(update={"excluded_by_files": excluded}) if excluded else document

@@ -119,3 +119,9 @@ class Report(BaseModel):
     controls: Controls
     breakdowns: dict[str, list[Cell]]
     notes: list[str]
+    excluded_by_files: Count = Field(
+        default=None,
+        description="people of the segment the order's exclusion files leave out, counted "
+        "when the report is made and shown like any count (weighted, rounded, none under the "
+        "minimum); null without files, or when hidden",
+    )

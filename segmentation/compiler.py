@@ -16,6 +16,7 @@ from datasets import reference
 from segmentation.criteria import Criteria, _Filters
 
 EARTH_KM = 6371.0088
+EXCLUSION_TABLE = "exclusion_members"  # file_id, prospect_id: kept by the engine
 SHORT_LIST = 8  # longer lists of departments, communes or postcodes are semi-joined
 LIST_COLUMNS = {
     "sex": "sex", "csp": "csp", "regions": "region", "departments": "department",
@@ -197,6 +198,15 @@ def compile_criteria(criteria: Criteria, today: date, layout: Layout) -> Sql:
         _filters(inner, criteria.exclude, today, layout, eligible=False)
         if inner.clauses:
             sql.add(f"NOT ({inner.where()})", *inner.params)
+    if criteria.exclusion_files:
+        # The engine's table of the files' members (Engine.load_exclusion): shared by counts
+        # and draws, since both compile here.
+        files = criteria.exclusion_files
+        sql.add(
+            f"prospect_id NOT IN (SELECT prospect_id FROM {EXCLUSION_TABLE} "  # noqa: S608 (ours)
+            f"WHERE file_id IN ({_placeholders(len(files))}))",
+            *files,
+        )
     return sql
 
 

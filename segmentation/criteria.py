@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -149,10 +149,24 @@ def _document_criteria(schema: dict[str, Any]) -> None:
     ]
 
 
+MAX_EXCLUSION_FILES = 20
+FileId = Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]
+
+
 class Criteria(_Filters):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_document_criteria)
 
     exclude: Exclusion | None = None
+    # The customer's exclusion files (GET /v1/exclusion-files): their members are left out of
+    # the count and of any draw, like opted-out people (segmentation/runtime.py loads them).
+    exclusion_files: list[FileId] | None = Field(
+        default=None, min_length=1, max_length=MAX_EXCLUSION_FILES
+    )
+
+    @field_validator("exclusion_files")
+    @classmethod
+    def _files(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else sorted(set(v))
 
     @field_validator("exclude")
     @classmethod
@@ -325,6 +339,15 @@ def catalogue() -> dict[str, Any]:
                 "label_en": "Exclusion",
                 "description": "same shape as the criteria, without exclude",
             },
+            {
+                "key": "exclusion_files",
+                "type": "exclusion_files",
+                "label_fr": "Fichiers repoussoirs",
+                "label_en": "Exclusion files",
+                "description": "ids of your exclusion files (GET /v1/exclusion-files): their "
+                "members are left out of the count and of the send",
+                "max_items": MAX_EXCLUSION_FILES,
+            },
         ],
     }
 
@@ -382,7 +405,7 @@ def describe(criteria: Criteria) -> list[str]:
         out: list[str] = []
         for key in type(f).model_fields:
             value = getattr(f, key)
-            if value is None or key == "exclude":
+            if value is None or key in ("exclude", "exclusion_files"):
                 continue
             if key == "age":
                 out.append(f"Age: {value.min} to {value.max}")
@@ -398,4 +421,7 @@ def describe(criteria: Criteria) -> list[str]:
     out = lines(criteria) or ["Everyone eligible in the base"]
     if criteria.exclude is not None:
         out.append("Excluding prospects with " + "; ".join(lines(criteria.exclude)))
+    if criteria.exclusion_files:
+        n = len(criteria.exclusion_files)
+        out.append(f"Excluding the members of {n} exclusion file{'s' if n > 1 else ''}")
     return out

@@ -55,6 +55,7 @@ from segmentation.cache import CODED_COLUMNS, ENUM_COLUMNS
 from segmentation.compiler import (
     AGE_BAND_LABELS,
     ELIGIBLE_BIT,
+    EXCLUSION_TABLE,
     Layout,
     age_band_code_sql,
     age_band_sql,
@@ -118,6 +119,8 @@ class Engine:
             )
         for statement in SAMPLE_MACROS:
             self._con.execute(statement)
+        self._con.execute(f"CREATE TABLE {EXCLUSION_TABLE} (file_id VARCHAR, prospect_id BIGINT)")
+        self._exclusion_revisions: dict[str, str] = {}  # file id -> the digest loaded
         if len(self.vocabulary["department"]) > CELL_MASK["department"] + 1:
             raise ConfigurationError(
                 f"snapshot {snapshot.version}: more departments than the cell column can hold"
@@ -535,6 +538,37 @@ class Engine:
             ).to_arrow_table()
         finally:
             cur.close()
+
+    # -- exclusion files (issue 17): members as prospect ids in a table the compiled criteria
+    # read (compiler.compile_criteria), so counts and draws leave out the same people. Criteria
+    # naming files are not answered from the cube (cube._answerable): they scan.
+
+    def exclusion_revision(self, file_id: str) -> str | None:
+        """The digest of the members loaded for a file, None when none are."""
+        return self._exclusion_revisions.get(file_id)
+
+    def load_exclusion(self, file_id: str, revision: str, hmacs: pa.Array) -> None:
+        """Replace a file's members with the prospects of this snapshot holding one of these
+        number HMACs (binary, 32 bytes each), in one transaction."""
+        cur = self.cursor()
+        try:
+            cur.register("incoming", pa.table({"h": hmacs}))
+            cur.execute("BEGIN")
+            cur.execute(f"DELETE FROM {EXCLUSION_TABLE} WHERE file_id = ?", [file_id])  # noqa: S608
+            cur.execute(
+                f"INSERT INTO {EXCLUSION_TABLE} SELECT ?, c.prospect_id "  # noqa: S608 (ours)
+                "FROM read_parquet(?) c SEMI JOIN incoming i ON c.phone_hmac::BLOB = i.h",
+                [file_id, str(self.snapshot.contacts)],
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        self._exclusion_revisions[file_id] = revision
+
+    # -- end of exclusion files
 
     def resolve_hmacs(self, hmacs: list[bytes]) -> np.ndarray:
         """Prospect ids of this snapshot whose number has one of these HMACs."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import numpy as np
@@ -10,7 +10,13 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kit import locks
-from segmentation.models import ContactEvent, Reservation, Suppression
+from segmentation.models import (
+    ContactEvent,
+    ExclusionChunk,
+    ExclusionFile,
+    Reservation,
+    Suppression,
+)
 
 STAMP = "reservations:stamp"
 # The tables themselves, for Core executemany (without the ORM's per-row work).
@@ -172,3 +178,30 @@ class ReservationRepository:
             Reservation.order_id == order_id, Reservation.released_at.is_(None)
         )
         return int(self.session.scalar(q) or 0)
+
+
+class ExclusionReadRepository:
+    """What counts and draws read of the customers' exclusion files (sales/exclusions writes
+    them): which files exist in which revision, and their members' keys."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def revisions(self, file_ids: Iterable[str]) -> dict[str, tuple[str, bool]]:
+        """file id -> (digest, matched) of those that exist."""
+        rows = self.session.execute(
+            select(ExclusionFile.id, ExclusionFile.digest, ExclusionFile.matched_at).where(
+                ExclusionFile.id.in_(list(file_ids))
+            )
+        )
+        return {str(i): (str(d), m is not None) for i, d, m in rows}
+
+    def keys(self, file_id: str, kind: str) -> Iterator[bytes]:
+        """The file's member keys of one kind, chunk by chunk (32 bytes a key)."""
+        rows = self.session.execute(
+            select(ExclusionChunk.keys)
+            .where(ExclusionChunk.file_id == file_id, ExclusionChunk.kind == kind)
+            .order_by(ExclusionChunk.seq)
+        )
+        for (blob,) in rows:
+            yield bytes(blob)

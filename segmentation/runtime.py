@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from datasets import snapshot as snap
@@ -18,6 +19,8 @@ from kit.settings import get_settings
 from segmentation.criteria import Criteria
 from segmentation.eligibility import Eligibility
 from segmentation.engine import DEFAULT_BREAKDOWNS, CountResult, Engine
+from segmentation.exceptions import ExclusionFileNotFound, ExclusionFileNotReady
+from segmentation.repository import ExclusionReadRepository
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Segmenter:
     ) -> CountResult:
         with self.lock:
             today = self.refresh_eligibility(session, now)
+            self.load_exclusions(session, criteria)
             return self.engine.count(criteria, today, dimensions)
 
     def count_fresh(
@@ -70,6 +74,7 @@ class Segmenter:
                 if check is not None:
                     check(session)
                 today = self.refresh_eligibility(session, now)
+                self.load_exclusions(session, criteria)
             return self.engine.count(criteria, today, dimensions)
 
     def sample(
@@ -85,7 +90,35 @@ class Segmenter:
         what an order reserves at confirmation. `exclude`: ids held by other orders."""
         with self.lock:
             today = self.refresh_eligibility(session, now, exact=True)
+            self.load_exclusions(session, criteria)
             return self.engine.sample(criteria, size, key, today, exclude)
+
+    def load_exclusions(self, session: Session, criteria: Criteria) -> None:
+        """Bring the engine's members of the criteria's exclusion files up to date (a file
+        replaced since is loaded again). A file that no longer exists, or whose hashed members
+        are not matched yet, is an error: counting or drawing without it would reach the very
+        people its owner asked us to leave out."""
+        if not criteria.exclusion_files:
+            return
+        repo = ExclusionReadRepository(session)
+        found = repo.revisions(criteria.exclusion_files)
+        for file_id in criteria.exclusion_files:
+            if file_id not in found:
+                raise ExclusionFileNotFound(
+                    f"exclusion file {file_id} does not exist: remove it from the criteria "
+                    "(GET /v1/exclusion-files lists yours)"
+                )
+            digest, matched = found[file_id]
+            if not matched:
+                raise ExclusionFileNotReady(
+                    f"exclusion file {file_id} is still being matched with the base: "
+                    "try again in a few minutes"
+                )
+            if self.engine.exclusion_revision(file_id) != digest:
+                blob = b"".join(repo.keys(file_id, "hmac"))
+                n = len(blob) // 32
+                hmacs = pa.Array.from_buffers(pa.binary(32), n, [None, pa.py_buffer(blob)])
+                self.engine.load_exclusion(file_id, digest, hmacs)
 
 
 _lock = threading.Lock()

@@ -16,6 +16,7 @@ from kit.db import unit_of_work
 from sales.accounts import service as accounts
 from sales.accounts.models import Role
 from tests.conftest import ScanningClient, auth
+from tests.exclusions import outsiders, upload
 from tests.factories import create_order, create_quote, deposit_of, send_at
 from tests.openapi_cases import Operation, fill, operations, options, plain, string_params
 
@@ -41,6 +42,8 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
         json={"url": "http://127.0.0.1:9/hook", "events": ["order.status_changed"]},
     )
     assert hook.status_code == 201, hook.text
+    exclusions = upload(app_client, key, outsiders(120, seed=4))
+    assert exclusions.status_code == 201, exclusions.text
     return {
         "keys": {"client": key, "am": org_keys["am"]},
         "paths": {
@@ -51,6 +54,7 @@ def world(app_client: ScanningClient, org_keys: dict[str, str]) -> dict[str, Any
             "carrier": "simulator",
             "webhook_id": hook.json()["id"],
             "request_id": 1,  # a rights request: none yet, the route answers 404
+            "file_id": exclusions.json()["id"],
         },
     }
 

@@ -90,7 +90,13 @@ def search_communes(
             }
         },
         **errors.responses(
-            415, 429, too_many_requests="the organisation's daily quote budget is spent"
+            404,
+            409,
+            415,
+            429,
+            not_found="an exclusion file of another organisation, or none",
+            conflict="an exclusion file still being matched with the base",
+            too_many_requests="the organisation's daily quote budget is spent",
         ),
     },
 )

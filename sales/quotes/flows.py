@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from kit import clock, metrics, tracing
 from kit.db import unit_of_work
 from sales.accounts.schemas import Principal
+from sales.exclusions import service as exclusions
 from sales.quotes import audit, service
 from sales.quotes.schemas import QuoteOut
 from segmentation import overlap, runtime
@@ -33,6 +34,7 @@ def quote(
 
     def budget_left(session: Session) -> None:
         service.check_budget(session, who, now)
+        exclusions.check_owned(session, who, criteria)
 
     dims = service.counted_dimensions(breakdowns)
     result = seg.count_fresh(criteria, now, dims, check=budget_left)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.client import documents, lists, order
+from web.client import documents, exclusions, lists, order
 
 router = APIRouter(include_in_schema=False)
 router.include_router(order.router)
 router.include_router(documents.router)
 router.include_router(lists.router)
+router.include_router(exclusions.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 ORDERS = "/app/commandes"
 INVOICES = "/app/factures"
 QUOTES = "/app/devis"
+EXCLUSIONS = "/app/repoussoirs"
 # Documents (the API's renderings: an inline style sheet, no script) live under their own
 # prefix, which web/security.py gives the API's document policy.
 DOCUMENTS = "/app/documents"

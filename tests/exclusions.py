@@ -1,0 +1,52 @@
+"""Helpers of the exclusion-file tests: numbers of the base by department (decrypted here, as
+only tests and the dispatch worker do), numbers outside it, and uploads."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from datasets import snapshot
+from datasets.vault import decrypt_numbers
+from kit import keys
+from tests.conftest import ScanningClient, auth
+
+
+def people_of(base: snapshot.Snapshot, department: str) -> pl.DataFrame:
+    """prospect_id and E.164 number of everyone of a department in the base."""
+    ids = pl.read_parquet(base.attributes, columns=["prospect_id", "department"]).filter(
+        pl.col("department") == department
+    )["prospect_id"]
+    contacts = pl.from_arrow(pq.read_table(base.contacts, columns=["prospect_id", "phone_enc"]))
+    assert isinstance(contacts, pl.DataFrame)
+    rows = contacts.filter(pl.col("prospect_id").is_in(ids.implode())).sort("prospect_id")
+    numbers = decrypt_numbers(
+        keys.vault_key(), rows["phone_enc"].to_list(), rows["prospect_id"].to_list()
+    )
+    return rows.select("prospect_id").with_columns(pl.Series("e164", numbers))
+
+
+def outsiders(n: int, seed: int) -> list[str]:
+    """Valid French mobile numbers made up here (in the 075 range the base does not use)."""
+    rng = random.Random(seed)
+    return [f"+3375{rng.randrange(10**7):07d}" for _ in range(n)]
+
+
+def national(e164: str) -> str:
+    """+33612345678 -> '06 12 34 56 78', as a customer's file often writes it."""
+    digits = "0" + e164[3:]
+    return " ".join(digits[i : i + 2] for i in range(0, 10, 2))
+
+
+def upload(
+    client: ScanningClient, key: str, lines: list[str], **params: Any
+) -> Any:  # the response
+    return client.post(
+        "/v1/exclusion-files",
+        content="\n".join(lines).encode(),
+        params=params,
+        headers={**auth(key), "Content-Type": "text/plain"},
+    )

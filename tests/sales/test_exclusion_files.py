@@ -1,0 +1,211 @@
+"""Exclusion files through the API: upload in every form, counts of lines (never a line),
+the minimum size, another organisation's files, and their members left out of counts and
+draws."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import phonenumbers
+import pytest
+
+from datasets import snapshot
+from kit import clock
+from kit.db import unit_of_work
+from sales.exclusions import tasks
+from sales.exclusions.ingest import e164
+from sales.exclusions.service import salted_sha256
+from segmentation import runtime
+from segmentation.criteria import Criteria
+from tests.conftest import ScanningClient, auth
+from tests.exclusions import national, outsiders, people_of, upload
+from tests.factories import create_order, create_quote
+
+
+@pytest.fixture(scope="module")
+def dept_35(base: snapshot.Snapshot) -> Any:
+    return people_of(base, "35")
+
+
+def _quote(client: ScanningClient, key: str, criteria: dict[str, Any]) -> Any:
+    return client.post("/v1/quotes", json=criteria, headers=auth(key))
+
+
+def test_an_upload_counts_its_lines_and_echoes_none(
+    app_client: ScanningClient, org_keys: dict[str, str], dept_35: Any
+) -> None:
+    numbers = dept_35["e164"].to_list()[:150]
+    garbage = ["not a number", "0123", "+33 6 12", "06 00 00 00 0x"]
+    lines = [national(n) for n in numbers[:75]] + numbers[75:] + numbers[:10] + garbage + [""]
+    r = upload(app_client, org_keys["acme"], ["phone", *lines], name="clients 2026")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["lines"], body["accepted"], body["rejected"]) == (165, 150, 5)
+    assert body["ready"] is True
+    assert not any(g in r.text for g in garbage)
+    listed = app_client.get("/v1/exclusion-files", headers=auth(org_keys["acme"])).json()
+    assert [f["id"] for f in listed["items"]] == [body["id"]]
+    # Another organisation sees nothing of it, and cannot use nor delete it.
+    other = auth(org_keys["globex"])
+    assert app_client.get("/v1/exclusion-files", headers=other).json()["items"] == []
+    assert app_client.get(f"/v1/exclusion-files/{body['id']}", headers=other).status_code == 404
+    assert app_client.delete(f"/v1/exclusion-files/{body['id']}", headers=other).status_code == 404
+    r = _quote(app_client, org_keys["globex"], {"exclusion_files": [body["id"]]})
+    assert r.status_code == 404
+    assert r.json()["error"] == "exclusion_file_not_found"
+    r = app_client.delete(f"/v1/exclusion-files/{body['id']}", headers=auth(org_keys["acme"]))
+    assert r.status_code == 204
+    assert app_client.get("/v1/exclusion-files", headers=auth(org_keys["acme"])).json() == {
+        "items": []
+    }
+
+
+def test_a_file_under_the_minimum_is_refused(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """99 distinct numbers, however many times repeated: refused, nothing kept."""
+    few = outsiders(99, seed=1)
+    r = upload(app_client, org_keys["acme"], few * 3)
+    assert r.status_code == 422
+    assert r.json()["error"] == "exclusion_file_too_small"
+    assert r.json()["accepted"] == 99
+    listed = app_client.get("/v1/exclusion-files", headers=auth(org_keys["acme"])).json()
+    assert listed["items"] == []
+
+
+def test_a_csv_file_sent_as_multipart(app_client: ScanningClient, org_keys: dict[str, str]) -> None:
+    rows = [f'"{n}";"Dupont";"2026-01-0{i % 9 + 1}"' for i, n in enumerate(outsiders(120, 2))]
+    text = "\r\n".join(["telephone;nom;date", *rows]).encode()
+    r = app_client.post(
+        "/v1/exclusion-files",
+        files={"file": ("clients.csv", text, "text/csv")},
+        data={"note": "ignored"},
+        headers=auth(org_keys["acme"]),
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["lines"], r.json()["accepted"], r.json()["rejected"]) == (121, 120, 1)
+    r = app_client.post(
+        "/v1/exclusion-files",
+        content=b"{}",
+        headers={**auth(org_keys["acme"]), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 415
+
+
+def test_members_leave_the_count_and_the_draw(
+    app_client: ScanningClient, org_keys: dict[str, str], dept_35: Any
+) -> None:
+    """The file's people of the segment are neither counted nor drawn; the shown count moves
+    by their weights only (the rule of every count)."""
+    members = dept_35.head(300)
+    r = upload(app_client, org_keys["acme"], members["e164"].to_list() + outsiders(50, 3))
+    file_id = r.json()["id"]
+    criteria = {"departments": ["35"]}
+    plain = create_quote(app_client, org_keys["acme"], criteria)
+    excluded = create_quote(
+        app_client, org_keys["acme"], {**criteria, "exclusion_files": [file_id]}
+    )
+    seg = runtime.current()
+    day = clock.today_paris()
+    before = seg.engine.matching_ids(Criteria.model_validate(criteria), day)
+    with unit_of_work() as session:
+        seg.load_exclusions(session, Criteria.model_validate({"exclusion_files": [file_id]}))
+    after = seg.engine.matching_ids(
+        Criteria.model_validate({**criteria, "exclusion_files": [file_id]}), day
+    )
+    gone = np.intersect1d(before, members["prospect_id"].to_numpy())
+    assert len(gone) > 200  # most of them are eligible
+    assert np.array_equal(np.sort(after), np.setdiff1d(before, gone))
+    weight = seg.engine.person_sample.sampled(gone) / seg.engine.person_sample.rate
+    assert abs((plain["shown_count"] - excluded["shown_count"]) - weight) <= 10
+    # An order on the excluded quote draws none of them.
+    order = create_order(app_client, org_keys["acme"], excluded, quantity=200)
+    with unit_of_work() as session:
+        drawn = seg.sample(
+            session,
+            Criteria.model_validate({**criteria, "exclusion_files": [file_id]}),
+            200,
+            order["id"],
+            clock.now(),
+        )
+    assert len(drawn) == 200
+    assert not np.isin(drawn, gone).any()
+    # A file an unsent order leaves out cannot be deleted.
+    r = app_client.delete(f"/v1/exclusion-files/{file_id}", headers=auth(org_keys["acme"]))
+    assert r.status_code == 409
+
+
+def test_replacing_a_file_changes_who_is_left_out(
+    app_client: ScanningClient, org_keys: dict[str, str], dept_35: Any
+) -> None:
+    first = dept_35.head(150)
+    second = dept_35.slice(150, 150)
+    file_id = upload(app_client, org_keys["acme"], first["e164"].to_list()).json()["id"]
+    criteria = Criteria.model_validate({"departments": ["35"], "exclusion_files": [file_id]})
+    seg = runtime.current()
+
+    everyone = seg.engine.matching_ids(
+        Criteria.model_validate({"departments": ["35"]}), clock.today_paris()
+    )
+
+    def left_out() -> np.ndarray:
+        with unit_of_work() as session:
+            seg.load_exclusions(session, criteria)
+        return np.setdiff1d(everyone, seg.engine.matching_ids(criteria, clock.today_paris()))
+
+    assert set(first["prospect_id"].to_list()) >= set(left_out().tolist())
+    r = app_client.put(
+        f"/v1/exclusion-files/{file_id}",
+        content="\n".join(second["e164"].to_list()).encode(),
+        headers={**auth(org_keys["acme"]), "Content-Type": "text/plain"},
+    )
+    assert r.status_code == 200, r.text
+    out = set(left_out().tolist())
+    assert out
+    assert out <= set(second["prospect_id"].to_list())
+
+
+def test_a_file_hashed_by_the_customer(
+    app_client: ScanningClient, org_keys: dict[str, str], dept_35: Any
+) -> None:
+    """SHA-256 with the organisation's salt: usable once the worker has matched it."""
+    salt = app_client.get("/v1/exclusion-files/salt", headers=auth(org_keys["acme"])).json()
+    members = dept_35.head(150)
+    hashed = [salted_sha256(salt["salt"], n.encode()).hex() for n in members["e164"].to_list()]
+    r = upload(app_client, org_keys["acme"], [*hashed, "zz"], form="sha256")
+    assert r.status_code == 201, r.text
+    assert (r.json()["accepted"], r.json()["rejected"], r.json()["ready"]) == (150, 1, False)
+    file_id = r.json()["id"]
+    criteria = {"departments": ["35"], "exclusion_files": [file_id]}
+    r = _quote(app_client, org_keys["acme"], criteria)
+    assert r.status_code == 409
+    assert r.json()["error"] == "exclusion_file_not_ready"
+    assert tasks.match_pending() == 1
+    got = app_client.get(f"/v1/exclusion-files/{file_id}", headers=auth(org_keys["acme"]))
+    assert got.json()["ready"] is True
+    assert _quote(app_client, org_keys["acme"], criteria).status_code == 201
+    kept = runtime.current().engine.matching_ids(
+        Criteria.model_validate(criteria), clock.today_paris()
+    )
+    assert not np.isin(kept, members["prospect_id"].to_numpy()).any()
+
+
+def test_the_fast_normalisation_is_phonenumbers_own() -> None:
+    """French numbers in their usual forms skip phonenumbers.parse: the same verdict and the
+    same E.164 on random digits."""
+    rng = np.random.default_rng(5)
+    for digits in rng.integers(0, 10, size=(3000, 9)):
+        d = "".join(map(str, digits))
+        for text in (f"0{d}", f"+33{d}", f"0033 {d}", f"0{d[0]} {d[1:3]}.{d[3:]}"):
+            assert e164(text.encode(), "FR") == _by_phonenumbers(text), text
+
+
+def _by_phonenumbers(text: str) -> bytes | None:
+    try:
+        parsed = phonenumbers.parse(text, "FR")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).encode()
