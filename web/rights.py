@@ -5,7 +5,7 @@ the base (subjects/service.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
@@ -24,6 +24,7 @@ from web.i18n import N_, Words
 from web.i18n import gettext as _
 from web.security import CSRF_FIELD, clear_cookie, field, new_token, same_token, set_cookie
 from web.session import FormDep
+from web.staff.words import day
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -73,6 +74,8 @@ def readable(record: Record) -> tuple[list[tuple[str, str]], str]:
             shown = ", ".join(labels.get(v, v) for v in value) or "–"
         elif isinstance(value, bool):
             shown = _("oui") if value else _("non")
+        elif name == "birth_date" and value:
+            shown = day(value if isinstance(value, date) else date.fromisoformat(str(value)))
         else:
             shown = labels.get(str(value), str(value)) if value is not None else "–"
         label = _(OWN_LABELS.get(name, name)) if name in OWN_LABELS or not entry else entry[suffix]
@@ -178,7 +181,14 @@ def _record_page(
     request: Request, shown: Record, done: str | None, errors: dict[str, str], status: int = 200
 ) -> Response:
     rows, source = readable(shown)
-    context = {"record": shown, "rows": rows, "source": source, "done": done, "errors": errors}
+    context = {
+        "record": shown,
+        "rows": rows,
+        "source": source,
+        "done": done,
+        "errors": errors,
+        "day": day,
+    }
     return _page(request, "rights_record.html", context, status)
 
 
