@@ -125,7 +125,8 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     ledger = LedgerRepository(session)
     ledger.add_batches(batches)
     ledger.add_recipients(order.id, columns)
-    TallyRepository(session).plan(order.id, LedgerRows(order.id, columns))  # for the report
+    tallied = {k: columns[k] for k in ("prospect_id", "batch", "calendar", "department", "sex")}
+    TallyRepository(session).plan(order.id, LedgerRows(order.id, tallied))  # for the report
 
 
 def _batches(

@@ -93,12 +93,12 @@ def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[st
 
 
 class LedgerRows(Sequence[dict[str, Any]]):
-    """The rows of a plan as dicts, made one at a time from its columns (the encrypted
-    number and its HMAC left out): what `TallyRepository.plan` folds."""
+    """Rows of a plan as dicts of some of its columns (with its order id, status and parts),
+    made one at a time as they are read: what `TallyRepository.plan` folds."""
 
     def __init__(self, order_id: str, columns: Mapping[str, Sequence[Any]]) -> None:
         self.order_id = order_id
-        self.columns = {k: v for k, v in columns.items() if k not in ("phone_enc", "phone_hmac")}
+        self.columns = dict(columns)
         self.rows = len(next(iter(columns.values()))) if columns else 0
 
     def __len__(self) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kit import bulk, locks
@@ -118,10 +118,13 @@ class ReservationRepository:
         self.session = session
 
     def reserve(
-        self, order_id: str, prospect_ids: np.ndarray | Sequence[int], send_at: datetime
+        self, order_id: str, prospect_ids: np.ndarray | Iterable[int], send_at: datetime
     ) -> int:
         # One bare executemany (COPY on PostgreSQL): an order reserves up to millions at once.
-        ids = np.asarray(prospect_ids, dtype=np.int64).tolist()
+        if isinstance(prospect_ids, np.ndarray):
+            ids = prospect_ids.astype(np.int64).tolist()
+        else:
+            ids = [int(p) for p in prospect_ids]
         count = bulk.insert_columns(
             self.session,
             RESERVATIONS,
@@ -130,6 +133,38 @@ class ReservationRepository:
         )
         self._changed()
         return count
+
+    def replace(
+        self, order_id: str, prospect_ids: np.ndarray | Sequence[int], send_at: datetime
+    ) -> int:
+        """The order's reservation becomes exactly `prospect_ids`, held for a send at `send_at`
+        (a re-draw): what `forget` then `reserve` leave, but the rows kept are updated in
+        place and only the difference is deleted or inserted (a re-draw at send time keeps
+        nearly all of a million)."""
+        wanted = np.unique(np.asarray(prospect_ids, dtype=np.int64))
+        conn = self.session.connection()
+        where = RESERVATIONS.c.order_id == order_id
+        rows = conn.execute(select(RESERVATIONS.c.prospect_id).where(where)).scalars().all()
+        held = np.array(rows, dtype=np.int64)
+        gone = np.setdiff1d(held, wanted, assume_unique=True)
+        if len(gone):
+            conn.execute(
+                delete(RESERVATIONS).where(where, RESERVATIONS.c.prospect_id == bindparam("p")),
+                [{"p": p} for p in gone.tolist()],
+            )
+        if len(gone) < len(held):
+            conn.execute(
+                update(RESERVATIONS).where(where).values(send_at=send_at, released_at=None)
+            )
+        new = np.setdiff1d(wanted, held, assume_unique=True)
+        bulk.insert_columns(
+            self.session,
+            RESERVATIONS,
+            {"prospect_id": new.tolist()},
+            {"order_id": order_id, "send_at": send_at},
+        )
+        self._changed()
+        return len(wanted)
 
     def release(self, order_id: str, at: datetime) -> None:
         self.session.execute(
