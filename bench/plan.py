@@ -96,8 +96,9 @@ def _floor(names: list[str], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
 
     engine = get_engine()
     copy = RECIPIENTS.to_metadata(MetaData(), name=FLOOR_TABLE)
-    for index in copy.indexes:
-        index.name = f"{index.name}_floor"  # type: ignore[assignment]
+    # Index and constraint names are per schema on PostgreSQL: the copy's must differ.
+    for n, item in enumerate([*copy.indexes, *copy.constraints]):
+        item.name = f"{FLOOR_TABLE}_{n}"  # type: ignore[attr-defined]
     copy.create(engine)
     try:
         raw = engine.raw_connection()

@@ -40,8 +40,11 @@ def insert_columns(
     rows = zip(*lists, strict=False)  # as long as the columns: the constants repeat
     if dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        # Binary: no text to format on our side nor to parse on the server's (bytea above all).
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+        types = [table.c[n].type.compile(dialect=dialect).split("(")[0].lower() for n in names]
         with cursor.copy(statement) as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
         return count

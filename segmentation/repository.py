@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kit import bulk, locks
@@ -133,38 +133,6 @@ class ReservationRepository:
         )
         self._changed()
         return count
-
-    def replace(
-        self, order_id: str, prospect_ids: np.ndarray | Sequence[int], send_at: datetime
-    ) -> int:
-        """The order's reservation becomes exactly `prospect_ids`, held for a send at `send_at`
-        (a re-draw): what `forget` then `reserve` leave, but the rows kept are updated in
-        place and only the difference is deleted or inserted (a re-draw at send time keeps
-        nearly all of a million)."""
-        wanted = np.unique(np.asarray(prospect_ids, dtype=np.int64))
-        conn = self.session.connection()
-        where = RESERVATIONS.c.order_id == order_id
-        rows = conn.execute(select(RESERVATIONS.c.prospect_id).where(where)).scalars().all()
-        held = np.array(rows, dtype=np.int64)
-        gone = np.setdiff1d(held, wanted, assume_unique=True)
-        if len(gone):
-            conn.execute(
-                delete(RESERVATIONS).where(where, RESERVATIONS.c.prospect_id == bindparam("p")),
-                [{"p": p} for p in gone.tolist()],
-            )
-        if len(gone) < len(held):
-            conn.execute(
-                update(RESERVATIONS).where(where).values(send_at=send_at, released_at=None)
-            )
-        new = np.setdiff1d(wanted, held, assume_unique=True)
-        bulk.insert_columns(
-            self.session,
-            RESERVATIONS,
-            {"prospect_id": new.tolist()},
-            {"order_id": order_id, "send_at": send_at},
-        )
-        self._changed()
-        return len(wanted)
 
     def release(self, order_id: str, at: datetime) -> None:
         self.session.execute(

@@ -107,8 +107,7 @@ def draw(
     _check_snapshot(session, quote, seg)
     s = get_settings()
     reservations = ReservationRepository(session)
-    # Set aside, not deleted: the draw must not see them, and `replace` keeps those drawn again.
-    reservations.release(order.id, now)
+    reservations.forget(order.id)  # a re-draw starts afresh
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     # The sample leaves out what a quote now leaves out (reservations for a send now among
     # them), and `busy` what is held around our own send time: never more than a quote shows.
@@ -123,7 +122,7 @@ def draw(
         if offered < s.privacy.min_segment_size:  # no count under the minimum
             offered = 0
         drawn = drawn[:offered]
-    order.reserved = reservations.replace(order.id, drawn, send_at)
+    order.reserved = reservations.reserve(order.id, drawn, send_at)
     order.plan = seg.engine.departments_of(drawn)
     if len(drawn) >= minimum_volume(order.quantity):
         return drawn
