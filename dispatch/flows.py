@@ -126,7 +126,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     ledger.add_batches(batches)
     ledger.add_recipients(order.id, columns)
     tallied = {k: columns[k] for k in ("prospect_id", "batch", "calendar", "department", "sex")}
-    TallyRepository(session).plan(order.id, LedgerRows(order.id, tallied))  # for the report
+    TallyRepository(session).plan(order.id, LedgerRows(tallied))  # for the report
 
 
 def _batches(

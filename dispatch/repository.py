@@ -93,11 +93,10 @@ def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[st
 
 
 class LedgerRows(Sequence[dict[str, Any]]):
-    """Rows of a plan as dicts of some of its columns (with its order id, status and parts),
-    made one at a time as they are read: what `TallyRepository.plan` folds."""
+    """Rows of a plan as dicts of the given columns, made one at a time as they are read:
+    what `TallyRepository.plan` folds (a million rows are never a million dicts at once)."""
 
-    def __init__(self, order_id: str, columns: Mapping[str, Sequence[Any]]) -> None:
-        self.order_id = order_id
+    def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
         self.columns = dict(columns)
         self.rows = len(next(iter(columns.values()))) if columns else 0
 
@@ -110,15 +109,13 @@ class LedgerRows(Sequence[dict[str, Any]]):
     def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
     def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
         if isinstance(index, slice):
-            return LedgerRows(self.order_id, {k: v[index] for k, v in self.columns.items()})
-        row = {k: v[index] for k, v in self.columns.items()}
-        return row | {"order_id": self.order_id, "status": R.pending, "parts": 0}
+            return LedgerRows({k: v[index] for k, v in self.columns.items()})
+        return {k: v[index] for k, v in self.columns.items()}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        names = [*self.columns, "order_id", "status", "parts"]
-        fixed = (self.order_id, R.pending, 0)
-        for values in zip(*self.columns.values(), strict=True):
-            yield dict(zip(names, (*values, *fixed), strict=True))
+        names = list(self.columns)
+        rows = zip(*self.columns.values(), strict=True)
+        return (dict(zip(names, values, strict=True)) for values in rows)
 
 
 class LedgerRepository:
