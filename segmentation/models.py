@@ -46,11 +46,9 @@ class ContactEvent(Base):
 
 class Reservation(Base):
     __tablename__ = "reservations"
-    __table_args__ = (
-        UniqueConstraint("order_id", "prospect_id"),
-        Index("ix_reservations_prospect_send_at", "prospect_id", "send_at"),
-        Index("ix_reservations_send_at", "send_at"),
-    )
+    # Read whole while held, or by order: no index on the send time (each one cost a draw a
+    # million entries to write).
+    __table_args__ = (UniqueConstraint("order_id", "prospect_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(String(40))
