@@ -51,6 +51,7 @@ from kit import keys
 from kit.errors import ConfigurationError
 from kit.settings import get_settings
 from segmentation import cache
+from segmentation.bitmaps import Bitmaps, Codes, Columns
 from segmentation.cache import CODED_COLUMNS, ENUM_COLUMNS
 from segmentation.compiler import (
     AGE_BAND_LABELS,
@@ -152,6 +153,19 @@ class Engine:
             "age_band": list(AGE_BAND_LABELS),
             "sex": self.vocabulary["sex"],
         }
+        # The bitsets of the current eligibility and day (segmentation/bitmaps.py); None while
+        # they are being made. Their rows' part is read once, after the first copy.
+        self._bits: Bitmaps | None = None
+        self._columns: Columns | None = None
+        self._bits_enabled = True  # tests and the benchmark turn it off to compare
+        self._codes = Codes(
+            of={
+                "department": self._cube_codes["department"],
+                **{c: self.layout.codes[c] for c in ("region", "csp", "income")},
+            },
+            interests={code: i for i, code in enumerate(self.layout.interest_bits)},
+            labels={**self._cube_labels, "csp": self.vocabulary["csp"]},
+        )
         self._excluded = np.empty(0, dtype=np.int64)
         self._excluded_given: np.ndarray | None = None  # the array `_excluded` was made from
         self._region_of = dict(
@@ -194,16 +208,18 @@ class Engine:
         excluded = np.unique(np.asarray(excluded, dtype=np.int64))
         with self._lock:
             cube, self._cube = self._cube, None  # counts meanwhile scan
+            bits, self._bits = self._bits, None
             cur = self._con.cursor()
             try:
                 if self._cutoff is None or cutoff < self._cutoff:
                     self._cells_day = None
                     self._rebuild(cur, cutoff, excluded, today)
                     self._cells_day = today
-                    cube = None
+                    cube = bits = None
                 else:
                     cube = self._update(cur, (self._cutoff, cutoff), excluded, today, cube)
                 self._cube = cube if cube is not None else self._cells(cur, today, "TRUE")
+                self._bits = self._bitmaps(cur, (today, cutoff), excluded, bits)
             finally:
                 cur.close()
             self._cutoff, self._excluded, self._excluded_given = cutoff, excluded, given
@@ -299,6 +315,46 @@ class Engine:
             cur.execute("DETACH prepared")
         self._copied = True
 
+    def _bitmaps(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        moment: tuple[date, date],
+        excluded: np.ndarray,
+        bits: Bitmaps | None,
+    ) -> Bitmaps:
+        """The bitsets of (today, cutoff) and `excluded`: `bits` (those of the previous call, or
+        None) changed by the ids that entered or left the excluded set when the day and cutoff
+        are the same; else the day's bitsets read again (ages and recency move)."""
+        today, cutoff = moment
+        if self._columns is None:
+            self._columns = self._read_columns(cur)
+        if bits is not None and bits.day == today and cutoff == self._cutoff:
+            added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
+            freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
+            return bits.changed(self._rowids(added), self._rowids(freed))
+        found = _in_row_order(
+            cur.execute(
+                f"SELECT rowid, {age_sql(today)} AS age, "  # noqa: S608 (ours)
+                "coalesce(opt_in AND last_interaction >= ?, FALSE) AS recent FROM attributes",
+                [cutoff],
+            ).fetchnumpy()
+        )
+        return Bitmaps.of(
+            self._columns, today, found["age"], found["recent"], self._rowids(excluded)
+        )
+
+    def _read_columns(self, cur: duckdb.DuckDBPyConnection) -> Columns:
+        """The rows' bitsets (segmentation/bitmaps.py), from one pass over the copied table."""
+        found = cur.execute(
+            "SELECT rowid, CAST(enum_code(department) AS INTEGER) AS department, "
+            "CAST(region AS INTEGER) AS region, CAST(profile AS INTEGER) AS profile, "
+            "CAST(csp AS INTEGER) AS csp, CAST(income AS INTEGER) AS income, "
+            "CAST(interests AS BIGINT) AS interests, CAST(w AS INTEGER) AS w, "
+            "birth_date IS NULL AS birth_null FROM attributes"
+        ).fetchnumpy()
+        found = _in_row_order(found)
+        return Columns.of(found, len(self.layout.interest_bits), len(self.vocabulary["department"]))
+
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
         """The cube of the eligible prospects among `rows` (a condition of ours) on `today`."""
         where = f"profile >= {ELIGIBLE} AND ({rows})"  # eligibility is the profile's top bit
@@ -330,6 +386,8 @@ class Engine:
             groups = ["department"]
         sample = "sum(w)" if with_sample else "0"
         found = self._from_cube(criteria, today, groups, with_sample)
+        if found is None:
+            found = self._from_bitmaps(criteria, today, groups, with_sample)
         if found is None and len(groups) > 1 and set(groups) <= set(CELL_DIMENSIONS):
             found = self._by_cell(criteria, today, groups, sample)
         if found is None:
@@ -359,6 +417,31 @@ class Engine:
         """Whether `count` answers this from the cube (no scan): what the benchmark reports."""
         groups = [d for d in DIMENSIONS if d in dimensions and d != "region"] or ["department"]
         return self._from_cube(criteria, today, groups, False) is not None
+
+    def path(
+        self, criteria: Criteria, today: date, dimensions: tuple[str, ...] = DEFAULT_BREAKDOWNS
+    ) -> str:
+        """Which path `count` answers this on: "cube", "bitmaps" or "scan" (the benchmark's)."""
+        if self.answers_from_cube(criteria, today, dimensions):
+            return "cube"
+        groups = [d for d in DIMENSIONS if d in dimensions and d != "region"] or ["department"]
+        bits = self._bits
+        if self._bits_enabled and bits is not None and bits.day == today:
+            if bits.answers(criteria, groups):
+                return "bitmaps"
+        return "scan"
+
+    def _from_bitmaps(
+        self, criteria: Criteria, today: date, groups: list[str], with_sample: bool
+    ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]] | None:
+        """`_grouped`'s answer counted on the bitsets; None when they cannot give it."""
+        bits = self._bits  # one reference read: whole bitsets, never ones being made
+        if not self._bits_enabled or bits is None or bits.day != today:
+            return None
+        found = bits.answer(criteria, groups, self._codes)
+        if found is not None and not with_sample:
+            found = found[0], {g: dict.fromkeys(cells, 0) for g, cells in found[1].items()}
+        return found
 
     def _from_cube(
         self, criteria: Criteria, today: date, groups: list[str], with_sample: bool
@@ -545,6 +628,16 @@ class Engine:
 def _quoted(path: Path) -> str:
     """A path as an SQL string literal (ATTACH takes no parameter)."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _in_row_order(found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A whole-table fetch (with its `rowid`) put in row order, which a parallel scan need
+    not keep."""
+    rowid = np.asarray(found.pop("rowid"), dtype=np.int64)
+    if np.array_equal(rowid, np.arange(len(rowid))):
+        return found
+    order = np.argsort(rowid, kind="stable")
+    return {c: v[order] for c, v in found.items()}
 
 
 def _cell_sql(band: str) -> str:
