@@ -119,19 +119,16 @@ class Columns:
             usable.add("birth_date")
         col = {c: np.ma.getdata(v) for c, v in found.items()}
         starts, ends, regions = _ranges(col["department"], col["region"], departments, usable)
-        profile = col["profile"].astype(np.int64)
-        csp, income = col["csp"].astype(np.int64), col["income"].astype(np.int64)
-        mask = col["interests"].astype(np.int64)
-        w = col["w"].astype(np.int64)
+        profile, csp, income, mask, w = (
+            col[c] for c in ("profile", "csp", "income", "interests", "w")
+        )
         return cls(
             rows=rows,
             everyone=pack(np.ones(rows, dtype=bool), words),
             profile={b: pack(profile >> b & 1 == 1, words) for b in range(len(PROFILE_BITS))},
             coded={
-                "csp": [pack(csp == c, words) for c in range(int(csp.max(initial=-1)) + 1)],
-                "income": [
-                    pack(income == c, words) for c in range(int(income.max(initial=-1)) + 1)
-                ],
+                "csp": [pack(csp == c, words) for c in range(int(csp.max(initial=0)) + 1)],
+                "income": [pack(income == c, words) for c in range(int(income.max(initial=0)) + 1)],
             },
             interests=[pack(mask >> b & 1 == 1, words) for b in range(interests)],
             sample=[
@@ -144,9 +141,14 @@ class Columns:
         )
 
     def nbytes(self) -> int:
+        return sum(b.nbytes for b in self._sets())
+
+    def count_sets(self) -> int:
+        return len(self._sets())
+
+    def _sets(self) -> list[Words]:
         sets = [self.everyone, *self.profile.values(), *self.interests, *self.sample]
-        sets += [b for codes in self.coded.values() for b in codes]
-        return sum(b.nbytes for b in sets)
+        return sets + [b for codes in self.coded.values() for b in codes]
 
 
 def _ranges(
@@ -159,11 +161,11 @@ def _ranges(
     if "department" not in usable or len(department) == 0:
         usable.discard("region")
         return starts, ends, {}
-    dep = department.astype(np.int64)
-    edges = np.flatnonzero(np.diff(dep)) + 1
+    dep = department
+    edges = np.flatnonzero(dep[1:] != dep[:-1]) + 1
     first = np.concatenate([[0], edges])
     last = np.concatenate([edges, [len(dep)]])
-    codes = dep[first]
+    codes = dep[first].astype(np.int64)
     if len(np.unique(codes)) != len(codes):  # a department in two places: not a range
         usable.discard("department")
         usable.discard("region")
@@ -171,7 +173,7 @@ def _ranges(
     starts[codes], ends[codes] = first, last
     regions: dict[int, list[int]] = {}
     if "region" in usable:
-        reg = region.astype(np.int64)
+        reg = region
         if not all((reg[a:b] == reg[a]).all() for a, b in zip(first, last, strict=True)):
             usable.discard("region")
         for code, a in zip(codes.tolist(), first.tolist(), strict=True):
@@ -203,7 +205,7 @@ class Bitmaps:
     ) -> Bitmaps:
         """The day's bitsets from each row's age on `day` (compiler.age_sql) and recency."""
         words = columns.words
-        clipped = np.clip(np.ma.getdata(age).astype(np.int64), 0, (1 << AGE_PLANES) - 1)
+        clipped = np.clip(np.ma.getdata(age), 0, (1 << AGE_PLANES) - 1).astype(np.int16)
         band = np.searchsorted(BAND_FLOORS, clipped, side="right")
         fresh = pack(np.ma.getdata(recent).astype(bool) & ~np.ma.getmaskarray(recent), words)
         excluded = of_rows(excluded_rows, words)
@@ -227,8 +229,14 @@ class Bitmaps:
         return replace(self, excluded=excluded, eligible=self.recent & ~excluded)
 
     def nbytes(self) -> int:
-        own = [*self.ages, *self.bands, self.recent, self.excluded, self.eligible]
-        return self.columns.nbytes() + sum(b.nbytes for b in own)
+        """The memory of every bitset held (the rows' part is shared with the next day's)."""
+        return self.columns.nbytes() + sum(b.nbytes for b in self._own())
+
+    def count_sets(self) -> int:
+        return self.columns.count_sets() + len(self._own())
+
+    def _own(self) -> list[Words]:
+        return [*self.ages, *self.bands, self.recent, self.excluded, self.eligible]
 
     def answers(self, criteria: Criteria, groups: list[str]) -> bool:
         """Whether every criterion and breakdown is one the bitsets hold."""
