@@ -54,8 +54,8 @@ def words_for(rows: int) -> int:
     return rows // 64 + 1
 
 
-def pack(flags: NDArray[np.bool_], words: int) -> Words:
-    """The bitset of a boolean per row."""
+def pack(flags: np.ndarray, words: int) -> Words:
+    """The bitset of a boolean per row (any nonzero value is true)."""
     packed = np.packbits(flags, bitorder="little")
     out = np.zeros(words * 8, dtype=np.uint8)
     out[: len(packed)] = packed
@@ -71,6 +71,11 @@ def of_rows(rows: NDArray[np.int64], words: int) -> Words:
 
 def count(bits: Words) -> int:
     return int(np.bitwise_count(bits).sum(dtype=np.int64))
+
+
+def count_and(a: Words, b: Words, buffer: Words) -> int:
+    """count(a & b), written into `buffer` (no allocation of a bitset per cell)."""
+    return count(np.bitwise_and(a, b, out=buffer))
 
 
 def _span(out: Words, start: int, end: int) -> None:
@@ -125,15 +130,14 @@ class Columns:
         return cls(
             rows=rows,
             everyone=pack(np.ones(rows, dtype=bool), words),
-            profile={b: pack(profile >> b & 1 == 1, words) for b in range(len(PROFILE_BITS))},
+            # packbits takes any nonzero value for a one: a bit's mask needs no comparison
+            profile={b: pack(profile & (1 << b), words) for b in range(len(PROFILE_BITS))},
             coded={
                 "csp": [pack(csp == c, words) for c in range(int(csp.max(initial=0)) + 1)],
                 "income": [pack(income == c, words) for c in range(int(income.max(initial=0)) + 1)],
             },
-            interests=[pack(mask >> b & 1 == 1, words) for b in range(interests)],
-            sample=[
-                pack(w >> b & 1 == 1, words) for b in range(int(w.max(initial=0)).bit_length())
-            ],
+            interests=[pack(mask & (1 << b), words) for b in range(interests)],
+            sample=[pack(w & (1 << b), words) for b in range(int(w.max(initial=0)).bit_length())],
             starts=starts,
             ends=ends,
             region_departments=regions,
@@ -206,18 +210,24 @@ class Bitmaps:
         """The day's bitsets from each row's age on `day` (compiler.age_sql) and recency."""
         words = columns.words
         clipped = np.clip(np.ma.getdata(age), 0, (1 << AGE_PLANES) - 1).astype(np.int16)
-        band = np.searchsorted(BAND_FLOORS, clipped, side="right")
         fresh = pack(np.ma.getdata(recent).astype(bool) & ~np.ma.getmaskarray(recent), words)
         excluded = of_rows(excluded_rows, words)
-        return cls(
+        made = cls(
             columns=columns,
             day=day,
-            ages=[pack(clipped >> b & 1 == 1, words) for b in range(AGE_PLANES)],
-            bands=[pack(band == c, words) for c in range(len(BAND_FLOORS) + 1)],
+            ages=[pack(clipped & (1 << b), words) for b in range(AGE_PLANES)],
+            bands=[],
             recent=fresh,
             excluded=excluded,
             eligible=fresh & ~excluded,
         )
+        # A band is the rows of at least its floor and not of the next one (code 0: the rest).
+        floors = [made._at_least(int(lo)) for lo in BAND_FLOORS]
+        bands = [columns.everyone ^ floors[0]]
+        bands += [
+            a ^ b for a, b in zip(floors, [*floors[1:], np.zeros_like(floors[0])], strict=True)
+        ]
+        return replace(made, bands=bands)
 
     def changed(self, added: NDArray[np.int64], freed: NDArray[np.int64]) -> Bitmaps:
         """These bitsets with rows `added` to the excluded set and rows `freed` from it."""
@@ -277,10 +287,12 @@ class Bitmaps:
         if group == "department":
             return _range_counts(m, self.columns.starts, self.columns.ends)
         if group == "sex":
-            male, total = count(m & self.columns.profile[_bit("sex")]), count(m)
+            male = count_and(m, self.columns.profile[_bit("sex")], np.empty_like(m))
+            total = count(m)
             return np.array([total - male, male], dtype=np.int64)
         sets = self.bands[1:] if group == "age_band" else self.columns.coded[group]
-        out = np.array([count(m & b) for b in sets], dtype=np.int64)
+        buffer = np.empty_like(m)
+        out = np.array([count_and(m, b, buffer) for b in sets], dtype=np.int64)
         if group == "age_band":  # code 0: under the first band, what the others leave
             out = np.concatenate([[count(m) - int(out.sum())], out])
         return out
@@ -349,14 +361,16 @@ class Bitmaps:
             return np.zeros(self.columns.words, dtype=np.uint64)
         greater = np.zeros(self.columns.words, dtype=np.uint64)
         equal = self.columns.everyone.copy()
-        for b in reversed(range(AGE_PLANES)):
-            ones = equal & self.ages[b]
+        ones = np.empty_like(equal)
+        for b in reversed(range(AGE_PLANES)):  # in place: no bitset made per step
+            np.bitwise_and(equal, self.ages[b], out=ones)
             if age >> b & 1:
-                equal = ones
+                equal, ones = ones, equal
             else:  # equal so far and this bit set where age's is clear: greater
                 greater |= ones
                 equal ^= ones
-        return greater | equal
+        greater |= equal
+        return greater
 
 
 @dataclass(frozen=True)

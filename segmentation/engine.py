@@ -635,8 +635,12 @@ def _in_row_order(found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     rowid = np.asarray(found.pop("rowid"), dtype=np.int64)
     if np.array_equal(rowid, np.arange(len(rowid))):
         return found
-    order = np.argsort(rowid, kind="stable")
-    return {c: v[order] for c, v in found.items()}
+    placed = {}
+    for c, v in found.items():  # rowids are 0..n-1: a scatter, not a sort
+        out = np.ma.empty_like(v) if np.ma.isMaskedArray(v) else np.empty_like(v)
+        out[rowid] = v
+        placed[c] = out
+    return placed
 
 
 def _cell_sql(band: str) -> str:
