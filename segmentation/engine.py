@@ -99,6 +99,7 @@ class Engine:
         threads: int = 2,
         memory_limit: str | None = None,
         person_sample: PersonSample | None = None,
+        bitmaps_in_background: bool = True,
     ) -> None:
         self.snapshot = snapshot
         # The sample is fixed for the engine's life: a new rate or secret takes a reload.
@@ -154,9 +155,12 @@ class Engine:
             "sex": self.vocabulary["sex"],
         }
         # The bitsets of the current eligibility and day (segmentation/bitmaps.py); None while
-        # they are being made. Their rows' part is read once, after the first copy.
+        # they are being made. Their rows' part is read once, after the first copy, by a thread
+        # of its own unless told otherwise: a process starting answers (by scan) meanwhile.
         self._bits: Bitmaps | None = None
         self._columns: Columns | None = None
+        self._bits_background = bitmaps_in_background
+        self._bits_thread: threading.Thread | None = None
         self._bits_enabled = True  # tests and the benchmark turn it off to compare
         self._codes = Codes(
             of={
@@ -188,7 +192,14 @@ class Engine:
         return base
 
     def close(self) -> None:
+        self.wait_for_bitmaps()  # a query of that thread ends before the connection does
         self._con.close()
+
+    def wait_for_bitmaps(self, timeout: float | None = None) -> bool:
+        """Wait until the first bitsets are made (or failed); whether they are there."""
+        if self._bits_thread is not None:
+            self._bits_thread.join(timeout)
+        return self._bits is not None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -321,17 +332,58 @@ class Engine:
         moment: tuple[date, date],
         excluded: np.ndarray,
         bits: Bitmaps | None,
-    ) -> Bitmaps:
+    ) -> Bitmaps | None:
         """The bitsets of (today, cutoff) and `excluded`: `bits` (those of the previous call, or
         None) changed by the ids that entered or left the excluded set when the day and cutoff
-        are the same; else the day's bitsets read again (ages and recency move)."""
+        are the same; else the day's bitsets read again (ages and recency move). None while
+        the rows' part is being read (the first time, by a thread of its own)."""
         today, cutoff = moment
         if self._columns is None:
+            if self._bits_background:
+                if self._bits_thread is None:
+                    self._bits_thread = threading.Thread(
+                        target=self._first_bitmaps, name="engine-bitmaps", daemon=True
+                    )
+                    self._bits_thread.start()
+                return None
             self._columns = self._read_columns(cur)
         if bits is not None and bits.day == today and cutoff == self._cutoff:
             added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
             freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
             return bits.changed(self._rowids(added), self._rowids(freed))
+        return self._day_bitmaps(cur, self._columns, moment, excluded)
+
+    def _first_bitmaps(self) -> None:
+        """The first bitsets, made beside the service; installed if eligibility has not moved
+        on meanwhile, else made again for where it now is."""
+        try:
+            cur = self.cursor()
+            try:
+                columns = self._read_columns(cur)
+                while True:
+                    with self._lock:
+                        moment, excluded = (self._cells_day, self._cutoff), self._excluded
+                    if moment[0] is None or moment[1] is None:
+                        return  # the first sync failed: counts scan
+                    made = self._day_bitmaps(cur, columns, (moment[0], moment[1]), excluded)
+                    with self._lock:
+                        if (self._cells_day, self._cutoff) == moment and self._excluded is excluded:
+                            self._columns, self._bits = columns, made
+                            return
+            finally:
+                cur.close()
+        except duckdb.Error:  # the engine closed meanwhile: counts scan
+            return
+
+    def _day_bitmaps(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        columns: Columns,
+        moment: tuple[date, date],
+        excluded: np.ndarray,
+    ) -> Bitmaps:
+        """The bitsets of a day and cutoff: each row's age and recency read again."""
+        today, cutoff = moment
         found = _in_row_order(
             cur.execute(
                 f"SELECT rowid, {age_sql(today)} AS age, "  # noqa: S608 (ours)
@@ -339,9 +391,7 @@ class Engine:
                 [cutoff],
             ).fetchnumpy()
         )
-        return Bitmaps.of(
-            self._columns, today, found["age"], found["recent"], self._rowids(excluded)
-        )
+        return Bitmaps.of(columns, today, found["age"], found["recent"], self._rowids(excluded))
 
     def _read_columns(self, cur: duckdb.DuckDBPyConnection) -> Columns:
         """The rows' bitsets (segmentation/bitmaps.py), from one pass over the copied table."""

@@ -28,6 +28,7 @@ BROAD = {"interests": ["travel"], "income": ["C", "D"], "housing": ["owner"]}
 def engine(base: snapshot.Snapshot) -> Engine:
     e = Engine(base)
     e.sync_eligibility(TODAY, 3, NONE)
+    assert e.wait_for_bitmaps(60)  # made beside the first sync
     return e
 
 
@@ -140,7 +141,7 @@ def test_what_the_bitsets_do_not_hold_is_scanned(engine: Engine) -> None:
 def test_ages_on_leap_days(base: snapshot.Snapshot) -> None:
     """Ages on the days around 29 February (a leap year and a common one) count the prospects
     the scan's birth-date bounds count."""
-    e = Engine(base)
+    e = Engine(base, bitmaps_in_background=False)
     for day in (date(2027, 2, 28), date(2027, 3, 1), date(2028, 2, 28), date(2028, 2, 29)):
         e.sync_eligibility(day, 3, NONE)
         assert_bits_are_scan(e, Criteria.model_validate(BROAD), day)
@@ -153,6 +154,7 @@ def test_ages_on_leap_days(base: snapshot.Snapshot) -> None:
 def test_the_bitsets_follow_eligibility_and_the_day(base: snapshot.Snapshot) -> None:
     e = Engine(base)
     e.sync_eligibility(TODAY, 3, NONE)
+    e.wait_for_bitmaps()
     c = Criteria.model_validate({"interests": ["travel"], "regions": ["93", "11"]})
     before = assert_bits_are_scan(e, c, TODAY)
     travellers = e.matching_ids(
@@ -176,3 +178,20 @@ def test_the_bitsets_follow_eligibility_and_the_day(base: snapshot.Snapshot) -> 
     e.sync_eligibility(TODAY, 3, NONE)  # a clock set back: rebuilt
     assert assert_bits_are_scan(e, c, TODAY) == before
     e.close()
+
+
+def test_counts_scan_until_the_first_bitsets_are_made(base: snapshot.Snapshot) -> None:
+    """A process starting answers at once: by the scan while its bitsets are being made in
+    the background, then from them, with the same numbers; an engine closed meanwhile stops."""
+    e = Engine(base)
+    e.sync_eligibility(TODAY, 3, NONE)
+    c = Criteria.model_validate(BROAD)
+    first = e.count(c, TODAY)  # whichever path it found: the scan's numbers either way
+    assert e.wait_for_bitmaps(60)
+    assert e.path(c, TODAY) == "bitmaps"
+    assert e.count(c, TODAY) == first
+    closed = Engine(base)
+    closed.sync_eligibility(TODAY, 3, NONE)
+    closed.close()  # waits for its thread: nothing left running on a closed connection
+    assert closed._bits_thread is not None
+    assert not closed._bits_thread.is_alive()
