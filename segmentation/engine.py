@@ -29,6 +29,13 @@ all: a cube of the eligible base by department, region, exact age and sex (segme
 answers them with the scan's exact numbers. It is made again with the eligibility bit (a delta
 for opt-outs and reservations, a rebuild when the day changes) and swapped whole; a count that
 finds none for its day scans.
+
+Other counts on attributes (csp, income, interests, housing, dwelling, children, with sex, age
+and places) are counted on bitsets over the rows (segmentation/bitmaps.py): a few word
+operations and popcounts instead of a predicate per row, the scan's exact numbers. They follow
+eligibility like the cube (a delta of the excluded rows, the day's part made again when the day
+changes); the first are made by a thread beside the first sync, and until then counts scan.
+Postcodes, communes and a radius still scan.
 """
 
 from __future__ import annotations
