@@ -5,6 +5,7 @@ after opt-outs and reservations change and after the day moves on; and what they
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 
@@ -195,3 +196,36 @@ def test_counts_scan_until_the_first_bitsets_are_made(base: snapshot.Snapshot) -
     closed.close()  # waits for its thread: nothing left running on a closed connection
     assert closed._bits_thread is not None
     assert not closed._bits_thread.is_alive()
+
+
+def test_counts_racing_updates_see_one_state(base: snapshot.Snapshot) -> None:
+    """Counts from several threads while another flips the excluded set: each count is the
+    answer of one of the two states, never bitsets half changed."""
+    e = Engine(base, bitmaps_in_background=False)
+    e.sync_eligibility(TODAY, 3, NONE)
+    c = Criteria.model_validate({"interests": ["travel"], "age": {"min": 30, "max": 60}})
+    gone = e.matching_ids(Criteria.model_validate({"regions": ["84"]}), TODAY)[::2]
+    states = [NONE, gone]
+    answers = []
+    for excluded in states:
+        e.sync_eligibility(TODAY, 3, excluded)
+        answers.append(assert_bits_are_scan(e, c, TODAY))
+    assert answers[0] != answers[1]
+    stop = threading.Event()
+    seen: list[CountResult] = []
+
+    def count() -> None:
+        while not stop.is_set():
+            seen.append(e.count(c, TODAY, DIMENSIONS))
+
+    readers = [threading.Thread(target=count) for _ in range(3)]
+    for r in readers:
+        r.start()
+    for i in range(30):
+        e.sync_eligibility(TODAY, 3, states[i % 2])
+    stop.set()
+    for r in readers:
+        r.join()
+    assert seen
+    assert all(s in answers for s in seen)
+    e.close()
