@@ -262,9 +262,12 @@ class Bitmaps:
                         return False
         return True
 
-    def answer(self, criteria: Criteria, groups: list[str], codes: Codes) -> Cells | None:
+    def answer(
+        self, criteria: Criteria, groups: list[str], codes: Codes, with_sample: bool = True
+    ) -> Cells | None:
         """Each of `groups`' cells (department, age_band, sex, csp): (counts, sampled counts),
-        as the engine's scan gives them; None when the bitsets cannot say."""
+        as the engine's scan gives them; None when the bitsets cannot say. `with_sample=False`
+        leaves the sample out (every sampled count 0), as Engine.count's baseline does."""
         if not self.answers(criteria, groups):
             return None
         m = self._matching(criteria, codes, eligible=True)
@@ -272,7 +275,7 @@ class Bitmaps:
             m &= ~self._matching(criteria.exclude, codes, eligible=False)
         breakdowns: dict[str, dict[str, int]] = {}
         sampled: dict[str, dict[str, int]] = {}
-        planes = [m & plane for plane in self.columns.sample]
+        planes = [m & plane for plane in self.columns.sample] if with_sample else []
         for g in groups:
             n = self._cells(g, m)
             s = sum((self._cells(g, p) << k for k, p in enumerate(planes)), np.zeros_like(n))

@@ -494,10 +494,7 @@ class Engine:
         bits = self._bits  # one reference read: whole bitsets, never ones being made
         if not self._bits_enabled or bits is None or bits.day != today:
             return None
-        found = bits.answer(criteria, groups, self._codes)
-        if found is not None and not with_sample:
-            found = found[0], {g: dict.fromkeys(cells, 0) for g, cells in found[1].items()}
-        return found
+        return bits.answer(criteria, groups, self._codes, with_sample)
 
     def _from_cube(
         self, criteria: Criteria, today: date, groups: list[str], with_sample: bool

@@ -121,6 +121,10 @@ def test_broad_and_edge_segments(engine: Engine) -> None:
     broad = assert_bits_are_scan(engine, Criteria.model_validate(BROAD), TODAY)
     assert broad.total > 1000
     assert broad.total_sampled > 0  # the sample's sum is counted, not left out
+    c = Criteria.model_validate(BROAD)
+    plain = engine.count(c, TODAY, DIMENSIONS, with_sample=False)  # the benchmark's baseline
+    assert (plain.total, plain.breakdowns) == (broad.total, broad.breakdowns)
+    assert plain.total_sampled == 0
 
 
 def test_what_the_bitsets_do_not_hold_is_scanned(engine: Engine) -> None:
