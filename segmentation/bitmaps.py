@@ -133,9 +133,9 @@ class Columns:
             # packbits takes any nonzero value for a one: a bit's mask needs no comparison
             profile={b: pack(profile & (1 << b), words) for b in range(len(PROFILE_BITS))},
             coded={
-                "csp": [pack(csp == c, words) for c in range(int(csp.max(initial=0)) + 1)],
-                "income": [pack(income == c, words) for c in range(int(income.max(initial=0)) + 1)],
-            },
+                "csp": _per_code(csp, words, "csp" in usable),
+                "income": _per_code(income, words, "income" in usable),
+            },  # fmt: skip
             interests=[pack(mask & (1 << b), words) for b in range(interests)],
             sample=[pack(w & (1 << b), words) for b in range(int(w.max(initial=0)).bit_length())],
             starts=starts,
@@ -153,6 +153,14 @@ class Columns:
     def _sets(self) -> list[Words]:
         sets = [self.everyone, *self.profile.values(), *self.interests, *self.sample]
         return sets + [b for codes in self.coded.values() for b in codes]
+
+
+def _per_code(codes: np.ndarray, words: int, usable: bool) -> list[Words]:
+    """A bitset per code of a coded column; none for a column with unknown values (what lies
+    under its NULLs is not a code)."""
+    if not usable:
+        return []
+    return [pack(codes == c, words) for c in range(int(codes.max(initial=0)) + 1)]
 
 
 def _ranges(
