@@ -33,8 +33,9 @@ finds none for its day scans.
 Other counts on attributes (csp, income, interests, housing, dwelling, children, with sex, age
 and places) are counted on bitsets over the rows (segmentation/bitmaps.py): a few word
 operations and popcounts instead of a predicate per row, the scan's exact numbers. They follow
-eligibility like the cube (a delta of the excluded rows, the day's part made again when the day
-changes); the first are made by a thread beside the first sync, and until then counts scan.
+eligibility like the cube (a delta of the excluded rows in the sync); the first ones, and a new
+day's, are made by a thread beside the sync (reading every row takes seconds at 50M), and
+until then counts scan.
 Postcodes, communes and a radius still scan.
 """
 
@@ -168,6 +169,7 @@ class Engine:
         self._columns: Columns | None = None
         self._bits_background = bitmaps_in_background
         self._bits_thread: threading.Thread | None = None
+        self._bits_running = False  # a thread is making bitsets (set and cleared under the lock)
         self._bits_enabled = True  # tests and the benchmark turn it off to compare
         self._codes = Codes(
             of={
@@ -342,45 +344,53 @@ class Engine:
     ) -> Bitmaps | None:
         """The bitsets of (today, cutoff) and `excluded`: `bits` (those of the previous call, or
         None) changed by the ids that entered or left the excluded set when the day and cutoff
-        are the same; else the day's bitsets read again (ages and recency move). None while
-        the rows' part is being read (the first time, by a thread of its own)."""
+        are the same; else the day's bitsets read again (ages and recency move), by a thread of
+        its own unless told otherwise (with the rows' part the first time): None meanwhile, and
+        counts scan instead of waiting on the sync."""
         today, cutoff = moment
-        if self._columns is None:
-            if self._bits_background:
-                if self._bits_thread is None:
-                    self._bits_thread = threading.Thread(
-                        target=self._first_bitmaps, name="engine-bitmaps", daemon=True
-                    )
-                    self._bits_thread.start()
-                return None
-            self._columns = self._read_columns(cur)
         if bits is not None and bits.day == today and cutoff == self._cutoff:
             added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
             freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
             return bits.changed(self._rowids(added), self._rowids(freed))
+        if self._bits_background:
+            if not self._bits_running:  # one thread at a time; it follows where syncs go
+                self._bits_running = True
+                self._bits_thread = threading.Thread(
+                    target=self._background_bitmaps, name="engine-bitmaps", daemon=True
+                )
+                self._bits_thread.start()
+            return None
+        if self._columns is None:
+            self._columns = self._read_columns(cur)
         return self._day_bitmaps(cur, self._columns, moment, excluded)
 
-    def _first_bitmaps(self) -> None:
-        """The first bitsets, made beside the service; installed if eligibility has not moved
-        on meanwhile, else made again for where it now is."""
+    def _background_bitmaps(self) -> None:
+        """Bitsets made beside the service: installed if eligibility has not moved on
+        meanwhile, else made again for where it now is. `_bits_running` is cleared under the
+        lock with the install, so a sync either sees them or starts another thread."""
         try:
             cur = self.cursor()
             try:
-                columns = self._read_columns(cur)
+                columns = self._columns or self._read_columns(cur)
                 while True:
                     with self._lock:
                         moment, excluded = (self._cells_day, self._cutoff), self._excluded
-                    if moment[0] is None or moment[1] is None:
-                        return  # the first sync failed: counts scan
+                        if moment[0] is None or moment[1] is None:  # the first sync failed
+                            self._bits_running = False
+                            return
                     made = self._day_bitmaps(cur, columns, (moment[0], moment[1]), excluded)
                     with self._lock:
                         if (self._cells_day, self._cutoff) == moment and self._excluded is excluded:
                             self._columns, self._bits = columns, made
+                            self._bits_running = False
                             return
             finally:
                 cur.close()
-        except duckdb.Error:  # the engine closed meanwhile: counts scan
-            return
+        except BaseException as exc:  # the engine closed meanwhile (or worse): counts scan
+            with self._lock:
+                self._bits_running = False
+            if not isinstance(exc, duckdb.Error):
+                raise
 
     def _day_bitmaps(
         self,

@@ -45,6 +45,7 @@ def assert_bits_are_scan(
     engine: Engine, criteria: Criteria, today: date, dims: tuple[str, ...] = DIMENSIONS
 ) -> CountResult:
     """The count on the bitsets (the cube off) equals the scan's, cell by cell."""
+    assert engine.wait_for_bitmaps(60)  # a new day's are made in the background
     engine._cube_enabled = False
     try:
         assert engine.path(criteria, today, dims) == "bitmaps"
