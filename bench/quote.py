@@ -189,10 +189,10 @@ def bitmaps_cost(engine: Engine, excluded: np.ndarray, more: np.ndarray) -> dict
     cur = engine.cursor()
     try:
         t = time.perf_counter()
-        engine._read_columns(cur)
+        columns = engine._read_columns(cur)
         columns_s = time.perf_counter() - t
         t = time.perf_counter()
-        engine._bitmaps(cur, (TODAY, years_before(TODAY, 3)), excluded, None)
+        engine._day_bitmaps(cur, columns, (TODAY, years_before(TODAY, 3)), excluded)
         day_s = time.perf_counter() - t
     finally:
         cur.close()
