@@ -6,12 +6,15 @@ Baselines on the same snapshot, the same queries and the same excluded set, in t
 All three must agree on every count (checked), so the comparison is like for like.
 
 Counts on sex, age and places alone are answered from the engine's cube (segmentation/cube.py)
-without a scan: each query says which path answered it, and a cube query is also timed on the
-scan (the cube turned off) in the same run, as are the segment builder's counts.
+and other counts on attributes from its bitsets (segmentation/bitmaps.py), without a scan: each
+query says which path answered it and is also timed on the scan (cube and bitsets turned off)
+and, when the cube answers it, on the bitsets, in the same run, as are the segment builder's
+counts. `bitmaps` says what the bitsets cost: memory, the time to make them, a delta.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -37,6 +40,8 @@ QUERIES: dict[str, dict[str, Any]] = {
     "women_25_45": {"sex": ["F"], "age": {"min": 25, "max": 45}},
     "riviera_managers": {"departments": ["06", "83"], "csp": ["3", "4"]},
     "travel_owners": {"interests": ["travel"], "income": ["C", "D"], "housing": ["owner"]},
+    # Age with an interest: the bitsets' age bit-planes (the cube holds no interests).
+    "young_travellers": {"interests": ["travel"], "age": {"min": 25, "max": 45}},
 }
 LIST_CRITERIA = (("departments", "department"), ("csp", "csp"), ("income", "income"),
                  ("housing", "housing"))  # fmt: skip
@@ -110,8 +115,16 @@ def row_order_effect(snap: snapshot.Snapshot, excluded: np.ndarray) -> dict[str,
             f"(FORMAT parquet, ROW_GROUP_SIZE {snapshot.ROW_GROUP})"
         )
         con.close()
-        engine = Engine(snapshot.Snapshot(tmp, snap.version, snap.manifest))
+        # The engine prepares only verified files: the same contacts, the new file's checksum.
+        (shuffled / snapshot.CONTACTS).symlink_to(snap.contacts)
+        manifest = dict(snap.manifest)
+        manifest["checksums"] = dict(
+            manifest.get("checksums", {}),
+            **{snapshot.ATTRIBUTES: snapshot.sha256(shuffled / snapshot.ATTRIBUTES)},
+        )
+        engine = Engine(snapshot.Snapshot(tmp, snap.version, manifest))
         engine.sync_eligibility(TODAY, 3, excluded)
+        engine.wait_for_bitmaps()  # none: rows in random order are not department ranges
         c = Criteria.model_validate(QUERIES["riviera_managers"])
         unsorted = p50_ms(partial(engine.count, c, TODAY, ("department",)))
         engine.close()
@@ -147,13 +160,52 @@ def sample_cost(engine: Engine, crit: Criteria, repeat: int = 41) -> dict[str, f
     }
 
 
-def scan_p50_ms(engine: Engine, c: Criteria, dims: tuple[str, ...]) -> float:
-    """The same count with the cube turned off: what the scan alone takes."""
-    engine._cube_enabled = False  # a bench knob, private on purpose
+def scan_p50_ms(engine: Engine, c: Criteria, dims: tuple[str, ...], bits: bool = False) -> float:
+    """The same count with the cube (and unless `bits`, the bitsets) turned off: what the scan
+    alone takes (or the bitsets)."""
+    engine._cube_enabled = False  # bench knobs, private on purpose
+    engine._bits_enabled = bits
     try:
         return p50_ms(partial(engine.count, c, TODAY, dims))
     finally:
-        engine._cube_enabled = True
+        engine._cube_enabled = engine._bits_enabled = True
+
+
+def timed_paths(engine: Engine, c: Criteria, dims: tuple[str, ...]) -> dict[str, Any]:
+    """The count on its own path, on the bitsets when the cube answers it, and on the scan."""
+    path = engine.path(c, TODAY, dims)
+    out: dict[str, Any] = {"path": path, "p50_ms": p50_ms(partial(engine.count, c, TODAY, dims))}
+    if path == "cube":
+        out["bitmaps_p50_ms"] = scan_p50_ms(engine, c, dims, bits=True)
+    out["scan_p50_ms"] = scan_p50_ms(engine, c, dims) if path != "scan" else out["p50_ms"]
+    out["ratio_scan_to_path"] = round(out["scan_p50_ms"] / out["p50_ms"], 1)
+    return out
+
+
+def bitmaps_cost(engine: Engine, excluded: np.ndarray, more: np.ndarray) -> dict[str, Any]:
+    """What the bitsets cost: memory, reading the rows' part, the day's part, a delta."""
+    bits = engine._bits
+    assert bits is not None  # noqa: S101 (bench: made by the sync above)
+    cur = engine.cursor()
+    try:
+        t = time.perf_counter()
+        columns = engine._read_columns(cur)
+        columns_s = time.perf_counter() - t
+        t = time.perf_counter()
+        engine._day_bitmaps(cur, columns, (TODAY, years_before(TODAY, 3)), excluded)
+        day_s = time.perf_counter() - t
+    finally:
+        cur.close()
+    t = time.perf_counter()
+    bits.changed(engine._rowids(more[-1_000:]), engine._rowids(more[:0]))
+    delta_ms = (time.perf_counter() - t) * 1000
+    return {
+        "memory_mb": round(bits.nbytes() / 1e6, 1),
+        "bitsets": bits.count_sets(),
+        "rows_part_s": round(columns_s, 3),
+        "day_part_s": round(day_s, 3),
+        "delta_1000_ids_ms": round(delta_ms, 2),
+    }
 
 
 def builder_counts(engine: Engine) -> dict[str, Any]:
@@ -162,11 +214,7 @@ def builder_counts(engine: Engine) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, crit in (("everyone", {}), ("women", {"sex": ["F"]})):
         c = Criteria.model_validate(crit)
-        out[name] = {
-            "path": "cube" if engine.answers_from_cube(c, TODAY, BUILDER) else "scan",
-            "p50_ms": p50_ms(partial(engine.count, c, TODAY, BUILDER)),
-            "scan_p50_ms": scan_p50_ms(engine, c, BUILDER),
-        }
+        out[name] = timed_paths(engine, c, BUILDER)
     cur = engine.cursor()
     try:
         out["cube_build_p50_ms"] = p50_ms(partial(engine._cells, cur, TODAY, "TRUE"), 5, 1)
@@ -192,6 +240,9 @@ def run(rows: int) -> dict[str, Any]:
     t = time.perf_counter()
     engine.sync_eligibility(TODAY, 3, excluded)
     full_sync_s = time.perf_counter() - t
+    t = time.perf_counter()
+    engine.wait_for_bitmaps()  # made beside the first sync
+    first_bitmaps_s = time.perf_counter() - t
     more = np.concatenate([excluded, rng.choice(all_ids, size=1_000, replace=False)])
     t = time.perf_counter()
     engine.sync_eligibility(TODAY, 3, more)
@@ -220,6 +271,7 @@ def run(rows: int) -> dict[str, Any]:
     excluded_index = pd.Index(excluded)
 
     out: dict[str, Any] = {"rows": rows, "excluded": len(excluded), "queries": {}}
+    out["load_1m_before"] = round(os.getloadavg()[0], 2)  # the machine is shared
     for name, crit in QUERIES.items():
         c = Criteria.model_validate(crit)
         ours = engine.count(c, TODAY, ("department",))
@@ -227,15 +279,16 @@ def run(rows: int) -> dict[str, Any]:
         pan = pandas_count(pdf, excluded_index, crit, bits)
         if not (ours.breakdowns["department"] == raw == pan):
             raise SystemExit(f"{name}: engines disagree")
-        o = p50_ms(partial(engine.count, c, TODAY, ("department",)))
-        cube = engine.answers_from_cube(c, TODAY, ("department",))
+        paths = timed_paths(engine, c, ("department",))
+        o = paths["p50_ms"]
         r = p50_ms(partial(raw_duckdb, con, path, crit, bits), repeat=9)
         p = p50_ms(partial(pandas_count, pdf, excluded_index, crit, bits), repeat=5, warmup=1)
         out["queries"][name] = {
             "count": ours.total,
-            "path": "cube" if cube else "scan",
+            "path": paths.pop("path"),
             "engine_p50_ms": o,
-            "scan_p50_ms": scan_p50_ms(engine, c, ("department",)) if cube else o,
+            **{k: v for k, v in paths.items() if k != "p50_ms"},
+            "quote_breakdowns": timed_paths(engine, c, ("region", "department")),
             "raw_duckdb_parquet_p50_ms": r,
             "pandas_p50_ms": p,
             "speedup_vs_raw_duckdb": round(r / o, 1),
@@ -243,6 +296,7 @@ def run(rows: int) -> dict[str, Any]:
             "privacy_weights": sample_cost(engine, c),
         }
     out["builder"] = builder_counts(engine)
+    out["bitmaps"] = bitmaps_cost(engine, excluded, more)
     if rows <= 10_000_000:
         out["row_order"] = row_order_effect(snap, excluded)
     p50s = sorted(q["engine_p50_ms"] for q in out["queries"].values())
@@ -251,8 +305,10 @@ def run(rows: int) -> dict[str, Any]:
     out["load_s"] = round(load_s, 2)
     out["pandas_load_s"] = round(pandas_load_s, 2)
     out["eligibility_full_sync_s"] = round(full_sync_s, 3)
+    out["first_bitmaps_after_sync_s"] = round(first_bitmaps_s, 3)
     out["eligibility_delta_sync_1000_s"] = round(delta_sync_s, 3)
-    out["target_p50_ms"] = {10_000_000: 25, 50_000_000: 100}.get(rows)
+    out["load_1m_after"] = round(os.getloadavg()[0], 2)
+    out["target_p50_ms"] = {10_000_000: 10, 50_000_000: 40}.get(rows)  # issue 16, broad queries
     costs = [q["privacy_weights"]["sample_cost_p50_ms"] for q in out["queries"].values()]
     out["privacy_weights_cost_p50_ms_worst_query"] = max(costs)
     out["privacy_weights_cost_target_ms"] = 2.0 if rows == 10_000_000 else None

@@ -34,11 +34,11 @@ def engine(base: snapshot.Snapshot) -> Engine:
 
 
 def scanned(engine: Engine, criteria: Criteria, today: date, dims: tuple[str, ...]) -> CountResult:
-    engine._cube_enabled = False
+    engine._cube_enabled = engine._bits_enabled = False  # the scan itself
     try:
         return engine.count(criteria, today, dims)
     finally:
-        engine._cube_enabled = True
+        engine._cube_enabled = engine._bits_enabled = True
 
 
 def assert_cube_is_scan(
