@@ -29,7 +29,7 @@ FLOOR_TABLE = "bench_floor_recipients"
 
 
 @contextmanager
-def _postgres(enabled: bool) -> Iterator[str | None]:
+def throwaway_postgres(enabled: bool) -> Iterator[str | None]:
     """A throwaway cluster (`.ci/postgres`), or None for the home's SQLite file."""
     if not enabled:
         yield None
@@ -159,7 +159,7 @@ def _floor(names: list[str], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
 def run(rows: int, quantity: int, postgres: bool, profile: str | None) -> dict[str, Any]:
     ensure_base(rows)
     out: dict[str, Any] = {"rows": rows, "quantity": quantity, "load_before": os.getloadavg()}
-    with _postgres(postgres) as url:
+    with throwaway_postgres(postgres) as url:
         env = dict(env_for(rows), RENTAL_NOW=open_day(), RENTAL_DAILY_QUOTE_BUDGET="100000")
         if url:
             env["RENTAL_DATABASE_URL"] = url
