@@ -1,0 +1,31 @@
+"""dispatch: a batch's claim watermark (issue 16)
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-16 10:00:00
+
+A run claims the next chunk of its batch by raising `claimed_to` (one row written) instead of
+moving each recipient to `submitting`: a recipient of the batch still `pending` at or below the
+watermark is being handed over. Batches written before this revision have none (NULL): their
+recipients in flight are `submitting` as before, and both are read alike.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("dispatch_batches") as batch:
+        batch.add_column(sa.Column("claimed_to", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("dispatch_batches") as batch:
+        batch.drop_column("claimed_to")
