@@ -42,7 +42,10 @@ class Recipient(Base):
     __tablename__ = "dispatch_recipients"
     __table_args__ = (
         UniqueConstraint("order_id", "prospect_id"),
-        Index("ix_dispatch_recipients_batch", "order_id", "batch", "status"),
+        # Not the status: a recipient changes status twice more after it is planned (submitted,
+        # then its receipt), and each change would move its entry in this index. The claim
+        # watermark finds the next recipients by id within the batch instead.
+        Index("ix_dispatch_recipients_batch", "order_id", "batch"),
         Index("ix_dispatch_recipients_message_id", "message_id"),
     )
 

@@ -384,8 +384,9 @@ class LedgerRepository:
                 (Batch.order_id == Recipient.order_id) & (Batch.number == Recipient.batch),
             )
         )
-        flying = flying.where(
+        flying = flying.where(  # only a run holds recipients in flight: a running batch's
             Batch.order_id == order_id,
+            Batch.status == B.running,
             Batch.claimed_to.is_not(None),
             Recipient.status == R.pending,
             Recipient.id <= Batch.claimed_to,

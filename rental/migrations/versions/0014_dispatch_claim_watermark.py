@@ -8,6 +8,9 @@ A run claims the next chunk of its batch by raising `claimed_to` (one row writte
 moving each recipient to `submitting`: a recipient of the batch still `pending` at or below the
 watermark is being handed over. Batches written before this revision have none (NULL): their
 recipients in flight are `submitting` as before, and both are read alike.
+
+The ledger's batch index leaves the status out: a status change no longer moves the row in it
+(twice per recipient: submitted, then its receipt), and PostgreSQL can update in place (HOT).
 """
 
 from __future__ import annotations
@@ -24,8 +27,15 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("dispatch_batches") as batch:
         batch.add_column(sa.Column("claimed_to", sa.Integer(), nullable=True))
+    _batch_index(["order_id", "batch"])
 
 
 def downgrade() -> None:
+    _batch_index(["order_id", "batch", "status"])
     with op.batch_alter_table("dispatch_batches") as batch:
         batch.drop_column("claimed_to")
+
+
+def _batch_index(columns: list[str]) -> None:
+    op.drop_index("ix_dispatch_recipients_batch", table_name="dispatch_recipients")
+    op.create_index("ix_dispatch_recipients_batch", "dispatch_recipients", columns)
