@@ -34,6 +34,7 @@ from dispatch.models import (
     Recipient,
 )
 from dispatch.states import BatchStatus, CarrierState, RecipientStatus
+from kit.db import executemany
 from sales.orders.models import Order, OrderEvent
 from sales.orders.states import OrderStatus
 
@@ -278,8 +279,8 @@ class LedgerRepository:
                 submitted_at=now,
             )
         )
-        self.session.connection().execute(
-            stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
+        executemany(
+            self.session, stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
         )
 
     def receipt_targets(
@@ -311,8 +312,8 @@ class LedgerRepository:
             .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitted)
             .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
         )
-        self.session.connection().execute(
-            stmt, [{"_id": i, "_status": st, "_error": e} for i, st, e in rows]
+        executemany(
+            self.session, stmt, [{"_id": i, "_status": str(st), "_error": e} for i, st, e in rows]
         )
 
     def unclaim(self, order_id: str, number: int, ids: Sequence[int]) -> None:
