@@ -334,12 +334,82 @@ def run(rows: int, quantity: int, cap: int) -> dict[str, Any]:
     return out
 
 
+def ledger_sql(rows: int, quantity: int, receipts_per_tx: int = 20) -> dict[str, Any]:
+    """The ledger's SQL alone, in this one process (no worker, no contention, no carrier):
+    start (plan), then every chunk of 1,000 claimed, recorded as submitted and, in separate
+    transactions, given its delivery receipts, one chunk's per transaction and then
+    `receipts_per_tx` chunks' per transaction (as the drainer gathers them). The ceiling the
+    workers' writes can reach on this machine, whatever the load of the moment."""
+    ensure_base(rows)
+    env = dict(env_for(rows), RENTAL_NOW=open_day(), RENTAL_DAILY_QUOTE_BUDGET="100000")
+    _fresh_database(env)
+    order_id, _ = _order(rows, quantity, env)
+    from dispatch import flows, intake
+    from dispatch.carriers.base import Receipt, Submitted
+    from dispatch.repository import LedgerRepository
+    from kit import clock
+    from kit.db import unit_of_work
+    from segmentation import runtime
+
+    now = clock.now() + timedelta(minutes=2)
+    t = time.perf_counter()
+    with unit_of_work() as session:
+        assert flows.start(session, order_id, runtime.current(), now)
+    spent = {"plan": time.perf_counter() - t, "claim": 0.0, "record": 0.0}
+    with unit_of_work() as session:
+        numbers = [b.number for b in LedgerRepository(session).batches(order_id)]
+    chunks: list[list[Receipt]] = []
+    for number in numbers:
+        with unit_of_work() as session:
+            LedgerRepository(session).claim_batch(order_id, number, now, "bench")
+        while True:
+            t = time.perf_counter()
+            with unit_of_work() as session:
+                claimed = flows.claim(session, order_id, number, "bench", 1000, now)
+            spent["claim"] += time.perf_counter() - t
+            if claimed is None:
+                break
+            sent = [Submitted(r.id, f"m{r.id}", parts=1) for r in claimed[1]]
+            t = time.perf_counter()
+            with unit_of_work() as session:
+                flows.record(session, order_id, claimed[1], sent, now)
+            spent["record"] += time.perf_counter() - t
+            chunks.append([Receipt(f"m{r.id}", "delivered") for r in claimed[1]])
+        with unit_of_work() as session:
+            flows.end_batch(session, order_id, number, "bench")
+    n = sum(len(c) for c in chunks)
+    half = len(chunks) // 2  # receipts: half one chunk per transaction, half gathered
+    for label, group, part in (
+        ("receipts_1", 1, chunks[:half]),
+        ("receipts_n", receipts_per_tx, chunks[half:]),
+    ):
+        t = time.perf_counter()
+        for i in range(0, len(part), group):
+            with unit_of_work() as session:
+                intake.apply_receipts(session, [x for c in part[i : i + group] for x in c], now)
+        spent[label] = time.perf_counter() - t
+    m = sum(len(c) for c in chunks[:half])
+    return {
+        "messages": n,
+        "plan_s": round(spent["plan"], 2),
+        "claim_per_s": round(n / spent["claim"]),
+        "record_per_s": round(n / spent["record"]),
+        "claim_and_record_per_s": round(n / (spent["claim"] + spent["record"])),
+        "receipts_1_chunk_per_tx_per_s": round(m / spent["receipts_1"]),
+        f"receipts_{receipts_per_tx}_chunks_per_tx_per_s": round((n - m) / spent["receipts_n"]),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--quantity", type=int, default=200_000)
     ap.add_argument("--cap", type=int, default=500, help="0: the uncapped run only")
+    ap.add_argument("--ledger-sql", action="store_true", help="the ledger's SQL alone, in process")
     a = ap.parse_args()
+    if a.ledger_sql:
+        emit(f"dispatch_sql_{a.rows}_{a.quantity}", ledger_sql(a.rows, a.quantity))
+        return
     emit(f"dispatch_{a.rows}_{a.quantity}", run(a.rows, a.quantity, a.cap))
 
 
