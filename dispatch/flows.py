@@ -241,25 +241,28 @@ def claim(
     and the opt-outs right before they are handed to the carrier. None when the window is
     closed (the batch waits for the next opening), the run lost its batch, or nothing is left.
 
-    Reads first, writes last: on SQLite a transaction holds the database's one write lock from
-    its first write to its commit, and the workers take turns on it."""
+    The chunk is claimed by raising the batch's watermark to its last recipient, in the
+    heartbeat's UPDATE of the batch row: one row written per chunk, not one per recipient (the
+    run holds the batch, so nobody else claims below or above it meanwhile). Reads first,
+    writes last: on SQLite a transaction holds the database's one write lock from its first
+    write to its commit, and the workers take turns on it."""
     order = OrderRepository(session).get(order_id, None)
     ledger = LedgerRepository(session)
     batch = ledger.batch(order_id, number)
     if order is None or batch is None or order.status is not S.dispatching:
         return None
     window_open = windows.is_open(windows.calendar_from_key(batch.calendar), now)
-    candidates = ledger.next_pending(order_id, number, limit) if window_open else []
+    rows = ledger.next_pending(order_id, number, limit) if window_open else []
     # Opt-outs are final: someone who opted out since the plan is not sent to.
-    suppressed = SuppressionRepository(session).among([mac for _, mac in candidates])
-    if not ledger.heartbeat(order_id, number, runner, now):
+    suppressed = SuppressionRepository(session).among([r.phone_hmac for r in rows])
+    top = rows[-1].id if rows else None
+    if not ledger.heartbeat(order_id, number, runner, now, claimed_to=top):
         return None  # presumed dead and taken over: stop here
     if not window_open:
         ledger.set_batch(order_id, number, B.pending, runner=runner)
         return None
-    if not candidates:
+    if not rows:
         return None
-    rows = ledger.claim_recipients([ref for ref, _ in candidates])
     if suppressed:
         ledger.mark(
             {"id": r.id, "status": R.opted_out, "final_at": now}
@@ -398,7 +401,7 @@ def carrier_unavailable(
         {"id": ref, "status": R.unknown, "error": "carrier_interrupted"}
         for ref in failure.uncertain
     )
-    ledger.unclaim([r.id for r in rows])
+    ledger.unclaim(order_id, number, [r.id for r in rows])
     TallyRepository(session).refresh([(order_id, number)])  # for the report
     batch = ledger.batch(order_id, number)
     attempts = (batch.attempts if batch else 0) + 1

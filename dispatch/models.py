@@ -2,6 +2,8 @@
 
 A recipient goes pending -> submitting -> submitted -> delivered | failed | expired; a recipient
 left in `submitting` by a crash becomes `unknown`: it is never sent again and never billed.
+`submitting` is kept without writing the row: a `pending` recipient at or below its batch's claim
+watermark (Batch.claimed_to) is submitting (see LedgerRepository.in_flight).
 The ledger holds the number only encrypted (as the base does) and its HMAC (for the contact
 history and opt-outs); only the worker holds the key that opens it.
 """
@@ -41,7 +43,10 @@ class Recipient(Base):
     __tablename__ = "dispatch_recipients"
     __table_args__ = (
         UniqueConstraint("order_id", "prospect_id"),
-        Index("ix_dispatch_recipients_batch", "order_id", "batch", "status"),
+        # Not the status: a recipient changes status twice more after it is planned (submitted,
+        # then its receipt), and each change would move its entry in this index. The claim
+        # watermark finds the next recipients by id within the batch instead.
+        Index("ix_dispatch_recipients_batch", "order_id", "batch"),
         Index("ix_dispatch_recipients_message_id", "message_id"),
     )
 
@@ -87,6 +92,11 @@ class Batch(Base):
     # After a transient carrier failure: not before this instant, with growing back-off.
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The claim watermark: the batch's recipients up to this ledger id are handed over or being
+    # handed over. A run claims its next chunk by raising it (one row written, committed before
+    # submitting), so a recipient still `pending` at or below it is in flight: recovered as
+    # `unknown` after a crash, never claimed again. NULL: nothing claimed by watermark yet.
+    claimed_to: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
 
 
 class EarlyReceipt(Base):

@@ -42,6 +42,7 @@ from dispatch.models import (
 from dispatch.states import BatchStatus, CarrierState, RecipientStatus
 from kit import bulk
 from kit.clock import PARIS as PARIS_ZONE
+from kit.db import executemany
 from kit.settings import get_settings
 from sales.orders.models import Order, OrderEvent
 from sales.orders.states import OrderStatus
@@ -104,6 +105,31 @@ class BatchState(NamedTuple):
     enqueued_at: datetime | None
     heartbeat_at: datetime | None
     not_before: datetime | None
+
+
+# The states of a recipient that its run may still record: `pending` under the batch's claim
+# watermark (see Batch.claimed_to), or `submitting` (claimed row by row before revision 0014).
+CLAIMABLE = (R.pending, R.submitting)
+
+
+def _claimable() -> Any:
+    """The status condition of CLAIMABLE without an expanding IN (executemany refuses one)."""
+    return or_(Recipient.status == R.pending, Recipient.status == R.submitting)
+
+
+def _watermark(order_id: str, number: int) -> Any:
+    """The batch's claim watermark, as a scalar subquery (0 when nothing is claimed yet)."""
+    top = select(Batch.claimed_to).where(Batch.order_id == order_id, Batch.number == number)
+    return func.coalesce(top.scalar_subquery(), 0)
+
+
+def _in_flight(order_id: str, number: int) -> Any:
+    """Recipients of a batch being handed over: `submitting`, or `pending` at or under its
+    watermark."""
+    return or_(
+        Recipient.status == R.submitting,
+        (Recipient.status == R.pending) & (Recipient.id <= _watermark(order_id, number)),
+    )
 
 
 def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
@@ -180,8 +206,15 @@ class LedgerRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    def heartbeat(self, order_id: str, number: int, runner: str, now: datetime) -> bool:
-        """The run is alive and still holds the batch (False: it was presumed dead)."""
+    def heartbeat(
+        self, order_id: str, number: int, runner: str, now: datetime, claimed_to: int | None = None
+    ) -> bool:
+        """The run is alive and still holds the batch (False: it was presumed dead). With
+        `claimed_to`, the batch's recipients up to that id are claimed by this run in the same
+        statement (the watermark: one row written for a whole chunk)."""
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if claimed_to is not None:
+            values["claimed_to"] = claimed_to
         result = self.session.execute(
             update(Batch)
             .where(
@@ -190,7 +223,8 @@ class LedgerRepository:
                 Batch.status == B.running,
                 Batch.runner == runner,
             )
-            .values(heartbeat_at=now)
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -208,30 +242,11 @@ class LedgerRepository:
             q = q.where(Batch.status == B.running, Batch.runner == runner)
         self.session.execute(q.values(status=status, **values))
 
-    def next_pending(self, order_id: str, number: int, limit: int) -> list[tuple[int, bytes]]:
-        """(id, phone HMAC) of the next `limit` pending recipients of a batch (read only)."""
+    def next_pending(self, order_id: str, number: int, limit: int) -> list[Claimed]:
+        """What sending the next `limit` recipients of a batch needs, in ledger order: the
+        pending ones above its claim watermark (read only; `heartbeat` claims them)."""
         q = (
-            select(Recipient.id, Recipient.phone_hmac)
-            .where(
-                Recipient.order_id == order_id,
-                Recipient.batch == number,
-                Recipient.status == R.pending,
-            )
-            .order_by(Recipient.id)
-            .limit(limit)
-        )
-        return [(int(i), bytes(h)) for i, h in self.session.execute(q)]
-
-    def claim_recipients(self, ids: Sequence[int]) -> list[Claimed]:
-        """These recipients, if still pending, now `submitting` (compare-and-set), in one
-        statement that returns what sending them needs, in ledger order."""
-        if not ids:
-            return []
-        result = self.session.execute(
-            update(Recipient)
-            .where(Recipient.id.in_(ids), Recipient.status == R.pending)
-            .values(status=R.submitting)
-            .returning(
+            select(
                 Recipient.id,
                 Recipient.prospect_id,
                 Recipient.phone_enc,
@@ -242,11 +257,19 @@ class LedgerRepository:
                 Recipient.status,
                 Recipient.batch,
             )
-            .execution_options(synchronize_session=False)
+            .where(
+                Recipient.order_id == order_id,
+                Recipient.batch == number,
+                Recipient.status == R.pending,
+                Recipient.id > _watermark(order_id, number),
+            )
+            .order_by(Recipient.id)
+            .limit(limit)
         )
-        rows = [Claimed._make(r) for r in result]
-        rows.sort(key=lambda r: r.id)  # RETURNING promises no order
-        return rows
+        return [
+            Claimed(int(i), int(p), bytes(e), bytes(h), sx, dep, tok, R.submitting, int(b))
+            for i, p, e, h, sx, dep, tok, _, b in self.session.execute(q)
+        ]
 
     def mark(self, rows: Iterable[dict[str, Any]]) -> None:
         """Bulk update by primary key: each dict has `id` and the columns to set."""
@@ -255,27 +278,28 @@ class LedgerRepository:
             self.session.execute(update(Recipient), values)
 
     def mark_submitting(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Like `mark`, for rows still `submitting` only: a row given up as unknown meanwhile
-        (its run was presumed dead) stays unknown."""
+        """Like `mark`, for rows the caller claimed and still in flight only (`pending` under
+        the watermark, or `submitting`): a row given up as unknown meanwhile (its run was
+        presumed dead) stays unknown."""
         values = [{"_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows]
         for keys_, group in _by_keys(values).items():
             stmt = (
                 update(Recipient)
-                .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitting)
+                .where(Recipient.id == bindparam("_id"), _claimable())
                 .values({k: bindparam(k) for k in keys_})
                 .execution_options(synchronize_session=False)
             )
             self.session.connection().execute(stmt, group)
 
     def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> None:
-        """(id, message id, parts) of recipients the carrier accepted, for rows still
-        `submitting` (see `mark_submitting`); one executemany with the shared values bound
-        once in the statement."""
+        """(id, message id, parts) of recipients the carrier accepted, for rows still in flight
+        (see `mark_submitting`); one executemany with the shared values bound once in the
+        statement."""
         if not rows:
             return
         stmt = (
             update(RECIPIENTS)
-            .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitting)
+            .where(Recipient.id == bindparam("_id"), _claimable())
             .values(
                 status=R.submitted,
                 message_id=bindparam("_message_id"),
@@ -283,8 +307,8 @@ class LedgerRepository:
                 submitted_at=now,
             )
         )
-        self.session.connection().execute(
-            stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
+        executemany(
+            self.session, stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
         )
 
     def receipt_targets(
@@ -316,30 +340,46 @@ class LedgerRepository:
             .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitted)
             .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
         )
-        self.session.connection().execute(
-            stmt, [{"_id": i, "_status": st, "_error": e} for i, st, e in rows]
+        executemany(
+            self.session, stmt, [{"_id": i, "_status": str(st), "_error": e} for i, st, e in rows]
         )
 
-    def unclaim(self, ids: Sequence[int]) -> None:
-        """Back to pending: recipients claimed but never handed to the carrier."""
-        if ids:
-            self.session.execute(
-                update(Recipient)
-                .where(Recipient.id.in_(ids), Recipient.status == R.submitting)
-                .values(status=R.pending)
-                .execution_options(synchronize_session=False)
+    def unclaim(self, order_id: str, number: int, ids: Sequence[int]) -> None:
+        """Back to pending: recipients claimed but never handed to the carrier (the watermark
+        goes back below the first of them still in flight)."""
+        if not ids:
+            return
+        first = self.session.scalar(
+            select(func.min(Recipient.id)).where(
+                Recipient.id.in_(ids), Recipient.status.in_(CLAIMABLE)
             )
+        )
+        if first is None:
+            return
+        self.session.execute(
+            update(Batch)
+            .where(Batch.order_id == order_id, Batch.number == number)
+            .values(claimed_to=int(first) - 1)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(
+            update(Recipient)
+            .where(Recipient.id.in_(ids), Recipient.status == R.submitting)
+            .values(status=R.pending)
+            .execution_options(synchronize_session=False)
+        )
 
     def abandon_submitting(self, order_id: str, number: int) -> list[bytes]:
-        """Recipients left `submitting` by a crash: they may or may not have been sent, so they
-        are never sent again; reported as unknown, not billed. Returns the phone HMACs of the
-        prospects among them (control numbers left out), for the contact history."""
+        """Recipients left in flight by a crash (`pending` under the batch's watermark, or
+        `submitting`): they may or may not have been sent, so they are never sent again;
+        reported as unknown, not billed. Returns the phone HMACs of the prospects among them
+        (control numbers left out), for the contact history."""
         q = (
             update(Recipient)
             .where(
                 Recipient.order_id == order_id,
                 Recipient.batch == number,
-                Recipient.status == R.submitting,
+                _in_flight(order_id, number),
             )
             .values(status=R.unknown, error="interrupted")
             .returning(Recipient.phone_hmac, Recipient.prospect_id)
@@ -348,22 +388,46 @@ class LedgerRepository:
         return [bytes(mac) for mac, prospect in rows if prospect >= 0]
 
     def pending_in_batch(self, order_id: str, number: int) -> int:
+        """Recipients of a batch still to claim (pending above its watermark)."""
         q = select(func.count()).where(
-            Recipient.order_id == order_id, Recipient.batch == number, Recipient.status == R.pending
+            Recipient.order_id == order_id,
+            Recipient.batch == number,
+            Recipient.status == R.pending,
+            Recipient.id > _watermark(order_id, number),
         )
         return int(self.session.scalar(q) or 0)
 
     def counts(self, order_id: str, controls: bool = False) -> dict[str, int]:
-        """Recipients per status (the order's own; control numbers with `controls`)."""
+        """Recipients per status (the order's own; control numbers with `controls`); those
+        being handed over are `submitting`, whether claimed by watermark or row by row."""
+        own = Recipient.prospect_id < 0 if controls else Recipient.prospect_id >= 0
         q = (
             select(Recipient.status, func.count())
-            .where(
-                Recipient.order_id == order_id,
-                Recipient.prospect_id < 0 if controls else Recipient.prospect_id >= 0,
-            )
+            .where(Recipient.order_id == order_id, own)
             .group_by(Recipient.status)
         )
-        return {str(s): int(n) for s, n in self.session.execute(q)}
+        counts = {str(s): int(n) for s, n in self.session.execute(q)}
+        flying = select(func.count()).select_from(
+            RECIPIENTS.join(
+                BATCHES,
+                (Batch.order_id == Recipient.order_id) & (Batch.number == Recipient.batch),
+            )
+        )
+        flying = flying.where(  # only a run holds recipients in flight: a running batch's
+            Batch.order_id == order_id,
+            Batch.status == B.running,
+            Batch.claimed_to.is_not(None),
+            Recipient.status == R.pending,
+            Recipient.id <= Batch.claimed_to,
+            own,
+        )
+        n = int(self.session.scalar(flying) or 0)
+        if n:
+            counts[R.pending] -= n
+            counts[R.submitting] = counts.get(R.submitting, 0) + n
+            if not counts[R.pending]:
+                del counts[R.pending]
+        return counts
 
     def counts_by_calendar(self, order_id: str) -> list[tuple[str, str, int]]:
         q = (

@@ -3,6 +3,7 @@ commits before the next one is enqueued."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import redis
 from celery import shared_task
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from datasets.geography import is_overseas
@@ -38,8 +40,10 @@ from segmentation import runtime
 log = logging.getLogger(__name__)
 # Recipients claimed, submitted and recorded per transaction: a batch (settings.batch_size,
 # 1,000 by default) in one chunk, so that the ledger's fixed costs per transaction are paid
-# once per thousand messages. Under a cap, at most a second's worth (see `_throttle`).
+# once per thousand messages. Under a cap, a tenth of a second's worth (see `_throttle`): the
+# carrier sees the rate within any second, not a second's messages in one burst.
 CHUNK = 1000
+CAPPED_CHUNKS_PER_S = 10
 
 
 @shared_task(name="dispatch.tick")
@@ -61,6 +65,8 @@ def tick() -> None:
                         log.info("order %s: dispatch started", order_id)
             except StaleSnapshot as exc:  # rolled back: a worker of an up-to-date host starts it
                 log.warning("order %s not started on this host: %s", order_id, exc.detail)
+        # What a drainer killed or out of lease left (a round at most: the tick has more to do).
+        drain_receipts(r, most=DRAIN_DELIVERIES)
         with unit_of_work() as session:  # receipts kept as early whose message is recorded
             intake.sweep_early(session, now)
         if get_settings().carriers.name == "smpp" and r.set("rental:receive", "1", nx=True, ex=60):
@@ -120,7 +126,7 @@ def send_batch(order_id: str, number: int) -> None:
     key = keys.vault_key()
     s = get_settings()
     cap = s.carriers.rate_per_second
-    size = min(CHUNK, cap) if cap else CHUNK  # under a cap: at most a second's worth
+    size = max(1, min(CHUNK, cap // CAPPED_CHUNKS_PER_S)) if cap else CHUNK
     with unit_of_work() as session:
         if not LedgerRepository(session).claim_batch(order_id, number, now, runner):
             return  # already running or done: a second delivery of this task
@@ -258,14 +264,95 @@ def _reply(item: list[Any] | dict[str, Any]) -> Reply:
 def feedback_task(
     receipts: list[list[Any] | dict[str, Any]], replies: list[list[Any] | dict[str, Any]]
 ) -> None:
-    """The simulator's receipts and replies (lists of fields; dicts from earlier versions)."""
+    """The simulator's receipts and replies (lists of fields; dicts from earlier versions).
+    Replies (rare, and holding numbers) are applied at once; receipts join the shared list
+    that one drainer at a time applies, many deliveries per transaction."""
+    taken = [_receipt(r) for r in receipts]  # a malformed delivery fails here, not in the list
+    answers = [_reply(r) for r in replies]
+    if answers:
+        now = clock.now()
+        retried(lambda session: intake.apply_replies(session, answers, "simulator", now))
+    if not taken:
+        return
+    try:
+        r = redisd.client()
+        r.rpush(RECEIPTS, json.dumps([[x.message_id, x.status, x.error] for x in taken]))
+    except redis.exceptions.ConnectionError:  # Redis restarting: apply them here, alone
+        now = clock.now()
+        retried(lambda session: intake.apply_receipts(session, taken, now))
+        return
+    drain_receipts(r)
+
+
+# Delivery receipts wait in one Redis list (a delivery of a chunk's receipts per item: carrier
+# message ids and outcomes, nothing personal) and one drainer at a time, holding a lease,
+# applies up to DRAIN_DELIVERIES of them per transaction: the pool processes stop taking turns
+# on the database for a thousand receipts each. Items leave the list only after their
+# transaction committed, and only while the lease is still the drainer's (checked with the
+# trim, atomically), so a drainer killed or too slow leaves them to the next one. Applying a
+# receipt twice changes nothing (only `submitted` recipients take one).
+RECEIPTS = "rental:receipts"
+DRAINING = "rental:receipts:draining"
+DRAIN_DELIVERIES = 20
+DRAIN_LEASE_SECONDS = 120
+_TRIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def drain_receipts(r: redis.Redis | None = None, most: int | None = None) -> int:
+    """Apply the receipts waiting in the shared list (at most `most` deliveries), unless
+    another drainer holds the lease (it applies them). Returns how many deliveries this call
+    applied."""
+    r = r if r is not None else redisd.client()
+    token = secrets.token_hex(8)
+    applied = 0
+    # Again while some are left: one pushed just before the lease was released is ours.
+    while (
+        (most is None or applied < most)
+        and r.llen(RECEIPTS)
+        and r.set(DRAINING, token, nx=True, ex=DRAIN_LEASE_SECONDS)
+    ):
+        try:
+            while (most is None or applied < most) and (
+                items := r.lrange(RECEIPTS, 0, DRAIN_DELIVERIES - 1)
+            ):
+                _apply_deliveries([json.loads(item) for item in items])
+                trim = (DRAINING, RECEIPTS, token, len(items), DRAIN_LEASE_SECONDS)
+                if not r.eval(_TRIM, 2, *trim):
+                    return applied  # the lease ran out: the next drainer applies them again
+                applied += len(items)
+        finally:
+            r.eval(_RELEASE, 1, DRAINING, token)
+    return applied
+
+
+def _apply_deliveries(deliveries: list[list[list[Any]]]) -> None:
+    """Several deliveries' receipts in one transaction. Should that fail for a reason other
+    than the database being unavailable (which leaves them waiting), each delivery is applied
+    alone, and one that fails alone is dropped with a log line (as its own task would have
+    failed), so that it cannot hold up the others."""
     now = clock.now()
-
-    def apply(session: Session) -> None:
-        intake.apply_receipts(session, [_receipt(r) for r in receipts], now)
-        intake.apply_replies(session, [_reply(r) for r in replies], "simulator", now)
-
-    retried(apply)
+    try:
+        receipts = [_receipt(x) for delivery in deliveries for x in delivery]
+        retried(lambda session: intake.apply_receipts(session, receipts, now))
+    except OperationalError:
+        raise
+    except Exception:
+        if len(deliveries) > 1:
+            for delivery in deliveries:
+                _apply_deliveries([delivery])
+            return
+        log.exception("a delivery of %d receipts could not be applied: dropped", len(deliveries[0]))
 
 
 @shared_task(name="dispatch.receive")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -200,3 +201,31 @@ def retried(work: Callable[[Session], T], attempts: int = 4, first_wait: float =
             )
             time.sleep(wait)
             attempt += 1
+
+
+def executemany(session: Session, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """`stmt` once for each of `rows`, in one executemany handed to the driver as it is.
+    SQLAlchemy's executemany builds and converts every row's parameters anew (about half of
+    the time of recording a chunk of 1,000 sent messages); here the statement is compiled
+    once, the values it holds itself (`.values(status=..., at=now)`) are converted once, and
+    the rows' own values, named as the statement's bindparams, go to the driver untouched:
+    they must be plain values that need no conversion (ints, text, bytes, not enums or
+    datetimes). No expanding IN: executemany refuses one."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect)
+    fixed: dict[str, Any] = {}
+    for bind, name in compiled.bind_names.items():
+        if name not in rows[0]:
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            fixed[name] = process(bind.value) if process else bind.value
+    params: list[Any]
+    if compiled.positiontup is not None:  # SQLite: ? placeholders, in this order
+        getter = itemgetter(*compiled.positiontup)
+        one = len(compiled.positiontup) == 1
+        params = [(getter(fixed | row),) if one else getter(fixed | row) for row in rows]
+    else:  # psycopg: named placeholders
+        params = [fixed | row for row in rows]
+    conn.exec_driver_sql(compiled.string, params)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kit import bulk, locks
+from kit.db import executemany
 from segmentation.models import (
     ContactEvent,
     ExclusionChunk,
@@ -82,9 +84,14 @@ class ContactHistoryRepository:
         self.session = session
 
     def record(self, rows: Iterable[tuple[bytes, str, datetime]]) -> None:
-        values = [{"phone_hmac": h, "order_id": o, "sent_at": t} for h, o, t in rows]
-        if values:  # Core executemany: a send records a thousand at a time
-            self.session.connection().execute(insert(CONTACT_HISTORY), values)
+        by_instant: dict[datetime, list[dict[str, Any]]] = {}
+        for h, o, t in rows:  # a send records a thousand at a time, at one instant
+            by_instant.setdefault(t, []).append({"h": bytes(h), "o": o})
+        for t, values in by_instant.items():
+            stmt = insert(CONTACT_HISTORY).values(
+                phone_hmac=bindparam("h"), order_id=bindparam("o"), sent_at=t
+            )
+            executemany(self.session, stmt, values)
 
     def tail(self, after_id: int, since: datetime) -> tuple[int, int]:
         """(how many, highest id) of the contacts with an id above `after_id` sent at or after

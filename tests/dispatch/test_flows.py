@@ -164,6 +164,26 @@ def test_carrier_webhooks_need_their_secret(
     assert bad.status_code == 422
 
 
+def test_a_chunk_in_flight_is_submitting_to_readers_and_never_claimed_twice(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """A chunk is claimed by raising its batch's watermark, the recipients' rows untouched: the
+    ledger's counts still say they are being handed over, and the next claim takes the next
+    recipients."""
+    order, now = started_order(app_client, org_keys, {"departments": ["29"]}, 120)
+    with unit_of_work() as session:
+        total = sum(LedgerRepository(session).counts(order["id"]).values())
+    rows = first_chunk(order["id"], now, 10)
+    with unit_of_work() as session:
+        counts = LedgerRepository(session).counts(order["id"])
+        claimed = flows.claim(session, order["id"], 0, "run-1", 10, now)
+    assert counts == {"submitting": 10, "pending": total - 10}
+    assert claimed is not None
+    assert len(claimed[1]) == 10
+    assert not {r.id for r in claimed[1]} & {r.id for r in rows}
+    assert min(r.id for r in claimed[1]) > max(r.id for r in rows)
+
+
 def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:

@@ -1,0 +1,46 @@
+"""The send tasks in process, against the real database and the real Redis server: delivery
+receipts gathered from several deliveries into one transaction by one drainer at a time."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from dispatch import flows, tasks
+from dispatch.carriers.base import Submitted
+from dispatch.models import Recipient
+from kit import redisd
+from kit.db import unit_of_work
+from tests.conftest import ScanningClient
+from tests.factories import first_chunk, started_order
+
+
+def _statuses(ids: list[int]) -> list[str]:
+    with unit_of_work() as session:
+        q = select(Recipient.status).where(Recipient.id.in_(ids)).order_by(Recipient.id)
+        return [str(s) for s in session.scalars(q)]
+
+
+def test_receipts_wait_for_the_drainer_and_a_delivery_nobody_can_read_holds_up_none(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    order, now = started_order(app_client, org_keys, {"departments": ["56"]}, 120)
+    rows = first_chunk(order["id"], now, 3)
+    ids = [r.id for r in rows]
+    with unit_of_work() as session:
+        results = [Submitted(r.id, f"drain-{r.id}", parts=1) for r in rows]
+        flows.record(session, order["id"], rows, results, now)
+    r = redisd.client()
+    r.set(tasks.DRAINING, "another-drainer")  # another drainer holds the lease
+    tasks.feedback_task([[f"drain-{ids[0]}", "delivered", None]], [])
+    r.rpush(tasks.RECEIPTS, json.dumps([["no-status"]]))  # a delivery that cannot be read
+    tasks.feedback_task(
+        [[f"drain-{ids[1]}", "failed", "absent"], [f"drain-{ids[2]}", "delivered", None]], []
+    )
+    assert _statuses(ids) == ["submitted"] * 3  # they wait for the drainer that holds the lease
+    r.delete(tasks.DRAINING)  # it went away (its lease ran out): the next drain takes them all
+    assert tasks.drain_receipts() == 3
+    assert _statuses(ids) == ["delivered", "failed", "delivered"]
+    assert r.llen(tasks.RECEIPTS) == 0
+    assert tasks.drain_receipts() == 0  # applied once
