@@ -2,9 +2,11 @@
 cannot tell, its ledger once, as Arrow (ADBC: no Python object per row), aggregated in memory
 (reports/aggregate.py): one pass instead of a grouped query per figure. The prospect ids read
 serve only to join the base's birth dates for an order planned before its age bands were
-tallied; the phone HMACs of the window's opt-outs are matched to the order's contact history in
-the database. Neither leaves the reports' aggregation. Values are bound; the caller owns the
-session's transaction (the ledger is read in one snapshot)."""
+tallied; the phone HMACs of the window's opt-outs are searched in the order's HMAC index
+(written at planning) and checked in its ledger, or, for an order planned before the index,
+matched to its contact history in the database. None of them leaves the reports' aggregation.
+Values are bound; the caller owns the session's transaction (the ledger is read in one
+snapshot)."""
 
 from __future__ import annotations
 
