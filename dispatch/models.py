@@ -183,8 +183,9 @@ class PeopleTally(Base):
 
 class HmacIndex(Base):
     """One part of an order's own recipients' phone HMACs, for the report's opt-outs: the first
-    8 bytes of each HMAC as a big-endian uint64 (`prefixes`), sorted, with the recipient's
-    prospect id beside it (`prospect_ids`, int64), both as raw NumPy arrays. Written once when
+    8 bytes of each HMAC read as a big-endian number (`prefixes`, sorted), with the recipient's
+    prospect id beside it (`prospect_ids`), both little-endian 64-bit arrays (read back without
+    a conversion on this hardware). Written once when
     the ledger is planned (control numbers left out), so the report finds the window's STOPs
     among its recipients by a binary search instead of a pass over the contact history. An
     order planned before migration 0018 has none (its report reads the contact history)."""

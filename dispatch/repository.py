@@ -736,7 +736,7 @@ class HmacIndexRepository:
             {
                 "order_id": order_id,
                 "part": part,
-                "prefixes": prefixes[start : start + self.PART].astype(">u8").tobytes(),
+                "prefixes": prefixes[start : start + self.PART].astype("<u8").tobytes(),
                 "prospect_ids": ids[start : start + self.PART].astype("<i8").tobytes(),
             }
             for part, start in enumerate(range(0, max(len(ids), 1), self.PART))

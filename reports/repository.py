@@ -308,9 +308,9 @@ class ReportRepository:
         rows = self.session.execute(q).all()
         if not rows:
             return None
-        prefixes = np.concatenate([np.frombuffer(p, dtype=">u8") for p, _ in rows])
+        prefixes = np.concatenate([np.frombuffer(p, dtype="<u8") for p, _ in rows])
         ids = np.concatenate([np.frombuffer(i, dtype="<i8") for _, i in rows])
-        return prefixes.astype(np.uint64), ids.astype(np.int64)
+        return prefixes.astype(np.uint64, copy=False), ids.astype(np.int64, copy=False)
 
     def contacted_of(
         self, order_id: str, prospect_ids: Sequence[int], hidden: Sequence[str]
