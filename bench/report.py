@@ -5,9 +5,12 @@ The ledger of one order is filled with a million recipients drawn from a 1M base
 failure reasons, submissions over six hours, receipts, STOP opt-outs) and its tallies folded
 from it (as dispatch keeps them while sending), then the report is built in process as the API
 builds it: from the order's tallies (a few hundred rows; the age bands tallied as at planning,
-on the send day), the opt-outs of its window looked up in its contact history. The tallied age
-bands are checked against the base's birth dates joined on the send day, as the report did
-before. Three baselines in the same run:
+on the send day), the opt-outs of its window found through the order's HMAC index (written
+as planning writes it; its write timed too, rolled back). The tallied age bands are checked
+against the base's birth dates joined on the send day, as the report did before, and the
+index's opt-outs against the contact history's. Baselines in the same run:
+- the tallies with the opt-outs looked up in the contact history (an order planned before the
+  index);
 - the same report built from the ledger (`from_ledger`: the design before the tallies, read
   once with ADBC into Arrow and aggregated in Polars; it now takes the tallied age bands and
   the contact history's opt-outs too, so that both paths give one report);
