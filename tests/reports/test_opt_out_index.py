@@ -141,3 +141,23 @@ def test_an_index_in_several_parts_reads_back_whole_and_sorted(
     assert len(parts) == 15
     assert split[0].tolist() == whole[0].tolist()
     assert sorted(split[1].tolist()) == sorted(whole[1].tolist())
+
+
+def test_a_hidden_wave_hides_its_opt_outs_through_the_index_too(sent_order: SentOrder) -> None:
+    """While the order sends, a hidden wave's STOPs are not shown (the STOP links here are all
+    Martinique's, the replies the metropolitan recipients')."""
+    now = _final(sent_order)
+    with unit_of_work() as session:
+        order = session.get(Order, sent_order.id)
+        assert order is not None
+        told = tallies.aggregate(session, order, now)
+        assert told is not None
+        got = {
+            calendar: (
+                tallies._opt_outs(session, order, hidden, told.first, told.until),
+                aggregate.opt_outs(session, order, hidden, told.first, told.until),
+            )
+            for calendar, hidden in (("972", ["972"]), ("metro", ["metro"]))
+        }
+    assert got["972"] == ({"stop_reply": 110}, {"stop_reply": 110})
+    assert got["metro"] == ({"stop_link": 105}, {"stop_link": 105})
