@@ -5,9 +5,12 @@ The ledger of one order is filled with a million recipients drawn from a 1M base
 failure reasons, submissions over six hours, receipts, STOP opt-outs) and its tallies folded
 from it (as dispatch keeps them while sending), then the report is built in process as the API
 builds it: from the order's tallies (a few hundred rows; the age bands tallied as at planning,
-on the send day), the opt-outs of its window looked up in its contact history. The tallied age
-bands are checked against the base's birth dates joined on the send day, as the report did
-before. Three baselines in the same run:
+on the send day), the opt-outs of its window found through the order's HMAC index (written
+as planning writes it; its write timed too, rolled back). The tallied age bands are checked
+against the base's birth dates joined on the send day, as the report did before, and the
+index's opt-outs against the contact history's. Baselines in the same run:
+- the tallies with the opt-outs looked up in the contact history (an order planned before the
+  index);
 - the same report built from the ledger (`from_ledger`: the design before the tallies, read
   once with ADBC into Arrow and aggregated in Polars; it now takes the tallied age bands and
   the contact history's opt-outs too, so that both paths give one report);
@@ -67,6 +70,7 @@ def _setup(rows: int) -> str:
             if ReportRepository(session).ages(found.id) is None:  # cached before them
                 TallyRepository(session).rebuild(found.id, SENT_AT)
             _contact_history(session, found.id)
+            _hmac_index(session, found.id)
             return str(found.id)
     seg = runtime.warm_up()
     with unit_of_work() as session:
@@ -89,6 +93,7 @@ def _setup(rows: int) -> str:
     with unit_of_work() as session:
         TallyRepository(session).rebuild(order_id, SENT_AT)  # planned the day it was sent
         _contact_history(session, order_id)
+        _hmac_index(session, order_id)
     return order_id
 
 
@@ -109,6 +114,25 @@ def _contact_history(session: Any, order_id: str) -> None:
     )
     columns = ["phone_hmac", "order_id", "sent_at"]
     session.execute(insert(ContactEvent).from_select(columns, sent))
+
+
+def _ledger_hmacs(session: Any, order_id: str) -> tuple[list[int], list[bytes]]:
+    from sqlalchemy import select
+
+    from dispatch.models import Recipient
+
+    q = select(Recipient.prospect_id, Recipient.phone_hmac).where(Recipient.order_id == order_id)
+    rows = session.execute(q).all()
+    return [int(p) for p, _ in rows], [bytes(h) for _, h in rows]
+
+
+def _hmac_index(session: Any, order_id: str) -> None:
+    """The order's HMAC index, as planning writes it, unless it is there already."""
+    from dispatch.repository import HmacIndexRepository
+    from reports.repository import ReportRepository
+
+    if ReportRepository(session).hmac_index(order_id) is None:
+        HmacIndexRepository(session).write(order_id, *_ledger_hmacs(session, order_id))
 
 
 def fill_ledger(
@@ -302,7 +326,31 @@ def run(rows: int) -> dict[str, Any]:
         with unit_of_work() as session:
             return ReportRepository(session).ledger(order_id).height
 
+    def opt_outs(indexed: bool) -> Any:
+        from reports import aggregate, tallies
+
+        with unit_of_work() as session:
+            order = session.get(Order, order_id)
+            told = tallies.aggregate(session, order, now)  # type: ignore[arg-type]
+            assert told is not None  # noqa: S101
+            if indexed:
+                return told.opt_outs
+            return aggregate.opt_outs(session, order, [], told.first, told.until)  # type: ignore[arg-type]
+
+    def index_write() -> None:
+        """What planning adds: the index of the order's ledger written (rolled back)."""
+        from dispatch.repository import HmacIndexRepository
+
+        with unit_of_work() as session:
+            ids, macs = _ledger_hmacs(session, order_id)
+            t = time.perf_counter()
+            HmacIndexRepository(session).write("bench-index", ids, macs)
+            index_write_s.append(time.perf_counter() - t)
+            session.rollback()
+
     doc = report()
+    if opt_outs(True) != opt_outs(False):
+        raise AssertionError("the opt-outs through the index differ from the contact history's")
     if doc != report(from_ledger=True):
         raise AssertionError("the report from the tallies differs from the ledger's")
     _check_ages(order_id)
@@ -315,6 +363,11 @@ def run(rows: int) -> dict[str, Any]:
     ledger_ms = p50_ms(lambda: report(from_ledger=True), repeat=5, warmup=1)
     group_ms = p50_ms(sql_group_by, repeat=5, warmup=1)
     read_ms = p50_ms(ledger_read, repeat=5, warmup=1)
+    index_ms = p50_ms(lambda: opt_outs(True), repeat=5, warmup=1)  # tallies + index lookup
+    history_ms = p50_ms(lambda: opt_outs(False), repeat=5, warmup=1)  # + contact history's
+    index_write_s: list[float] = []
+    for _ in range(3):
+        index_write()
     html_ms = p50_ms(lambda: render.report_html(doc), repeat=5, warmup=1)
     pdf_ms = p50_ms(lambda: render.pdf(render.report_html(doc)), repeat=3, warmup=1)
     return {
@@ -327,6 +380,9 @@ def run(rows: int) -> dict[str, Any]:
         "ratio_vs_sql_group_by": round(build_ms / group_ms, 2),
         "baseline_ledger_read_p50_ms": read_ms,
         "ratio_vs_ledger_read": round(build_ms / read_ms, 2),
+        "tallies_opt_outs_by_index_p50_ms": index_ms,
+        "baseline_tallies_then_opt_outs_from_history_p50_ms": history_ms,
+        "index_write_1m_ms": sorted(round(x * 1000) for x in index_write_s),
         "html_render_p50_ms": html_ms,
         "pdf_render_p50_ms": pdf_ms,
         **memory,

@@ -28,6 +28,7 @@ from dispatch.repository import (
     CarrierStatusRepository,
     Claimed,
     DispatchOrderRepository,
+    HmacIndexRepository,
     LedgerRepository,
     PartsRepository,
     TallyRepository,
@@ -124,6 +125,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     ledger = LedgerRepository(session)
     ledger.add_batches(batches)
     ledger.add_recipients(order.id, columns)
+    HmacIndexRepository(session).write(order.id, columns["prospect_id"], columns["phone_hmac"])
     tallied = {k: columns[k] for k in ("prospect_id", "batch", "calendar")}
     # For the report: from the snapshot drawn from, ages on the day sending started.
     TallyRepository(session).plan(order.id, tallied, seg.engine.snapshot, order.updated_at)

@@ -189,3 +189,22 @@ class PeopleTally(Base):
     age_band: Mapped[str | None] = mapped_column(String(8), nullable=True)  # or "unknown"
     ages_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class HmacIndex(Base):
+    """One part of an order's own recipients' phone HMACs, for the report's opt-outs: the first
+    8 bytes of each HMAC read as a big-endian number (`prefixes`, sorted), with the recipient's
+    prospect id beside it (`prospect_ids`), both little-endian 64-bit arrays (read back without
+    a conversion on this hardware). Written once when
+    the ledger is planned (control numbers left out), so the report finds the window's STOPs
+    among its recipients by a binary search instead of a pass over the contact history. An
+    order planned before migration 0018 has none (its report reads the contact history)."""
+
+    __tablename__ = "dispatch_hmac_index"
+    __table_args__ = (UniqueConstraint("order_id", "part"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(36))
+    part: Mapped[int] = mapped_column(Integer)  # parts concatenated in this order stay sorted
+    prefixes: Mapped[bytes] = mapped_column(LargeBinary)
+    prospect_ids: Mapped[bytes] = mapped_column(LargeBinary)

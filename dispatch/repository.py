@@ -34,6 +34,7 @@ from dispatch.models import (
     Batch,
     CarrierStatus,
     EarlyReceipt,
+    HmacIndex,
     MessagePart,
     OutcomeTally,
     PeopleTally,
@@ -776,3 +777,42 @@ class PartsRepository:
     def mark(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             self.session.execute(update(MessagePart), list(rows))
+
+
+class HmacIndexRepository:
+    """An order's own recipients' phone HMAC prefixes, sorted, with their prospect ids (see
+    dispatch.models.HmacIndex): written at planning, read by the report's opt-out lookup."""
+
+    PART = 1 << 18  # entries per row: 2 MB blobs, a million recipients in four rows
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def write(self, order_id: str, prospect_ids: Sequence[int], hmacs: Sequence[bytes]) -> None:
+        """Index the plan's rows (control numbers, negative prospect ids, left out). At least
+        one row, perhaps empty: its presence says the order's report may use the index."""
+        ids = np.asarray(prospect_ids, dtype=np.int64)
+        mine = np.flatnonzero(ids >= 0)
+        prefixes = hmac_prefixes([hmacs[i] for i in mine.tolist()])
+        by = np.argsort(prefixes, kind="stable")
+        prefixes, ids = prefixes[by], ids[mine][by]
+        rows = [
+            {
+                "order_id": order_id,
+                "part": part,
+                "prefixes": prefixes[start : start + self.PART].astype("<u8").tobytes(),
+                "prospect_ids": ids[start : start + self.PART].astype("<i8").tobytes(),
+            }
+            for part, start in enumerate(range(0, max(len(ids), 1), self.PART))
+        ]
+        self.session.connection().execute(insert(HmacIndex), rows)
+
+
+def hmac_prefixes(hmacs: Sequence[bytes]) -> np.ndarray:
+    """The first 8 bytes of each HMAC as a big-endian uint64, as a native uint64 array (the
+    order of the numbers is the order of the bytes)."""
+    joined = b"".join(hmacs)
+    if len(joined) == 32 * len(hmacs):  # HMAC-SHA256: one reshape, no slice per value
+        raw = np.frombuffer(joined, dtype=np.uint8).reshape(-1, 32)[:, :8]
+        return np.ascontiguousarray(raw).view(">u8").ravel().astype(np.uint64)
+    return np.frombuffer(b"".join(h[:8].ljust(8, b"\0") for h in hmacs), ">u8").astype(np.uint64)

@@ -2,9 +2,11 @@
 cannot tell, its ledger once, as Arrow (ADBC: no Python object per row), aggregated in memory
 (reports/aggregate.py): one pass instead of a grouped query per figure. The prospect ids read
 serve only to join the base's birth dates for an order planned before its age bands were
-tallied; the phone HMACs of the window's opt-outs are matched to the order's contact history in
-the database. Neither leaves the reports' aggregation. Values are bound; the caller owns the
-session's transaction (the ledger is read in one snapshot)."""
+tallied; the phone HMACs of the window's opt-outs are searched in the order's HMAC index
+(written at planning) and checked in its ledger, or, for an order planned before the index,
+matched to its contact history in the database. None of them leaves the reports' aggregation.
+Values are bound; the caller owns the session's transaction (the ledger is read in one
+snapshot)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL
@@ -28,12 +31,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from dispatch.models import Batch, OutcomeTally, PeopleTally, Recipient
+from dispatch.models import Batch, HmacIndex, OutcomeTally, PeopleTally, Recipient
 from dispatch.repository import epoch_ms
+from dispatch.states import RecipientStatus as R
 from sales.orders.models import Order
 from segmentation.models import ContactEvent, Suppression
 
 STOP_KINDS = ("stop_reply", "stop_link")
+# The ledger's states of a recipient the contact history holds: handed the message, or perhaps
+# (unknown); a failure counts once the carrier had accepted it (submitted_at), not a refusal.
+_CONTACTED = (R.submitted, R.delivered, R.expired, R.unknown)
+_IN_LIST = 5000  # bound values per statement: far below SQLite's and PostgreSQL's limits
 _EXPANDED = {"render_postcompile": True}  # IN lists as one placeholder per value
 # The columns of `ReportRepository.ledger`; times are milliseconds since 1970 (UTC).
 LEDGER = {
@@ -288,6 +296,43 @@ class ReportRepository:
         mine = Counter(found)
         hid = Counter(m for m in map(bytes, self.session.scalars(q)) if m in mine)
         return list((mine - hid).elements())
+
+    def hmac_index(self, order_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The order's recipients' HMAC prefixes (sorted, uint64) and their prospect ids, as
+        written at planning; None for an order planned before they were (migration 0018)."""
+        q = (
+            select(HmacIndex.prefixes, HmacIndex.prospect_ids)
+            .where(HmacIndex.order_id == order_id)
+            .order_by(HmacIndex.part)
+        )
+        rows = self.session.execute(q).all()
+        if not rows:
+            return None
+        prefixes = np.concatenate([np.frombuffer(p, dtype="<u8") for p, _ in rows])
+        ids = np.concatenate([np.frombuffer(i, dtype="<i8") for _, i in rows])
+        return prefixes.astype(np.uint64, copy=False), ids.astype(np.int64, copy=False)
+
+    def contacted_of(
+        self, order_id: str, prospect_ids: Sequence[int], hidden: Sequence[str]
+    ) -> list[bytes]:
+        """The phone HMACs of those of `prospect_ids` the order contacted (as its contact
+        history has them), outside the `hidden` calendars: a few thousand rows read through
+        the (order_id, prospect_id) index."""
+        r = Recipient
+        contacted = or_(
+            r.status.in_(_CONTACTED), and_(r.status == R.failed, r.submitted_at.is_not(None))
+        )
+        found: list[bytes] = []
+        for i in range(0, len(prospect_ids), _IN_LIST):
+            q = select(r.phone_hmac).where(
+                r.order_id == order_id,
+                r.prospect_id.in_(list(prospect_ids[i : i + _IN_LIST])),
+                contacted,
+            )
+            if hidden:
+                q = q.where(r.calendar.not_in(list(hidden)))
+            found += [bytes(m) for m in self.session.scalars(q)]
+        return found
 
     def _read(self, q: ClauseElement) -> pl.DataFrame:
         """One statement's rows as a frame, through ADBC (a million rows scanned, a few

@@ -9,18 +9,21 @@ cutoff, or anything after `now`): then `aggregate` returns None and the report r
 ledger, as it does for an order planned before the tallies were kept. The age bands are tallied
 at planning, as the recipients' age on the send day (an order planned before migration 0014
 joins its prospect ids with the current base's birth dates instead), and the opt-outs of the
-window are looked up in the order's contact history (reports/aggregate.opt_outs).
+window are found among the order's recipients by the HMAC index written at planning (an order
+planned before migration 0018 looks them up in its contact history: reports/aggregate.opt_outs).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+import polars as pl
 from sqlalchemy.orm import Session
 
 from datasets.geography import PARIS
 from dispatch import waves, windows
-from dispatch.repository import TALLY_BIN_MS
+from dispatch.repository import TALLY_BIN_MS, hmac_prefixes
 from dispatch.states import HANDED_OVER
 from dispatch.states import RecipientStatus as R
 from kit.settings import get_settings
@@ -126,6 +129,31 @@ def _controls(cells: list[Cell]) -> Controls:
     )
 
 
+def _opt_outs(
+    session: Session, order: Order, hidden: list[str], start: datetime | None, end: datetime
+) -> dict[str, int]:
+    """As reports/aggregate.opt_outs, without its pass over the window's contact history: the
+    window's STOP HMACs are searched by their first 8 bytes in the order's sorted index, and
+    the few recipients found are checked in the ledger (full HMAC, contacted, not hidden)."""
+    repo = ReportRepository(session)
+    index = repo.hmac_index(order.id)
+    if index is None or start is None:
+        return opt_outs(session, order, hidden, start, end)
+    stops = repo.opt_outs(start, end)
+    if stops.is_empty():
+        return {}
+    prefixes, prospect_ids = index
+    wanted = np.unique(hmac_prefixes(stops.get_column("phone_hmac").to_list()))
+    lo = np.searchsorted(prefixes, wanted, side="left")
+    hi = np.searchsorted(prefixes, wanted, side="right")
+    runs = [prospect_ids[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
+    found = np.concatenate(runs).tolist() if runs else []
+    contacted = repo.contacted_of(order.id, found, hidden) if found else []
+    sent = pl.DataFrame({"phone_hmac": contacted}, schema={"phone_hmac": pl.Binary})
+    kinds = sent.join(stops, on="phone_hmac").group_by("reason").len()
+    return {str(r): int(n) for r, n in kinds.iter_rows()}
+
+
 def aggregate(session: Session, order: Order, now: datetime) -> Aggregates | None:
     """The exact figures of the report of an order from its tallies, as at `now` (or at its
     cutoff once final); None when the tallies cannot tell (see the module's docstring)."""
@@ -155,7 +183,7 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates | Non
         first=first,
         last=last,
         rows=rows,
-        opt_outs=opt_outs(session, order, hidden, first, until),
+        opt_outs=_opt_outs(session, order, hidden, first, until),
         histogram=_histogram(mine, first, end),
         breakdowns=breakdowns(
             repo.people(order.id),
