@@ -2,8 +2,8 @@
 that the send report finds the window's opt-outs without a pass over the contact history
 (issue 16)
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-05 07:20:00
 
 Orders planned before this revision have no index: their report reads the contact history, as
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
