@@ -5,7 +5,6 @@ after opt-outs and reservations change and after the day moves on; and what they
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from typing import Any
 
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from datasets import reference, snapshot
 from segmentation.criteria import MAX_AGE, MIN_AGE, Criteria, allowed
 from segmentation.engine import DIMENSIONS, CountResult, Engine
+from tests.segmentation.paths import assert_same, counts_while_flipping, scanned
 
 TODAY = date(2026, 11, 26)
 NONE = np.empty(0, dtype=np.int64)
@@ -33,14 +33,6 @@ def engine(base: snapshot.Snapshot) -> Engine:
     return e
 
 
-def scanned(engine: Engine, criteria: Criteria, today: date, dims: tuple[str, ...]) -> CountResult:
-    engine._cube_enabled = engine._bits_enabled = False
-    try:
-        return engine.count(criteria, today, dims)
-    finally:
-        engine._cube_enabled = engine._bits_enabled = True
-
-
 def assert_bits_are_scan(
     engine: Engine, criteria: Criteria, today: date, dims: tuple[str, ...] = DIMENSIONS
 ) -> CountResult:
@@ -53,11 +45,7 @@ def assert_bits_are_scan(
     finally:
         engine._cube_enabled = True
     want = scanned(engine, criteria, today, dims)
-    assert got.total == want.total
-    assert got.breakdowns == want.breakdowns
-    assert got.total_sampled == want.total_sampled
-    assert got.sampled == want.sampled
-    assert got == want
+    assert_same(got, want)
     return got
 
 
@@ -216,21 +204,7 @@ def test_counts_racing_updates_see_one_state(base: snapshot.Snapshot) -> None:
         e.sync_eligibility(TODAY, 3, excluded)
         answers.append(assert_bits_are_scan(e, c, TODAY))
     assert answers[0] != answers[1]
-    stop = threading.Event()
-    seen: list[CountResult] = []
-
-    def count() -> None:
-        while not stop.is_set():
-            seen.append(e.count(c, TODAY, DIMENSIONS))
-
-    readers = [threading.Thread(target=count) for _ in range(3)]
-    for r in readers:
-        r.start()
-    for i in range(30):
-        e.sync_eligibility(TODAY, 3, states[i % 2])
-    stop.set()
-    for r in readers:
-        r.join()
+    seen = counts_while_flipping(e, c, TODAY, DIMENSIONS, states)
     assert seen
     assert all(s in answers for s in seen)
     e.close()

@@ -5,7 +5,6 @@ update reads one state or the other, never a cube half made."""
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from typing import Any
 
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from datasets import reference, snapshot
 from segmentation.criteria import MAX_AGE, MIN_AGE, Criteria
 from segmentation.engine import CountResult, Engine
+from tests.segmentation.paths import assert_same, counts_while_flipping, scanned
 
 TODAY = date(2026, 11, 26)
 BUILDER = ("region", "department", "age_band", "sex")  # what the segment builder asks
@@ -33,25 +33,13 @@ def engine(base: snapshot.Snapshot) -> Engine:
     return e
 
 
-def scanned(engine: Engine, criteria: Criteria, today: date, dims: tuple[str, ...]) -> CountResult:
-    engine._cube_enabled = engine._bits_enabled = False  # the scan itself
-    try:
-        return engine.count(criteria, today, dims)
-    finally:
-        engine._cube_enabled = engine._bits_enabled = True
-
-
 def assert_cube_is_scan(
     engine: Engine, criteria: Criteria, today: date, dims: tuple[str, ...] = BUILDER
 ) -> CountResult:
     assert engine.answers_from_cube(criteria, today, dims)
     got = engine.count(criteria, today, dims)
     want = scanned(engine, criteria, today, dims)
-    assert got.total == want.total
-    assert got.breakdowns == want.breakdowns
-    assert got.total_sampled == want.total_sampled
-    assert got.sampled == want.sampled
-    assert got == want
+    assert_same(got, want)
     return got
 
 
@@ -174,21 +162,7 @@ def test_counts_racing_updates_see_one_state(base: snapshot.Snapshot) -> None:
         e.sync_eligibility(TODAY, 3, excluded)
         answers.append(assert_cube_is_scan(e, c, TODAY))
     assert answers[0] != answers[1]
-    stop = threading.Event()
-    seen: list[CountResult] = []
-
-    def count() -> None:
-        while not stop.is_set():
-            seen.append(e.count(c, TODAY, BUILDER))
-
-    readers = [threading.Thread(target=count) for _ in range(3)]
-    for r in readers:
-        r.start()
-    for i in range(30):
-        e.sync_eligibility(TODAY, 3, states[i % 2])
-    stop.set()
-    for r in readers:
-        r.join()
+    seen = counts_while_flipping(e, c, TODAY, BUILDER, states)
     assert seen
     assert all(s in answers for s in seen)
     e.close()
