@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import TreeMemory, cli
-from bench.http import api_key, free_port
+from bench.http import api_key, serving
 
 LOAD = "/proc/loadavg"
 
@@ -77,32 +77,10 @@ def chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 def upload(env: dict[str, str], path: Path) -> dict[str, object]:
-    import httpx2 as httpx
-
-    key = api_key(env)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rental", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        client = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=600,
-        )
-        deadline = time.time() + 120
-        while True:
-            try:
-                client.get("/v1/health")
-                break
-            except httpx.TransportError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start") from None
-                time.sleep(0.5)
-        memory = TreeMemory(server.pid)
+    """The file streamed to a real `rental serve`, timed, with the server's memory sampled."""
+    pids: list[int] = []
+    with serving(env, api_key(env), timeout=600, started=pids) as client:
+        memory = TreeMemory(pids[0])
         time.sleep(0.5)  # a few samples of the server at rest
         idle = memory.peak
         t = time.perf_counter()
@@ -120,9 +98,6 @@ def upload(env: dict[str, str], path: Path) -> dict[str, object]:
             "server_idle_pss_mb": round(idle / 2**20, 1),
             "answer": r.json(),
         }
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def run(rows: int) -> dict[str, object]:

@@ -61,8 +61,11 @@ def api_key(env: dict[str, str], organisation: str = "Bench") -> str:
 
 
 @contextmanager
-def serving(env: dict[str, str], key: str) -> Iterator[httpx.Client]:
-    """`rental serve` on a free port, once it answers; an API client of `key` on it."""
+def serving(
+    env: dict[str, str], key: str, timeout: float = 60, started: list[int] | None = None
+) -> Iterator[httpx.Client]:
+    """`rental serve` on a free port, once it answers; an API client of `key` on it (its
+    requests time out after `timeout` seconds). The server's pid is appended to `started`."""
     port = free_port()
     server = subprocess.Popen(
         [RENTAL, "serve", "--port", str(port)],
@@ -74,7 +77,7 @@ def serving(env: dict[str, str], key: str) -> Iterator[httpx.Client]:
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {key}"},
-            timeout=60,
+            timeout=timeout,
         )
         deadline = time.time() + 120
         while True:
@@ -85,6 +88,8 @@ def serving(env: dict[str, str], key: str) -> Iterator[httpx.Client]:
                 if time.time() > deadline or server.poll() is not None:
                     raise SystemExit("server did not start") from None
                 time.sleep(0.5)
+        if started is not None:
+            started.append(server.pid)
         yield client
     finally:
         server.terminate()
