@@ -52,3 +52,16 @@ def test_refreshed_contacts_unique_and_aligned(tmp_path: Path) -> None:
     ids = set(contacts.column("prospect_id").to_pylist())
     assert ids == set(pl.read_parquet(third.attributes)["prospect_id"].to_list())
     assert sum(third.manifest["territories"].values()) == 30_000
+
+
+def test_a_refresh_without_churn_writes_the_same_people(tmp_path: Path) -> None:
+    """`rental base refresh --churn 0`: no newcomer, no leaver; only interactions move."""
+    root = tmp_path / "base"
+    first = generate_snapshot(root, 20_000, 4, AS_OF)
+    second = refresh_snapshot(root, 0.0, AS_OF)
+    assert second.manifest["rows"] == 20_000
+    assert second.manifest["changes"]["added"] == second.manifest["changes"]["removed"] == 0
+    a1, a2 = pl.read_parquet(first.attributes), pl.read_parquet(second.attributes)
+    assert a2.schema == a1.schema
+    assert set(a2["prospect_id"].to_list()) == set(a1["prospect_id"].to_list())
+    assert pq.read_table(second.contacts).num_rows == 20_000
