@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from celery import current_app
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -24,20 +26,26 @@ from datasets.erasures import ErasureRepository
 from datasets.generate import _noop
 from datasets.vault import decrypt_number
 from dispatch.models import Recipient
+from dispatch.repository import LedgerRepository
+from dispatch.tasks import send_batch
 from kit import clock, keys
 from kit.db import unit_of_work
 from kit.settings import Settings, get_settings
 from rental import cli
+from segmentation import runtime
+from segmentation.criteria import Criteria
 from segmentation.repository import SuppressionRepository
 from subjects import flows, service
 from subjects.repository import RequestRepository
 from tests.conftest import ScanningClient, auth
+from tests.exclusions import people_of
 from tests.factories import (
     at_send_time,
     create_order,
     create_quote,
     pay_deposit,
     send_in_process,
+    started_order,
 )
 
 CODE = re.compile(r"\b(\d{6})\b")
@@ -317,3 +325,82 @@ def test_refresh_drops_the_erased_and_the_inactive_and_keeps_the_opt_out(
 @pytest.mark.parametrize("path", ["/v1/rights/objection", "/v1/rights/erasure"])
 def test_acting_needs_a_verified_code(app_client: ScanningClient, path: str) -> None:
     assert app_client.post(path).status_code == 401
+
+
+def macs_of(snap: snapshot.Snapshot, ids: list[int]) -> dict[int, bytes]:
+    table = pq.read_table(snap.contacts, columns=["prospect_id", "phone_hmac"]).to_pylist()
+    return {r["prospect_id"]: bytes(r["phone_hmac"]) for r in table if r["prospect_id"] in ids}
+
+
+def eligible_of(criteria: dict[str, list[str]]) -> np.ndarray:
+    """The prospect ids an order on these criteria may reach today."""
+    seg = runtime.current()
+    with unit_of_work() as session:
+        today = seg.refresh_eligibility(session, clock.now())
+    return seg.engine.matching_ids(Criteria.model_validate(criteria), today)
+
+
+def received(order_id: str) -> list[tuple[int, bytes]]:
+    """(prospect id, number HMAC) of every message of the order the carrier simulator took."""
+    log = get_settings().home / "simulator" / "submitted.log"
+    refs = {int(x) for x in log.read_text().split()} if log.exists() else set()
+    with unit_of_work() as session:
+        rows = session.execute(
+            select(Recipient.prospect_id, Recipient.phone_hmac).where(
+                Recipient.order_id == order_id, Recipient.id.in_(refs)
+            )
+        )
+        return [(int(p), bytes(h)) for p, h in rows]
+
+
+def test_no_message_after_erasure_or_objection_and_a_base_refresh(
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+    home: object,
+    settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two people of a segment, one erased and one objecting through the API, then `rental
+    base refresh`: an order on their segment, sent to the carrier simulator, does not reach them."""
+    monkeypatch.setitem(current_app.conf, "task_always_eager", True)
+    root = own_base(get_settings().home)
+    before = snapshot.current(root)
+    segment = {"departments": ["23"]}
+    eligible = eligible_of(segment)
+    people = people_of(before, "23").filter(
+        pl.col("prospect_id").is_in(pl.Series(eligible).implode())
+    )
+    (eraser, eraser_no), (objector, objector_no) = people.head(2).iter_rows()
+    macs = macs_of(before, [eraser, objector])
+    asked = {"/v1/rights/erasure": eraser_no, "/v1/rights/objection": objector_no}
+    for path, number in asked.items():
+        assert app_client.post(path, headers=prove(app_client, number)).status_code == 200
+
+    done = CliRunner().invoke(cli.app, ["base", "refresh", "--churn", "0"])
+    assert done.exit_code == 0, done.output
+    after = snapshot.current(root)
+    assert after.version != before.version
+    assert after.manifest["changes"]["erased"] == 1
+    assert set(macs_of(after, [eraser, objector])) == {objector}  # the objector stays
+    still = eligible_of(segment)
+
+    quote = create_quote(app_client, org_keys["acme"], segment)
+    order, now = started_order(app_client, org_keys, segment, quote["shown_count"])
+    settings(now=now.isoformat())
+    with unit_of_work() as session:
+        batches = [b.number for b in LedgerRepository(session).batches(order["id"])]
+    for number in batches:
+        send_batch(order["id"], number)  # the task, run in this process
+    sent = received(order["id"])
+    # The order took as many as the quote allows, all from the segment's eligible people...
+    assert 0 < len(sent) <= min(quote["shown_count"], len(still))
+    assert {p for p, _ in sent} <= set(still.tolist())
+    # ... which no longer holds the two (the segment matched them before), so the carrier got
+    # nothing for their numbers, and the draw did not even pick them.
+    assert not {eraser, objector} & set(still.tolist())
+    assert not {h for _, h in sent} & set(macs.values())
+    with unit_of_work() as session:
+        drawn = session.scalars(
+            select(Recipient.phone_hmac).where(Recipient.order_id == order["id"])
+        )
+        assert not {bytes(h) for h in drawn} & set(macs.values())
