@@ -24,6 +24,7 @@ from datasets import snapshot
 from datasets.cli import refresh_with_purge
 from datasets.erasures import ErasureRepository
 from datasets.generate import _noop
+from datasets.refresh import PROOFS
 from datasets.vault import decrypt_number
 from dispatch.models import Recipient
 from dispatch.repository import LedgerRepository
@@ -308,6 +309,11 @@ def test_refresh_drops_the_erased_and_the_inactive_and_keeps_the_opt_out(
     assert kept.filter(pl.col("last_interaction") < cutoff).height == 0
     macs = set(pq.read_table(after.contacts, columns=["phone_hmac"]).column(0).to_pylist())
     assert mac not in macs
+    # Their consent proof stays, without the number, for the limitation period.
+    proofs = pl.read_parquet(after.path / PROOFS)
+    assert proofs.filter(pl.col("why") == "erased").height == 1
+    assert changes["proofs_archived"] == proofs.height >= changes["removed"] + 1
+    assert changes["proofs_purged"] == 0
     assert len(macs) == kept.height
     with unit_of_work() as session:
         assert SuppressionRepository(session).contains(mac)  # a later import stays out
