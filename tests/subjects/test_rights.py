@@ -36,7 +36,8 @@ from rental import cli
 from segmentation import runtime
 from segmentation.criteria import Criteria
 from segmentation.repository import SuppressionRepository
-from subjects import flows, service
+from subjects import flows, service, tasks
+from subjects.models import Challenge
 from subjects.repository import RequestRepository
 from tests.conftest import ScanningClient, auth
 from tests.exclusions import people_of
@@ -410,3 +411,24 @@ def test_no_message_after_erasure_or_objection_and_a_base_refresh(
             select(Recipient.phone_hmac).where(Recipient.order_id == order["id"])
         )
         assert not {bytes(h) for h in drawn} & set(macs.values())
+
+
+def test_old_code_rows_are_deleted_by_the_hourly_tick(
+    app_client: ScanningClient, base_numbers: list[str], settings: Callable[..., Settings]
+) -> None:
+    old = ask(app_client, base_numbers[7])
+    flows.send_codes(clock.now())
+    code = CODE.search(inbox()[-1])
+    assert code is not None
+    later = clock.now() + timedelta(days=get_settings().rights.challenge_days, minutes=1)
+    settings(now=later.isoformat())
+    ask(app_client, base_numbers[8])  # asked now: kept
+    tasks.remind()
+    with unit_of_work() as session:
+        left = session.scalars(select(Challenge.created_at)).all()
+    [kept] = left  # only the one asked after the clock moved
+    assert kept >= later
+    gone = app_client.post(
+        "/v1/rights/codes/verify", json={"challenge": old["challenge"], "code": code[1]}
+    )
+    assert gone.status_code == 422
