@@ -65,6 +65,14 @@ class ChallengeRepository:
         )
         return [int(i) for i in self.session.scalars(q)]
 
+    def release(self, challenge_id: int) -> None:
+        """sent -> pending, code forgotten: the carrier surely did not take the code."""
+        self.session.execute(
+            update(Challenge)
+            .where(Challenge.id == challenge_id, Challenge.status == ChallengeStatus.sent)
+            .values(status=ChallengeStatus.pending, code_hash=None)
+        )
+
     def forget_before(self, cutoff: datetime) -> int:
         """Delete the challenges asked before `cutoff`; returns how many."""
         done = self.session.execute(delete(Challenge).where(Challenge.created_at < cutoff))

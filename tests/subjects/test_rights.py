@@ -26,6 +26,8 @@ from datasets.erasures import ErasureRepository
 from datasets.generate import _noop
 from datasets.refresh import PROOFS
 from datasets.vault import decrypt_number
+from dispatch import carriers
+from dispatch.carriers.base import Feedback, Outgoing, Submitted
 from dispatch.models import Recipient
 from dispatch.repository import LedgerRepository
 from dispatch.tasks import send_batch
@@ -432,3 +434,47 @@ def test_old_code_rows_are_deleted_by_the_hourly_tick(
         "/v1/rights/codes/verify", json={"challenge": old["challenge"], "code": code[1]}
     )
     assert gone.status_code == 422
+
+
+class KilledAfterHandover:
+    """The simulated carrier, in a worker that dies (kill -9) once the code is handed over
+    and before anything after it runs."""
+
+    def __init__(self) -> None:
+        settings = get_settings()
+        self.inner = carriers.current(settings.carriers, settings.home)
+        self.name = self.inner.name
+
+    def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
+        self.inner.submit(messages)
+        raise SystemExit("killed")
+
+
+def test_a_worker_killed_after_handing_a_code_over_sends_no_second_one(
+    app_client: ScanningClient, base_numbers: list[str]
+) -> None:
+    asked = ask(app_client, base_numbers[9])
+    before = len(inbox())
+    with pytest.raises(SystemExit):
+        flows.send_codes(clock.now(), carrier=KilledAfterHandover())
+    assert flows.send_codes(clock.now()) == {}  # the next tick: nothing left to send
+    assert len(inbox()) == before + 1
+    code = CODE.search(inbox()[-1])
+    assert code is not None
+    ok = app_client.post(
+        "/v1/rights/codes/verify", json={"challenge": asked["challenge"], "code": code[1]}
+    )
+    assert ok.status_code == 200, ok.text  # the one code sent works
+
+
+def test_a_code_the_carrier_did_not_take_is_sent_at_the_next_tick(
+    app_client: ScanningClient, base_numbers: list[str], settings: Callable[..., Settings]
+) -> None:
+    ask(app_client, base_numbers[10])
+    before = len(inbox())
+    settings(simulator_down_until=(clock.now() + timedelta(minutes=5)).isoformat())
+    assert flows.send_codes(clock.now()) == {}
+    assert len(inbox()) == before
+    settings(simulator_down_until=None)
+    assert flows.send_codes(clock.now()) == {"sent": 1}
+    assert len(inbox()) == before + 1
