@@ -69,19 +69,25 @@ def generate(
     )
 
 
+def years_before(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
 def refresh_with_purge(
     root: Path, churn: float, today: date, progress: Progress
 ) -> snapshot.Snapshot:
-    """A refresh that applies retention and the erasures asked since the last one, then marks
-    those erasures done with the version written without them."""
-    years = get_settings().eligibility.inactivity_years
-    try:
-        cutoff = today.replace(year=today.year - years)
-    except ValueError:  # 29 February
-        cutoff = today.replace(year=today.year - years, day=28)
+    """A refresh that applies retention (of the base and of the consent proofs of those who
+    left it) and the erasures asked since the last one, then marks those erasures done with
+    the version written without them."""
+    rules = get_settings()
+    inactive = years_before(today, rules.eligibility.inactivity_years)
+    proofs = years_before(today, rules.rights.consent_proof_years)
     with unit_of_work() as session:
         erase = ErasureRepository(session).pending()
-    snap = refresh_snapshot(root, churn, today, progress, Purge(cutoff, erase))
+    snap = refresh_snapshot(root, churn, today, progress, Purge(inactive, erase, proofs))
     with unit_of_work() as session:
         ErasureRepository(session).done(erase, snap.version)
     return snap

@@ -268,9 +268,11 @@ def attribute_chunks(draft: Plan, seed: int, as_of: date) -> Iterator[pl.DataFra
 
 
 def chunks(draft: Plan) -> list[tuple[np.ndarray, np.ndarray]]:
+    """At least one chunk, empty for an empty plan (a refresh without newcomers): the frame
+    then keeps its columns and types."""
     return [
         (draft.ids[i : i + ATTRIBUTE_CHUNK], draft.commune[i : i + ATTRIBUTE_CHUNK])
-        for i in range(0, len(draft.ids), ATTRIBUTE_CHUNK)
+        for i in range(0, max(len(draft.ids), 1), ATTRIBUTE_CHUNK)
     ]
 
 

@@ -74,14 +74,54 @@ def _moves(rng: np.random.Generator, df: pl.DataFrame, movers: np.ndarray) -> pl
     return pl.concat([df.filter(~pl.col("prospect_id").is_in(movers)), moved_new])
 
 
+# The consent proofs of the people who left the base (reference, date, source; no number, no
+# attributes, no prospect id), kept beside each snapshot for as long as the law needs them.
+PROOFS = "consent_proofs.parquet"
+
+
 @dataclass(frozen=True)
 class Purge:
     """Who leaves the base at this refresh besides the churn: prospects with no interaction
     since `inactive_before` (the CNIL's 3 years for prospecting), and those who asked for
-    erasure (their numbers' HMACs; their opt-out stays on the suppression list)."""
+    erasure (their numbers' HMACs; their opt-out stays on the suppression list). The consent
+    proofs of people who left before `proofs_left_before` (5 years: the limitation period) go."""
 
     inactive_before: date
     erase: Collection[bytes] = field(default_factory=frozenset)
+    proofs_left_before: date | None = None
+
+
+def _proofs(
+    cur: snapshot.Snapshot,
+    before: pl.DataFrame,
+    leavers: dict[str, np.ndarray],
+    as_of: date,
+    left_before: date | None,
+) -> tuple[pl.DataFrame, int, int]:
+    """(the proofs to keep beside the new version, how many new, how many purged): the
+    current version's, less those of people who left before `left_before`, plus this
+    refresh's leavers', each with the day and why they left."""
+    parts = []
+    added = purged = 0
+    path = cur.path / PROOFS
+    if path.exists():  # a generated base has none yet
+        old = pl.read_parquet(path)
+        kept = old if left_before is None else old.filter(pl.col("left_on") >= left_before)
+        purged = old.height - kept.height
+        parts.append(kept)
+    for why, ids in leavers.items():
+        left = before.filter(pl.col("prospect_id").is_in(pl.Series(ids).implode()))
+        added += left.height
+        parts.append(
+            left.select(
+                "proof_ref",
+                "consent_date",
+                pl.col("consent_source").cast(pl.String),
+                pl.lit(as_of, dtype=pl.Date).alias("left_on"),
+                pl.lit(why).alias("why"),
+            )
+        )
+    return pl.concat(parts), added, purged
 
 
 def _purged(df: pl.DataFrame, contacts: pa.Table, purge: Purge) -> tuple[np.ndarray, int, int]:
@@ -109,6 +149,7 @@ def refresh_snapshot(
     rng = np.random.default_rng([seed, snapshot.version_number(version), 7])
     progress("reading current snapshot", 0, 1)
     df = pl.read_parquet(cur.attributes)
+    before = df  # the leavers' consent proofs are read from it at the end
     contacts = pq.read_table(cur.contacts)
     n = df.height
     ids = df["prospect_id"].to_numpy()
@@ -137,10 +178,18 @@ def refresh_snapshot(
         .alias("last_interaction"),
     )
     purged: dict[str, int] = {}
+    leavers = {"removed": removed}
     if purge is not None:  # after this refresh's interactions: a fresh one keeps a prospect
         dropped, purged["retention_expired"], purged["erased"] = _purged(df, contacts, purge)
         df = df.filter(~pl.col("prospect_id").is_in(dropped))
         removed = np.concatenate([removed, dropped])
+        leavers["erased"] = dropped[: purged["erased"]]
+        leavers["retention_expired"] = dropped[purged["erased"] :]
+    proofs, n_archived, n_proofs_purged = _proofs(
+        cur, before, leavers, as_of, purge.proofs_left_before if purge else None
+    )
+    if purge is not None:
+        purged |= {"proofs_archived": n_archived, "proofs_purged": n_proofs_purged}
 
     progress("sampling new prospects", 0, n_added)
     # New people: ids and numbers continue the base's counters, so they can never collide
@@ -174,6 +223,7 @@ def refresh_snapshot(
     with snapshot.building(root, version) as tmp, sealing_pool() as pool:
         futures = start_sealing(pool, draft.ids, national, cc)
         write_attributes(merged, tmp / snapshot.ATTRIBUTES)
+        proofs.write_parquet(tmp / PROOFS, compression="zstd")
         parts = [kept, *contact_tables(futures, draft.ids, draft.territory, progress)]
         write_contacts(tmp / snapshot.CONTACTS, parts)
         snapshot.write_manifest(

@@ -107,6 +107,13 @@ class RightsSettings(Group):
     )
     deadline_days: int = Field(default=30, ge=1, alias="rights_deadline_days")
     reminder_days: int = Field(default=7, ge=1, alias="rights_reminder_days")
+    # One-time code rows (hashes of the code, number and address) are deleted after this many
+    # days: longer than any rate-limit window or access, short enough to hold little.
+    challenge_days: int = Field(default=7, ge=1, alias="rights_challenge_days")
+    # Consent proofs of people who left the base are kept this many years, then purged at the
+    # next refresh: the 5-year limitation period for claims (Code civil art. 2224), as the
+    # CNIL advises for proofs of consent (docs/rights.md).
+    consent_proof_years: int = Field(default=5, ge=1, alias="consent_proof_years")
 
 
 class IdempotencySettings(Group):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from datasets.snapshot import Snapshot
@@ -64,6 +64,19 @@ class ChallengeRepository:
             .limit(limit)
         )
         return [int(i) for i in self.session.scalars(q)]
+
+    def release(self, challenge_id: int) -> None:
+        """sent -> pending, code forgotten: the carrier surely did not take the code."""
+        self.session.execute(
+            update(Challenge)
+            .where(Challenge.id == challenge_id, Challenge.status == ChallengeStatus.sent)
+            .values(status=ChallengeStatus.pending, code_hash=None)
+        )
+
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete the challenges asked before `cutoff`; returns how many."""
+        done = self.session.execute(delete(Challenge).where(Challenge.created_at < cutoff))
+        return int(getattr(done, "rowcount", 0))
 
     def settle(self, challenge_id: int, status: str, code_hash: bytes | None) -> bool:
         """Compare-and-set pending -> sent/absent: one code per challenge, whichever worker."""

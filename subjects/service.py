@@ -325,3 +325,10 @@ def remind(session: Session, now: datetime) -> list[int]:
         r.reminded_at = now
         requests.act(r.id, now, "worker", "reminded")
     return [r.id for r in due]
+
+
+def forget_challenges(session: Session, now: datetime) -> int:
+    """Delete the one-time code rows older than `challenge_days` (hashes only, but no reason
+    to keep them once no limit, code or access can use them); returns how many."""
+    days = get_settings().rights.challenge_days
+    return repository.ChallengeRepository(session).forget_before(now - timedelta(days=days))

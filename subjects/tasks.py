@@ -23,8 +23,12 @@ def send_codes() -> None:
 
 @shared_task(name="rights.remind")
 def remind() -> None:
-    """Staff requests near their one-month deadline: reminded once, audited."""
+    """Staff requests near their one-month deadline: reminded once, audited. The same hourly
+    tick deletes the old one-time code rows."""
     with unit_of_work() as session:
         ids = service.remind(session, clock.now())
+        forgotten = service.forget_challenges(session, clock.now())
     for request_id in ids:
         log.warning("rights request %d: its legal deadline is near", request_id)
+    if forgotten:
+        log.info("rights codes older than their retention deleted: %d", forgotten)

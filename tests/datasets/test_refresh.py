@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -7,7 +8,7 @@ import pyarrow.parquet as pq
 
 from datasets import snapshot
 from datasets.build import generate_snapshot
-from datasets.refresh import refresh_snapshot
+from datasets.refresh import PROOFS, Purge, refresh_snapshot
 from tests.conftest import AS_OF
 
 
@@ -52,3 +53,42 @@ def test_refreshed_contacts_unique_and_aligned(tmp_path: Path) -> None:
     ids = set(contacts.column("prospect_id").to_pylist())
     assert ids == set(pl.read_parquet(third.attributes)["prospect_id"].to_list())
     assert sum(third.manifest["territories"].values()) == 30_000
+
+
+def test_a_refresh_without_churn_writes_the_same_people(tmp_path: Path) -> None:
+    """`rental base refresh --churn 0`: no newcomer, no leaver; only interactions move."""
+    root = tmp_path / "base"
+    first = generate_snapshot(root, 20_000, 4, AS_OF)
+    second = refresh_snapshot(root, 0.0, AS_OF)
+    assert second.manifest["rows"] == 20_000
+    assert second.manifest["changes"]["added"] == second.manifest["changes"]["removed"] == 0
+    a1, a2 = pl.read_parquet(first.attributes), pl.read_parquet(second.attributes)
+    assert a2.schema == a1.schema
+    assert set(a2["prospect_id"].to_list()) == set(a1["prospect_id"].to_list())
+    assert pq.read_table(second.contacts).num_rows == 20_000
+
+
+def test_consent_proofs_of_leavers_are_kept_then_purged(tmp_path: Path) -> None:
+    """Who leaves the base leaves their consent proof (reference, date, source) behind; a
+    refresh past its retention purges it, and the manifest counts both."""
+    root = tmp_path / "base"
+    first = generate_snapshot(root, 20_000, 6, AS_OF)
+    keep_all = date(1900, 1, 1)  # no one is inactive for this test
+    second = refresh_snapshot(root, 0.05, AS_OF, purge=Purge(keep_all))
+    assert second.manifest["changes"]["proofs_archived"] == 1_000
+    assert second.manifest["changes"]["proofs_purged"] == 0
+    proofs = pl.read_parquet(second.path / PROOFS)
+    assert proofs.columns == ["proof_ref", "consent_date", "consent_source", "left_on", "why"]
+    a1, a2 = pl.read_parquet(first.attributes), pl.read_parquet(second.attributes)
+    left = a1.filter(~pl.col("prospect_id").is_in(a2["prospect_id"].implode()))
+    assert set(proofs["proof_ref"].to_list()) == set(left["proof_ref"].to_list())
+    assert proofs["left_on"].unique().to_list() == [AS_OF]
+
+    later = AS_OF.replace(year=AS_OF.year + 6)
+    purge = Purge(keep_all, proofs_left_before=AS_OF + timedelta(days=1))
+    third = refresh_snapshot(root, 0.05, later, purge=purge)
+    assert third.manifest["changes"]["proofs_purged"] == 1_000
+    kept = pl.read_parquet(third.path / PROOFS)
+    assert kept.height == third.manifest["changes"]["proofs_archived"] == 1_000
+    assert kept["left_on"].unique().to_list() == [later]
+    assert not set(kept["proof_ref"].to_list()) & set(proofs["proof_ref"].to_list())

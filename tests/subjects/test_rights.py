@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from celery import current_app
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -22,22 +24,32 @@ from datasets import snapshot
 from datasets.cli import refresh_with_purge
 from datasets.erasures import ErasureRepository
 from datasets.generate import _noop
+from datasets.refresh import PROOFS
 from datasets.vault import decrypt_number
+from dispatch import carriers
+from dispatch.carriers.base import Feedback, Outgoing, Submitted
 from dispatch.models import Recipient
+from dispatch.repository import LedgerRepository
+from dispatch.tasks import send_batch
 from kit import clock, keys
 from kit.db import unit_of_work
 from kit.settings import Settings, get_settings
 from rental import cli
+from segmentation import runtime
+from segmentation.criteria import Criteria
 from segmentation.repository import SuppressionRepository
-from subjects import flows, service
+from subjects import flows, service, tasks
+from subjects.models import Challenge
 from subjects.repository import RequestRepository
 from tests.conftest import ScanningClient, auth
+from tests.exclusions import people_of
 from tests.factories import (
     at_send_time,
     create_order,
     create_quote,
     pay_deposit,
     send_in_process,
+    started_order,
 )
 
 CODE = re.compile(r"\b(\d{6})\b")
@@ -300,6 +312,11 @@ def test_refresh_drops_the_erased_and_the_inactive_and_keeps_the_opt_out(
     assert kept.filter(pl.col("last_interaction") < cutoff).height == 0
     macs = set(pq.read_table(after.contacts, columns=["phone_hmac"]).column(0).to_pylist())
     assert mac not in macs
+    # Their consent proof stays, without the number, for the limitation period.
+    proofs = pl.read_parquet(after.path / PROOFS)
+    assert proofs.filter(pl.col("why") == "erased").height == 1
+    assert changes["proofs_archived"] == proofs.height >= changes["removed"] + 1
+    assert changes["proofs_purged"] == 0
     assert len(macs) == kept.height
     with unit_of_work() as session:
         assert SuppressionRepository(session).contains(mac)  # a later import stays out
@@ -317,3 +334,147 @@ def test_refresh_drops_the_erased_and_the_inactive_and_keeps_the_opt_out(
 @pytest.mark.parametrize("path", ["/v1/rights/objection", "/v1/rights/erasure"])
 def test_acting_needs_a_verified_code(app_client: ScanningClient, path: str) -> None:
     assert app_client.post(path).status_code == 401
+
+
+def macs_of(snap: snapshot.Snapshot, ids: list[int]) -> dict[int, bytes]:
+    table = pq.read_table(snap.contacts, columns=["prospect_id", "phone_hmac"]).to_pylist()
+    return {r["prospect_id"]: bytes(r["phone_hmac"]) for r in table if r["prospect_id"] in ids}
+
+
+def eligible_of(criteria: dict[str, list[str]]) -> np.ndarray:
+    """The prospect ids an order on these criteria may reach today."""
+    seg = runtime.current()
+    with unit_of_work() as session:
+        today = seg.refresh_eligibility(session, clock.now())
+    return seg.engine.matching_ids(Criteria.model_validate(criteria), today)
+
+
+def received(order_id: str) -> list[tuple[int, bytes]]:
+    """(prospect id, number HMAC) of every message of the order the carrier simulator took."""
+    log = get_settings().home / "simulator" / "submitted.log"
+    refs = {int(x) for x in log.read_text().split()} if log.exists() else set()
+    with unit_of_work() as session:
+        rows = session.execute(
+            select(Recipient.prospect_id, Recipient.phone_hmac).where(
+                Recipient.order_id == order_id, Recipient.id.in_(refs)
+            )
+        )
+        return [(int(p), bytes(h)) for p, h in rows]
+
+
+def test_no_message_after_erasure_or_objection_and_a_base_refresh(
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+    home: object,
+    settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two people of a segment, one erased and one objecting through the API, then `rental
+    base refresh`: an order on their segment, sent to the carrier simulator, does not reach them."""
+    monkeypatch.setitem(current_app.conf, "task_always_eager", True)
+    root = own_base(get_settings().home)
+    before = snapshot.current(root)
+    segment = {"departments": ["23"]}
+    eligible = eligible_of(segment)
+    people = people_of(before, "23").filter(
+        pl.col("prospect_id").is_in(pl.Series(eligible).implode())
+    )
+    (eraser, eraser_no), (objector, objector_no) = people.head(2).iter_rows()
+    macs = macs_of(before, [eraser, objector])
+    asked = {"/v1/rights/erasure": eraser_no, "/v1/rights/objection": objector_no}
+    for path, number in asked.items():
+        assert app_client.post(path, headers=prove(app_client, number)).status_code == 200
+
+    done = CliRunner().invoke(cli.app, ["base", "refresh", "--churn", "0"])
+    assert done.exit_code == 0, done.output
+    after = snapshot.current(root)
+    assert after.version != before.version
+    assert after.manifest["changes"]["erased"] == 1
+    assert set(macs_of(after, [eraser, objector])) == {objector}  # the objector stays
+    still = eligible_of(segment)
+
+    quote = create_quote(app_client, org_keys["acme"], segment)
+    order, now = started_order(app_client, org_keys, segment, quote["shown_count"])
+    settings(now=now.isoformat())
+    with unit_of_work() as session:
+        batches = [b.number for b in LedgerRepository(session).batches(order["id"])]
+    for number in batches:
+        send_batch(order["id"], number)  # the task, run in this process
+    sent = received(order["id"])
+    # The order took as many as the quote allows, all from the segment's eligible people...
+    assert 0 < len(sent) <= min(quote["shown_count"], len(still))
+    assert {p for p, _ in sent} <= set(still.tolist())
+    # ... which no longer holds the two (the segment matched them before), so the carrier got
+    # nothing for their numbers, and the draw did not even pick them.
+    assert not {eraser, objector} & set(still.tolist())
+    assert not {h for _, h in sent} & set(macs.values())
+    with unit_of_work() as session:
+        drawn = session.scalars(
+            select(Recipient.phone_hmac).where(Recipient.order_id == order["id"])
+        )
+        assert not {bytes(h) for h in drawn} & set(macs.values())
+
+
+def test_old_code_rows_are_deleted_by_the_hourly_tick(
+    app_client: ScanningClient, base_numbers: list[str], settings: Callable[..., Settings]
+) -> None:
+    old = ask(app_client, base_numbers[7])
+    flows.send_codes(clock.now())
+    code = CODE.search(inbox()[-1])
+    assert code is not None
+    later = clock.now() + timedelta(days=get_settings().rights.challenge_days, minutes=1)
+    settings(now=later.isoformat())
+    ask(app_client, base_numbers[8])  # asked now: kept
+    tasks.remind()
+    with unit_of_work() as session:
+        left = session.scalars(select(Challenge.created_at)).all()
+    [kept] = left  # only the one asked after the clock moved
+    assert kept >= later
+    gone = app_client.post(
+        "/v1/rights/codes/verify", json={"challenge": old["challenge"], "code": code[1]}
+    )
+    assert gone.status_code == 422
+
+
+class KilledAfterHandover:
+    """The simulated carrier, in a worker that dies (kill -9) once the code is handed over
+    and before anything after it runs."""
+
+    def __init__(self) -> None:
+        settings = get_settings()
+        self.inner = carriers.current(settings.carriers, settings.home)
+        self.name = self.inner.name
+
+    def submit(self, messages: list[Outgoing]) -> tuple[list[Submitted], Feedback]:
+        self.inner.submit(messages)
+        raise SystemExit("killed")
+
+
+def test_a_worker_killed_after_handing_a_code_over_sends_no_second_one(
+    app_client: ScanningClient, base_numbers: list[str]
+) -> None:
+    asked = ask(app_client, base_numbers[9])
+    before = len(inbox())
+    with pytest.raises(SystemExit):
+        flows.send_codes(clock.now(), carrier=KilledAfterHandover())
+    assert flows.send_codes(clock.now()) == {}  # the next tick: nothing left to send
+    assert len(inbox()) == before + 1
+    code = CODE.search(inbox()[-1])
+    assert code is not None
+    ok = app_client.post(
+        "/v1/rights/codes/verify", json={"challenge": asked["challenge"], "code": code[1]}
+    )
+    assert ok.status_code == 200, ok.text  # the one code sent works
+
+
+def test_a_code_the_carrier_did_not_take_is_sent_at_the_next_tick(
+    app_client: ScanningClient, base_numbers: list[str], settings: Callable[..., Settings]
+) -> None:
+    ask(app_client, base_numbers[10])
+    before = len(inbox())
+    settings(simulator_down_until=(clock.now() + timedelta(minutes=5)).isoformat())
+    assert flows.send_codes(clock.now()) == {}
+    assert len(inbox()) == before
+    settings(simulator_down_until=None)
+    assert flows.send_codes(clock.now()) == {"sent": 1}
+    assert len(inbox()) == before + 1
