@@ -76,7 +76,7 @@ def _moves(rng: np.random.Generator, df: pl.DataFrame, movers: np.ndarray) -> pl
 
 # The consent proofs of the people who left the base (reference, date, source; no number, no
 # attributes, no prospect id), kept beside each snapshot for as long as the law needs them.
-PROOFS = "consent_proofs.parquet"
+PROOFS = snapshot.PROOFS
 
 
 @dataclass(frozen=True)

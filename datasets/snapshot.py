@@ -28,6 +28,9 @@ SCHEMA_VERSION = 1
 ROW_GROUP = 122_880  # DuckDB's row-group size: min/max pruning works per group
 ATTRIBUTES = "attributes.parquet"
 CONTACTS = "contacts.parquet"
+# Written by a refresh beside the two tables: the consent proofs of people who left (no number,
+# no attribute), kept while the law needs them (datasets/refresh.py).
+PROOFS = "consent_proofs.parquet"
 MANIFEST = "manifest.json"
 
 
@@ -131,7 +134,8 @@ def verify(snap: Snapshot) -> None:
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     manifest = dict(manifest)
-    manifest["checksums"] = {name: sha256(directory / name) for name in (ATTRIBUTES, CONTACTS)}
+    names = (ATTRIBUTES, CONTACTS, *((PROOFS,) if (directory / PROOFS).exists() else ()))
+    manifest["checksums"] = {name: sha256(directory / name) for name in names}
     atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 

@@ -77,6 +77,8 @@ def test_consent_proofs_of_leavers_are_kept_then_purged(tmp_path: Path) -> None:
     second = refresh_snapshot(root, 0.05, AS_OF, purge=Purge(keep_all))
     assert second.manifest["changes"]["proofs_archived"] == 1_000
     assert second.manifest["changes"]["proofs_purged"] == 0
+    assert PROOFS in second.manifest["checksums"]  # carried to other hosts with the snapshot
+    snapshot.verify(second)
     proofs = pl.read_parquet(second.path / PROOFS)
     assert proofs.columns == ["proof_ref", "consent_date", "consent_source", "left_on", "why"]
     a1, a2 = pl.read_parquet(first.attributes), pl.read_parquet(second.attributes)
