@@ -38,6 +38,10 @@ class ExclusionRepository:
             q = q.where(ExclusionFile.organisation_id == organisation_id)
         return self.session.scalar(q)
 
+    def existing(self, file_ids: list[str]) -> set[str]:
+        q = select(ExclusionFile.id).where(ExclusionFile.id.in_(file_ids))
+        return set(self.session.scalars(q))
+
     def owned(self, file_ids: list[str], organisation_id: int) -> set[str]:
         q = select(ExclusionFile.id).where(
             ExclusionFile.id.in_(file_ids), ExclusionFile.organisation_id == organisation_id

@@ -15,6 +15,7 @@ from kit import keys
 from kit.settings import get_settings
 from sales.accounts.schemas import Principal
 from sales.exclusions.exceptions import (
+    ExclusionFileDeleted,
     ExclusionFileInUse,
     ExclusionFileNotFound,
     ExclusionFileTooSmall,
@@ -185,4 +186,19 @@ def check_owned(session: Session, who: Principal, criteria: Criteria) -> None:
         raise ExclusionFileNotFound(
             f"exclusion file {sorted(missing)[0]} is not one of yours: GET "
             "/v1/exclusion-files lists your organisation's"
+        )
+
+
+def check_quoted_files(session: Session, files: list[str] | None) -> None:
+    """Before an order is placed from a quote: every exclusion file the quote names still
+    exists. A file deleted since could not leave its people out of the draw at the deposit;
+    saying so now lets the customer quote again rather than pay for an order that fails."""
+    if not files:
+        return
+    gone = sorted(set(files) - ExclusionRepository(session).existing(files))
+    if gone:
+        raise ExclusionFileDeleted(
+            f"the quote leaves out the members of exclusion file {gone[0]}, deleted since: "
+            "ask for a new quote, naming the file again once uploaded again, or without it",
+            exclusion_files=gone,
         )
