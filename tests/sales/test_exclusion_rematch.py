@@ -34,6 +34,16 @@ class Refresh:
     newcomers: np.ndarray  # prospect ids the second snapshot brings, all in the file
     known: np.ndarray  # prospect ids of both snapshots in the file
     file_id: str
+    numbers: list[str]  # the file's numbers, before they were hashed
+
+
+def _hashed_upload(client: ScanningClient, key: str, numbers: list[str]) -> str:
+    """The numbers hashed as the organisation's customer hashes them, uploaded."""
+    salt = client.get("/v1/exclusion-files/salt", headers=auth(key)).json()["salt"]
+    lines = [salted_sha256(salt, n.encode()).hex() for n in numbers]
+    r = upload(client, key, lines, form="sha256")
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
 
 
 def _ids(snap: snapshot.Snapshot) -> np.ndarray:
@@ -53,12 +63,9 @@ def refresh(app_client: ScanningClient, org_keys: dict[str, str]) -> Refresh:
     assert len(newcomers) > 100
     known = people_of(first, "35").head(150)
     numbers = known["e164"].to_list() + numbers_of(second, newcomers.tolist())
-    key = auth(org_keys["acme"])
-    salt = app_client.get("/v1/exclusion-files/salt", headers=key).json()["salt"]
-    lines = [salted_sha256(salt, n.encode()).hex() for n in numbers]
-    file_id = upload(app_client, org_keys["acme"], lines, form="sha256").json()["id"]
+    file_id = _hashed_upload(app_client, org_keys["acme"], numbers)
     assert tasks.match_pending() == 1
-    return Refresh(second, newcomers, known["prospect_id"].to_numpy(), file_id)
+    return Refresh(second, newcomers, known["prospect_id"].to_numpy(), file_id, numbers)
 
 
 def test_counts_and_draws_wait_for_the_match_of_the_new_base(
@@ -119,3 +126,21 @@ def test_a_send_after_a_refresh_waits_for_the_match(
         ).all()
     assert len(recipients) >= 18_000
     assert not np.isin(np.array(recipients), refresh.newcomers).any()
+
+
+def test_every_organisations_files_are_matched_in_one_round(
+    app_client: ScanningClient, org_keys: dict[str, str], refresh: Refresh
+) -> None:
+    """Two organisations (two salts) with hashed files when the base is refreshed: the
+    worker's next round matches both, each with its own salt."""
+    theirs = _hashed_upload(app_client, org_keys["globex"], refresh.numbers[-200:])
+    snapshot.set_current(refresh.second.root, refresh.second.version)
+    assert tasks.match_pending() == 2
+    seg, day = runtime.current(), clock.today_paris()
+    eligible = np.intersect1d(seg.engine.matching_ids(Criteria(), day), refresh.newcomers)
+    for org, file_id in (("acme", refresh.file_id), ("globex", theirs)):
+        criteria = {"exclusion_files": [file_id]}
+        r = app_client.post("/v1/quotes", json=criteria, headers=auth(org_keys[org]))
+        assert r.status_code == 201, r.text
+        kept = seg.engine.matching_ids(Criteria.model_validate(criteria), day)
+        assert not np.isin(kept, eligible).any()
