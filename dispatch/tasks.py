@@ -36,6 +36,7 @@ from sales.messages.service import Mentions
 from sales.orders.exceptions import StaleSnapshot
 from sales.orders.models import Order
 from segmentation import runtime
+from segmentation.exceptions import ExclusionFileNotReady
 
 log = logging.getLogger(__name__)
 # Recipients claimed, submitted and recorded per transaction: a batch (settings.batch_size,
@@ -65,6 +66,8 @@ def tick() -> None:
                         log.info("order %s: dispatch started", order_id)
             except StaleSnapshot as exc:  # rolled back: a worker of an up-to-date host starts it
                 log.warning("order %s not started on this host: %s", order_id, exc.detail)
+            except ExclusionFileNotReady:  # rolled back: started once its file is matched again
+                log.info("order %s waits for its exclusion files to be matched", order_id)
         # What a drainer killed or out of lease left (a round at most: the tick has more to do).
         drain_receipts(r, most=DRAIN_DELIVERIES)
         with unit_of_work() as session:  # receipts kept as early whose message is recorded

@@ -77,6 +77,10 @@ class ExclusionFile(Base):
     # When its members were last matched to the base's HMACs (a file of numbers: at upload; a
     # hashed one: by the worker). None: not usable in a count or a draw yet.
     matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A hashed file: the snapshot version its HMACs were found in. Only that snapshot's counts
+    # and draws may use them; a refresh brings people the match never saw (matched again by
+    # the worker). None for a file of numbers: its HMACs are matched against every snapshot.
+    matched_snapshot: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class ExclusionChunk(Base):

@@ -62,18 +62,18 @@ def differences(
         with unit_of_work() as session:
             today = seg.refresh_eligibility(session, now)
             # Their exclusion files loaded; a deleted one is left out.
-            criteria = _without_missing_files(session, criteria)
-            others = [_without_missing_files(session, c) for c in others]
+            criteria = _without_missing_files(session, criteria, seg.version)
+            others = [_without_missing_files(session, c, seg.version) for c in others]
             for c in (criteria, *others):
                 seg.load_exclusions(session, c)
         return symmetric_differences(seg.engine, criteria, others, today)
 
 
-def _without_missing_files(session: Session, criteria: Criteria) -> Criteria:
-    """The criteria with only the exclusion files that still exist (and are matched): a
-    deleted file excludes nobody any more, and an audit must not fail on it."""
+def _without_missing_files(session: Session, criteria: Criteria, version: str) -> Criteria:
+    """The criteria with only the exclusion files that still exist (and are matched with this
+    snapshot): a deleted file excludes nobody any more, and an audit must not fail on it."""
     if not criteria.exclusion_files:
         return criteria
-    found = ExclusionReadRepository(session).revisions(criteria.exclusion_files)
+    found = ExclusionReadRepository(session).revisions(criteria.exclusion_files, version)
     kept = [f for f in criteria.exclusion_files if found.get(f, ("", False))[1]]
     return criteria.model_copy(update={"exclusion_files": kept or None})

@@ -202,14 +202,25 @@ class ExclusionReadRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def revisions(self, file_ids: Iterable[str]) -> dict[str, tuple[str, bool]]:
-        """file id -> (digest, matched) of those that exist."""
+    def revisions(self, file_ids: Iterable[str], version: str) -> dict[str, tuple[str, bool]]:
+        """file id -> (revision, usable) of those that exist, for counts and draws on snapshot
+        `version`: usable once matched, a hashed file only if matched against that very
+        snapshot (an older match misses the people the refresh brought). The revision changes
+        with the members: replaced, or matched again."""
         rows = self.session.execute(
-            select(ExclusionFile.id, ExclusionFile.digest, ExclusionFile.matched_at).where(
-                ExclusionFile.id.in_(list(file_ids))
-            )
+            select(
+                ExclusionFile.id,
+                ExclusionFile.digest,
+                ExclusionFile.form,
+                ExclusionFile.matched_at,
+                ExclusionFile.matched_snapshot,
+            ).where(ExclusionFile.id.in_(list(file_ids)))
         )
-        return {str(i): (str(d), m is not None) for i, d, m in rows}
+        out: dict[str, tuple[str, bool]] = {}
+        for file_id, digest, form, matched_at, matched_snapshot in rows:
+            usable = matched_at is not None and (form != "sha256" or matched_snapshot == version)
+            out[str(file_id)] = (f"{digest}@{matched_snapshot or ''}", usable)
+        return out
 
     def keys(self, file_id: str, kind: str) -> Iterator[bytes]:
         """The file's member keys of one kind, chunk by chunk (32 bytes a key)."""

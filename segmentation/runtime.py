@@ -96,29 +96,30 @@ class Segmenter:
     def load_exclusions(self, session: Session, criteria: Criteria) -> None:
         """Bring the engine's members of the criteria's exclusion files up to date (a file
         replaced since is loaded again). A file that no longer exists, or whose hashed members
-        are not matched yet, is an error: counting or drawing without it would reach the very
-        people its owner asked us to leave out."""
+        are not matched with this snapshot yet, is an error: counting or drawing without it,
+        or with a match made on an older snapshot, would reach the very people its owner
+        asked us to leave out."""
         if not criteria.exclusion_files:
             return
         repo = ExclusionReadRepository(session)
-        found = repo.revisions(criteria.exclusion_files)
+        found = repo.revisions(criteria.exclusion_files, self.version)
         for file_id in criteria.exclusion_files:
             if file_id not in found:
                 raise ExclusionFileNotFound(
                     f"exclusion file {file_id} does not exist: remove it from the criteria "
                     "(GET /v1/exclusion-files lists yours)"
                 )
-            digest, matched = found[file_id]
-            if not matched:
+            revision, usable = found[file_id]
+            if not usable:
                 raise ExclusionFileNotReady(
-                    f"exclusion file {file_id} is still being matched with the base: "
-                    "try again in a few minutes"
+                    f"exclusion file {file_id} is still being matched with the base "
+                    f"({self.version}): try again in a few minutes"
                 )
-            if self.engine.exclusion_revision(file_id) != digest:
+            if self.engine.exclusion_revision(file_id) != revision:
                 blob = b"".join(repo.keys(file_id, "hmac"))
                 n = len(blob) // 32
                 hmacs = pa.Array.from_buffers(pa.binary(32), n, [None, pa.py_buffer(blob)])
-                self.engine.load_exclusion(file_id, digest, hmacs)
+                self.engine.load_exclusion(file_id, revision, hmacs)
 
 
 _lock = threading.Lock()

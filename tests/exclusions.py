@@ -4,6 +4,8 @@ only tests and the dispatch worker do), numbers outside it, and uploads."""
 from __future__ import annotations
 
 import random
+import shutil
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -50,3 +52,33 @@ def upload(
         params=params,
         headers={**auth(key), "Content-Type": "text/plain"},
     )
+
+
+def own_base(home: Path) -> Path:
+    """This test's own base directory, starting from the shared snapshot (read through a
+    symbolic link, never written): a test may refresh it."""
+    shared = (home / "base").resolve()
+    (home / "base").unlink()
+    root = home / "base"
+    root.mkdir()
+    current = snapshot.current(shared)
+    (root / current.version).symlink_to(current.path, target_is_directory=True)
+    shutil.copy(shared / "CURRENT", root / "CURRENT")
+    return root
+
+
+def numbers_of(snap: snapshot.Snapshot, ids: list[int]) -> list[str]:
+    """The E.164 numbers of these prospects of a snapshot, in the order of `ids`."""
+    contacts = pl.from_arrow(pq.read_table(snap.contacts, columns=["prospect_id", "phone_enc"]))
+    assert isinstance(contacts, pl.DataFrame)
+    rows = contacts.filter(pl.col("prospect_id").is_in(ids))
+    by_id = dict(
+        zip(
+            rows["prospect_id"].to_list(),
+            decrypt_numbers(
+                keys.vault_key(), rows["phone_enc"].to_list(), rows["prospect_id"].to_list()
+            ),
+            strict=True,
+        )
+    )
+    return [by_id[i] for i in ids]

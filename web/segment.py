@@ -22,14 +22,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from kit.db import unit_of_work
 from kit.errors import RentalError
 from kit.settings import get_settings
+from sales.exclusions import service
+from sales.exclusions.schemas import ExclusionFileOut
 from sales.quotes import flows
 from sales.quotes.schemas import QuoteOut
 from sales.quotes.service import parse_breakdowns
 from segmentation import runtime
 from segmentation.criteria import MAX_AGE, MIN_AGE
 from web import segment_views
+from web.client.paths import EXCLUSIONS
 from web.i18n import N_, Words
 from web.i18n import gettext as _
 from web.security import CSRF_FIELD
@@ -54,6 +58,13 @@ REFUSALS = Words(
             "instant."
         ),
         "not_configured": N_("La base de prospects n'est pas encore prête : réessayez plus tard."),
+        "exclusion_file_not_ready": N_(
+            "Un fichier repoussoir coché est en cours de rapprochement avec la base : le "
+            "comptage sera possible dans quelques minutes (ou décochez-le)."
+        ),
+        "exclusion_file_not_found": N_(
+            "Un fichier repoussoir coché n'existe plus : décochez-le ou déposez-le à nouveau."
+        ),
     }
 )
 
@@ -155,6 +166,15 @@ def _context(who: WebUserDep, seg: Segment, counted: bool = True) -> dict[str, A
     }
 
 
+def _files(who: WebUserDep) -> list[ExclusionFileOut]:
+    """The organisation's exclusion files, to tick (a client's own; the broker's staff build
+    segments for no organisation in particular: none)."""
+    if who.principal.is_staff:
+        return []
+    with unit_of_work() as session:
+        return service.list_files(session, who.principal)
+
+
 def _page(request: Request, who: WebUserDep, seg: Segment, counted: bool = True) -> Response:
     context = {
         "user": who,
@@ -162,6 +182,8 @@ def _page(request: Request, who: WebUserDep, seg: Segment, counted: bool = True)
         "csrf_field": CSRF_FIELD,
         "choices": choices(),
         "exclude_boxes": EXCLUDE_BOXES,
+        "exclusion_files": _files(who),
+        "exclusions_page": EXCLUSIONS,
         "min_age": MIN_AGE,
         "max_age": MAX_AGE,
         "max_km": get_settings().privacy.max_radius_km,

@@ -32,6 +32,8 @@ BOXES = ("sex", "csp", "regions", "departments", "housing", "dwelling", "income"
 EXCLUDE_BOXES = ("departments", "csp", "income", "interests", "housing", "dwelling")
 EXCLUDE = "exclude_"
 CHILDREN = {"": None, "yes": True, "no": False}
+FILES = "exclusion_files"  # the organisation's exclusion files ticked (sales/exclusions)
+FILE_ID_LENGTH = 36  # a file id is a UUID
 SEARCH_LIMIT = 10  # communes listed for one search
 POSTCODE_FIELDS = ("postcodes", EXCLUDE + "postcodes")
 
@@ -101,6 +103,7 @@ class Segment:
 
     ticked: dict[str, set[str]] = field(default_factory=dict)
     excluded: dict[str, set[str]] = field(default_factory=dict)
+    files: set[str] = field(default_factory=set)
     age_min: str = str(MIN_AGE)
     age_max: str = str(MAX_AGE)
     children: str = ""
@@ -157,6 +160,7 @@ def _read_fields(fields: Fields) -> Segment:
     return Segment(
         ticked={key: many(key) for key in BOXES},
         excluded={key: many(EXCLUDE + key) for key in EXCLUDE_BOXES},
+        files={v[:FILE_ID_LENGTH] for v in fields.get(FILES, []) if v},
         age_min=one(fields, "age_min").strip()[:3] or str(MIN_AGE),
         age_max=one(fields, "age_max").strip()[:3] or str(MAX_AGE),
         children=one(fields, "children") if one(fields, "children") in CHILDREN else "",
@@ -195,6 +199,8 @@ def _document(seg: Segment) -> dict[str, Any]:
         exclude["postcodes"] = _codes(seg.exclude_postcodes)
     if exclude:
         doc["exclude"] = exclude
+    if seg.files:
+        doc[FILES] = sorted(seg.files)
     return doc
 
 
@@ -266,6 +272,12 @@ def _list_text(name: str, msg: str, bad: list[str]) -> str | None:
         )
     if name == "communes" and bad:
         return _("Commune inconnue : retirez-la et cherchez-la à nouveau par son nom.")
+    if name == FILES and "at most" in msg:
+        return _("Cochez au plus %(limit)s fichiers repoussoirs.") % {
+            "limit": catalogue.MAX_EXCLUSION_FILES
+        }
+    if name == FILES:
+        return _("Ce fichier repoussoir n'est pas utilisable : décochez-le.")
     return None
 
 

@@ -6,6 +6,7 @@ from kit.errors import Conflict, InvalidInput, RentalError
 from segmentation.exceptions import ExclusionFileNotFound, ExclusionFileNotReady
 
 __all__ = [
+    "ExclusionFileDeleted",
     "ExclusionFileInUse",
     "ExclusionFileMediaType",
     "ExclusionFileNotFound",
@@ -36,3 +37,9 @@ class ExclusionFileMediaType(RentalError):
 
 class ExclusionFileInUse(Conflict):
     code = "exclusion_file_in_use"
+
+
+class ExclusionFileDeleted(Conflict):
+    """A quote names a file deleted since: an order from it could not leave its people out."""
+
+    code = "exclusion_file_deleted"

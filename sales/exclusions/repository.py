@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text, cast, delete, insert, select
+from sqlalchemy import Text, cast, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from sales.orders.models import Order
@@ -37,6 +37,10 @@ class ExclusionRepository:
         if organisation_id is not None:
             q = q.where(ExclusionFile.organisation_id == organisation_id)
         return self.session.scalar(q)
+
+    def existing(self, file_ids: list[str]) -> set[str]:
+        q = select(ExclusionFile.id).where(ExclusionFile.id.in_(file_ids))
+        return set(self.session.scalars(q))
 
     def owned(self, file_ids: list[str], organisation_id: int) -> set[str]:
         q = select(ExclusionFile.id).where(
@@ -86,21 +90,29 @@ class ExclusionRepository:
         )
         return self.session.scalar(q) is not None
 
-    def unmatched(self) -> list[str]:
-        """Hashed files waiting to be matched with the base, oldest first."""
+    def unmatched(self, version: str) -> list[str]:
+        """Hashed files to match with snapshot `version`, oldest first: new or replaced ones,
+        and those matched with an older snapshot (a refresh brings people they may hold)."""
         q = (
             select(ExclusionFile.id)
-            .where(ExclusionFile.matched_at.is_(None))
+            .where(
+                ExclusionFile.form == "sha256",
+                or_(
+                    ExclusionFile.matched_at.is_(None),
+                    ExclusionFile.matched_snapshot.is_(None),
+                    ExclusionFile.matched_snapshot != version,
+                ),
+            )
             .order_by(ExclusionFile.updated_at)
         )
         return list(self.session.scalars(q))
 
-    def mark_matched(self, file_id: str, revision: str, at: datetime) -> bool:
-        """Set matched_at if the file is still at `revision` (a replaced file is matched
-        again from its new hashes)."""
+    def mark_matched(self, file_id: str, revision: str, at: datetime, version: str) -> bool:
+        """Record a match with snapshot `version` if the file is still at `revision` (a
+        replaced file is matched again from its new hashes)."""
         row = self.session.get(ExclusionFile, file_id)
         if row is None or row.digest != revision:
             return False
-        row.matched_at = at
+        row.matched_at, row.matched_snapshot = at, version
         self.session.flush()
         return True

@@ -17,7 +17,9 @@ class ExclusionFileOut(BaseModel):
     lines: int = Field(description="non-empty lines read")
     accepted: int = Field(description="distinct valid numbers (or hashes) kept")
     rejected: int = Field(description="lines that were not a valid number (or hash)")
-    ready: bool = Field(description="usable in criteria (a hashed file is matched first)")
+    ready: bool = Field(
+        description="usable in criteria now (a hashed file is matched with each new base first)"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -15,6 +15,7 @@ from kit import keys
 from kit.settings import get_settings
 from sales.accounts.schemas import Principal
 from sales.exclusions.exceptions import (
+    ExclusionFileDeleted,
     ExclusionFileInUse,
     ExclusionFileNotFound,
     ExclusionFileTooSmall,
@@ -86,6 +87,7 @@ def replacing(session: Session, who: Principal, file_id: str, name: str | None, 
     row = get_file(session, who, file_id)
     ExclusionRepository(session).drop_chunks(row.id)
     row.name, row.form, row.updated_at, row.matched_at = name or row.name, form, now, None
+    row.matched_snapshot = None
     row.digest = uuid.uuid4().hex  # counts and draws load the members again
     return row
 
@@ -118,7 +120,23 @@ def finish(session: Session, row: ExclusionFile, ingest: Ingest, now: datetime) 
     return view(row)
 
 
-def view(row: ExclusionFile) -> ExclusionFileOut:
+def base_version() -> str | None:
+    """The version of this host's current snapshot (its pointer only: no base is loaded)."""
+    pointer = get_settings().base_dir / "CURRENT"
+    return pointer.read_text().strip() if pointer.exists() else None
+
+
+def ready(row: ExclusionFile, version: str | None) -> bool:
+    """Usable in counts and draws on snapshot `version` (the rule of
+    segmentation/repository.ExclusionReadRepository.revisions): a hashed file once the
+    worker has matched it with that snapshot."""
+    if row.matched_at is None:
+        return False
+    return row.form != "sha256" or row.matched_snapshot == version
+
+
+def view(row: ExclusionFile, version: str | None = None) -> ExclusionFileOut:
+    version = version or base_version()
     return ExclusionFileOut(
         id=row.id,
         name=row.name,
@@ -126,7 +144,7 @@ def view(row: ExclusionFile) -> ExclusionFileOut:
         lines=row.lines,
         accepted=row.accepted,
         rejected=row.rejected,
-        ready=row.matched_at is not None,
+        ready=ready(row, version),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -143,7 +161,8 @@ def get_file(session: Session, who: Principal, file_id: str) -> ExclusionFile:
 
 
 def list_files(session: Session, who: Principal) -> list[ExclusionFileOut]:
-    return [view(r) for r in ExclusionRepository(session).listed(who.scope())]
+    version = base_version()
+    return [view(r, version) for r in ExclusionRepository(session).listed(who.scope())]
 
 
 def delete(session: Session, who: Principal, file_id: str) -> None:
@@ -167,4 +186,19 @@ def check_owned(session: Session, who: Principal, criteria: Criteria) -> None:
         raise ExclusionFileNotFound(
             f"exclusion file {sorted(missing)[0]} is not one of yours: GET "
             "/v1/exclusion-files lists your organisation's"
+        )
+
+
+def check_quoted_files(session: Session, files: list[str] | None) -> None:
+    """Before an order is placed from a quote: every exclusion file the quote names still
+    exists. A file deleted since could not leave its people out of the draw at the deposit;
+    saying so now lets the customer quote again rather than pay for an order that fails."""
+    if not files:
+        return
+    gone = sorted(set(files) - ExclusionRepository(session).existing(files))
+    if gone:
+        raise ExclusionFileDeleted(
+            f"the quote leaves out the members of exclusion file {gone[0]}, deleted since: "
+            "ask for a new quote, naming the file again once uploaded again, or without it",
+            exclusion_files=gone,
         )

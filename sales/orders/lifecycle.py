@@ -18,6 +18,7 @@ from kit.settings import get_settings
 from sales.accounts.models import ContentReview
 from sales.accounts.repository import AccountRepository
 from sales.accounts.schemas import Principal
+from sales.exclusions import service as exclusions
 from sales.invoices import service as invoices
 from sales.invoices.repository import InvoiceRepository
 from sales.messages.service import (
@@ -128,6 +129,7 @@ class CheckedOrder:
 def check_order(session: Session, who: Principal, body: OrderCreate, now: datetime) -> CheckedOrder:
     """Every check of placing an order, and its price, without placing it."""
     quote = _quote_for_order(session, who, body.quote_id, now)
+    exclusions.check_quoted_files(session, quote.criteria.get("exclusion_files"))
     _check_quantity(quote, body.quantity)
     sender = check_sender(body.sender)
     checks = check_by_zone(body.message)

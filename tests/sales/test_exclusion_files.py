@@ -20,7 +20,7 @@ from segmentation import runtime
 from segmentation.criteria import Criteria
 from tests.conftest import ScanningClient, auth
 from tests.exclusions import national, outsiders, people_of, upload
-from tests.factories import create_order, create_quote
+from tests.factories import create_order, create_quote, order_body
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +209,22 @@ def _by_phonenumbers(text: str) -> bytes | None:
     if not phonenumbers.is_valid_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).encode()
+
+
+def test_an_order_from_a_quote_whose_file_was_deleted_is_refused_at_once(
+    app_client: ScanningClient, org_keys: dict[str, str], dept_35: Any
+) -> None:
+    """Deleting a file no order relies on yet is allowed; an order from a quote naming it is
+    then refused when it is placed (409, what to do), not later at the deposit."""
+    key = org_keys["acme"]
+    file_id = upload(app_client, key, dept_35["e164"].to_list()[:150]).json()["id"]
+    quote = create_quote(app_client, key, {"departments": ["35"], "exclusion_files": [file_id]})
+    assert app_client.delete(f"/v1/exclusion-files/{file_id}", headers=auth(key)).status_code == 204
+    r = app_client.post("/v1/orders", json=order_body(quote, quantity=200), headers=auth(key))
+    assert r.status_code == 409
+    assert r.json()["error"] == "exclusion_file_deleted"
+    assert r.json()["exclusion_files"] == [file_id]
+    assert "ask for a new quote" in r.json()["detail"]
+    # The same segment quoted again without it is ordered as usual.
+    again = create_quote(app_client, key, {"departments": ["35"]})
+    assert create_order(app_client, key, again, quantity=200)["status"] == "awaiting_deposit"
