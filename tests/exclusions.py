@@ -4,8 +4,6 @@ only tests and the dispatch worker do), numbers outside it, and uploads."""
 from __future__ import annotations
 
 import random
-import shutil
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -52,19 +50,6 @@ def upload(
         params=params,
         headers={**auth(key), "Content-Type": "text/plain"},
     )
-
-
-def own_base(home: Path) -> Path:
-    """This test's own base directory, starting from the shared snapshot (read through a
-    symbolic link, never written): a test may refresh it."""
-    shared = (home / "base").resolve()
-    (home / "base").unlink()
-    root = home / "base"
-    root.mkdir()
-    current = snapshot.current(shared)
-    (root / current.version).symlink_to(current.path, target_is_directory=True)
-    shutil.copy(shared / "CURRENT", root / "CURRENT")
-    return root
 
 
 def numbers_of(snap: snapshot.Snapshot, ids: list[int]) -> list[str]:

@@ -4,12 +4,15 @@ the carrier), and messages."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from datasets import snapshot
 from dispatch import flows, intake, windows
 from dispatch.carriers.base import Receipt, Reply, Submitted
 from dispatch.models import Recipient
@@ -219,3 +222,16 @@ def send_in_process(order_id: str, now: datetime, stops: tuple[int, int] = (0, 0
         assert order is not None
         assert order.status is OrderStatus.sent, "a wave's window was closed: pick another time"
     return SentOrder(order_id, now, last, replies, links)
+
+
+def own_base(home: Path) -> Path:
+    """This test's own base directory, starting from the shared snapshot (read through a
+    symbolic link, never written): a test may refresh it."""
+    shared = (home / "base").resolve()
+    (home / "base").unlink()
+    root = home / "base"
+    root.mkdir()
+    current = snapshot.current(shared)
+    (root / current.version).symlink_to(current.path, target_is_directory=True)
+    shutil.copy(shared / "CURRENT", root / "CURRENT")
+    return root

@@ -24,8 +24,8 @@ from segmentation import runtime
 from segmentation.criteria import Criteria
 from segmentation.exceptions import ExclusionFileNotReady
 from tests.conftest import ScanningClient, auth
-from tests.exclusions import numbers_of, own_base, people_of, upload
-from tests.factories import at_send_time, scheduled_order
+from tests.exclusions import numbers_of, people_of, upload
+from tests.factories import at_send_time, own_base, scheduled_order
 
 
 @dataclass(frozen=True)

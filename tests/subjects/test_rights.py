@@ -5,11 +5,9 @@ of the base; retention and erasure at the base refresh."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from statistics import median
 
 import numpy as np
@@ -47,6 +45,7 @@ from tests.factories import (
     at_send_time,
     create_order,
     create_quote,
+    own_base,
     pay_deposit,
     send_in_process,
     started_order,
@@ -275,19 +274,6 @@ def test_staff_answer_a_rectification_within_the_month(
     with unit_of_work() as session:
         actions = [a.action for a in RequestRepository(session).actions(mine["id"])]
     assert actions == ["received", "reminded", "answered"]
-
-
-def own_base(home: Path) -> Path:
-    """This test's own base directory, starting from the shared snapshot (read through a
-    symbolic link, never written)."""
-    shared = (home / "base").resolve()
-    (home / "base").unlink()
-    root = home / "base"
-    root.mkdir()
-    current = snapshot.current(shared)
-    (root / current.version).symlink_to(current.path, target_is_directory=True)
-    shutil.copy(shared / "CURRENT", root / "CURRENT")
-    return root
 
 
 def test_refresh_drops_the_erased_and_the_inactive_and_keeps_the_opt_out(
