@@ -13,6 +13,7 @@ from kit.settings import get_settings
 from tests.conftest import ScanningClient, auth
 from tests.factories import create_order, create_quote, order_body
 from tests.openapi_cases import Operation, fill, json_body, operations, plain, string_params
+from tests.rights import prove
 
 SURROGATE = "\ud800 abc \udfff"
 PATHS = {"order_id": "x", "quote_id": "x", "invoice_id": "x", "organisation_id": 1}
@@ -25,6 +26,15 @@ def _path_values(op: Operation) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def doc(app_client: ScanningClient) -> dict[str, Any]:
     return dict(app_client.app.openapi())  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def credentials(
+    app_client: ScanningClient, org_keys: dict[str, str], base_numbers: list[str]
+) -> dict[str, str]:
+    """An account manager's key, and a person's access to the rights routes (a number of the
+    base proved by its code), so that every route gets as far as reading its body."""
+    return {**auth(org_keys["am"]), **prove(app_client, base_numbers[0])}
 
 
 def _refused(r: Any) -> None:
@@ -63,7 +73,7 @@ def test_non_characters_and_controls_are_refused(
 
 
 def test_every_text_field_of_every_body_refuses_lone_surrogates(
-    app_client: ScanningClient, org_keys: dict[str, str], doc: dict[str, Any]
+    app_client: ScanningClient, doc: dict[str, Any], credentials: dict[str, str]
 ) -> None:
     """Every string of every request body (and every object's keys) holds a lone surrogate:
     each request is a 422 in the service's shape, none a 500."""
@@ -78,7 +88,7 @@ def test_every_text_field_of_every_body_refuses_lone_surrogates(
                 op.method,
                 op.url(_path_values(op)),
                 content=json_body(body),
-                headers={**auth(org_keys["am"]), "Content-Type": "application/json"},
+                headers={**credentials, "Content-Type": "application/json"},
             )
             _refused(r)
             tried += 1
@@ -190,14 +200,14 @@ MALFORMED = [
 @pytest.mark.parametrize(("body", "content_type", "status", "why"), MALFORMED)
 def test_every_malformed_body_is_answered_in_the_error_shape(
     app_client: ScanningClient,
-    org_keys: dict[str, str],
+    credentials: dict[str, str],
     doc: dict[str, Any],
     body: bytes,
     content_type: str | None,
     status: int,
     why: str,
 ) -> None:
-    headers = auth(org_keys["am"]) | ({"Content-Type": content_type} if content_type else {})
+    headers = credentials | ({"Content-Type": content_type} if content_type else {})
     tried = 0
     for op in operations(doc):
         if op.body is None:
