@@ -29,6 +29,7 @@ from dispatch.repository import (
     Claimed,
     DispatchOrderRepository,
     LedgerRepository,
+    Move,
     PartsRepository,
     TallyRepository,
 )
@@ -302,9 +303,9 @@ def record(
                 {"id": row.id, "status": R.failed, "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
-    ledger.mark_submitted(accepted, now)
-    ledger.mark_submitting(refused)
-    TallyRepository(session).refresh({(order_id, r.batch) for r in rows})  # for the report
+    changed = ledger.mark_submitted(accepted, now)
+    more = ledger.mark_submitting(refused)
+    _tally(session, order_id, rows, results, changed + more if min(changed, more) >= 0 else -1, now)
     metrics.messages(["submitted"] * len(accepted) + [str(r["status"]) for r in refused])
     ContactHistoryRepository(session).record(history)
     parts = [
@@ -317,6 +318,52 @@ def record(
     message_ids = [m for _, m, _ in accepted]
     message_ids += [part_id for res in results for part_id in res.part_ids]
     intake.apply_early(session, message_ids, now)
+
+
+def _tally(
+    session: Session,
+    order_id: str,
+    rows: Sequence[Claimed],
+    results: Sequence[Submitted],
+    changed: int,
+    now: datetime,
+) -> None:
+    """The report's tallies of a recorded chunk, by the counts it moved out of `pending`
+    when every answer changed its row (one batch, none given up meanwhile), else folded again
+    from the batch's rows."""
+    tallies = TallyRepository(session)
+    batches = {r.batch for r in rows}
+    if changed != len(results) or len(batches) != 1:
+        tallies.refresh({(order_id, b) for b in batches})
+        return
+    control = {r.id: r.prospect_id < 0 for r in rows}
+    at = tallies.instant_ms(now)
+    groups: dict[tuple[bool, str, str | None], list[int]] = {}
+    for res in results:
+        key: tuple[bool, str, str | None]
+        if res.uncertain:
+            key = (control[res.ref], R.unknown.value, "carrier_interrupted")
+        elif res.message_id is not None:
+            key = (control[res.ref], R.submitted.value, None)
+        else:
+            key = (control[res.ref], R.failed.value, res.error or "refused")
+        group = groups.setdefault(key, [0, 0])
+        group[0] += 1
+        group[1] += res.parts if res.message_id is not None and not res.uncertain else 0
+    moves = [
+        Move(
+            c,
+            status,
+            error,
+            n,
+            parts,
+            at if status == R.submitted.value else None,
+            at if status == R.failed.value else None,
+        )
+        for (c, status, error), (n, parts) in groups.items()
+    ]
+    if not tallies.shift(order_id, batches.pop(), moves):
+        tallies.refresh([(order_id, b) for b in {r.batch for r in rows}])
 
 
 def carrier_failed(

@@ -52,6 +52,8 @@ R, B = RecipientStatus, BatchStatus
 # The tables themselves, for Core statements (executemany without the ORM's per-row work).
 RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
+OUTCOME_TALLIES = OutcomeTally.metadata.tables[OutcomeTally.__tablename__]
+_CELL_KEYS = ("control", "calendar", "status", "error", "submitted_bin", "final_bin")
 THOUSAND: Any = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
 TALLY_BIN_MS = 300_000  # five minutes: every bucket width of the report is a multiple
 # Who the people tallies group, as the ledger holds them.
@@ -137,6 +139,27 @@ def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[st
     for v in values:
         groups.setdefault(tuple(sorted(k for k in v if k != "_id")), []).append(v)
     return groups
+
+
+class Move(NamedTuple):
+    """`n` pending recipients of a batch (control numbers or not) moved to `status` with
+    `error`, their parts and their instants in milliseconds (see epoch_ms), for the tallies."""
+
+    control: bool
+    status: str
+    error: str | None
+    n: int
+    parts: int = 0
+    sub_ms: int | None = None
+    fin_ms: int | None = None
+
+
+def _least(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _most(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 class LedgerRepository:
@@ -277,11 +300,12 @@ class LedgerRepository:
         if values:
             self.session.execute(update(Recipient), values)
 
-    def mark_submitting(self, rows: Iterable[dict[str, Any]]) -> None:
+    def mark_submitting(self, rows: Iterable[dict[str, Any]]) -> int:
         """Like `mark`, for rows the caller claimed and still in flight only (`pending` under
         the watermark, or `submitting`): a row given up as unknown meanwhile (its run was
-        presumed dead) stays unknown."""
+        presumed dead) stays unknown. Returns how many rows changed (-1: cannot tell)."""
         values = [{"_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows]
+        changed = 0
         for keys_, group in _by_keys(values).items():
             stmt = (
                 update(Recipient)
@@ -289,14 +313,16 @@ class LedgerRepository:
                 .values({k: bindparam(k) for k in keys_})
                 .execution_options(synchronize_session=False)
             )
-            self.session.connection().execute(stmt, group)
+            count = self.session.connection().execute(stmt, group).rowcount
+            changed = -1 if changed < 0 or count < 0 else changed + count
+        return changed
 
-    def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> None:
+    def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> int:
         """(id, message id, parts) of recipients the carrier accepted, for rows still in flight
         (see `mark_submitting`); one executemany with the shared values bound once in the
-        statement."""
+        statement. Returns how many rows changed (-1: the driver cannot tell)."""
         if not rows:
-            return
+            return 0
         stmt = (
             update(RECIPIENTS)
             .where(Recipient.id == bindparam("_id"), _claimable())
@@ -307,7 +333,7 @@ class LedgerRepository:
                 submitted_at=now,
             )
         )
-        executemany(
+        return executemany(
             self.session, stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
         )
 
@@ -602,18 +628,100 @@ class TallyRepository:
             per_order.setdefault(order_id, set()).add(number)
         for order_id in sorted(per_order):
             numbers = sorted(per_order[order_id])
-            self.session.execute(
-                select(Batch.id)
-                .where(Batch.order_id == order_id, Batch.number.in_(numbers))
-                .order_by(Batch.number)
-                .with_for_update()
-            ).all()
+            self._lock(order_id, numbers)
             self.session.execute(
                 delete(OutcomeTally).where(
                     OutcomeTally.order_id == order_id, OutcomeTally.batch.in_(numbers)
                 )
             )
             self.session.execute(self._fold(order_id, numbers))
+
+    def instant_ms(self, at: datetime) -> int:
+        """`at` in milliseconds as the tallies read the ledger's timestamps (epoch_ms), so
+        that a delta lands in the bin and bounds a refold would give it."""
+        dialect = self.session.get_bind().dialect.name
+        value = bindparam("at", at, type_=Recipient.submitted_at.type)
+        return int(self.session.scalar(select(epoch_ms(value, dialect))) or 0)
+
+    def shift(self, order_id: str, number: int, moves: Sequence[Move]) -> bool:
+        """Recipients of one batch left `pending` for the statuses in `moves`: their tallies
+        adjusted by these counts instead of the batch folded again (a pending tally has no
+        instants, so taking from it leaves it exact). Locks the batch's row first, as
+        `refresh` does. False, having changed nothing, when the tallies do not hold the
+        pending recipients moved: the caller folds the batch again."""
+        self._lock(order_id, [number])
+        t = OutcomeTally
+        q = select(
+            t.id, t.control, t.calendar, t.status, t.error, t.submitted_bin, t.final_bin,
+            t.n, t.parts, t.first_ms, t.last_ms, t.last_final_ms,
+        ).where(t.order_id == order_id, t.batch == number)  # fmt: skip
+        cells: dict[tuple[Any, ...], list[Any]] = {}
+        for row in self.session.execute(q):
+            cells[tuple(row[1:7])] = [row[0], *row[7:], False]
+        calendars = {key[0]: key[1] for key in cells if key[2] == R.pending.value}
+        for move in moves:
+            calendar = calendars.get(move.control)
+            cell = cells.get((move.control, calendar, R.pending.value, None, None, None))
+            if calendar is None or cell is None or cell[1] < move.n:
+                return False
+            cell[1], cell[-1] = cell[1] - move.n, True
+            sub = None if move.sub_ms is None else move.sub_ms // TALLY_BIN_MS
+            fin = None if move.fin_ms is None else move.fin_ms // TALLY_BIN_MS
+            key = (move.control, calendar, move.status, move.error, sub, fin)
+            into = cells.setdefault(key, [None, 0, 0, None, None, None, True])
+            into[1] += move.n
+            into[2] += move.parts if move.sub_ms is not None else 0
+            into[3] = _least(into[3], move.sub_ms)
+            into[4] = _most(into[4], move.sub_ms)
+            into[5] = _most(into[5], move.fin_ms)
+            into[-1] = True
+        self._write(order_id, number, cells)
+        return True
+
+    def _lock(self, order_id: str, numbers: Sequence[int]) -> None:
+        """The batches' rows locked, in order (PostgreSQL: two transactions writing one
+        batch's tallies take turns; SQLite's write lock does it already)."""
+        self.session.execute(
+            select(Batch.id)
+            .where(Batch.order_id == order_id, Batch.number.in_(numbers))
+            .order_by(Batch.number)
+            .with_for_update()
+        ).all()
+
+    def _write(
+        self, order_id: str, number: int, cells: Mapping[tuple[Any, ...], list[Any]]
+    ) -> None:
+        """The changed cells of `shift` written back: emptied ones deleted, new ones
+        inserted, the others updated by id."""
+        t = OUTCOME_TALLIES
+        gone = [c[0] for c in cells.values() if c[-1] and c[1] == 0 and c[0] is not None]
+        if gone:
+            self.session.execute(delete(t).where(t.c.id.in_(gone)))
+        fields = ("n", "parts", "first_ms", "last_ms", "last_final_ms")
+        changed = [
+            {"_id": c[0], **{f"_{f}": v for f, v in zip(fields, c[1:6], strict=True)}}
+            for c in cells.values()
+            if c[-1] and c[1] > 0 and c[0] is not None
+        ]
+        if changed:
+            stmt = (
+                update(t)
+                .where(t.c.id == bindparam("_id"))
+                .values({f: bindparam(f"_{f}") for f in fields})
+            )
+            executemany(self.session, stmt, changed)
+        added = [
+            {
+                "order_id": order_id,
+                "batch": number,
+                **dict(zip(_CELL_KEYS, key, strict=True)),
+                **dict(zip(fields, c[1:6], strict=True)),
+            }
+            for key, c in cells.items()
+            if c[0] is None and c[1] > 0
+        ]
+        if added:
+            self.session.execute(insert(t), added)
 
     def _fold(self, order_id: str, numbers: Sequence[int]) -> Any:
         """INSERT ... SELECT of the tallies of these batches (constants inlined, so that
