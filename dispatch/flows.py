@@ -54,6 +54,8 @@ from segmentation.runtime import Segmenter
 log = logging.getLogger(__name__)
 S = OrderStatus
 R, B = RecipientStatus, BatchStatus
+# The statuses a recorded chunk moves its recipients to, as the tallies hold them.
+SUBMITTED, FAILED, UNKNOWN = R.submitted.value, R.failed.value, R.unknown.value
 ALPHABET = string.ascii_letters + string.digits
 BACKOFF_MAX_SECONDS = 60
 # The order events that say its carrier is in trouble, and that it is over.
@@ -342,26 +344,18 @@ def _tally(
     for res in results:
         key: tuple[bool, str, str | None]
         if res.uncertain:
-            key = (control[res.ref], R.unknown.value, "carrier_interrupted")
+            key = (control[res.ref], UNKNOWN, "carrier_interrupted")
         elif res.message_id is not None:
-            key = (control[res.ref], R.submitted.value, None)
+            key = (control[res.ref], SUBMITTED, None)
         else:
-            key = (control[res.ref], R.failed.value, res.error or "refused")
+            key = (control[res.ref], FAILED, res.error or "refused")
         group = groups.setdefault(key, [0, 0])
         group[0] += 1
         group[1] += res.parts if res.message_id is not None and not res.uncertain else 0
-    moves = [
-        Move(
-            c,
-            status,
-            error,
-            n,
-            parts,
-            at if status == R.submitted.value else None,
-            at if status == R.failed.value else None,
-        )
-        for (c, status, error), (n, parts) in groups.items()
-    ]
+    moves = []
+    for (c, status, error), (n, parts) in groups.items():
+        sub = at if status == SUBMITTED else None
+        moves.append(Move(c, status, error, n, parts, sub, sub, at if status == FAILED else None))
     if not tallies.shift(order_id, batches.pop(), moves):
         tallies.refresh([(order_id, b) for b in {r.batch for r in rows}])
 

@@ -141,17 +141,40 @@ def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[st
     return groups
 
 
+class Target(NamedTuple):
+    """What applying a receipt to a recipient needs (see LedgerRepository.receipt_targets)."""
+
+    id: int
+    status: str
+    submitted_ms: int | None
+    batch: tuple[str, int]  # (order id, batch)
+    control: bool
+    parts: int
+    error: str | None
+
+
 class Move(NamedTuple):
-    """`n` pending recipients of a batch (control numbers or not) moved to `status` with
-    `error`, their parts and their instants in milliseconds (see epoch_ms), for the tallies."""
+    """`n` recipients of a batch (control numbers or not) moved from `source` (`pending`, or
+    `submitted` within one five-minute bin) to `status` with `error`, with their parts and
+    their instants in milliseconds (see epoch_ms): submissions from `first_ms` to `last_ms`,
+    the final one `fin_ms`. For the tallies."""
 
     control: bool
     status: str
     error: str | None
     n: int
     parts: int = 0
-    sub_ms: int | None = None
+    first_ms: int | None = None
+    last_ms: int | None = None
     fin_ms: int | None = None
+    source: str = RecipientStatus.pending.value
+
+
+def _per_order(batches: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
+    per_order: dict[str, set[int]] = {}
+    for order_id, number in batches:
+        per_order.setdefault(order_id, set()).add(number)
+    return per_order
 
 
 def _least(a: int | None, b: int | None) -> int | None:
@@ -337,36 +360,49 @@ class LedgerRepository:
             self.session, stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
         )
 
-    def receipt_targets(
-        self, message_ids: Sequence[str]
-    ) -> dict[str, tuple[int, str, datetime | None, tuple[str, int]]]:
-        """message id -> (ledger id, status, submitted at, (order id, batch)) of the recipients
-        that have these message ids."""
+    def receipt_targets(self, message_ids: Sequence[str]) -> dict[str, Target]:
+        """message id -> what a receipt for it needs, of the recipients that have these
+        message ids (the submission's instant in milliseconds computed by the database, as
+        the tallies read it)."""
         if not message_ids:
             return {}
+        dialect = self.session.get_bind().dialect.name
+        r = RECIPIENTS.c
         q = select(
-            Recipient.message_id,
-            Recipient.id,
-            Recipient.status,
-            Recipient.submitted_at,
-            Recipient.order_id,
-            Recipient.batch,
-        ).where(Recipient.message_id.in_(message_ids))
+            r.message_id,
+            r.id,
+            r.status,
+            epoch_ms(r.submitted_at, dialect),
+            r.order_id,
+            r.batch,
+            r.prospect_id < literal_column("0"),
+            r.parts,
+            r.error,
+        ).where(r.message_id.in_(message_ids))
         return {
-            str(m): (int(i), str(s), t, (str(o), int(b)))
-            for m, i, s, t, o, b in self.session.execute(q)
+            str(m): Target(
+                int(i),
+                str(st),
+                None if ms is None else int(ms),
+                (str(o), int(b)),
+                bool(c),
+                int(p or 0),
+                e,
+            )
+            for m, i, st, ms, o, b, c, p, e in self.session.execute(q)
         }
 
-    def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> None:
-        """(id, final status, error) from delivery receipts, for rows still `submitted`."""
+    def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> int:
+        """(id, final status, error) from delivery receipts, for rows still `submitted`.
+        Returns how many rows changed (-1: the driver cannot tell)."""
         if not rows:
-            return
+            return 0
         stmt = (
             update(RECIPIENTS)
             .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitted)
             .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
         )
-        executemany(
+        return executemany(
             self.session, stmt, [{"_id": i, "_status": str(st), "_error": e} for i, st, e in rows]
         )
 
@@ -623,9 +659,7 @@ class TallyRepository:
         thousand rows each, read through the (order, batch, status) index. Each batch's row
         is locked first (in order, so two refreshes never deadlock): on PostgreSQL two
         transactions refreshing one batch at once would otherwise both insert its tallies."""
-        per_order: dict[str, set[int]] = {}
-        for order_id, number in batches:
-            per_order.setdefault(order_id, set()).add(number)
+        per_order = _per_order(batches)
         for order_id in sorted(per_order):
             numbers = sorted(per_order[order_id])
             self._lock(order_id, numbers)
@@ -644,11 +678,11 @@ class TallyRepository:
         return int(self.session.scalar(select(epoch_ms(value, dialect))) or 0)
 
     def shift(self, order_id: str, number: int, moves: Sequence[Move]) -> bool:
-        """Recipients of one batch left `pending` for the statuses in `moves`: their tallies
-        adjusted by these counts instead of the batch folded again (a pending tally has no
-        instants, so taking from it leaves it exact). Locks the batch's row first, as
-        `refresh` does. False, having changed nothing, when the tallies do not hold the
-        pending recipients moved: the caller folds the batch again."""
+        """Recipients of one batch moved between statuses: their tallies adjusted by these
+        counts instead of the batch folded again. A cell that loses submissions at one of its
+        bounds (and keeps others between them) has its bounds read again from the batch's
+        submitted rows. Locks the batch's row first, as `refresh` does. False, having changed
+        nothing, when the tallies do not hold what is moved: the caller folds the batch again."""
         self._lock(order_id, [number])
         t = OutcomeTally
         q = select(
@@ -658,25 +692,73 @@ class TallyRepository:
         cells: dict[tuple[Any, ...], list[Any]] = {}
         for row in self.session.execute(q):
             cells[tuple(row[1:7])] = [row[0], *row[7:], False]
-        calendars = {key[0]: key[1] for key in cells if key[2] == R.pending.value}
+        calendar = next((key[1] for key in cells), None)  # a batch is of one calendar
+        stale: set[tuple[Any, ...]] = set()  # cells whose bounds are read again
         for move in moves:
-            calendar = calendars.get(move.control)
-            cell = cells.get((move.control, calendar, R.pending.value, None, None, None))
+            sub = None if move.first_ms is None else move.first_ms // TALLY_BIN_MS
+            fin = None if move.fin_ms is None else move.fin_ms // TALLY_BIN_MS
+            pending = move.source == R.pending.value
+            source = (move.control, calendar, move.source, None, None if pending else sub, None)
+            cell = cells.get(source)
             if calendar is None or cell is None or cell[1] < move.n:
                 return False
-            cell[1], cell[-1] = cell[1] - move.n, True
-            sub = None if move.sub_ms is None else move.sub_ms // TALLY_BIN_MS
-            fin = None if move.fin_ms is None else move.fin_ms // TALLY_BIN_MS
+            cell[1], cell[2], cell[-1] = (
+                cell[1] - move.n,
+                cell[2] - (0 if pending else move.parts),
+                True,
+            )
+            if (
+                cell[1]
+                and cell[3] != cell[4]
+                and (
+                    _least(move.first_ms, cell[3]) == move.first_ms
+                    or _most(move.last_ms, cell[4]) == move.last_ms
+                )
+            ):
+                stale.add(source)
             key = (move.control, calendar, move.status, move.error, sub, fin)
             into = cells.setdefault(key, [None, 0, 0, None, None, None, True])
             into[1] += move.n
-            into[2] += move.parts if move.sub_ms is not None else 0
-            into[3] = _least(into[3], move.sub_ms)
-            into[4] = _most(into[4], move.sub_ms)
+            into[2] += move.parts if move.first_ms is not None else 0
+            into[3] = _least(into[3], move.first_ms)
+            into[4] = _most(into[4], move.last_ms)
             into[5] = _most(into[5], move.fin_ms)
             into[-1] = True
+        if stale:
+            self._bounds(order_id, number, {k: cells[k] for k in stale if cells[k][1]})
         self._write(order_id, number, cells)
         return True
+
+    def _bounds(
+        self, order_id: str, number: int, cells: Mapping[tuple[Any, ...], list[Any]]
+    ) -> None:
+        """The first and last submission of these `submitted` cells, from the batch's rows."""
+        dialect = self.session.get_bind().dialect.name
+        sub = epoch_ms(Recipient.submitted_at, dialect)
+        keys = [
+            Recipient.prospect_id < literal_column("0"),
+            sub.op("/")(literal_column(str(TALLY_BIN_MS))),
+        ]
+        q = (
+            select(*keys, func.min(sub), func.max(sub))
+            .where(
+                Recipient.order_id == order_id,
+                Recipient.batch == number,
+                Recipient.status == R.submitted,
+                Recipient.error.is_(None),
+            )
+            .group_by(*keys)
+        )
+        found = {(bool(r[0]), int(r[1])): (r[2], r[3]) for r in self.session.execute(q)}
+        for key, cell in cells.items():
+            cell[3], cell[4] = found[(key[0], key[4])]
+
+    def lock(self, batches: Iterable[tuple[str, int]]) -> None:
+        """These (order id, batch) rows locked in order, before `shift` and `refresh` take
+        them one by one in another order (PostgreSQL would otherwise risk a deadlock)."""
+        per_order = _per_order(batches)
+        for order_id in sorted(per_order):
+            self._lock(order_id, sorted(per_order[order_id]))
 
     def _lock(self, order_id: str, numbers: Sequence[int]) -> None:
         """The batches' rows locked, in order (PostgreSQL: two transactions writing one
