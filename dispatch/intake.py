@@ -80,19 +80,19 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
     moved: dict[tuple[str, int], list[tuple[Target, Receipt]]] = {}
     early = []
     lags = []
+    finalised: set[int] = set()
     for receipt in whole:
         target = targets.get(receipt.message_id)
         if target is None:
             early.append(receipt)
             continue
-        if target.status != R.submitted:  # a duplicate, or already final: nothing changes
-            continue
+        if target.status != R.submitted or target.id in finalised:
+            continue  # a duplicate, or already final: nothing changes
+        finalised.add(target.id)  # the first one wins
         updates.append((target.id, receipt.status, receipt.error))
         moved.setdefault(target.batch, []).append((target, receipt))
         if target.submitted_ms is not None:
             lags.append(timedelta(milliseconds=now_ms - target.submitted_ms))
-        # the first one wins
-        targets[receipt.message_id] = target._replace(status=receipt.status)
     touched: set[tuple[str, int]] = set()  # batches folded again (parts of messages)
     updates.extend(_apply_part_receipts(session, parts, final, touched))
     if ledger.finalise(updates, now) != len(updates):  # another transaction came first
