@@ -30,6 +30,7 @@ from dispatch.repository import (
     DispatchOrderRepository,
     HmacIndexRepository,
     LedgerRepository,
+    Move,
     PartsRepository,
     TallyRepository,
 )
@@ -54,6 +55,8 @@ from segmentation.runtime import Segmenter
 log = logging.getLogger(__name__)
 S = OrderStatus
 R, B = RecipientStatus, BatchStatus
+# The statuses a recorded chunk moves its recipients to, as the tallies hold them.
+SUBMITTED, FAILED, UNKNOWN = R.submitted.value, R.failed.value, R.unknown.value
 ALPHABET = string.ascii_letters + string.digits
 BACKOFF_MAX_SECONDS = 60
 # The order events that say its carrier is in trouble, and that it is over.
@@ -304,9 +307,9 @@ def record(
                 {"id": row.id, "status": R.failed, "error": res.error or "refused", "final_at": now}
             )
     ledger = LedgerRepository(session)
-    ledger.mark_submitted(accepted, now)
-    ledger.mark_submitting(refused)
-    TallyRepository(session).refresh({(order_id, r.batch) for r in rows})  # for the report
+    changed = ledger.mark_submitted(accepted, now)
+    more = ledger.mark_submitting(refused)
+    _tally(session, order_id, rows, results, changed + more if min(changed, more) >= 0 else -1, now)
     metrics.messages(["submitted"] * len(accepted) + [str(r["status"]) for r in refused])
     ContactHistoryRepository(session).record(history)
     parts = [
@@ -319,6 +322,44 @@ def record(
     message_ids = [m for _, m, _ in accepted]
     message_ids += [part_id for res in results for part_id in res.part_ids]
     intake.apply_early(session, message_ids, now)
+
+
+def _tally(
+    session: Session,
+    order_id: str,
+    rows: Sequence[Claimed],
+    results: Sequence[Submitted],
+    changed: int,
+    now: datetime,
+) -> None:
+    """The report's tallies of a recorded chunk, by the counts it moved out of `pending`
+    when every answer changed its row (one batch, none given up meanwhile), else folded again
+    from the batch's rows."""
+    tallies = TallyRepository(session)
+    batches = {r.batch for r in rows}
+    if changed != len(results) or len(batches) != 1:
+        tallies.refresh({(order_id, b) for b in batches})
+        return
+    control = {r.id: r.prospect_id < 0 for r in rows}
+    at = tallies.instant_ms(now)
+    groups: dict[tuple[bool, str, str | None], list[int]] = {}
+    for res in results:
+        key: tuple[bool, str, str | None]
+        if res.uncertain:
+            key = (control[res.ref], UNKNOWN, "carrier_interrupted")
+        elif res.message_id is not None:
+            key = (control[res.ref], SUBMITTED, None)
+        else:
+            key = (control[res.ref], FAILED, res.error or "refused")
+        group = groups.setdefault(key, [0, 0])
+        group[0] += 1
+        group[1] += res.parts if res.message_id is not None and not res.uncertain else 0
+    moves = []
+    for (c, status, error), (n, parts) in groups.items():
+        sub = at if status == SUBMITTED else None
+        moves.append(Move(c, status, error, n, parts, sub, sub, at if status == FAILED else None))
+    if not tallies.shift(order_id, batches.pop(), moves):
+        tallies.refresh([(order_id, b) for b in {r.batch for r in rows}])
 
 
 def carrier_failed(

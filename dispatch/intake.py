@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from datasets.vault import hmac_number, normalise_e164
 from dispatch.carriers.base import Receipt, Reply
 from dispatch.models import EarlyReceipt, MessagePart
-from dispatch.repository import LedgerRepository, PartsRepository, TallyRepository
+from dispatch.repository import (
+    TALLY_BIN_MS,
+    LedgerRepository,
+    Move,
+    PartsRepository,
+    TallyRepository,
+    Target,
+)
 from dispatch.states import FINAL, RecipientStatus
 from kit import keys, metrics
 from kit.settings import get_settings
@@ -67,26 +74,36 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
     }
     whole = [x for x in final if x.message_id not in parts]
     targets = ledger.receipt_targets([r.message_id for r in whole])
+    tallies = TallyRepository(session)
+    now_ms = tallies.instant_ms(now)
     updates: list[tuple[int, str, str | None]] = []
-    touched: set[tuple[str, int]] = set()  # (order, batch) of the recipients updated
+    moved: dict[tuple[str, int], list[tuple[Target, Receipt]]] = {}
     early = []
     lags = []
+    finalised: set[int] = set()
     for receipt in whole:
         target = targets.get(receipt.message_id)
         if target is None:
             early.append(receipt)
             continue
-        ref, status, submitted_at, batch = target
-        if status != R.submitted:  # a duplicate, or already final: nothing changes
-            continue
-        updates.append((ref, receipt.status, receipt.error))
-        touched.add(batch)
-        lags += [now - submitted_at] if submitted_at else []
-        # the first one wins
-        targets[receipt.message_id] = (ref, receipt.status, submitted_at, batch)
+        if target.status != R.submitted or target.id in finalised:
+            continue  # a duplicate, or already final: nothing changes
+        finalised.add(target.id)  # the first one wins
+        updates.append((target.id, receipt.status, receipt.error))
+        moved.setdefault(target.batch, []).append((target, receipt))
+        if target.submitted_ms is not None:
+            lags.append(timedelta(milliseconds=now_ms - target.submitted_ms))
+    touched: set[tuple[str, int]] = set()  # batches folded again (parts of messages)
     updates.extend(_apply_part_receipts(session, parts, final, touched))
-    ledger.finalise(updates, now)
-    TallyRepository(session).refresh(touched)  # for the report
+    if ledger.finalise(updates, now) != len(updates):  # another transaction came first
+        touched.update(moved)
+    tallies.lock([*moved, *touched])
+    for batch, receipts_of in sorted(moved.items()):
+        if batch not in touched:
+            moves = _moves(receipts_of, now_ms)
+            if moves is None or not tallies.shift(*batch, moves):
+                touched.add(batch)
+    tallies.refresh(touched)  # for the report
     metrics.messages([status for _, status, _ in updates], lags)
     for receipt in early:
         session.add(
@@ -99,6 +116,24 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
         )
     session.flush()
     return len(updates)
+
+
+def _moves(applied: Sequence[tuple[Target, Receipt]], now_ms: int) -> list[Move] | None:
+    """The tallies' moves of a batch's recipients from `submitted` to their receipts'
+    statuses, grouped by the five-minute bin of their submission (None: one of them is not
+    in a cell the moves can take from, the batch is folded again)."""
+    groups: dict[tuple[bool, str, str | None, int], tuple[int, int, int, int]] = {}
+    for target, receipt in applied:
+        sub = target.submitted_ms
+        if target.error is not None or sub is None:
+            return None
+        key = (target.control, str(receipt.status), receipt.error, sub // TALLY_BIN_MS)
+        n, parts, lo, hi = groups.get(key, (0, 0, sub, sub))
+        groups[key] = (n + 1, parts + target.parts, min(lo, sub), max(hi, sub))
+    return [
+        Move(c, status, error, n, parts, lo, hi, now_ms, R.submitted.value)
+        for (c, status, error, _), (n, parts, lo, hi) in groups.items()
+    ]
 
 
 def _apply_part_receipts(

@@ -53,6 +53,8 @@ R, B = RecipientStatus, BatchStatus
 # The tables themselves, for Core statements (executemany without the ORM's per-row work).
 RECIPIENTS = Recipient.metadata.tables[Recipient.__tablename__]
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
+OUTCOME_TALLIES = OutcomeTally.metadata.tables[OutcomeTally.__tablename__]
+_CELL_KEYS = ("control", "calendar", "status", "error", "submitted_bin", "final_bin")
 THOUSAND: Any = literal_column("1000")  # inlined: PostgreSQL groups by equal expressions only
 TALLY_BIN_MS = 300_000  # five minutes: every bucket width of the report is a multiple
 # Who the people tallies group, as the ledger holds them.
@@ -138,6 +140,50 @@ def _by_keys(values: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[st
     for v in values:
         groups.setdefault(tuple(sorted(k for k in v if k != "_id")), []).append(v)
     return groups
+
+
+class Target(NamedTuple):
+    """What applying a receipt to a recipient needs (see LedgerRepository.receipt_targets)."""
+
+    id: int
+    status: str
+    submitted_ms: int | None
+    batch: tuple[str, int]  # (order id, batch)
+    control: bool
+    parts: int
+    error: str | None
+
+
+class Move(NamedTuple):
+    """`n` recipients of a batch (control numbers or not) moved from `source` (`pending`, or
+    `submitted` within one five-minute bin) to `status` with `error`, with their parts and
+    their instants in milliseconds (see epoch_ms): submissions from `first_ms` to `last_ms`,
+    the final one `fin_ms`. For the tallies."""
+
+    control: bool
+    status: str
+    error: str | None
+    n: int
+    parts: int = 0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    fin_ms: int | None = None
+    source: str = RecipientStatus.pending.value
+
+
+def _per_order(batches: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
+    per_order: dict[str, set[int]] = {}
+    for order_id, number in batches:
+        per_order.setdefault(order_id, set()).add(number)
+    return per_order
+
+
+def _least(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _most(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 class LedgerRepository:
@@ -278,11 +324,12 @@ class LedgerRepository:
         if values:
             self.session.execute(update(Recipient), values)
 
-    def mark_submitting(self, rows: Iterable[dict[str, Any]]) -> None:
+    def mark_submitting(self, rows: Iterable[dict[str, Any]]) -> int:
         """Like `mark`, for rows the caller claimed and still in flight only (`pending` under
         the watermark, or `submitting`): a row given up as unknown meanwhile (its run was
-        presumed dead) stays unknown."""
+        presumed dead) stays unknown. Returns how many rows changed (-1: cannot tell)."""
         values = [{"_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows]
+        changed = 0
         for keys_, group in _by_keys(values).items():
             stmt = (
                 update(Recipient)
@@ -290,14 +337,16 @@ class LedgerRepository:
                 .values({k: bindparam(k) for k in keys_})
                 .execution_options(synchronize_session=False)
             )
-            self.session.connection().execute(stmt, group)
+            count = self.session.connection().execute(stmt, group).rowcount
+            changed = -1 if changed < 0 or count < 0 else changed + count
+        return changed
 
-    def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> None:
+    def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> int:
         """(id, message id, parts) of recipients the carrier accepted, for rows still in flight
         (see `mark_submitting`); one executemany with the shared values bound once in the
-        statement."""
+        statement. Returns how many rows changed (-1: the driver cannot tell)."""
         if not rows:
-            return
+            return 0
         stmt = (
             update(RECIPIENTS)
             .where(Recipient.id == bindparam("_id"), _claimable())
@@ -308,40 +357,53 @@ class LedgerRepository:
                 submitted_at=now,
             )
         )
-        executemany(
+        return executemany(
             self.session, stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
         )
 
-    def receipt_targets(
-        self, message_ids: Sequence[str]
-    ) -> dict[str, tuple[int, str, datetime | None, tuple[str, int]]]:
-        """message id -> (ledger id, status, submitted at, (order id, batch)) of the recipients
-        that have these message ids."""
+    def receipt_targets(self, message_ids: Sequence[str]) -> dict[str, Target]:
+        """message id -> what a receipt for it needs, of the recipients that have these
+        message ids (the submission's instant in milliseconds computed by the database, as
+        the tallies read it)."""
         if not message_ids:
             return {}
+        dialect = self.session.get_bind().dialect.name
+        r = RECIPIENTS.c
         q = select(
-            Recipient.message_id,
-            Recipient.id,
-            Recipient.status,
-            Recipient.submitted_at,
-            Recipient.order_id,
-            Recipient.batch,
-        ).where(Recipient.message_id.in_(message_ids))
+            r.message_id,
+            r.id,
+            r.status,
+            epoch_ms(r.submitted_at, dialect),
+            r.order_id,
+            r.batch,
+            r.prospect_id < literal_column("0"),
+            r.parts,
+            r.error,
+        ).where(r.message_id.in_(message_ids))
         return {
-            str(m): (int(i), str(s), t, (str(o), int(b)))
-            for m, i, s, t, o, b in self.session.execute(q)
+            str(m): Target(
+                int(i),
+                str(st),
+                None if ms is None else int(ms),
+                (str(o), int(b)),
+                bool(c),
+                int(p or 0),
+                e,
+            )
+            for m, i, st, ms, o, b, c, p, e in self.session.execute(q)
         }
 
-    def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> None:
-        """(id, final status, error) from delivery receipts, for rows still `submitted`."""
+    def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> int:
+        """(id, final status, error) from delivery receipts, for rows still `submitted`.
+        Returns how many rows changed (-1: the driver cannot tell)."""
         if not rows:
-            return
+            return 0
         stmt = (
             update(RECIPIENTS)
             .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitted)
             .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
         )
-        executemany(
+        return executemany(
             self.session, stmt, [{"_id": i, "_status": str(st), "_error": e} for i, st, e in rows]
         )
 
@@ -598,23 +660,151 @@ class TallyRepository:
         thousand rows each, read through the (order, batch, status) index. Each batch's row
         is locked first (in order, so two refreshes never deadlock): on PostgreSQL two
         transactions refreshing one batch at once would otherwise both insert its tallies."""
-        per_order: dict[str, set[int]] = {}
-        for order_id, number in batches:
-            per_order.setdefault(order_id, set()).add(number)
+        per_order = _per_order(batches)
         for order_id in sorted(per_order):
             numbers = sorted(per_order[order_id])
-            self.session.execute(
-                select(Batch.id)
-                .where(Batch.order_id == order_id, Batch.number.in_(numbers))
-                .order_by(Batch.number)
-                .with_for_update()
-            ).all()
+            self._lock(order_id, numbers)
             self.session.execute(
                 delete(OutcomeTally).where(
                     OutcomeTally.order_id == order_id, OutcomeTally.batch.in_(numbers)
                 )
             )
             self.session.execute(self._fold(order_id, numbers))
+
+    def instant_ms(self, at: datetime) -> int:
+        """`at` in milliseconds as the tallies read the ledger's timestamps (epoch_ms), so
+        that a delta lands in the bin and bounds a refold would give it."""
+        dialect = self.session.get_bind().dialect.name
+        value = bindparam("at", at, type_=Recipient.submitted_at.type)
+        return int(self.session.scalar(select(epoch_ms(value, dialect))) or 0)
+
+    def shift(self, order_id: str, number: int, moves: Sequence[Move]) -> bool:
+        """Recipients of one batch moved between statuses: their tallies adjusted by these
+        counts instead of the batch folded again. A cell that loses submissions at one of its
+        bounds (and keeps others between them) has its bounds read again from the batch's
+        submitted rows. Locks the batch's row first, as `refresh` does. False, having changed
+        nothing, when the tallies do not hold what is moved: the caller folds the batch again."""
+        self._lock(order_id, [number])
+        t = OutcomeTally
+        q = select(
+            t.id, t.control, t.calendar, t.status, t.error, t.submitted_bin, t.final_bin,
+            t.n, t.parts, t.first_ms, t.last_ms, t.last_final_ms,
+        ).where(t.order_id == order_id, t.batch == number)  # fmt: skip
+        cells: dict[tuple[Any, ...], list[Any]] = {}
+        for row in self.session.execute(q):
+            cells[tuple(row[1:7])] = [row[0], *row[7:], False]
+        calendar = next((key[1] for key in cells), None)  # a batch is of one calendar
+        stale: set[tuple[Any, ...]] = set()  # cells whose bounds are read again
+        for move in moves:
+            sub = None if move.first_ms is None else move.first_ms // TALLY_BIN_MS
+            fin = None if move.fin_ms is None else move.fin_ms // TALLY_BIN_MS
+            pending = move.source == R.pending.value
+            source = (move.control, calendar, move.source, None, None if pending else sub, None)
+            cell = cells.get(source)
+            if calendar is None or cell is None or cell[1] < move.n:
+                return False
+            cell[1], cell[2], cell[-1] = (
+                cell[1] - move.n,
+                cell[2] - (0 if pending else move.parts),
+                True,
+            )
+            if (
+                cell[1]
+                and cell[3] != cell[4]
+                and (
+                    _least(move.first_ms, cell[3]) == move.first_ms
+                    or _most(move.last_ms, cell[4]) == move.last_ms
+                )
+            ):
+                stale.add(source)
+            key = (move.control, calendar, move.status, move.error, sub, fin)
+            into = cells.setdefault(key, [None, 0, 0, None, None, None, True])
+            into[1] += move.n
+            into[2] += move.parts if move.first_ms is not None else 0
+            into[3] = _least(into[3], move.first_ms)
+            into[4] = _most(into[4], move.last_ms)
+            into[5] = _most(into[5], move.fin_ms)
+            into[-1] = True
+        if stale:
+            self._bounds(order_id, number, {k: cells[k] for k in stale if cells[k][1]})
+        self._write(order_id, number, cells)
+        return True
+
+    def _bounds(
+        self, order_id: str, number: int, cells: Mapping[tuple[Any, ...], list[Any]]
+    ) -> None:
+        """The first and last submission of these `submitted` cells, from the batch's rows."""
+        dialect = self.session.get_bind().dialect.name
+        sub = epoch_ms(Recipient.submitted_at, dialect)
+        keys = [
+            Recipient.prospect_id < literal_column("0"),
+            sub.op("/")(literal_column(str(TALLY_BIN_MS))),
+        ]
+        q = (
+            select(*keys, func.min(sub), func.max(sub))
+            .where(
+                Recipient.order_id == order_id,
+                Recipient.batch == number,
+                Recipient.status == R.submitted,
+                Recipient.error.is_(None),
+            )
+            .group_by(*keys)
+        )
+        found = {(bool(r[0]), int(r[1])): (r[2], r[3]) for r in self.session.execute(q)}
+        for key, cell in cells.items():
+            cell[3], cell[4] = found[(key[0], key[4])]
+
+    def lock(self, batches: Iterable[tuple[str, int]]) -> None:
+        """These (order id, batch) rows locked in order, before `shift` and `refresh` take
+        them one by one in another order (PostgreSQL would otherwise risk a deadlock)."""
+        per_order = _per_order(batches)
+        for order_id in sorted(per_order):
+            self._lock(order_id, sorted(per_order[order_id]))
+
+    def _lock(self, order_id: str, numbers: Sequence[int]) -> None:
+        """The batches' rows locked, in order (PostgreSQL: two transactions writing one
+        batch's tallies take turns; SQLite's write lock does it already)."""
+        self.session.execute(
+            select(Batch.id)
+            .where(Batch.order_id == order_id, Batch.number.in_(numbers))
+            .order_by(Batch.number)
+            .with_for_update()
+        ).all()
+
+    def _write(
+        self, order_id: str, number: int, cells: Mapping[tuple[Any, ...], list[Any]]
+    ) -> None:
+        """The changed cells of `shift` written back: emptied ones deleted, new ones
+        inserted, the others updated by id."""
+        t = OUTCOME_TALLIES
+        gone = [c[0] for c in cells.values() if c[-1] and c[1] == 0 and c[0] is not None]
+        if gone:
+            self.session.execute(delete(t).where(t.c.id.in_(gone)))
+        fields = ("n", "parts", "first_ms", "last_ms", "last_final_ms")
+        changed = [
+            {"_id": c[0], **{f"_{f}": v for f, v in zip(fields, c[1:6], strict=True)}}
+            for c in cells.values()
+            if c[-1] and c[1] > 0 and c[0] is not None
+        ]
+        if changed:
+            stmt = (
+                update(t)
+                .where(t.c.id == bindparam("_id"))
+                .values({f: bindparam(f"_{f}") for f in fields})
+            )
+            executemany(self.session, stmt, changed)
+        added = [
+            {
+                "order_id": order_id,
+                "batch": number,
+                **dict(zip(_CELL_KEYS, key, strict=True)),
+                **dict(zip(fields, c[1:6], strict=True)),
+            }
+            for key, c in cells.items()
+            if c[0] is None and c[1] > 0
+        ]
+        if added:
+            self.session.execute(insert(t), added)
 
     def _fold(self, order_id: str, numbers: Sequence[int]) -> Any:
         """INSERT ... SELECT of the tallies of these batches (constants inlined, so that

@@ -203,16 +203,17 @@ def retried(work: Callable[[Session], T], attempts: int = 4, first_wait: float =
             attempt += 1
 
 
-def executemany(session: Session, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+def executemany(session: Session, stmt: Any, rows: Sequence[dict[str, Any]]) -> int:
     """`stmt` once for each of `rows`, in one executemany handed to the driver as it is.
     SQLAlchemy's executemany builds and converts every row's parameters anew (about half of
     the time of recording a chunk of 1,000 sent messages); here the statement is compiled
     once, the values it holds itself (`.values(status=..., at=now)`) are converted once, and
     the rows' own values, named as the statement's bindparams, go to the driver untouched:
     they must be plain values that need no conversion (ints, text, bytes, not enums or
-    datetimes). No expanding IN: executemany refuses one."""
+    datetimes). No expanding IN: executemany refuses one. Returns the rows changed, as the
+    driver counts them (-1 when it cannot tell)."""
     if not rows:
-        return
+        return 0
     conn = session.connection()
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect)
@@ -228,4 +229,4 @@ def executemany(session: Session, stmt: Any, rows: Sequence[dict[str, Any]]) -> 
         params = [(getter(fixed | row),) if one else getter(fixed | row) for row in rows]
     else:  # psycopg: named placeholders
         params = [fixed | row for row in rows]
-    conn.exec_driver_sql(compiled.string, params)
+    return int(conn.exec_driver_sql(compiled.string, params).rowcount)

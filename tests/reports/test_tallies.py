@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from dispatch import flows, intake
+from dispatch.carriers.base import Receipt, Submitted
 from dispatch.models import OutcomeTally, PeopleTally, Recipient
-from dispatch.repository import LedgerRepository, TallyRepository
+from dispatch.repository import Claimed, LedgerRepository, TallyRepository
 from kit import clock
 from kit.db import unit_of_work
 from kit.settings import get_settings
@@ -24,7 +26,8 @@ from reports.repository import ReportRepository
 from sales.orders.models import Order
 from segmentation.models import Suppression
 from segmentation.repository import SuppressionRepository
-from tests.factories import SentOrder
+from tests.conftest import ScanningClient
+from tests.factories import SentOrder, started_order
 
 
 def _both(
@@ -177,3 +180,91 @@ def test_a_stop_from_a_number_the_order_never_reached_is_not_its_opt_out(
     assert fast == slow
     replies = fast["opt_outs"]["stop_replies"]  # type: ignore[index]
     assert replies == before["opt_outs"]["stop_replies"] + 1  # type: ignore[index]
+
+
+def _cells(order_id: str) -> list[tuple[object, ...]]:
+    """The order's outcome tallies as comparable tuples."""
+    with unit_of_work() as session:
+        rows = session.scalars(select(OutcomeTally).where(OutcomeTally.order_id == order_id))
+        return sorted(
+            (
+                t.batch, t.control, t.calendar, t.status, t.error or "",
+                t.submitted_bin or -1, t.final_bin or -1, t.n, t.parts,
+                t.first_ms or 0, t.last_ms or 0, t.last_final_ms or 0,
+            )
+            for t in rows
+        )  # fmt: skip
+
+
+def test_the_tallies_moved_by_each_step_are_the_ledger_folded_again(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """Chunks recorded with refusals and uncertain results, receipts of every kind (one of
+    them twice) taking the first submissions of a bin out of it, an opt-out at claim and a
+    run that dies with its chunk in flight: the tallies kept step by step are, cell for cell,
+    what folding the ledger again gives."""
+    order, now = started_order(app_client, org_keys, {"departments": ["35"]}, 120)
+    order_id = order["id"]
+    with unit_of_work() as session:
+        first = session.scalars(
+            select(Recipient).where(Recipient.order_id == order_id).order_by(Recipient.id)
+        ).first()
+        assert first is not None
+        SuppressionRepository(session).add(first.phone_hmac, "stop_reply", "test", now)
+        assert LedgerRepository(session).claim_batch(order_id, 0, now, "run-1")
+
+    def chunk(at: datetime, size: int, run: str = "run-1") -> list[Claimed]:
+        with unit_of_work() as session:
+            claimed = flows.claim(session, order_id, 0, run, size, at)
+            assert claimed is not None
+            return claimed[1]
+
+    def record(rows: list[Claimed], results: list[Submitted], at: datetime) -> None:
+        with unit_of_work() as session:
+            flows.record(session, order_id, rows, results, at)
+
+    def receipts(given: list[Receipt], at: datetime) -> None:
+        with unit_of_work() as session:
+            intake.apply_receipts(session, given, at)
+
+    one = chunk(now, 40)  # the one who opted out is left out at claim
+    record(
+        one,
+        [Submitted(r.id, f"a{r.id}", parts=1 + i % 2) for i, r in enumerate(one[:30])]
+        + [Submitted(r.id, None, error="refused") for r in one[30:35]]
+        + [Submitted(r.id, None, uncertain=True) for r in one[35:]],
+        now,
+    )
+    later = now + timedelta(seconds=7)  # the same five-minute bin
+    two = chunk(later, 40)
+    record(two, [Submitted(r.id, f"b{r.id}") for r in two], later)
+    receipts([Receipt(f"a{r.id}", "delivered") for r in one[:20]], later + timedelta(seconds=1))
+    receipts(
+        [Receipt(f"a{r.id}", "failed", "absent") for r in one[20:30]]
+        + [Receipt(f"b{r.id}", "expired") for r in two[:10]]
+        + [Receipt(f"a{one[0].id}", "failed", "absent")],  # a duplicate: nothing changes
+        later + timedelta(minutes=6),
+    )
+    kept = _cells(order_id)
+    statuses = {c[3] for c in kept}
+    assert statuses >= {"pending", "submitted", "delivered", "failed", "expired", "unknown"}
+    assert "opted_out" in statuses
+    with unit_of_work() as session:
+        TallyRepository(session).rebuild(order_id)
+    assert kept == _cells(order_id)
+
+    three = chunk(later + timedelta(minutes=6), 10)  # the run dies with it in flight
+    assert len(three) == 10
+    dead = later + timedelta(minutes=6, seconds=get_settings().dispatch.stale_seconds + 1)
+    with unit_of_work() as session:
+        flows.pump(session, order_id, dead)
+    with unit_of_work() as session:
+        assert LedgerRepository(session).claim_batch(order_id, 0, dead, "run-2")
+    four = chunk(dead, 40, "run-2")  # taken up again: the rest of the batch, receipts in
+    record(four, [Submitted(r.id, f"c{r.id}") for r in four], dead)
+    receipts([Receipt(f"b{r.id}", "delivered") for r in two[10:]], dead + timedelta(seconds=1))
+    kept = _cells(order_id)
+    assert "interrupted" in {c[4] for c in kept}
+    with unit_of_work() as session:
+        TallyRepository(session).rebuild(order_id)
+    assert kept == _cells(order_id)
