@@ -41,9 +41,11 @@ Postcodes, communes and a radius still scan.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -97,6 +99,16 @@ class CountResult:
     total_sampled: int = 0
     sampled: dict[str, dict[str, int]] = field(default_factory=dict)
     rate: float = 1.0  # the sample's rate: a sampled prospect counts 1/rate
+
+
+# Engines whose bitsets a thread of their own is making: stopped before the interpreter exits.
+_BUILDING: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_building() -> None:
+    for engine in list(_BUILDING):
+        engine.stop_bitmaps()
 
 
 class Engine:
@@ -173,6 +185,7 @@ class Engine:
         self._bits_background = bitmaps_in_background
         self._bits_thread: threading.Thread | None = None
         self._bits_running = False  # a thread is making bitsets (set and cleared under the lock)
+        self._bits_cursor: duckdb.DuckDBPyConnection | None = None  # that thread's, to interrupt
         self._bits_enabled = True  # tests and the benchmark turn it off to compare
         self._codes = Codes(
             of={
@@ -206,6 +219,16 @@ class Engine:
     def close(self) -> None:
         self.wait_for_bitmaps()  # a query of that thread ends before the connection does
         self._con.close()
+
+    def stop_bitmaps(self) -> None:
+        """Interrupt the thread making bitsets, and wait for it: a process exiting (a CLI
+        command) must not end while that thread is inside DuckDB, which aborts the process."""
+        cur = self._bits_cursor
+        if cur is not None:
+            with contextlib.suppress(duckdb.Error):
+                cur.interrupt()
+        if self._bits_thread is not None:
+            self._bits_thread.join(30)
 
     def wait_for_bitmaps(self, timeout: float | None = None) -> bool:
         """Wait until the first bitsets are made (or failed); whether they are there."""
@@ -362,6 +385,7 @@ class Engine:
                     target=self._background_bitmaps, name="engine-bitmaps", daemon=True
                 )
                 self._bits_thread.start()
+                _BUILDING.add(self)
             return None
         if self._columns is None:
             self._columns = self._read_columns(cur)
@@ -372,7 +396,7 @@ class Engine:
         meanwhile, else made again for where it now is. `_bits_running` is cleared under the
         lock with the install, so a sync either sees them or starts another thread."""
         try:
-            cur = self.cursor()
+            cur = self._bits_cursor = self.cursor()
             try:
                 columns = self._columns or self._read_columns(cur)
                 while True:
@@ -388,6 +412,7 @@ class Engine:
                             self._bits_running = False
                             return
             finally:
+                self._bits_cursor = None
                 cur.close()
         except BaseException as exc:  # the engine closed meanwhile (or worse): counts scan
             with self._lock:
