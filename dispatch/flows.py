@@ -444,6 +444,12 @@ def carrier_unavailable(
         {"id": ref, "status": R.unknown, "error": "carrier_interrupted"}
         for ref in failure.uncertain
     )
+    # Perhaps contacted: the pressure cap counts them (control numbers are not prospects).
+    by_ref = {r.id: r for r in rows}
+    perhaps = [by_ref[ref] for ref in failure.uncertain if ref in by_ref]
+    ContactHistoryRepository(session).record(
+        (r.phone_hmac, order_id, now) for r in perhaps if r.prospect_id >= 0
+    )
     ledger.unclaim(order_id, number, [r.id for r in rows])
     TallyRepository(session).refresh([(order_id, number)])  # for the report
     batch = ledger.batch(order_id, number)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch import flows, intake, waves
-from dispatch.carriers.base import Receipt, Reply, Submitted
+from dispatch.carriers.base import CarrierUnavailable, Receipt, Reply, Submitted
 from dispatch.models import EarlyReceipt, Recipient
 from dispatch.repository import LedgerRepository
 from kit import keys
@@ -280,6 +280,32 @@ def test_those_in_flight_when_a_worker_died_count_as_contacted(
     assert {r.status for r in ledger} == {"unknown"}
     assert sorted(bytes(h) for h, _ in history) == sorted(r.phone_hmac for r in rows)
     assert {t for _, t in history} == {later}
+
+
+def test_those_in_flight_when_the_carrier_failed_count_as_contacted(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """The carrier fails mid-chunk: what it took is submitted, what it may have taken is
+    unknown and enters the contact history (the pressure cap counts it), the rest waits."""
+    order, now = started_order(app_client, org_keys, {"departments": ["80"]}, 120)
+    rows = first_chunk(order["id"], now, 10)
+    took, maybe = rows[:3], rows[3:5]
+    failure = CarrierUnavailable(
+        "connection lost",
+        accepted=[Submitted(r.id, f"m-{r.id}") for r in took],
+        uncertain=[r.id for r in maybe],
+    )
+    with unit_of_work() as session:
+        flows.carrier_unavailable(session, order["id"], 0, "run-1", rows, failure, "sim", now)
+    with unit_of_work() as session:
+        status = {r.id: r.status for r in LedgerRepository(session).by_ids([r.id for r in rows])}
+        history = session.scalars(
+            select(ContactEvent.phone_hmac).where(ContactEvent.order_id == order["id"])
+        ).all()
+    assert [status[r.id] for r in took] == ["submitted"] * 3
+    assert [status[r.id] for r in maybe] == ["unknown"] * 2
+    assert {status[r.id] for r in rows[5:]} == {"pending"}
+    assert sorted(bytes(h) for h in history) == sorted(r.phone_hmac for r in took + maybe)
 
 
 def test_a_hidden_wave_follows_the_order_as_a_whole(
