@@ -67,6 +67,12 @@ def configure() -> Celery:
         },
         beat_schedule_filename=str(s.home.resolve() / "celerybeat-schedule"),
     )
+    # Connections opened before (a publish before the app was pointed here, e.g. with the
+    # default broker) would keep their URL: drop them, the next publish opens new ones.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
     return app
 
 
