@@ -26,8 +26,8 @@ LOAD = "/proc/loadavg"
 
 
 def make_file(path: Path, lines: int, seed: int = 17) -> None:
-    """French mobile numbers in the forms customers' files hold (06 39 98 00 12, +336...,
-    0639980012), one line in a hundred unusable; written in blocks."""
+    """French mobile numbers in the forms customers' files hold (0X XX XX XX XX, +33X...,
+    0XXXXXXXXX), one line in a hundred unusable; written in blocks."""
     rng = np.random.default_rng(seed)
     with open(path, "w") as f:
         for start in range(0, lines, 500_000):

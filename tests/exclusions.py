@@ -36,7 +36,7 @@ def outsiders(n: int, seed: int) -> list[str]:
 
 
 def national(e164: str) -> str:
-    """+33639980012 -> '06 39 98 00 12', as a customer's file often writes it."""
+    """An E.164 French number written '0X XX XX XX XX', as a customer's file often does."""
     digits = "0" + e164[3:]
     return " ".join(digits[i : i + 2] for i in range(0, 10, 2))
 

@@ -2,8 +2,8 @@
 raw text dropped with the line. Pure CPU (no database, no I/O): the endpoint feeds it the
 request's body chunk by chunk and stores the key chunks it hands back.
 
-Normalisation: a French number in the usual forms (0639980012, 06 39 98 00 12, +33 6...,
-0033 6...) is validated against the phonenumbers metadata of FR directly (the same national
+Normalisation: a French number in the usual forms (0XXXXXXXXX, 0X XX XX XX XX, +33 X...,
+0033 X...) is validated against the phonenumbers metadata of FR directly (the same national
 patterns is_valid_number applies, about 20x faster per line); any other form goes through
 phonenumbers.parse with the file's region. Either way the key is the HMAC of the E.164 text,
 the opt-outs' (datasets/vault.hmac_numbers)."""

@@ -51,9 +51,9 @@ def salt(who: Principal) -> ExclusionSalt:
     return ExclusionSalt(
         salt=s,
         normalisation="E.164: '+', the country code, the national number without its leading "
-        "0, digits only (06 39 98 00 12 in France is +33639980012)",
+        "0, digits only (a French 0X XX XX XX XX is +33XXXXXXXXX)",
         hash="lowercase hex of SHA-256(salt + E.164), both as UTF-8 text, one per line",
-        example=f"sha256('{s}+33639980012')",
+        example=f"sha256('{s}' + E.164 number)",
     )
 
 

@@ -36,7 +36,7 @@ def test_an_upload_counts_its_lines_and_echoes_none(
     app_client: ScanningClient, org_keys: dict[str, str], dept_35: Any
 ) -> None:
     numbers = dept_35["e164"].to_list()[:150]
-    garbage = ["not a number", "0123", "+33 6 12", "06 00 00 00 0x"]
+    garbage = ["not a number", "0123", "+33 6 12", "0x 00 0x"]
     lines = [national(n) for n in numbers[:75]] + numbers[75:] + numbers[:10] + garbage + [""]
     r = upload(app_client, org_keys["acme"], ["phone", *lines], name="clients 2026")
     assert r.status_code == 201, r.text
