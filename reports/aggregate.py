@@ -404,6 +404,16 @@ def billed(session: Session, order: Order) -> Billed | None:
     return Billed(excl, vat, excl + vat)
 
 
+def last_event(last: datetime | None, rows: list[SummaryRow]) -> datetime | None:
+    """The last submission or receipt of the order, if any."""
+    return max([t for t in (last, *(r.last_receipt for r in rows)) if t], default=None)
+
+
+def send_day(first: datetime | None, order: Order) -> date:
+    """The Paris day sending started (or is due to): the day ages are counted on."""
+    return (first or order.send_at).astimezone(windows.calendar_of(PARIS).zone).date()
+
+
 def hidden_waves(session: Session, order: Order, mine: pl.DataFrame) -> list[str]:
     """The calendars whose wave the order's waves hide (see dispatch.waves.ShownWaves)."""
     k = get_settings().privacy.min_segment_size
@@ -446,8 +456,8 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates:
     until = cutoff or now
     # With a cutoff, the state at the cutoff: later receipts are left out.
     rows = summary(mine, cutoff, until)
-    end = max([t for t in (last, *(r.last_receipt for r in rows)) if t], default=None)
-    reference_day = (first or order.send_at).astimezone(windows.calendar_of(PARIS).zone).date()
+    end = last_event(last, rows)
+    reference_day = send_day(first, order)
     return Aggregates(
         final_at=final_at,
         final=final,

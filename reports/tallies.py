@@ -21,8 +21,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy.orm import Session
 
-from datasets.geography import PARIS
-from dispatch import waves, windows
+from dispatch import waves
 from dispatch.repository import TALLY_BIN_MS, hmac_prefixes
 from dispatch.states import HANDED_OVER
 from dispatch.states import RecipientStatus as R
@@ -41,8 +40,10 @@ from reports.aggregate import (
     billed,
     breakdowns,
     bucketing,
+    last_event,
     opt_outs,
     possible,
+    send_day,
 )
 from reports.repository import Cell, ReportRepository
 from sales.orders.access import quote_of
@@ -174,8 +175,8 @@ def aggregate(session: Session, order: Order, now: datetime) -> Aggregates | Non
     if latest is not None and latest > _ms(until):
         return None  # an event after the report's instant: the bins cannot place it
     rows = _rows(mine)
-    end = max([t for t in (last, *(r.last_receipt for r in rows)) if t], default=None)
-    reference_day = (first or order.send_at).astimezone(windows.calendar_of(PARIS).zone).date()
+    end = last_event(last, rows)
+    reference_day = send_day(first, order)
     return Aggregates(
         final_at=final_at,
         final=final,
