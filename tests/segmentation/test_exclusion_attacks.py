@@ -15,6 +15,7 @@ import polars as pl
 
 from datasets import snapshot
 from kit import clock
+from kit.db import unit_of_work
 from segmentation import runtime
 from segmentation.criteria import Criteria
 from tests.conftest import ScanningClient, auth
@@ -40,7 +41,8 @@ def _where_one_weight_shows() -> dict[str, Any]:
     (1/r = 3.25) moves the rounded figure. Elsewhere one person moves nothing at all; an
     attacker can find such a segment by trying, so the test starts from one."""
     seg = runtime.current()
-    day = clock.today_paris()
+    with unit_of_work() as session:  # this test's eligibility, not an earlier test's
+        day = seg.refresh_eligibility(session, clock.now())
     for other in OTHERS:
         segment = {"departments": ["35", other]}
         found = seg.engine.count(Criteria.model_validate(segment), day)
