@@ -15,6 +15,8 @@ def test_a_publish_before_configure_does_not_keep_its_broker() -> None:
     Redis (it used to keep failing with the first broker's URL)."""
     app.conf.broker_url = "redis://127.0.0.1:9/0"
     app.conf.broker_connection_retry_on_startup = False
+    app._pool = None  # as in a process where nothing was published yet
+    app.amqp._producer_pool = None
     with pytest.raises(OperationalError):
         app.send_task("dispatch.tick", retry=False)
     configure()
