@@ -148,19 +148,22 @@ def _apply_part_receipts(
     if not parts:
         return []
     repo = PartsRepository(session)
+    recipients = sorted(
+        {parts[r.message_id].recipient_id for r in receipts if r.message_id in parts}
+    )
+    # The recipients locked before their parts are marked and read again: two transactions
+    # each taking one part's receipt (the receiver's and the early receipts' sweep) would
+    # otherwise each see the other part still submitted, and the recipient stay submitted.
+    rows = {r.id: r for r in LedgerRepository(session).by_ids(recipients, lock=True)}
     changed = [
         {"id": parts[r.message_id].id, "status": r.status, "error": r.error}
         for r in receipts
         if r.message_id in parts and parts[r.message_id].status == R.submitted
     ]
     repo.mark(changed)
-    recipients = sorted(
-        {parts[r.message_id].recipient_id for r in receipts if r.message_id in parts}
-    )
     siblings: dict[int, list[MessagePart]] = {}
     for p in repo.of_recipients(recipients):
         siblings.setdefault(p.recipient_id, []).append(p)
-    rows = {r.id: r for r in LedgerRepository(session).by_ids(recipients)}
     updates: list[tuple[int, str, str | None]] = []
     for rid, group in siblings.items():
         row = rows.get(rid)

@@ -506,10 +506,14 @@ class LedgerRepository:
         q = select(Recipient).where(Recipient.message_id.in_(message_ids))
         return list(self.session.scalars(q.execution_options(populate_existing=True)))
 
-    def by_ids(self, ids: Sequence[int]) -> list[Recipient]:
+    def by_ids(self, ids: Sequence[int], lock: bool = False) -> list[Recipient]:
+        """These recipients by id; `lock`: their rows locked in id order until the
+        transaction ends (PostgreSQL; SQLite's writer holds the whole database)."""
         if not ids:
             return []
         q = select(Recipient).where(Recipient.id.in_(ids)).order_by(Recipient.id)
+        if lock:
+            q = q.with_for_update()
         return list(self.session.scalars(q.execution_options(populate_existing=True)))
 
     def any_early_receipt(self) -> bool:

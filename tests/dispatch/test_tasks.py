@@ -4,11 +4,13 @@ receipts gathered from several deliveries into one transaction by one drainer at
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from sqlalchemy import select
 
-from dispatch import flows, tasks
-from dispatch.carriers.base import Submitted
+from dispatch import flows, intake, tasks
+from dispatch.carriers.base import Receipt, Submitted
 from dispatch.models import Recipient
 from kit import redisd
 from kit.db import unit_of_work
@@ -44,3 +46,45 @@ def test_receipts_wait_for_the_drainer_and_a_delivery_nobody_can_read_holds_up_n
     assert _statuses(ids) == ["delivered", "failed", "delivered"]
     assert r.llen(tasks.RECEIPTS) == 0
     assert tasks.drain_receipts() == 0  # applied once
+
+
+def test_the_two_parts_receipts_taken_at_once_by_two_transactions_deliver_the_recipient(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """The receiver takes one part's receipt while the tick's sweep of early receipts takes
+    the other: each must see the other's part once it is its turn, or the recipient stays
+    `submitted` for good (seen on PostgreSQL, whose transactions read what was committed)."""
+    order, now = started_order(app_client, org_keys, {"departments": ["29"]}, 120)
+    rows = first_chunk(order["id"], now, 2)
+    with unit_of_work() as session:
+        results = [
+            Submitted(r.id, f"p1-{r.id}", parts=2, part_ids=(f"p1-{r.id}", f"p2-{r.id}"))
+            for r in rows
+        ]
+        flows.record(session, order["id"], rows, results, now)
+    first_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            first_done.wait(10)
+            with unit_of_work() as session:
+                intake.apply_receipts(
+                    session, [Receipt(f"p2-{r.id}", "delivered", None) for r in rows], now
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    other = threading.Thread(target=second)
+    other.start()
+    with unit_of_work() as session:
+        intake.apply_receipts(
+            session, [Receipt(f"p1-{r.id}", "delivered", None) for r in rows], now
+        )
+        session.flush()
+        first_done.set()  # the other transaction starts while this one is not committed
+        time.sleep(0.5)
+    other.join(30)
+    assert not other.is_alive()
+    assert errors == []
+    assert _statuses([r.id for r in rows]) == ["delivered", "delivered"]
