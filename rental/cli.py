@@ -110,6 +110,41 @@ def add_user(
         )
 
 
+def _set_disabled(email: str, disabled: bool) -> None:
+    from sales.accounts import signin
+
+    upgrade()
+    with unit_of_work() as session:
+        state = signin.set_disabled(session, email, disabled)
+    out: dict[str, object] = {
+        "email": state.email,
+        "organisation": state.organisation,
+        "disabled": state.disabled_at is not None,
+    }
+    if disabled:
+        out["keys_revoked"] = state.keys_revoked
+    typer.echo(json.dumps(out))
+
+
+@accounts_app.command("disable-user")
+@friendly_errors
+def disable_user(
+    email: Annotated[str, typer.Argument(help="The e-mail the person signs in with.")],
+) -> None:
+    """Disable a person's account (a leaver): sign-in refused, sessions ended and their API
+    keys revoked at once."""
+    _set_disabled(email, True)
+
+
+@accounts_app.command("enable-user")
+@friendly_errors
+def enable_user(
+    email: Annotated[str, typer.Argument(help="The e-mail the person signs in with.")],
+) -> None:
+    """Let a disabled person sign in again (their revoked keys stay revoked)."""
+    _set_disabled(email, False)
+
+
 @accounts_app.command("revoke-key")
 @friendly_errors
 def revoke_key(

@@ -27,6 +27,16 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class CannotDisableSelf(Conflict):
+    """Staff would lock themselves out: another account manager disables them."""
+
+    code = "cannot_disable_self"
+
+
 class WeakPassword(InvalidInput):
     code = "weak_password"
 

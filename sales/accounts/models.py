@@ -60,6 +60,8 @@ class User(Base):
     password_must_change: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # A leaver's account: no sign-in, no session, no API key from then on, until enabled again.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 

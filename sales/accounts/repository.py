@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from sales.accounts.models import (
@@ -74,6 +74,15 @@ class AccountRepository:
                 select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
             )
         )
+
+    def revoke_keys_of(self, user_id: int, at: datetime) -> int:
+        """Every live key of this user revoked; how many."""
+        result = self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def key_by_digest(self, digest: str) -> ApiKey | None:
         return self.session.scalar(

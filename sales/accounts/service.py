@@ -104,7 +104,7 @@ def authenticate(session: Session, key: str | None) -> Principal:
     if not key:
         raise InvalidApiKey("missing API key: send the header 'Authorization: Bearer <key>'")
     found = AccountRepository(session).key_by_digest(digest(key))
-    if found is None:
+    if found is None or found.user.disabled_at is not None:
         raise InvalidApiKey("unknown or revoked API key")
     return principal_of(found.user)
 

@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 from kit import clock
 from kit.errors import InvalidInput
 from sales.accounts.exceptions import (
+    CannotDisableSelf,
     EmailTaken,
     SignInFailed,
     SignInThrottled,
+    UserNotFound,
     WeakPassword,
 )
 from sales.accounts.models import Role, User, WebSession
-from sales.accounts.repository import AccountRepository, SignInRepository
+from sales.accounts.repository import AccountRepository, AuditRepository, SignInRepository
 from sales.accounts.schemas import Principal
 from sales.accounts.service import digest, organisation_for, principal_of
 
@@ -164,7 +166,7 @@ def verify(session: Session, email: str, password: str, address: str, now: datet
         ok = 0 < len(password) <= MAX_PASSWORD and _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok or user is None:
+    if not ok or user is None or user.disabled_at is not None:  # disabled: said the same way
         repo.forget_failures_before(now - THROTTLE_WINDOW)
         repo.add_failure(email_key, address_key, now)
         raise SignInFailed("wrong e-mail or password")
@@ -205,6 +207,8 @@ def current(session: Session, token: str | None) -> WebUser | None:
     if found is None:
         return None
     user = found.user
+    if user.disabled_at is not None:  # its sessions ended when it was disabled; a last guard
+        return None
     return WebUser(
         principal_of(user),
         user.email or "",
@@ -238,3 +242,45 @@ def change_password(session: Session, who: WebUser, current_password: str, new: 
     user.password_must_change = False
     SignInRepository(session).end_other_sessions(user.id, who.session_digest)
     session.flush()
+
+
+@dataclass(frozen=True)
+class AccountState:
+    email: str
+    organisation: str
+    disabled_at: datetime | None
+    keys_revoked: int  # the person's live API keys revoked with it
+
+
+def set_disabled(
+    session: Session, email: str, disabled: bool, by: Principal | None = None
+) -> AccountState:
+    """Disable a person's account (a leaver): the sign-in is refused as a wrong password would
+    be, every session ends and every live API key of theirs is revoked, at once. Enabling it
+    again lets them sign in; revoked keys stay revoked. Recorded in the audit trail, with
+    `by` (None: the command-line operator)."""
+    user = SignInRepository(session).user_by_email(normalise_email(email))
+    if user is None:
+        raise UserNotFound("no person signs in with this e-mail: check it, or list the people")
+    if by is not None and by.user_id == user.id and disabled:
+        raise CannotDisableSelf("you cannot disable your own account: ask another colleague")
+    now = clock.now()
+    revoked = 0
+    if disabled:
+        user.disabled_at = user.disabled_at or now
+        SignInRepository(session).end_other_sessions(user.id, keep="")
+        revoked = AccountRepository(session).revoke_keys_of(user.id, now)
+    else:
+        user.disabled_at = None
+    action = "user.disabled" if disabled else "user.enabled"
+    details: dict[str, object] = {"email": user.email or "", "keys_revoked": revoked}
+    AuditRepository(session).record(
+        now,
+        by.user_id if by is not None else None,
+        user.organisation_id,
+        action,
+        str(user.organisation_id),
+        details,
+    )
+    session.flush()
+    return AccountState(user.email or "", user.organisation.name, user.disabled_at, revoked)

@@ -105,3 +105,31 @@ def test_each_rental_up_gives_its_demo_people_fresh_passwords(
     assert client.get("/").headers["location"].startswith("/app/segment")
     staff = sign_in(visitor(), "gestion@courtier.test", second["gestion@courtier.test"])
     assert staff.get("/").headers["location"].startswith("/app/gestion")
+
+
+def test_disable_user_and_enable_user_from_the_command_line(
+    visitor: Callable[..., ScanningClient],
+) -> None:
+    r = rental(
+        "accounts", "add-user", "--organisation", "Acme", "--email", "depart@acme.test",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    open_session = sign_in(visitor(), "depart@acme.test")
+    off = rental("accounts", "disable-user", "Depart@Acme.test")
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout) == {
+        "email": "depart@acme.test",
+        "organisation": "Acme",
+        "disabled": True,
+        "keys_revoked": 0,
+    }
+    assert open_session.get("/app/segment").status_code == 303  # sent to sign in again
+    on = rental("accounts", "enable-user", "depart@acme.test")
+    assert on.returncode == 0, on.stderr
+    assert json.loads(on.stdout)["disabled"] is False
+    assert sign_in(visitor(), "depart@acme.test").get("/app/segment").status_code == 200
+    unknown = rental("accounts", "disable-user", "nobody@acme.test")
+    assert unknown.returncode == 1
+    assert "no person signs in with this e-mail" in unknown.stderr
+    assert "nobody@acme.test" not in unknown.stderr

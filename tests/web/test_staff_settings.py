@@ -14,9 +14,12 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
+from kit import clock
 from kit.db import unit_of_work
 from kit.settings import get_settings
 from sales.accounts.models import AuditEvent, Role
+from sales.accounts.repository import AccountRepository, SignInRepository
+from sales.accounts.service import digest
 from sales.pricing.grid import default_grid
 from sales.pricing.service import price
 from tests.conftest import ScanningClient, auth
@@ -282,6 +285,77 @@ def test_a_key_works_until_revoked_and_is_shown_on_no_other_page(
     assert [d["prefix"] for d in audit_rows("api_key.revoked")] == [key[:10]]
 
 
+def test_a_leaver_is_disabled_at_once_and_enabled_again(
+    app_client: ScanningClient,
+    org_keys: dict[str, str],
+    manager: ScanningClient,
+    marketer: ScanningClient,
+    visitor: Browser,
+) -> None:
+    """Disabling a person ends the session they have open, refuses their password as a wrong
+    one would be and revokes their API keys; enabling them lets them sign in again."""
+    acme = org_id(app_client, org_keys["am"], "Acme")
+    assert marketer.get("/app/segment").status_code == 200
+    with unit_of_work() as session:  # a key of their own, as `rental accounts add-key` gives
+        person = SignInRepository(session).user_by_email("marketeuse@acme.test")
+        assert person is not None
+        key = "rk_" + "leaver-key-of-the-test-0123456789"
+        AccountRepository(session).add_key(person, key[:10], digest(key), clock.now())
+    grid = f"/v1/organisations/{acme}/price-grid"
+    assert app_client.get(grid, headers=auth(key)).status_code == 200
+    page = manager.get(page_of(acme)).text
+    form = re.search(r'action="([^"]+/desactivation)"[^$]*?marketeuse@acme\.test', page)
+    assert form, "no disable form for the person"
+    r = manager.post(form.group(1), data={"csrf_token": csrf_of(page)})
+    assert (r.status_code, r.headers["location"]) == (
+        303,
+        f"{page_of(acme)}?fait=compte-desactive#personnes",
+    )
+    assert marketer.get("/app/segment").status_code == 303  # the open session ended
+    stranger = visitor()
+    refused = stranger.post(
+        "/sign-in",
+        data={
+            "email": "marketeuse@acme.test",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(stranger.get("/").text),
+        },
+    )
+    assert refused.status_code != 303
+    assert "E-mail ou mot de passe incorrect" in text_of(refused.text)  # as any wrong one
+    assert app_client.get(grid, headers=auth(key)).status_code == 401
+    shown = manager.get(r.headers["location"]).text
+    assert "désactivé le" in shown
+    assert "Compte désactivé : la personne ne peut plus se connecter" in text_of(shown)
+    enable = re.search(r'action="([^"]+/reactivation)"[^$]*?marketeuse@acme\.test', shown)
+    assert enable, "no enable form for the disabled person"
+    r = manager.post(enable.group(1), data={"csrf_token": csrf_of(shown)})
+    assert r.status_code == 303
+    assert sign_in(visitor(), "marketeuse@acme.test").get("/app/segment").status_code == 200
+    assert app_client.get(grid, headers=auth(key)).status_code == 401  # keys stay revoked
+    assert audit_rows("user.disabled") == [{"email": "marketeuse@acme.test", "keys_revoked": 1}]
+    assert audit_rows("user.enabled") == [{"email": "marketeuse@acme.test", "keys_revoked": 0}]
+
+
+def test_staff_cannot_disable_their_own_account(manager: ScanningClient) -> None:
+    with unit_of_work() as session:
+        me = SignInRepository(session).user_by_email("reglages@courtier.test")
+        assert me is not None
+        own, me_id = me.organisation_id, me.id
+    page = manager.get(page_of(own)).text
+    r = manager.post(
+        f"{page_of(own)}/personnes/{me_id}/desactivation", data={"csrf_token": csrf_of(page)}
+    )
+    assert r.status_code == 409
+    assert "Vous ne pouvez pas désactiver votre propre compte" in text_of(r.text)
+    assert manager.get(page_of(own)).status_code == 200  # still signed in
+    unknown = manager.post(
+        f"{page_of(own)}/personnes/999999/desactivation", data={"csrf_token": csrf_of(page)}
+    )
+    assert unknown.status_code == 409
+    assert "pas de compte dans cette organisation" in text_of(unknown.text)
+
+
 def test_a_client_gets_a_403_page_on_the_settings_pages(
     app_client: ScanningClient, org_keys: dict[str, str], marketer: ScanningClient
 ) -> None:
@@ -387,4 +461,14 @@ def test_an_account_manager_sets_an_organisation_in_a_browser(
     expect(page.get_by_test_id("new-key")).to_have_count(0)
     expect(page.get_by_test_id("preview-row")).to_have_count(2)  # the stored grid, 10k and 50k
     _shots(page, tmp_path, "preview")
+
+    add_user("depart@acme.test")  # a leaver, disabled from the people's table
+    page.reload()
+    leaver = page.get_by_test_id("person-row").filter(has_text="depart@acme.test")
+    leaver.get_by_test_id("person-disable").click()
+    expect(page.get_by_test_id("person-row").filter(has_text="depart@acme.test")).to_contain_text(
+        "désactivé le"
+    )
+    accessible(page, site, "person disabled")
+    _shots(page, tmp_path, "person-disabled")
     assert refused == []

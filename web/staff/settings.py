@@ -48,6 +48,11 @@ DONE = Words(
             "Cette organisation avait déjà la grille standard : rien n'a changé."
         ),
         "cle-revoquee": N_("Clé d'API révoquée : elle est refusée dès la prochaine requête."),
+        "compte-desactive": N_(
+            "Compte désactivé : la personne ne peut plus se connecter, ses sessions sont "
+            "fermées et ses clés d'API révoquées."
+        ),
+        "compte-reactive": N_("Compte réactivé : la personne peut de nouveau se connecter."),
     }
 )
 
@@ -96,7 +101,9 @@ def _people(session: Session, organisation_id: int) -> list[dict[str, Any]]:
     last = accounts.last_sign_ins(session, {u.id for u in people})
     return [
         {
+            "id": u.id,
             "email": u.email,
+            "disabled_at": u.disabled_at,
             "role": forms.ROLE_WORDS.get(u.role, u.role.value),
             "created_at": u.created_at,
             "last_sign_in": last.get(u.id),

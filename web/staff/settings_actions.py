@@ -17,7 +17,7 @@ from kit.settings import get_settings
 from sales.accounts import endpoints as terms_api
 from sales.accounts import service as accounts
 from sales.accounts import signin
-from sales.accounts.exceptions import EmailTaken, OrganisationNotFound
+from sales.accounts.exceptions import CannotDisableSelf, EmailTaken, OrganisationNotFound
 from sales.accounts.models import Organisation
 from sales.accounts.repository import AuditRepository
 from sales.accounts.schemas import Principal
@@ -213,3 +213,40 @@ def revoke_key(
         several = _("Plusieurs clés actives commencent ainsi : révoquez-la avec la commande.")
         return settings_page(request, who, org_id, Sent("cles", {"": several}), 409)
     return done(org_id, "cle-revoquee", "cles")
+
+
+@router.post(PAGE + "/personnes/{user_id}/{change}")
+def set_disabled(
+    request: Request,
+    who: StaffUserDep,
+    fields: FormDep,
+    organisation_id: str,
+    user_id: str,
+    change: str,
+) -> Response:
+    """Disable a person's account (sessions ended, keys revoked) or enable it again, as
+    `rental accounts disable-user|enable-user`; audited by the service."""
+    org_id = whole_id(organisation_id)
+    if change not in ("desactivation", "reactivation"):
+        raise PageRefused(404, _("Page introuvable"), _("Revenez à la fiche de l'organisation."))
+    check_csrf(who, fields)
+    gone = _("Cette personne n'a pas de compte dans cette organisation.")
+    try:
+        with unit_of_work() as session:
+            _organisation(session, org_id)
+            person = next(
+                (u for u in accounts.members(session, org_id) if str(u.id) == user_id and u.email),
+                None,
+            )
+            if person is None or person.email is None:
+                raise FormInvalid({"": gone})
+            disable = change == "desactivation"
+            signin.set_disabled(session, person.email, disable, who.principal)
+    except FormInvalid as exc:
+        return settings_page(request, who, org_id, Sent("personnes", exc.errors), 409)
+    except CannotDisableSelf:
+        yourself = _(
+            "Vous ne pouvez pas désactiver votre propre compte : demandez-le à un collègue."
+        )
+        return settings_page(request, who, org_id, Sent("personnes", {"": yourself}), 409)
+    return done(org_id, "compte-desactive" if disable else "compte-reactive", "personnes")
