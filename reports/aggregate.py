@@ -44,7 +44,7 @@ from sales.orders.access import quote_of
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
-from sales.quotes.service import dimension_values, region_of_department
+from sales.quotes.service import dimension_values
 from segmentation import reach
 from segmentation.criteria import Criteria
 
@@ -327,7 +327,7 @@ def breakdowns(
     """The recipients per region, age band and sex, from (department, sex, how many) and
     their numbers per age band."""
     dims = dimension_values()
-    region_of = region_of_department()
+    region_of = reach.region_of()
     regions: dict[str, int] = {}
     sexes: dict[str, int] = {}
     for department, sex, n in people:

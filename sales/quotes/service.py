@@ -42,11 +42,6 @@ def dimension_values() -> dict[str, list[tuple[str, str]]]:
 
 
 @lru_cache(maxsize=1)
-def region_of_department() -> dict[str, str]:
-    deps = reference.departments()
-    return dict(zip(deps["code"], deps["region_code"], strict=True))
-
-
 def parse_breakdowns(text: str | None) -> tuple[str, ...]:
     """'region,sex' or 'all' (default: region and department)."""
     if not text:
@@ -165,7 +160,7 @@ def record_quote(
         result.breakdowns,
         result.sampled,
         dimension_values(),
-        region_of_department(),
+        reach.region_of(),
         s.privacy.min_segment_size,
         result.rate,
         reach.cells(criteria),  # an empty cell they reach is protected as a small one
