@@ -174,7 +174,7 @@ class BodyLimitMiddleware:
             limit = self.uploads[1]
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         if declared.isdigit() and int(declared) > limit:
-            await self.render()(scope, receive, send)
+            await self.render(limit)(scope, receive, send)
             return
         received = 0
 
@@ -184,7 +184,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise HTTPException(413)
+                    raise HTTPException(413, detail=str(limit))  # the limit the answer quotes
             return message
 
         await self.app(scope, limited, send)

@@ -356,7 +356,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
     if exc.status_code == 413:
-        return too_large()
+        return too_large(int(exc.detail) if str(exc.detail).isdigit() else None)
     detail = HTTP_DETAILS.get(exc.status_code, status.description or status.phrase)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
@@ -366,11 +366,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return ErrorResponse({"error": code, "detail": detail}, exc.status_code, headers=headers)
 
 
-def too_large() -> JSONResponse:
-    """A request body over RENTAL_MAX_BODY_BYTES (kit.admission.BodyLimitMiddleware)."""
-    detail = (
-        f"the request body is too large: at most {get_settings().admission.max_body_bytes} bytes"
-    )
+def too_large(limit: int | None = None) -> JSONResponse:
+    """A request body over its route's limit (kit.admission.BodyLimitMiddleware):
+    RENTAL_MAX_BODY_BYTES, or RENTAL_MAX_UPLOAD_BYTES on the upload routes."""
+    bytes_ = limit if limit is not None else get_settings().admission.max_body_bytes
+    detail = f"the request body is too large: at most {bytes_} bytes"
     return ErrorResponse({"error": "request_entity_too_large", "detail": detail}, 413)
 
 

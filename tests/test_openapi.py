@@ -7,8 +7,10 @@ import re
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from kit.http_errors import ErrorOut
+from kit.settings import get_settings
 from tests.conftest import ScanningClient, auth
 from tests.openapi_cases import deref, operations, options
 
@@ -107,6 +109,33 @@ def test_a_body_too_large_is_refused_before_it_is_read(
         error = ErrorOut.model_validate(answer.json())
         assert error.error == "request_entity_too_large"
         assert "at most 1048576 bytes" in error.detail
+
+
+def test_an_upload_over_its_own_limit_quotes_that_limit(
+    org_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exclusion files have a limit of their own (RENTAL_MAX_UPLOAD_BYTES): the 413 says
+    that one, not the 1 MiB of other bodies."""
+    from rental.app import create_app
+
+    monkeypatch.setenv("RENTAL_MAX_UPLOAD_BYTES", "2000000")
+    get_settings.cache_clear()
+    try:
+        client = TestClient(create_app())
+        big = b"0" * 2_000_100
+        headers = {**auth(org_keys["acme"]), "Content-Type": "text/plain"}
+        declared = client.post("/v1/exclusion-files", content=big, headers=headers)
+        chunked = client.post(
+            "/v1/exclusion-files",
+            content=iter([big[i : i + 65_536] for i in range(0, len(big), 65_536)]),
+            headers=headers,
+        )
+    finally:
+        monkeypatch.delenv("RENTAL_MAX_UPLOAD_BYTES")
+        get_settings.cache_clear()
+    for answer in (declared, chunked):
+        assert answer.status_code == 413
+        assert "at most 2000000 bytes" in answer.json()["detail"]
 
 
 def test_operations_have_readable_unique_ids(doc: dict[str, Any]) -> None:
