@@ -157,7 +157,7 @@ class BodyLimitMiddleware:
         self,
         app: ASGIApp,
         max_bytes: int,
-        render: Callable[[], Any],
+        render: Callable[[int], Any],
         uploads: tuple[tuple[str, ...], int] | None = None,
     ) -> None:
         self.app = app
