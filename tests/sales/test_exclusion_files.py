@@ -11,7 +11,7 @@ import phonenumbers
 import pytest
 
 from datasets import snapshot
-from kit import clock
+from kit import clock, redisd
 from kit.db import unit_of_work
 from sales.exclusions import tasks
 from sales.exclusions.ingest import e164
@@ -181,6 +181,9 @@ def test_a_file_hashed_by_the_customer(
     r = _quote(app_client, org_keys["acme"], criteria)
     assert r.status_code == 409
     assert r.json()["error"] == "exclusion_file_not_ready"
+    redisd.client().set(tasks.MATCHING, "another-worker")  # another worker's pass is running
+    assert tasks.match_pending() == 0  # this one does not start the same pass
+    redisd.client().delete(tasks.MATCHING)  # it ended
     assert tasks.match_pending() == 1
     got = app_client.get(f"/v1/exclusion-files/{file_id}", headers=auth(org_keys["acme"]))
     assert got.json()["ready"] is True
