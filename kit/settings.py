@@ -319,6 +319,9 @@ class AdmissionSettings(Group):
     api_concurrency: int = Field(default=8, ge=1, le=36)  # everything but quotes and reports
     quote_concurrency: int = Field(default=3, ge=1, le=8)  # counts share one engine
     report_concurrency: int = Field(default=2, ge=1, le=8)  # reports, invoices, PDFs
+    # Exclusion files: an upload of millions of lines streams for up to a minute; a gate of its
+    # own, so that two of them never take the slots of everything else.
+    upload_concurrency: int = Field(default=2, ge=1, le=8)
     max_wait_seconds: float = Field(default=0.5, gt=0, le=30, alias="admission_max_wait_seconds")
     # A request body larger than this is refused (413) before it is read whole: the largest
     # legitimate one (criteria with long lists, a carrier's batch of receipts) is far smaller.
@@ -497,17 +500,18 @@ class Settings(BaseSettings):
     def _gates_fit_the_pool(self) -> Settings:
         a, db = self.admission, self.database
         gates = a.api_concurrency + a.quote_concurrency + a.report_concurrency
+        gates += a.upload_concurrency
+        names = "RENTAL_API|QUOTE|REPORT|UPLOAD_CONCURRENCY together"
         if gates > db.pool_size + db.pool_overflow:
             raise ValueError(
-                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
+                f"{names} "
                 f"({gates}) must not exceed RENTAL_DB_POOL_SIZE + RENTAL_DB_POOL_OVERFLOW "
                 f"({db.pool_size + db.pool_overflow}): admitted requests would wait "
                 "for a database connection"
             )
         if gates > SERVER_THREADS:
             raise ValueError(
-                f"RENTAL_API_CONCURRENCY + RENTAL_QUOTE_CONCURRENCY + RENTAL_REPORT_CONCURRENCY "
-                f"({gates}) must not exceed the server's {SERVER_THREADS} worker threads"
+                f"{names} ({gates}) must not exceed the server's {SERVER_THREADS} worker threads"
             )
         return self
 

@@ -77,6 +77,7 @@ def create_app() -> FastAPI:
     wait = admit.max_wait_seconds
     quotes = Gate("quotes", admit.quote_concurrency, wait)
     reports = Gate("reports", admit.report_concurrency, wait)
+    uploads = Gate("uploads", admit.upload_concurrency, wait)
     app.add_middleware(
         AdmissionMiddleware,
         routes=[
@@ -85,6 +86,10 @@ def create_app() -> FastAPI:
             # Documents: reports built from the ledger, invoices rendered to HTML or PDF.
             Route("GET", re.compile(r"/v1/orders/[^/]+/report"), reports),
             Route("GET", re.compile(r"/v1/invoices/[^/]+"), reports, re.compile("format=[ph]")),
+            # Exclusion files, streamed for up to a minute each.
+            Route("POST", re.compile(r"/v1/exclusion-files"), uploads),
+            Route("PUT", re.compile(r"/v1/exclusion-files/[^/]+"), uploads),
+            Route("POST", re.compile(r"/app/repoussoirs"), uploads),
         ],
         default=Gate("requests", admit.api_concurrency, wait),
         render=errors.render,

@@ -4,8 +4,11 @@ draws."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import numpy as np
 import phonenumbers
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from datasets import snapshot
 from kit import clock, redisd
 from kit.db import unit_of_work
+from kit.settings import get_settings
 from sales.exclusions import tasks
 from sales.exclusions.ingest import e164
 from sales.exclusions.service import salted_sha256
@@ -231,3 +235,52 @@ def test_an_order_from_a_quote_whose_file_was_deleted_is_refused_at_once(
     # The same segment quoted again without it is ordered as usual.
     again = create_quote(app_client, key, {"departments": ["35"]})
     assert create_order(app_client, key, again, quantity=200)["status"] == "awaiting_deposit"
+
+
+def test_uploads_have_a_gate_of_their_own(
+    org_keys: dict[str, str], dept_35: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload streams for up to a minute: it holds a slot of the uploads' gate, not one of
+    everything else's. While one streams, the API answers; an upload beyond
+    RENTAL_UPLOAD_CONCURRENCY is told at once when to come back."""
+    from rental.app import create_app
+
+    monkeypatch.setenv("RENTAL_UPLOAD_CONCURRENCY", "1")
+    monkeypatch.setenv("RENTAL_API_CONCURRENCY", "1")
+    get_settings.cache_clear()
+    app = create_app()  # no lifespan: the fixture's app migrated this test's database
+    lines = [n.encode() for n in dept_35.head(150)["e164"].to_list()]
+    headers = {**auth(org_keys["acme"]), "Content-Type": "text/plain"}
+
+    async def scene() -> tuple[httpx.Response, ...]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            more = asyncio.Event()
+
+            async def slow() -> AsyncIterator[bytes]:
+                yield b"\n".join(lines[:75]) + b"\n"
+                await more.wait()  # the customer's line is slow
+                yield b"\n".join(lines[75:])
+
+            first = asyncio.create_task(
+                client.post("/v1/exclusion-files", content=slow(), headers=headers)
+            )
+            await asyncio.sleep(0.5)  # the first upload is streaming
+            listing = await client.get("/v1/exclusion-files", headers=headers)
+            second = await client.post(
+                "/v1/exclusion-files", content=b"\n".join(lines), headers=headers
+            )
+            more.set()
+            return listing, second, await first
+
+    try:
+        listing, second, first = asyncio.run(scene())
+    finally:
+        monkeypatch.delenv("RENTAL_UPLOAD_CONCURRENCY")
+        monkeypatch.delenv("RENTAL_API_CONCURRENCY")
+        get_settings.cache_clear()
+    assert listing.status_code == 200  # the other gates are free
+    assert second.status_code == 503
+    assert int(second.headers["Retry-After"]) >= 1
+    assert first.status_code == 201, first.text
+    assert first.json()["accepted"] == 150
