@@ -384,6 +384,10 @@ class OperationsSettings(Group):
     # Where a worker serves /metrics for Prometheus (its pool's processes together); 0: not.
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     worker_metrics_host: str = "127.0.0.1"
+    # The proxies whose X-Forwarded-For is believed (comma-separated addresses or networks, "*":
+    # any): behind a load balancer on another host, the per-address limits (sign-in, the rights
+    # page) must see each visitor's address, not the balancer's.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", max_length=2000)
     # The base snapshot in use is older than this: not ready (refresh it: `rental base refresh`).
     base_max_age_days: float = Field(default=45, gt=0)
 

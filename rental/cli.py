@@ -300,7 +300,13 @@ def serve(
     upgrade()
     _carrier_secret_at_start()
     uvicorn.run(
-        create_app(), host=host, port=port, log_config=None, log_level=ops.log_level.lower()
+        create_app(),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=ops.log_level.lower(),
+        proxy_headers=True,
+        forwarded_allow_ips=ops.forwarded_allow_ips,
     )
 
 

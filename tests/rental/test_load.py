@@ -4,6 +4,7 @@ a 500, and never one quote more than the budget."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections import Counter
@@ -81,3 +82,38 @@ def test_concurrent_quotes_never_go_past_the_daily_budget(
         f"{url}/v1/quotes", json={}, headers={"Authorization": f"Bearer {key}"}, timeout=60
     )
     assert again.status_code == 429
+
+
+def test_per_address_limits_see_the_visitor_behind_the_proxy(
+    server: tuple[str, dict[str, str]],
+) -> None:
+    """Behind a proxy the server believes (RENTAL_FORWARDED_ALLOW_IPS, 127.0.0.1 by default),
+    the sign-in throttle counts each visitor's address from X-Forwarded-For: one visitor's
+    failures do not lock out the next one behind the same proxy."""
+    url, env = server
+
+    def attempt(visitor: str, n: int, at: str = url) -> int:
+        with httpx.Client(base_url=at, timeout=60) as http:
+            headers = {"X-Forwarded-For": visitor}
+            page = http.get("/", headers=headers).text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert token
+            form = {"email": f"guess-{n}@nowhere.test", "password": "wrong-password-1"}
+            r = http.post("/sign-in", data=form | {"csrf_token": token.group(1)}, headers=headers)
+            return r.status_code
+
+    first = [attempt("198.51.100.7", n) for n in range(21)]
+    assert first[:20] == [401] * 20
+    assert first[20] == 429  # this visitor's address is throttled
+    assert attempt("203.0.113.9", 99) == 401  # the next visitor is not
+
+    # A server that believes another proxy only: every visitor is the proxy's address.
+    port = free_port()
+    other = serve(env | {"RENTAL_FORWARDED_ALLOW_IPS": "192.0.2.1"}, port)
+    try:
+        there = f"http://127.0.0.1:{port}"
+        assert [attempt("198.51.100.8", n, there) for n in range(20)] == [401] * 20
+        assert attempt("203.0.113.10", 100, there) == 429  # counted as the same address
+    finally:
+        other.terminate()
+        other.wait(30)
