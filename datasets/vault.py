@@ -18,6 +18,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 NONCE = 12
 
 
+# The national formats of French numbers, in the order they are tried: metropolitan France's,
+# then the overseas departments' (a 0692 number is Reunion's, +262 692..., not France's +33).
+NATIONAL_REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT")
+
+
 def normalise_e164(number: str, region: str) -> str:
     """The canonical form that is hashed: E.164 with '+', digits only. `region` (FR, RE, GP...)
     reads a national-format number: a 0692 number is Reunion's, not metropolitan France's."""

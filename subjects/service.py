@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from datasets import snapshot
 from datasets.erasures import ErasureRepository
-from datasets.vault import hmac_number, normalise_e164
+from datasets.vault import NATIONAL_REGIONS, hmac_number, normalise_e164
 from kit import keys
 from kit.settings import RightsSettings, get_settings
 from segmentation.repository import SuppressionRepository
@@ -42,7 +42,7 @@ from subjects.models import (
 )
 from subjects.schemas import Campaign, Consent, Record, RequestOut, StaffRequest
 
-REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT")  # national formats a person may type
+REGIONS = NATIONAL_REGIONS  # national formats a person may type, or a reply come in
 MOBILE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 ASKED = (
     "Si ce numéro figure dans notre base, un code vient de lui être envoyé par SMS. "

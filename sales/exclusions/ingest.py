@@ -4,9 +4,10 @@ request's body chunk by chunk and stores the key chunks it hands back.
 
 Normalisation: a French number in the usual forms (0XXXXXXXXX, 0X XX XX XX XX, +33 X...,
 0033 X...) is validated against the phonenumbers metadata of FR directly (the same national
-patterns is_valid_number applies, about 20x faster per line); any other form goes through
-phonenumbers.parse with the file's region. Either way the key is the HMAC of the E.164 text,
-the opt-outs' (datasets/vault.hmac_numbers)."""
+patterns is_valid_number applies, about 20x faster per line); a national number that is not
+metropolitan is read as an overseas department's (0692... is Reunion's +262 692...); any other
+form goes through phonenumbers.parse with the file's region. Either way the key is the HMAC of
+the E.164 text, the opt-outs' (datasets/vault.hmac_numbers)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from functools import cache
 
 import numpy as np
 
-from datasets.vault import hmac_numbers, normalise_e164
+from datasets.vault import NATIONAL_REGIONS, hmac_numbers, normalise_e164
 from sales.exclusions.exceptions import ExclusionFileTooLarge
 
 KEY = 32  # bytes of a key (HMAC-SHA256 or SHA-256)
@@ -54,11 +55,23 @@ def e164(field: bytes, region: str) -> bytes | None:
         nsn = b""
     # phonenumbers' verdict on these (see the tests); "00..." is an international prefix.
     if len(nsn) == 9 and nsn.isdigit() and not nsn.startswith(b"0"):
-        return b"+33" + nsn if _fr_valid().fullmatch(nsn) else None
-    try:
-        return normalise_e164(field.decode("utf-8", "replace"), region).encode()
-    except Exception:  # noqa: BLE001 (any parse failure is a rejected line, never echoed)
+        if _fr_valid().fullmatch(nsn):
+            return b"+33" + nsn
+        if bare.startswith(b"0") and region == "FR":  # 0692..., 0690...: an overseas number
+            return _parsed(bare, NATIONAL_REGIONS[1:])
         return None
+    return _parsed(field, (region,))
+
+
+def _parsed(field: bytes, regions: tuple[str, ...]) -> bytes | None:
+    """phonenumbers' E.164 of the field read in the first of `regions` where it is valid."""
+    text = field.decode("utf-8", "replace")
+    for region in regions:
+        try:
+            return normalise_e164(text, region).encode()
+        except Exception:  # noqa: BLE001, S112 (any parse failure: the next region, or a rejected line)
+            continue
+    return None
 
 
 _SEP = re.compile(rb"[,;\t]")

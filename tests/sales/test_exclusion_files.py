@@ -209,13 +209,38 @@ def test_the_fast_normalisation_is_phonenumbers_own() -> None:
 
 
 def _by_phonenumbers(text: str) -> bytes | None:
-    try:
-        parsed = phonenumbers.parse(text, "FR")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).encode()
+    """phonenumbers' own E.164: metropolitan France, else (a national number) the first
+    overseas department where it is valid."""
+    national = text.startswith("0") and not text.startswith("00")
+    for region in ("FR", "RE", "GP", "MQ", "GF", "YT") if national else ("FR",):
+        try:
+            parsed = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).encode()
+    return None
+
+
+def test_overseas_numbers_in_national_form_are_read_as_theirs(
+    app_client: ScanningClient, org_keys: dict[str, str], base: snapshot.Snapshot
+) -> None:
+    """A customer's file lists its Reunion customers as 0692... like everyone else: they are
+    Reunion's numbers (+262 692...), accepted and left out of a count on Reunion."""
+    reunion = people_of(base, "974").head(150)
+    assert reunion["e164"].str.starts_with("+262").all()
+    lines = ["0" + n[4:] for n in reunion["e164"].to_list()]
+    r = upload(app_client, org_keys["acme"], lines)
+    assert r.status_code == 201, r.text
+    assert (r.json()["accepted"], r.json()["rejected"]) == (150, 0)
+    file_id = r.json()["id"]
+    seg = runtime.current()
+    criteria = Criteria.model_validate({"departments": ["974"], "exclusion_files": [file_id]})
+    with unit_of_work() as session:
+        seg.load_exclusions(session, criteria)
+    kept = seg.engine.matching_ids(criteria, clock.today_paris())
+    assert len(kept) > 0
+    assert not np.isin(kept, reunion["prospect_id"].to_numpy()).any()
 
 
 def test_an_order_from_a_quote_whose_file_was_deleted_is_refused_at_once(
