@@ -21,7 +21,9 @@ from kit.cli import friendly_errors
 from kit.db import unit_of_work
 from kit.settings import get_settings
 
-app = typer.Typer(help="The prospect base: generate, refresh, info.", no_args_is_help=True)
+app = typer.Typer(help="The prospect base: generate, refresh, prune, info.", no_args_is_help=True)
+# A refresh keeps the version before the current one (hosts still on it go on reading it).
+KEEP_VERSIONS = 2
 
 
 class TerminalProgress:
@@ -90,6 +92,9 @@ def refresh_with_purge(
     snap = refresh_snapshot(root, churn, today, progress, Purge(inactive, erase, proofs))
     with unit_of_work() as session:
         ErasureRepository(session).done(erase, snap.version)
+    # The version before stays for the hosts still on it; older ones go, with the rows of the
+    # people erased or gone before it.
+    snapshot.prune(root, KEEP_VERSIONS)
     return snap
 
 
@@ -115,6 +120,22 @@ def refresh(
             }
         )
     )
+
+
+@app.command()
+@friendly_errors
+def prune(
+    keep: Annotated[
+        int, typer.Option(min=1, help="Versions kept: the current one and those before it.")
+    ] = KEEP_VERSIONS,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
+    ] = None,
+) -> None:
+    """Remove older base versions (a refresh keeps the current one and the one before). With
+    --keep 1, once every host runs the current version, the people erased at the last refresh
+    are gone from every file of the base."""
+    typer.echo(json.dumps({"removed": snapshot.prune(_root(out), keep)}))
 
 
 @app.command()

@@ -139,6 +139,24 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+def prune(root: Path, keep: int) -> list[str]:
+    """Remove every version but the current one and the `keep - 1` before it (an erased
+    person's row, a left prospect's number, stay in older versions until they go); returns
+    the versions removed. Versions after the current one (a refresh being made) stay."""
+    if keep < 1:
+        raise ConfigurationError("keep at least the current version (--keep 1 or more)")
+    now = version_number(current(root).version)
+    removed = []
+    for path in sorted(root.glob("v[0-9]*")):
+        if path.is_dir() and version_number(path.name) <= now - keep:
+            if path.is_symlink():  # a version read from a shared directory: not ours to delete
+                path.unlink()
+            else:
+                shutil.rmtree(path)
+            removed.append(path.name)
+    return removed
+
+
 def set_current(root: Path, version: str) -> None:
     atomic_write_text(root / "CURRENT", version + "\n")
 

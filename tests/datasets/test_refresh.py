@@ -5,10 +5,12 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 
 from datasets import snapshot
 from datasets.build import generate_snapshot
 from datasets.refresh import PROOFS, Purge, refresh_snapshot
+from kit.errors import ConfigurationError
 from tests.conftest import AS_OF
 
 
@@ -94,3 +96,19 @@ def test_consent_proofs_of_leavers_are_kept_then_purged(tmp_path: Path) -> None:
     assert kept.height == third.manifest["changes"]["proofs_archived"] == 1_000
     assert kept["left_on"].unique().to_list() == [later]
     assert not set(kept["proof_ref"].to_list()) & set(proofs["proof_ref"].to_list())
+
+
+def test_prune_keeps_the_current_version_and_those_before_it(tmp_path: Path) -> None:
+    """A refresh keeps the version before (hosts still on it read it); `rental base prune`
+    removes the older ones, never the current one nor one being made after it."""
+    root = tmp_path / "base"
+    generate_snapshot(root, 20_000, 3, AS_OF)
+    for _ in range(3):
+        refresh_snapshot(root, 0.01, AS_OF)
+    snapshot.set_current(root, "v0003")  # v0004 exists: a refresh not yet made current
+    assert snapshot.prune(root, 2) == ["v0001"]
+    assert sorted(p.name for p in root.glob("v[0-9]*")) == ["v0002", "v0003", "v0004"]
+    assert snapshot.prune(root, 1) == ["v0002"]
+    assert snapshot.current(root).version == "v0003"
+    with pytest.raises(ConfigurationError, match="keep at least the current version"):
+        snapshot.prune(root, 0)

@@ -277,6 +277,11 @@ def test_refresh_drops_the_erased_and_the_inactive_and_keeps_the_opt_out(
     record = app_client.get("/v1/rights/record", headers=access).json()
     assert record["in_base"] is False
     assert record["erasure"] == "done"
+    # The version before stays for the hosts still on it; pruned to the current one, the
+    # erased person's row is in no version of the base.
+    assert mac in set(pq.read_table(before.contacts, columns=["phone_hmac"]).column(0).to_pylist())
+    assert snapshot.prune(root, 1) == [before.version]
+    assert [p.name for p in root.glob("v[0-9]*")] == [after.version]
     # No code is sent to a number the base no longer holds.
     ask(app_client, base_numbers[5])
     before_codes = len(inbox())
