@@ -90,6 +90,16 @@ def test_links_lead_to_documented_operations(doc: dict[str, Any]) -> None:
     assert all(link["operationId"] in ids for link in links.values())
 
 
+def _declared_and_chunked(
+    client: TestClient, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[Any, Any]:
+    """The body sent with its length, then in chunks with no length announced (refused once
+    the limit is passed)."""
+    declared = client.post(path, content=body, headers=headers)
+    chunks = iter([body[i : i + 65_536] for i in range(0, len(body), 65_536)])
+    return declared, client.post(path, content=chunks, headers=headers)
+
+
 def test_a_body_too_large_is_refused_before_it_is_read(
     app_client: ScanningClient, org_keys: dict[str, str]
 ) -> None:
@@ -97,14 +107,7 @@ def test_a_body_too_large_is_refused_before_it_is_read(
     service never reads a gigabyte into memory to find it invalid."""
     big = b'{"departments": [' + b'"75",' * 300_000 + b'"75"]}'  # 1.5 MB of valid JSON
     headers = {**auth(org_keys["acme"]), "Content-Type": "application/json"}
-    declared = app_client.post("/v1/quotes", content=big, headers=headers)
-    # Sent in chunks, with no length announced: refused once the limit is passed.
-    chunked = app_client.post(
-        "/v1/quotes",
-        content=iter([big[i : i + 65_536] for i in range(0, len(big), 65_536)]),
-        headers=headers,
-    )
-    for answer in (declared, chunked):
+    for answer in _declared_and_chunked(app_client, "/v1/quotes", big, headers):
         assert answer.status_code == 413
         error = ErrorOut.model_validate(answer.json())
         assert error.error == "request_entity_too_large"
@@ -124,16 +127,11 @@ def test_an_upload_over_its_own_limit_quotes_that_limit(
         client = TestClient(create_app())
         big = b"0" * 2_000_100
         headers = {**auth(org_keys["acme"]), "Content-Type": "text/plain"}
-        declared = client.post("/v1/exclusion-files", content=big, headers=headers)
-        chunked = client.post(
-            "/v1/exclusion-files",
-            content=iter([big[i : i + 65_536] for i in range(0, len(big), 65_536)]),
-            headers=headers,
-        )
+        answers = _declared_and_chunked(client, "/v1/exclusion-files", big, headers)
     finally:
         monkeypatch.delenv("RENTAL_MAX_UPLOAD_BYTES")
         get_settings.cache_clear()
-    for answer in (declared, chunked):
+    for answer in answers:
         assert answer.status_code == 413
         assert "at most 2000000 bytes" in answer.json()["detail"]
 

@@ -285,6 +285,15 @@ def test_a_key_works_until_revoked_and_is_shown_on_no_other_page(
     assert [d["prefix"] for d in audit_rows("api_key.revoked")] == [key[:10]]
 
 
+def _press(manager: ScanningClient, page: str, action: str, email: str) -> Any:
+    """The button of this action on this person's row, pressed: a redirect back."""
+    form = re.search(rf'action="([^"]+/{action})"[^$]*?{re.escape(email)}', page)
+    assert form, f"no {action} form for {email}"
+    r = manager.post(form.group(1), data={"csrf_token": csrf_of(page)})
+    assert r.status_code == 303, r.text
+    return r
+
+
 def test_a_leaver_is_disabled_at_once_and_enabled_again(
     app_client: ScanningClient,
     org_keys: dict[str, str],
@@ -303,14 +312,8 @@ def test_a_leaver_is_disabled_at_once_and_enabled_again(
         AccountRepository(session).add_key(person, key[:10], digest(key), clock.now())
     grid = f"/v1/organisations/{acme}/price-grid"
     assert app_client.get(grid, headers=auth(key)).status_code == 200
-    page = manager.get(page_of(acme)).text
-    form = re.search(r'action="([^"]+/desactivation)"[^$]*?marketeuse@acme\.test', page)
-    assert form, "no disable form for the person"
-    r = manager.post(form.group(1), data={"csrf_token": csrf_of(page)})
-    assert (r.status_code, r.headers["location"]) == (
-        303,
-        f"{page_of(acme)}?fait=compte-desactive#personnes",
-    )
+    r = _press(manager, manager.get(page_of(acme)).text, "desactivation", "marketeuse@acme.test")
+    assert r.headers["location"] == f"{page_of(acme)}?fait=compte-desactive#personnes"
     assert marketer.get("/app/segment").status_code == 303  # the open session ended
     stranger = visitor()
     refused = stranger.post(
@@ -327,10 +330,7 @@ def test_a_leaver_is_disabled_at_once_and_enabled_again(
     shown = manager.get(r.headers["location"]).text
     assert "désactivé le" in shown
     assert "Compte désactivé : la personne ne peut plus se connecter" in text_of(shown)
-    enable = re.search(r'action="([^"]+/reactivation)"[^$]*?marketeuse@acme\.test', shown)
-    assert enable, "no enable form for the disabled person"
-    r = manager.post(enable.group(1), data={"csrf_token": csrf_of(shown)})
-    assert r.status_code == 303
+    _press(manager, shown, "reactivation", "marketeuse@acme.test")
     assert sign_in(visitor(), "marketeuse@acme.test").get("/app/segment").status_code == 200
     assert app_client.get(grid, headers=auth(key)).status_code == 401  # keys stay revoked
     assert audit_rows("user.disabled") == [{"email": "marketeuse@acme.test", "keys_revoked": 1}]
