@@ -67,6 +67,17 @@ def hmac_key() -> bytes:
     return _load_or_create("hmac", get_settings().secrets.hmac_key)
 
 
+def webhook_key() -> bytes:
+    """AES-256-GCM key sealing the webhook endpoints' signing secrets in the database, derived
+    from the HMAC key (HKDF-SHA256): every API and worker process has it, no new secret to
+    deploy, and a copy of the database alone cannot sign a webhook."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"rental webhook secrets v1")
+    return hkdf.derive(hmac_key())
+
+
 def noise_secret() -> bytes:
     """Seed secret of the deterministic noise on shown counts."""
     s = get_settings().secrets.noise_secret

@@ -84,7 +84,14 @@ def claim(session: Session, now: datetime, rules: WebhookSettings) -> list[Job]:
         assert found is not None  # noqa: S101  (just claimed, in this transaction)
         _, event, endpoint = found
         jobs.append(
-            Job(delivery_id, attempts + 1, endpoint.url, endpoint.secret, event.id, body(event))
+            Job(
+                delivery_id,
+                attempts + 1,
+                endpoint.url,
+                signing.unseal(endpoint.secret, endpoint.id),
+                event.id,
+                body(event),
+            )
         )
     return jobs
 

@@ -28,8 +28,9 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     events: Mapped[list[str]] = mapped_column(JSONOf(list[str]))
-    # `whsec_` + base64: shown once at registration, needed at every delivery to sign it.
-    secret: Mapped[str] = mapped_column(String(80))
+    # `whsec_` + base64, shown once at registration and needed at every delivery to sign it:
+    # kept sealed (webhooks/signing.seal); one registered before that is its own text.
+    secret: Mapped[str] = mapped_column(String(200))
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Deliveries that failed in a row (each after the whole retry period); reset by a success.

@@ -101,22 +101,25 @@ def register(
     organisation_id: int,
     user_id: int,
     now: datetime,
-) -> WebhookEndpoint:
-    """A new endpoint with a fresh secret (returned on the row this once)."""
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint with a fresh secret, stored sealed; returns it with the secret itself,
+    to be shown this once."""
     url = check_url(body.url, get_settings().webhooks)
-    return EndpointRepository(session).add(
+    endpoint_id, secret = str(uuid.uuid4()), signing.new_secret()
+    endpoint = EndpointRepository(session).add(
         WebhookEndpoint(
-            id=str(uuid.uuid4()),
+            id=endpoint_id,
             organisation_id=organisation_id,
             url=url,
             description=body.description,
             events=sorted({e.value for e in body.events}),
-            secret=signing.new_secret(),
+            secret=signing.seal(secret, endpoint_id),
             created_by=user_id,
             created_at=now,
             failed_deliveries=0,
         )
     )
+    return endpoint, secret
 
 
 def get(session: Session, endpoint_id: str, organisation_id: int | None) -> WebhookEndpoint:

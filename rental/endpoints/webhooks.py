@@ -77,11 +77,13 @@ def create_webhook(
     org = service.scope(organisation_id, who.organisation_id, who.is_staff)
     get_organisation(session, org)
     now = clock.now()
-    endpoint = service.register(session, body, organisation_id=org, user_id=who.user_id, now=now)
+    endpoint, secret = service.register(
+        session, body, organisation_id=org, user_id=who.user_id, now=now
+    )
     AuditRepository(session).record(
         now, who.user_id, org, "webhook.registered", endpoint.id, {"events": endpoint.events}
     )
-    return WebhookCreated(**_out(endpoint).model_dump(), secret=endpoint.secret)
+    return WebhookCreated(**_out(endpoint).model_dump(), secret=secret)
 
 
 @router.get("/webhooks", response_model=WebhookList, summary="Your organisation's endpoints")

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from kit import clock
 from kit.db import unit_of_work
@@ -16,9 +17,9 @@ from kit.settings import Settings
 from sales.accounts.repository import AccountRepository
 from tests.conftest import ScanningClient, auth
 from tests.webhooks.conftest import Receiver, deliver, deliveries, register
-from webhooks import service
+from webhooks import service, signing
 from webhooks.events import EventType
-from webhooks.models import WebhookEvent
+from webhooks.models import WebhookEndpoint, WebhookEvent
 
 
 def acme(session: Session) -> int:
@@ -50,6 +51,41 @@ def test_an_endpoint_gets_its_secret_once_and_a_test_event_signed_with_it(
     (log,) = deliveries(app_client, key, hook["id"])
     assert log["status"] == "succeeded"
     assert [(a["number"], a["status_code"]) for a in log["attempts"]] == [(1, 200)]
+
+
+def test_the_database_keeps_the_secret_sealed_and_an_older_plain_one_still_signs(
+    app_client: ScanningClient, org_keys: dict[str, str], receiver: Receiver
+) -> None:
+    """A copy of the database cannot sign a webhook: the secret is stored sealed, bound to
+    its endpoint (moved to another row it does not open). A secret stored in clear before
+    secrets were sealed still signs its deliveries."""
+    key = org_keys["acme"]
+    sealed_hook = register(app_client, key, receiver.url, ["invoice.issued"])
+    plain_hook = register(app_client, key, receiver.url, ["invoice.issued"])
+    with unit_of_work() as session:
+        rows = {e.id: e for e in session.scalars(select(WebhookEndpoint))}
+        stored = rows[sealed_hook["id"]].secret
+        assert stored.startswith(signing.SEALED)
+        assert sealed_hook["secret"] not in stored
+        assert signing.unseal(stored, sealed_hook["id"]) == sealed_hook["secret"]
+        with pytest.raises(InvalidTag):
+            signing.unseal(stored, plain_hook["id"])
+        rows[plain_hook["id"]].secret = plain_hook["secret"]  # as stored before sealing
+    for hook in (sealed_hook, plain_hook):
+        r = app_client.post(f"/v1/webhooks/{hook['id']}/test", headers=auth(key))
+        assert r.status_code == 202, r.text
+    assert deliver() == {"succeeded": 2}
+    signed = {got.headers["webhook-id"]: got for got in receiver.received}
+    assert len(signed) == 2
+    verified = set()
+    for hook in (sealed_hook, plain_hook):
+        for got in signed.values():
+            try:
+                doc = Webhook(hook["secret"]).verify(got.body, got.headers)
+            except WebhookVerificationError:
+                continue
+            verified.add(doc["data"]["endpoint_id"])
+    assert verified == {sealed_hook["id"], plain_hook["id"]}
 
 
 @pytest.mark.parametrize(
