@@ -155,6 +155,57 @@ class ReservationRepository:
         )
         self._changed()
 
+    def replace(
+        self, order_id: str, prospect_ids: np.ndarray, send_at: datetime, now: datetime
+    ) -> int:
+        """Make `prospect_ids` the order's reservation for a send at `send_at`, writing only
+        what changed: the rows of people no longer drawn are deleted, the newcomers' written,
+        the others kept as they are. A kept row's send time must mean the same as `send_at`
+        (equal, or both come due by `now`: held for every send); otherwise, or when most rows
+        change, the reservation is written afresh. Returns how many are reserved."""
+        ids = np.unique(np.asarray(prospect_ids, dtype=np.int64))
+        self.session.execute(
+            delete(Reservation).where(
+                Reservation.order_id == order_id, Reservation.released_at.is_not(None)
+            )
+        )
+        first, last = self.session.execute(
+            select(func.min(Reservation.send_at), func.max(Reservation.send_at)).where(
+                Reservation.order_id == order_id
+            )
+        ).one()
+        if first is None:
+            return self.reserve(order_id, ids, send_at)
+        same_time = first == last == send_at or (last <= now and send_at <= now)
+        held = self._held_ids(order_id)
+        left = np.setdiff1d(held, ids, assume_unique=True)
+        new = np.setdiff1d(ids, held, assume_unique=True)
+        if not same_time or 2 * (len(left) + len(new)) > len(held) + len(ids):
+            self.forget(order_id)
+            return self.reserve(order_id, ids, send_at)
+        # One row deleted by its unique key (order, prospect) per person who left.
+        executemany(
+            self.session,
+            delete(RESERVATIONS).where(
+                RESERVATIONS.c.order_id == order_id,
+                RESERVATIONS.c.prospect_id == bindparam("pid"),
+            ),
+            [{"pid": p} for p in left.tolist()],
+        )
+        self.reserve(order_id, new, send_at)  # touches the stamp, even when nothing is new
+        return len(ids)
+
+    def _held_ids(self, order_id: str) -> np.ndarray:
+        """The order's reserved prospect ids, sorted (unique per order)."""
+        rows = self.session.connection().execute(
+            select(RESERVATIONS.c.prospect_id).where(
+                RESERVATIONS.c.order_id == order_id, RESERVATIONS.c.released_at.is_(None)
+            )
+        )
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64)
+        ids.sort()
+        return ids
+
     def forget(self, order_id: str) -> None:
         """Drop an order's reservations altogether (it is about to reserve afresh)."""
         self.session.execute(delete(Reservation).where(Reservation.order_id == order_id))
@@ -170,14 +221,16 @@ class ReservationRepository:
         """Changes whenever reservations are made or released."""
         return locks.current_value(self.session, STAMP)
 
-    def held(self) -> tuple[np.ndarray, np.ndarray]:
-        """(prospect ids, send times in epoch seconds) of every reservation still held; an
-        order holds its reservation until it is sent or cancelled."""
-        rows = self.session.execute(
-            select(Reservation.prospect_id, Reservation.send_at).where(
-                Reservation.released_at.is_(None)
-            )
-        ).all()
+    def held(self, excluding: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(prospect ids, send times in epoch seconds) of every reservation still held, but
+        those of the order `excluding`; an order holds its reservation until it is sent or
+        cancelled."""
+        q = select(Reservation.prospect_id, Reservation.send_at).where(
+            Reservation.released_at.is_(None)
+        )
+        if excluding is not None:
+            q = q.where(Reservation.order_id != excluding)
+        rows = self.session.execute(q).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         times = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=len(rows))
         return ids, times
