@@ -99,24 +99,7 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     """The ledger: one row per recipient, in batches of one calendar each (a batch is sent in
     one window), ordered by calendar then prospect id; control numbers ride in the metropolitan
     calendar. Built column by column: a million recipients are never a million dicts."""
-    contacts = seg.engine.contacts_of(drawn)
-    people = pa.table(
-        {
-            "prospect_id": contacts.column("prospect_id").cast(pa.int64()),
-            "department": contacts.column("department").cast(pa.string()),
-            "sex": pc.fill_null(contacts.column("sex").cast(pa.string()), ""),
-            "phone_enc": contacts.column("phone_enc").cast(pa.binary()),
-            "phone_hmac": contacts.column("phone_hmac").cast(pa.binary()),
-        }
-    )
-    table = pa.concat_tables([people, _controls()])
-    departments = table.column("department").to_pylist()
-    calendars = {d: windows.calendar_of(d).key for d in set(departments)}
-    keys = sorted(set(calendars.values()))
-    code_of = {d: keys.index(k) for d, k in calendars.items()}
-    codes = np.fromiter((code_of[d] for d in departments), dtype=np.int64, count=len(departments))
-    order_ = np.lexsort((table.column("prospect_id").to_numpy(), codes))
-    table, codes = table.take(pa.array(order_)), codes[order_]
+    table, codes, keys = _in_calendar_order(seg, drawn)
     numbers, batches = _batches(order.id, codes, keys, get_settings().dispatch.batch_size)
     columns: dict[str, list[Any]] = {
         name: table.column(name).to_pylist()
@@ -132,6 +115,33 @@ def plan(session: Session, order: Order, seg: Segmenter, drawn: np.ndarray) -> N
     tallied = {k: columns[k] for k in ("prospect_id", "batch", "calendar")}
     # For the report: from the snapshot drawn from, ages on the day sending started.
     TallyRepository(session).plan(order.id, tallied, seg.engine.snapshot, order.updated_at)
+
+
+def _in_calendar_order(seg: Segmenter, drawn: np.ndarray) -> tuple[pa.Table, np.ndarray, list[str]]:
+    """The recipients' rows (control numbers among them) ordered by calendar then prospect
+    id, each row's calendar code, and the calendars' keys (a code indexes them). DuckDB sorts
+    them as it reads them: a million rows are never permuted here."""
+    calendars = {d: windows.calendar_of(d).key for d in seg.engine.vocabulary["department"]}
+    calendars[PARIS] = windows.calendar_of(PARIS).key
+    keys = sorted(set(calendars.values()))
+    code_of = {d: keys.index(k) for d, k in calendars.items()}
+    contacts = seg.engine.contacts_of(drawn, code_of)
+    people = pa.table(
+        {
+            "prospect_id": contacts.column("prospect_id").cast(pa.int64()),
+            "department": contacts.column("department").cast(pa.string()),
+            "sex": pc.fill_null(contacts.column("sex").cast(pa.string()), ""),
+            "phone_enc": contacts.column("phone_enc").cast(pa.binary()),
+            "phone_hmac": contacts.column("phone_hmac").cast(pa.binary()),
+        }
+    )
+    codes = np.asarray(contacts.column("rank").to_numpy(), dtype=np.int64)
+    # The control numbers (negative ids) open the metropolitan calendar's rows.
+    controls, metro = _controls(), code_of[PARIS]
+    at = int(np.searchsorted(codes, metro, side="left"))
+    table = pa.concat_tables([people.slice(0, at), controls, people.slice(at)])
+    codes = np.concatenate((codes[:at], np.full(controls.num_rows, metro), codes[at:]))
+    return table, codes, keys
 
 
 def _batches(

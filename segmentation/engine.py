@@ -46,6 +46,7 @@ import contextlib
 import hashlib
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -692,19 +693,36 @@ class Engine:
             cur.close()
         return {str(d): int(n) for d, n in rows}
 
-    def contacts_of(self, ids: np.ndarray) -> pa.Table:
+    def contacts_of(self, ids: np.ndarray, ranks: Mapping[str, int] | None = None) -> pa.Table:
         """prospect_id, department, phone_enc, phone_hmac of `ids` still in this snapshot
-        (the numbers stay encrypted: only the dispatch worker holds the key)."""
+        (the numbers stay encrypted: only the dispatch worker holds the key), and the `rank` of
+        their department in `ranks` (every department of the vocabulary; all 0 without), in
+        rank then prospect id order: the ledger's calendar order, sorted here, not permuted
+        after."""
+        departments = self.vocabulary["department"]
+        rank = [0] * len(departments) if ranks is None else [ranks.get(d) for d in departments]
+        if None in rank:  # the join would drop their people from the ledger
+            raise ValueError("contacts_of: every department of the vocabulary needs a rank")
         cur = self.cursor()
         try:
             cur.register("wanted", pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64))}))
+            cur.register(
+                "ranks",
+                pa.table(
+                    {
+                        "department": pa.array(departments, type=pa.string()),
+                        "rank": pa.array(rank, type=pa.int64()),
+                    }
+                ),
+            )
             # sex is stored as its code in the vocabulary: the ledger keeps its value ("F").
             return cur.sql(
                 "SELECT c.prospect_id, a.department::VARCHAR AS department, "
                 "list_extract(?::VARCHAR[], a.sex::INTEGER + 1) AS sex, c.phone_enc, "
-                "c.phone_hmac::BLOB AS phone_hmac FROM read_parquet(?) c "
+                "c.phone_hmac::BLOB AS phone_hmac, r.rank FROM read_parquet(?) c "
                 "JOIN attributes a USING (prospect_id) "
-                "WHERE c.prospect_id IN (SELECT id FROM wanted) ORDER BY c.prospect_id",
+                "JOIN ranks r ON r.department = a.department::VARCHAR "
+                "WHERE c.prospect_id IN (SELECT id FROM wanted) ORDER BY r.rank, c.prospect_id",
                 params=[self.vocabulary["sex"], str(self.snapshot.contacts)],
             ).to_arrow_table()
         finally:

@@ -155,6 +155,56 @@ class ReservationRepository:
         )
         self._changed()
 
+    def replace(
+        self, order_id: str, prospect_ids: np.ndarray, send_at: datetime, now: datetime
+    ) -> int:
+        """Make `prospect_ids` the order's reservation for a send at `send_at`, writing only
+        what changed: the rows of people no longer drawn are deleted, the newcomers' written,
+        the others kept as they are. A kept row's send time must mean the same as `send_at`
+        (equal, or both come due by `now`: held for every send); otherwise, or when most rows
+        change, the reservation is written afresh. Returns how many are reserved."""
+        ids = np.asarray(prospect_ids, dtype=np.int64)
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            ids = np.unique(ids)  # a draw comes sorted: the check costs nothing, unique seconds
+        first, last, released = self.session.execute(
+            select(
+                func.min(Reservation.send_at),
+                func.max(Reservation.send_at),
+                func.count(Reservation.released_at),
+            ).where(Reservation.order_id == order_id)
+        ).one()
+        if first is None:
+            return self.reserve(order_id, ids, send_at)
+        same_time = first == last == send_at or (last <= now and send_at <= now)
+        if released or not same_time:  # released: never drawn again (sent, cancelled) so far
+            return self._afresh(order_id, ids, send_at)
+        held = self._held_ids(order_id)
+        left = np.setdiff1d(held, ids, assume_unique=True)
+        new = np.setdiff1d(ids, held, assume_unique=True)
+        if 2 * (len(left) + len(new)) > len(held) + len(ids):  # most rows change
+            return self._afresh(order_id, ids, send_at)
+        # One row deleted by its unique key (order, prospect) per person who left.
+        executemany(
+            self.session,
+            delete(RESERVATIONS).where(
+                RESERVATIONS.c.order_id == order_id,
+                RESERVATIONS.c.prospect_id == bindparam("pid"),
+            ),
+            [{"pid": p} for p in left.tolist()],
+        )
+        self.reserve(order_id, new, send_at)  # touches the stamp, even when nothing is new
+        return len(ids)
+
+    def _afresh(self, order_id: str, ids: np.ndarray, send_at: datetime) -> int:
+        self.forget(order_id)
+        return self.reserve(order_id, ids, send_at)
+
+    def _held_ids(self, order_id: str) -> np.ndarray:
+        """The prospect ids of the order's rows, sorted (unique per order; read from the
+        unique index alone)."""
+        q = select(RESERVATIONS.c.prospect_id).where(RESERVATIONS.c.order_id == order_id)
+        return np.sort(bulk.read_ints(self.session, q))
+
     def forget(self, order_id: str) -> None:
         """Drop an order's reservations altogether (it is about to reserve afresh)."""
         self.session.execute(delete(Reservation).where(Reservation.order_id == order_id))
@@ -170,14 +220,16 @@ class ReservationRepository:
         """Changes whenever reservations are made or released."""
         return locks.current_value(self.session, STAMP)
 
-    def held(self) -> tuple[np.ndarray, np.ndarray]:
-        """(prospect ids, send times in epoch seconds) of every reservation still held; an
-        order holds its reservation until it is sent or cancelled."""
-        rows = self.session.execute(
-            select(Reservation.prospect_id, Reservation.send_at).where(
-                Reservation.released_at.is_(None)
-            )
-        ).all()
+    def held(self, excluding: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(prospect ids, send times in epoch seconds) of every reservation still held, but
+        those of the order `excluding`; an order holds its reservation until it is sent or
+        cancelled."""
+        q = select(Reservation.prospect_id, Reservation.send_at).where(
+            Reservation.released_at.is_(None)
+        )
+        if excluding is not None:
+            q = q.where(Reservation.order_id != excluding)
+        rows = self.session.execute(q).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         times = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=len(rows))
         return ids, times

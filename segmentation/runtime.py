@@ -36,13 +36,16 @@ class Segmenter:
     def version(self) -> str:
         return self.engine.snapshot.version
 
-    def refresh_eligibility(self, session: Session, now: datetime, exact: bool = False) -> date:
+    def refresh_eligibility(
+        self, session: Session, now: datetime, exact: bool = False, leave_out: str | None = None
+    ) -> date:
         """Apply the current opt-outs, contact pressure and reservations; returns the day (in
         Paris) against which ages and the inactivity limit are evaluated. `exact`: the whole
-        contact history is reread first (draws; quotes read what is new)."""
+        contact history is reread first (draws; quotes read what is new). `leave_out`: an
+        order whose own reservations do not count (its draw again)."""
         s = get_settings()
         today = now.astimezone(PARIS).date()
-        excluded = self.eligibility.excluded(session, now, s.eligibility, exact)
+        excluded = self.eligibility.excluded(session, now, s.eligibility, exact, leave_out)
         self.engine.sync_eligibility(today, s.eligibility.inactivity_years, excluded)
         return today
 
@@ -85,11 +88,13 @@ class Segmenter:
         key: str,
         now: datetime,
         exclude: np.ndarray | None = None,
+        leave_out: str | None = None,
     ) -> np.ndarray:
         """`size` eligible prospects of the segment, the same for the same key (an order id):
-        what an order reserves at confirmation. `exclude`: ids held by other orders."""
+        what an order reserves at confirmation. `exclude`: ids held by other orders;
+        `leave_out`: the order whose own reservations leave no one out (drawing again)."""
         with self.lock:
-            today = self.refresh_eligibility(session, now, exact=True)
+            today = self.refresh_eligibility(session, now, exact=True, leave_out=leave_out)
             self.load_exclusions(session, criteria)
             return self.engine.sample(criteria, size, key, today, exclude)
 

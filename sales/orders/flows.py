@@ -106,14 +106,16 @@ def draw(
     locks.acquire(session, RESERVATIONS_LOCK)
     _check_snapshot(session, quote, seg)
     s = get_settings()
-    reservations = ReservationRepository(session)
-    reservations.forget(order.id)  # a re-draw starts afresh
     send_at = max(order.send_at, now)  # paid after the requested time: as soon as can be
     # The sample leaves out what a quote now leaves out (reservations for a send now among
     # them), and `busy` what is held around our own send time: never more than a quote shows.
-    busy = seg.eligibility.reserved_for(session, send_at, now, s.eligibility)
+    # Our own reservation leaves no one out (a re-draw finds the same people again, and only
+    # the difference is written).
+    busy = seg.eligibility.reserved_for(session, send_at, now, s.eligibility, leave_out=order.id)
     criteria = Criteria.model_validate(quote.criteria)
-    drawn = seg.sample(session, criteria, order.quantity, order.id, now, exclude=busy)
+    drawn = seg.sample(
+        session, criteria, order.quantity, order.id, now, exclude=busy, leave_out=order.id
+    )
     if len(drawn) < order.quantity:
         # The segment is exhausted: `drawn` is all of it, and its exact size would show in
         # what is sent, reported and billed (two orders on A and A minus T would tell |T|).
@@ -122,7 +124,7 @@ def draw(
         if offered < s.privacy.min_segment_size:  # no count under the minimum
             offered = 0
         drawn = drawn[:offered]
-    order.reserved = reservations.reserve(order.id, drawn, send_at)
+    order.reserved = ReservationRepository(session).replace(order.id, drawn, send_at, now)
     order.plan = seg.engine.departments_of(drawn)
     if len(drawn) >= minimum_volume(order.quantity):
         return drawn

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -70,6 +71,57 @@ def test_one_rule_for_every_send_time(
     assert holding(0) == {"sending", "soon", "mid", "near"}
     assert holding(20) == {"sending", "near", "later"}  # mid sends 8 days before: not held
     assert holding(90) == {"sending"}
+
+
+def test_an_order_drawing_again_is_not_held_out_by_its_own_reservation_only(
+    base: snapshot.Snapshot, held: dict[str, set[int]], settings: Settings
+) -> None:
+    """Its own people are available to it again; someone another order holds stays held,
+    even when the two orders share them."""
+    with unit_of_work() as session:  # "near" (in 14 days) shares one person with "sending"
+        ReservationRepository(session).reserve(
+            "rule-near", [min(held["sending"])], NOW + timedelta(days=14)
+        )
+    eligibility = Eligibility(Engine(base))
+    with unit_of_work() as session:
+        out = set(
+            eligibility.reserved_for(
+                session, NOW, NOW, settings.eligibility, leave_out="rule-sending"
+            ).tolist()
+        )
+        everyone = set(eligibility.reserved_for(session, NOW, NOW, settings.eligibility).tolist())
+    shared = min(held["sending"])
+    assert out == everyone - (held["sending"] - {shared})
+    assert shared in out
+    assert held["soon"] <= out
+
+
+def test_an_order_drawn_again_for_another_send_time_holds_its_people_for_that_one(
+    base: snapshot.Snapshot, held: dict[str, set[int]], settings: Settings
+) -> None:
+    """Kept rows must not keep a send time that means something else: "mid" (in 12 days),
+    drawn again for a send in 45 days with one person fewer, no longer holds a send in 2."""
+    people = np.asarray(sorted(held["mid"]), dtype=np.int64)
+    with unit_of_work() as session:
+        ReservationRepository(session).replace(
+            "rule-mid", people[1:], NOW + timedelta(days=45), NOW
+        )
+    eligibility = Eligibility(Engine(base))
+    with unit_of_work() as session:
+        soon = set(
+            eligibility.reserved_for(
+                session, NOW + timedelta(days=2), NOW, settings.eligibility
+            ).tolist()
+        )
+        later = set(
+            eligibility.reserved_for(
+                session, NOW + timedelta(days=40), NOW, settings.eligibility
+            ).tolist()
+        )
+        mine = set(ReservationRepository(session).held_by("rule-mid"))
+    assert mine == set(people[1:].tolist())
+    assert not held["mid"] & soon
+    assert mine <= later
 
 
 def test_a_quote_does_not_count_people_held_by_an_order_past_its_send_time(
