@@ -7,19 +7,22 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from datasets import snapshot
-from datasets.build import generate_snapshot
 from datasets.erasures import ErasureRepository
-from datasets.generate import Progress
-from datasets.refresh import Purge, refresh_snapshot
 from kit import clock
 from kit.cli import friendly_errors
 from kit.db import unit_of_work
 from kit.settings import get_settings
+
+if TYPE_CHECKING:
+    from datasets.generate import Progress
+
+# Generation and refresh (Polars, NumPy, PyArrow, the vault) are imported by their commands:
+# every other `rental` command, `rental serve` first, starts without them.
 
 app = typer.Typer(help="The prospect base: generate, refresh, info.", no_args_is_help=True)
 
@@ -62,6 +65,8 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a synthetic base and make it the current snapshot."""
+    from datasets.build import generate_snapshot
+
     day = date.fromisoformat(as_of) if as_of else clock.today_paris()
     snap = generate_snapshot(_root(out), rows, seed, day, TerminalProgress())
     typer.echo(
@@ -82,6 +87,8 @@ def refresh_with_purge(
     """A refresh that applies retention (of the base and of the consent proofs of those who
     left it) and the erasures asked since the last one, then marks those erasures done with
     the version written without them."""
+    from datasets.refresh import Purge, refresh_snapshot
+
     rules = get_settings()
     inactive = years_before(today, rules.eligibility.inactivity_years)
     proofs = years_before(today, rules.rights.consent_proof_years)

@@ -256,16 +256,23 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
+    from kit import redact
+    from rental.warmup import WarmUp
+
+    ops = get_settings().operations
+    _service_logs(ops.log_level)  # uvicorn's lines go through it too
+    redact.install()  # before the load's thread may write a line
+    upgrade()
+    _carrier_secret_at_start()
+    # The base is loaded while the app's modules are imported: most of it is DuckDB's copy,
+    # outside the interpreter's lock (rental/warmup.py). The server listens once it is over.
+    warm = WarmUp.begin()
     import uvicorn
 
     from rental.app import create_app
 
-    ops = get_settings().operations
-    _service_logs(ops.log_level)  # uvicorn's lines go through it too
-    upgrade()
-    _carrier_secret_at_start()
     uvicorn.run(
-        create_app(), host=host, port=port, log_config=None, log_level=ops.log_level.lower()
+        create_app(warm), host=host, port=port, log_config=None, log_level=ops.log_level.lower()
     )
 
 
