@@ -12,7 +12,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from datasets import snapshot
 from datasets.cli import app as base_app
+from datasets.cli import prepare_hooks
 from kit.cli import fail, friendly_errors
 from kit.db import unit_of_work
 from kit.processes import alive
@@ -36,6 +38,32 @@ app.add_typer(carriers_app, name="carriers")
 audit_app = typer.Typer(help="The broker's audit of quotes.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(rights_app, name="rights")
+
+
+def _prepare_base(snap: snapshot.Snapshot) -> None:
+    """The engine's prepared copy of a snapshot just written (segmentation/cache.py), made now
+    rather than by the first API process that opens it."""
+    from segmentation import cache
+
+    duck = get_settings().duckdb
+    cache.prepared(snap, duck.threads, duck.memory_limit)
+
+
+prepare_hooks.append(_prepare_base)
+
+
+@base_app.command("prepare")
+@friendly_errors
+def prepare_base(
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
+    ] = None,
+) -> None:
+    """Prepare the engine's copy of the current snapshot for this home (what `generate` and
+    `refresh` do unless --no-prepare): for a snapshot that reached this host another way."""
+    snap = snapshot.current(out if out is not None else get_settings().base_dir)
+    _prepare_base(snap)
+    typer.echo(json.dumps({"version": snap.version, "prepared": True}))
 
 
 @accounts_app.command("add-organisation")
