@@ -80,22 +80,22 @@ def import_floor(env: dict[str, str]) -> float:
 
 
 def run(rows: int, base: Path | None, tree: Path | None, repeat: int = 1) -> dict[str, Any]:
-    """The cold start first (it prepares the base), then `repeat` rounds of starts from the
-    prepared base, `tree`'s and this code's one after the other (the machine is shared: each
-    pair sees about the same load); medians."""
+    """The cold start first (it prepares the base), then `repeat` rounds of the import floor and
+    a start from the prepared base, `tree`'s then this code's (the machine is shared: each pair
+    sees about the same load); medians."""
     home = linked_home(rows, base or ensure_base(rows) / "base")
     env = dict(os.environ, RENTAL_HOME=str(home), RENTAL_DAILY_QUOTE_BUDGET="1000000")
     key = api_key(env)  # also creates and migrates the home's database
     out: dict[str, Any] = {"rows": rows, "load_before": round(os.getloadavg()[0], 2)}
-    out["import_app_s"] = import_floor(env)
-    if tree is not None:
-        out[f"import_app_{tree.name}_s"] = import_floor(_on(env, tree))
     shutil.rmtree(home / "cache", ignore_errors=True)
     out["cold_s"] = ready_after(env, key)  # prepares the base
-    starts: dict[str, list[float]] = {"cached_s": []}
+    starts: dict[str, list[float]] = {"import_app_s": [], "cached_s": []}
     for _ in range(repeat):
-        if tree is not None:  # the other tree's start from the same prepared base
-            starts.setdefault(f"tree_{tree.name}_s", []).append(ready_after(_on(env, tree), key))
+        if tree is not None:  # the other tree's, on the same prepared base
+            other = _on(env, tree)
+            starts.setdefault(f"import_app_{tree.name}_s", []).append(import_floor(other))
+            starts.setdefault(f"tree_{tree.name}_s", []).append(ready_after(other, key))
+        starts["import_app_s"].append(import_floor(env))
         starts["cached_s"].append(ready_after(env, key))
     for name, times in starts.items():
         out[name] = round(statistics.median(times), 2)
