@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 VERSIONS = Path(__file__).parent / "versions"
-_REVISION = re.compile(r'^(down_revision|revision) = (None|"([^"]+)")$', re.MULTILINE)
+# `revision = "0020"`, or Alembic's template's `revision: str = '0020'`.
+_REVISION = re.compile(
+    r"""^(down_revision|revision)(?:: [^=]+)? = (None|["']([^"']+)["'])$""", re.MULTILINE
+)
 
 
 def config() -> Config:
