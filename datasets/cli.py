@@ -5,25 +5,47 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from datasets import snapshot
-from datasets.build import generate_snapshot
 from datasets.erasures import ErasureRepository
-from datasets.generate import Progress
-from datasets.refresh import Purge, refresh_snapshot
 from kit import clock
 from kit.cli import friendly_errors
 from kit.db import unit_of_work
 from kit.settings import get_settings
 
+if TYPE_CHECKING:
+    from datasets.generate import Progress
+
+# Generation and refresh (Polars, NumPy, PyArrow, the vault) are imported by their commands:
+# every other `rental` command, `rental serve` first, starts without them.
+
 app = typer.Typer(help="The prospect base: generate, refresh, prune, info.", no_args_is_help=True)
 # A refresh keeps the version before the current one (hosts still on it go on reading it).
 KEEP_VERSIONS = 2
+
+# What is done with a snapshot just written, unless --no-prepare: the composition root registers
+# the engine's preparation of it (rental/cli.py), so that the first API start does not pay it.
+prepare_hooks: list[Callable[[snapshot.Snapshot], None]] = []
+
+Prepare = Annotated[
+    bool,
+    typer.Option(
+        help="Prepare the engine's copy of the snapshot now (seconds at 10M), so that the "
+        "first API start does not; --no-prepare leaves it to that start."
+    ),
+]
+
+
+def _prepare(snap: snapshot.Snapshot, prepare: bool) -> None:
+    if prepare:
+        for hook in prepare_hooks:
+            hook(snap)
 
 
 class TerminalProgress:
@@ -62,10 +84,14 @@ def generate(
     as_of: Annotated[
         str | None, typer.Option(help="Reference day, YYYY-MM-DD (default today).")
     ] = None,
+    prepare: Prepare = True,
 ) -> None:
     """Generate a synthetic base and make it the current snapshot."""
+    from datasets.build import generate_snapshot
+
     day = date.fromisoformat(as_of) if as_of else clock.today_paris()
     snap = generate_snapshot(_root(out), rows, seed, day, TerminalProgress())
+    _prepare(snap, prepare)
     typer.echo(
         json.dumps({"version": snap.version, "path": str(snap.path), "rows": snap.manifest["rows"]})
     )
@@ -84,6 +110,8 @@ def refresh_with_purge(
     """A refresh that applies retention (of the base and of the consent proofs of those who
     left it) and the erasures asked since the last one, then marks those erasures done with
     the version written without them."""
+    from datasets.refresh import Purge, refresh_snapshot
+
     rules = get_settings()
     inactive = years_before(today, rules.eligibility.inactivity_years)
     proofs = years_before(today, rules.rights.consent_proof_years)
@@ -107,10 +135,12 @@ def refresh(
     out: Annotated[
         Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
     ] = None,
+    prepare: Prepare = True,
 ) -> None:
     """Write the next version: new, removed and moved prospects, withdrawn consents; without
     the prospects inactive for RENTAL_INACTIVITY_YEARS and those who asked for erasure."""
     snap = refresh_with_purge(_root(out), churn, clock.today_paris(), TerminalProgress())
+    _prepare(snap, prepare)
     typer.echo(
         json.dumps(
             {

@@ -15,8 +15,6 @@ from datetime import date
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from datasets import reference
 
 METRO = "metro"
@@ -86,6 +84,10 @@ def calendar_of(department: str) -> Calendar:
 
 @lru_cache(maxsize=128)
 def _holidays(subdivision: str | None, year: int) -> frozenset[date]:
+    # Imported on first use: the package (with dateutil's parser) takes a tenth of a second
+    # to import, which an API process starting need not pay before its first order.
+    import holidays
+
     days = holidays.country_holidays("FR", subdiv=subdivision, years=year)
     return frozenset(days.keys())
 

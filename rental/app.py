@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -21,6 +21,7 @@ from kit.settings import get_settings
 from rental import api
 from rental import metrics as scrape
 from rental.migrations import upgrade
+from rental.warmup import WarmUp
 from sales.orders.models import Order
 from web import session as web_session
 from web.routes import router as web_router
@@ -30,17 +31,29 @@ from web.templating import STATIC
 log = logging.getLogger("rental")
 
 
-@asynccontextmanager
-async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    redact.install()
-    upgrade()
-    try:  # load the base now rather than on the first quote
-        from segmentation import runtime
+def _lifespan(warm: WarmUp | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up: the base loaded and its first eligibility pass made before the server listens,
+    rather than on the first quote. `warm`: that load, begun by the caller (`rental serve`,
+    after migrating the database) while this app was being imported; without it the
+    start-up migrates and loads here."""
 
-        runtime.warm_up()
-    except RentalError as exc:
-        log.warning("%s", exc.detail)
-    yield
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        redact.install()
+        if warm is None:
+            upgrade()
+        try:
+            if warm is not None:
+                warm.wait()
+            else:
+                from segmentation import runtime
+
+                runtime.warm_up()
+        except RentalError as exc:
+            log.warning("%s", exc.detail)
+        yield
+
+    return lifespan
 
 
 def _trace_orders() -> None:
@@ -54,7 +67,8 @@ def _remember_order(_mapper: object, _connection: object, order: Order) -> None:
     tracing.remember("order", order.id)
 
 
-def create_app() -> FastAPI:
+def create_app(warm: WarmUp | None = None) -> FastAPI:
+    """The service's app; `warm`: the load of the base already begun (see `_lifespan`)."""
     if tracing.setup("api"):
         _trace_orders()
     app = FastAPI(
@@ -62,7 +76,7 @@ def create_app() -> FastAPI:
         version="1",
         description="Targeted SMS campaigns on a rented opt-in base. Customers never see a "
         "phone number; counts under the minimum segment size are never shown.",
-        lifespan=_lifespan,
+        lifespan=_lifespan(warm),
         openapi_tags=api.TAGS,
     )
     errors.install(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -12,7 +13,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from datasets import snapshot
 from datasets.cli import app as base_app
+from datasets.cli import prepare_hooks
 from kit.cli import fail, friendly_errors
 from kit.db import unit_of_work
 from kit.processes import alive
@@ -36,6 +39,32 @@ app.add_typer(carriers_app, name="carriers")
 audit_app = typer.Typer(help="The broker's audit of quotes.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(rights_app, name="rights")
+
+
+def _prepare_base(snap: snapshot.Snapshot) -> None:
+    """The engine's prepared copy of a snapshot just written (segmentation/cache.py), made now
+    rather than by the first API process that opens it."""
+    from segmentation import cache
+
+    duck = get_settings().duckdb
+    cache.prepared(snap, duck.threads, duck.memory_limit)
+
+
+prepare_hooks.append(_prepare_base)
+
+
+@base_app.command("prepare")
+@friendly_errors
+def prepare_base(
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default RENTAL_HOME/base).")
+    ] = None,
+) -> None:
+    """Prepare the engine's copy of the current snapshot for this home (what `generate` and
+    `refresh` do unless --no-prepare): for a snapshot that reached this host another way."""
+    snap = snapshot.current(out if out is not None else get_settings().base_dir)
+    _prepare_base(snap)
+    typer.echo(json.dumps({"version": snap.version, "prepared": True}))
 
 
 @accounts_app.command("add-organisation")
@@ -291,16 +320,31 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
-    import uvicorn
-
-    from rental.app import create_app
+    from kit import redact
+    from rental.warmup import WarmUp
 
     ops = get_settings().operations
     _service_logs(ops.log_level)  # uvicorn's lines go through it too
+    redact.install()  # before the load's thread may write a line
     upgrade()
     _carrier_secret_at_start()
+    # The base is loaded while the app's modules are imported: most of it is DuckDB's copy,
+    # outside the interpreter's lock (rental/warmup.py). The server listens once it is over.
+    warm = WarmUp.begin()
+    # No garbage collection while the app's modules load (a tenth of their import time goes to
+    # collections finding nothing); what they made is then frozen out of later collections.
+    gc.disable()
+    try:
+        import uvicorn
+
+        from rental.app import create_app
+
+        service = create_app(warm)
+        gc.freeze()
+    finally:
+        gc.enable()
     uvicorn.run(
-        create_app(),
+        service,
         host=host,
         port=port,
         log_config=None,

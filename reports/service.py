@@ -10,7 +10,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from reports import build as builder
 from reports.exceptions import ReportNotAvailable, UnknownFormat
 from reports.repository import ReportRepository
 from reports.schemas import Report
@@ -20,6 +19,9 @@ from sales.orders import flows as order_flows
 from sales.orders.models import Order
 from sales.orders.repository import OrderRepository
 from sales.orders.states import OrderStatus
+
+# The report's builder (reports/build.py: aggregates, tallies, suppression, assembly) is imported
+# by the functions that build one: an API process starts without it.
 
 S = OrderStatus
 REPORTABLE = (S.dispatching, S.sent, S.reported, S.closed)
@@ -46,11 +48,15 @@ def reportable_order(session: Session, who: Principal, order_id: str) -> Order:
 
 
 def get_report(session: Session, who: Principal, order_id: str, now: datetime) -> Report:
+    from reports import build as builder
+
     return builder.build(session, reportable_order(session, who, order_id), now)
 
 
 def report_of(session: Session, order_id: str, now: datetime) -> Report:
     """The report of any order, for the broker's own tools (CLI, demo): no scoping."""
+    from reports import build as builder
+
     order = OrderRepository(session).get(order_id, None)
     if order is None or order.status not in REPORTABLE:
         raise ReportNotAvailable("this order has no report (not found, or not sent yet)")
@@ -60,6 +66,8 @@ def report_of(session: Session, order_id: str, now: datetime) -> Report:
 def finalise_due(session: Session, now: datetime) -> list[str]:
     """Sent orders whose receipt window has closed become `reported` (their report is final).
     Returns their ids. Safe to run twice: each order is locked and checked again."""
+    from reports import build as builder
+
     done = []
     for order_id in ReportRepository(session).orders_with_status(S.sent):
         order = OrderRepository(session).lock(order_id, None)

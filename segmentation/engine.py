@@ -83,6 +83,7 @@ DIMENSIONS = ("region", "department", "age_band", "sex", "csp")
 DEFAULT_BREAKDOWNS = ("region", "department")
 ELIGIBLE = 1 << ELIGIBLE_BIT
 KEEP = ELIGIBLE - 1  # the profile bits other than eligibility
+FETCH_ROWS = 1 << 20  # rows read by one fetch of every row's columns (Engine._fetch_rows)
 PREPARED = "prepared.attributes"  # the prepared base's table (segmentation/cache.py)
 # The dimensions packed in the `cell` column, and the bits below each: department code << 4 |
 # age band code << 1 | sex code (16 x the number of departments stays under 65,536).
@@ -297,8 +298,8 @@ class Engine:
             )
         added = np.setdiff1d(excluded, self._excluded, assume_unique=True)
         freed = np.setdiff1d(self._excluded, excluded, assume_unique=True)
-        cur.register("added", pa.table({"rid": self._rowids(added)}))
-        cur.register("freed", pa.table({"rid": self._rowids(freed)}))
+        cur.register("added", {"rid": self._rowids(added)})  # NumPy columns (see _rebuild)
+        cur.register("freed", {"rid": self._rowids(freed)})
         if cube is not None and (len(added) or len(freed)):  # the cells that change, first
             query = delta_sql(  # one pass over both sets (an OR of two is 5x slower)
                 age_sql(today),
@@ -332,7 +333,9 @@ class Engine:
             f"CAST((profile & {KEEP}) | CASE WHEN opt_in AND last_interaction >= ? "  # noqa: S608 (ours)
             f"THEN {ELIGIBLE} ELSE 0 END AS UTINYINT) AS profile, {_cell_sql(band)} AS cell"
         )
-        cur.register("excl", pa.table({"prospect_id": excluded}))
+        # A dict of NumPy arrays, scanned as columns: pa.table() or pa.array() on a NumPy array
+        # imports pandas to check what it was given, half a second of a process's start.
+        cur.register("excl", {"prospect_id": excluded})
         cur.execute("BEGIN")
         try:
             if self._copied:
@@ -430,25 +433,40 @@ class Engine:
     ) -> Bitmaps:
         """The bitsets of a day and cutoff: each row's age and recency read again."""
         today, cutoff = moment
-        found = _in_row_order(
-            cur.execute(
-                f"SELECT rowid, {age_sql(today)} AS age, "  # noqa: S608 (ours)
-                "coalesce(opt_in AND last_interaction >= ?, FALSE) AS recent FROM attributes",
-                [cutoff],
-            ).fetchnumpy()
+        found = self._fetch_rows(
+            cur,
+            f"SELECT rowid, {age_sql(today)} AS age, "  # noqa: S608 (ours)
+            "coalesce(opt_in AND last_interaction >= ?, FALSE) AS recent FROM attributes",
+            [cutoff],
         )
         return Bitmaps.of(columns, today, found["age"], found["recent"], self._rowids(excluded))
 
     def _read_columns(self, cur: duckdb.DuckDBPyConnection) -> Columns:
         """The rows' bitsets (segmentation/bitmaps.py), from one pass over the copied table."""
-        found = cur.execute(
+        found = self._fetch_rows(
+            cur,
             # the small types they are stored as: 10 bytes a row in memory while they are read
             "SELECT rowid, CAST(enum_code(department) AS USMALLINT) AS department, region, "
             "profile, csp, income, interests, w, birth_date IS NULL AS birth_null "
-            "FROM attributes"
-        ).fetchnumpy()
-        found = _in_row_order(found)
+            "FROM attributes",
+            [],
+        )
         return Columns.of(found, len(self.layout.interest_bits), len(self.vocabulary["department"]))
+
+    def _fetch_rows(
+        self, cur: duckdb.DuckDBPyConnection, select: str, params: list[Any]
+    ) -> dict[str, np.ndarray]:
+        """`select` (of `rowid` and more, FROM attributes) for every row, in row order, fetched
+        in parts of FETCH_ROWS rows: fetchnumpy holds the interpreter's lock while it converts,
+        and 10M rows at once held it for 0.1-0.2 s at a time, stalling the quotes of a process
+        that has just started while its bitsets were being made."""
+        parts = [
+            cur.execute(
+                f"{select} WHERE rowid >= ? AND rowid < ?", [*params, start, start + FETCH_ROWS]
+            ).fetchnumpy()
+            for start in range(0, max(len(self._ids_sorted), 1), FETCH_ROWS)
+        ]
+        return _in_row_order({c: _concatenated([p[c] for p in parts]) for c in parts[0]})
 
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
         """The cube of the eligible prospects among `rows` (a condition of ours) on `today`."""
@@ -768,6 +786,14 @@ class Engine:
 def _quoted(path: Path) -> str:
     """A path as an SQL string literal (ATTACH takes no parameter)."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _concatenated(parts: list[np.ndarray]) -> np.ndarray:
+    """Parts of one column, masked (NULLs) if any part is."""
+    if any(np.ma.isMaskedArray(p) for p in parts):
+        data = np.concatenate([np.ma.getdata(p) for p in parts])
+        return np.ma.MaskedArray(data, mask=np.concatenate([np.ma.getmaskarray(p) for p in parts]))
+    return np.concatenate(parts)
 
 
 def _in_row_order(found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 import rental.models  # noqa: F401
-from kit.db import Base
+from kit.db import Base, get_engine
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -25,3 +25,22 @@ def test_migrations_build_exactly_the_models(tmp_path: Path, monkeypatch) -> Non
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
     assert "quotes" in inspect(engine).get_table_names()
+
+
+def test_the_latest_revision_read_without_alembic_is_alembics_head() -> None:
+    """A start skips Alembic when the database is at `head()`: it must be Alembic's own head,
+    and a database at another revision (or at none) must not be taken for one at head."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from rental import migrations
+
+    cfg = migrations.config()
+    assert migrations.head() == ScriptDirectory.from_config(cfg).get_current_head()
+    assert migrations._at_head()  # noqa: SLF001 - this test's database is migrated
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    assert not migrations._at_head()  # noqa: SLF001
+    with get_engine().begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    assert not migrations._at_head()  # noqa: SLF001

@@ -119,3 +119,40 @@ def test_a_revoked_key_is_refused_from_the_next_request(app_client: ScanningClie
     again = rental("accounts", "revoke-key", key)
     assert again.returncode == 1
     assert "revoked already" in again.stderr
+
+
+def test_a_refreshed_snapshot_is_prepared_unless_told_not_to(
+    base: snapshot.Snapshot, tmp_path: Path
+) -> None:
+    """`rental base refresh` (and generate) prepares the engine's copy of what it wrote, so the
+    first API start opens it as it is; --no-prepare leaves that to the start."""
+    from typer.testing import CliRunner
+
+    from rental import cli
+    from segmentation import cache
+    from segmentation.engine import Engine
+
+    root = tmp_path / "base"
+    (root / base.version).mkdir(parents=True)
+    for name in (snapshot.ATTRIBUTES, snapshot.CONTACTS, snapshot.MANIFEST):
+        (root / base.version / name).symlink_to(base.path / name)
+    snapshot.set_current(root, base.version)
+
+    def made() -> dict[str, int]:
+        found = cache.root().glob("*/" + cache.DATABASE) if cache.root().exists() else []
+        return {p.parent.name: p.stat().st_mtime_ns for p in found}
+
+    before = made()
+    run = CliRunner().invoke(cli.app, ["base", "refresh", "--churn", "0.01", "--out", str(root)])
+    assert run.exit_code == 0, run.output
+    prepared = set(made()) - set(before)
+    assert [name.split("-")[0] for name in prepared] == [snapshot.current(root).version]
+    entries = made()
+    Engine(snapshot.current(root), bitmaps_in_background=False).close()
+    assert made() == entries  # opened as it was, not prepared again
+
+    run = CliRunner().invoke(
+        cli.app, ["base", "refresh", "--churn", "0.01", "--out", str(root), "--no-prepare"]
+    )
+    assert run.exit_code == 0, run.output
+    assert made() == entries

@@ -208,3 +208,25 @@ def test_counts_racing_updates_see_one_state(base: snapshot.Snapshot) -> None:
     assert seen
     assert all(s in answers for s in seen)
     e.close()
+
+
+def test_bitsets_read_in_parts_count_as_the_scan(
+    base: snapshot.Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows' columns are fetched a part at a time (a process starting keeps answering
+    quotes meanwhile): read in many small parts, the bitsets still count exactly as the scan,
+    on the first day and on another."""
+    from segmentation import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "FETCH_ROWS", 7_919)  # parts not aligned on anything
+    e = Engine(base, bitmaps_in_background=False)
+    try:
+        e.sync_eligibility(TODAY, 3, NONE)
+        assert e.wait_for_bitmaps(60)
+        c = Criteria.model_validate({**BROAD, "age": {"min": 30, "max": 64}})
+        assert_bits_are_scan(e, c, TODAY)
+        assert_bits_are_scan(e, Criteria.model_validate({"csp": ["3", "5"]}), TODAY)
+        e.sync_eligibility(date(2027, 3, 1), 3, NONE)  # a new day's ages read again, in parts
+        assert_bits_are_scan(e, c, date(2027, 3, 1))
+    finally:
+        e.close()
