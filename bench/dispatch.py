@@ -10,6 +10,7 @@ references that do nothing (the ceiling of the task transport on this machine).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import signal
@@ -336,7 +337,8 @@ def run(rows: int, quantity: int, cap: int) -> dict[str, Any]:
 
 def ledger_sql(rows: int, quantity: int, receipts_per_tx: int = 20) -> dict[str, Any]:
     """The ledger's SQL alone, in this one process (no worker, no contention, no carrier):
-    start (plan), then every chunk of 1,000 claimed, recorded as submitted and, in separate
+    start (plan), then every chunk of 1,000 claimed, recorded as submitted (carrier-like message
+    ids, in no order; each chunk at its own instant) and, in separate
     transactions, given its delivery receipts, one chunk's per transaction and then
     `receipts_per_tx` chunks' per transaction (as the drainer gathers them). Rates per second
     of wall time and per second of this process's CPU time (SQLite works in the process: on a
@@ -353,6 +355,12 @@ def ledger_sql(rows: int, quantity: int, receipts_per_tx: int = 20) -> dict[str,
     from segmentation import runtime
 
     now = clock.now() + timedelta(minutes=2)
+
+    def message_id(ref: int) -> str:
+        """As the simulator makes them: carriers' ids come in no order (the ledger's
+        message-id index takes them at random places)."""
+        return "sim-" + hashlib.sha256(f"bench|{ref}".encode()).hexdigest()[:20]
+
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
 
@@ -371,10 +379,10 @@ def ledger_sql(rows: int, quantity: int, receipts_per_tx: int = 20) -> dict[str,
         with unit_of_work() as session:
             return flows.claim(session, order_id, number, "bench", 1000, now)
 
-    def record(claimed: Any) -> None:
-        sent = [Submitted(r.id, f"m{r.id}", parts=1) for r in claimed[1]]
+    def record(claimed: Any, at: datetime) -> None:
+        sent = [Submitted(r.id, message_id(r.id), parts=1) for r in claimed[1]]
         with unit_of_work() as session:
-            flows.record(session, order_id, claimed[1], sent, now)
+            flows.record(session, order_id, claimed[1], sent, at)
 
     def receipts(part: list[list[Any]], group: int) -> None:
         for i in range(0, len(part), group):
@@ -389,8 +397,11 @@ def ledger_sql(rows: int, quantity: int, receipts_per_tx: int = 20) -> dict[str,
         with unit_of_work() as session:
             LedgerRepository(session).claim_batch(order_id, number, now, "bench")
         while (claimed := timed("claim", lambda n=number: claim(n))) is not None:
-            timed("record", lambda c=claimed: record(c))
-            chunks.append([Receipt(f"m{r.id}", "delivered") for r in claimed[1]])
+            # Each chunk recorded at its own instant, as in a run (the contact history's
+            # index is by instant, then number).
+            at = now + timedelta(milliseconds=20 * len(chunks))
+            timed("record", lambda c=claimed, t=at: record(c, t))
+            chunks.append([Receipt(message_id(r.id), "delivered") for r in claimed[1]])
         with unit_of_work() as session:
             flows.end_batch(session, order_id, number, "bench")
     n = sum(len(c) for c in chunks)

@@ -12,7 +12,7 @@ import secrets
 import string
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,7 @@ from datasets.geography import PARIS, is_overseas
 from datasets.vault import encrypt_numbers, hmac_numbers
 from dispatch import intake, windows
 from dispatch.carriers.base import CarrierUnavailable, Submitted
+from dispatch.models import Batch
 from dispatch.repository import (
     UNAVAILABLE,
     CarrierStatusRepository,
@@ -249,6 +250,17 @@ def finish(session: Session, order: Order, now: datetime) -> None:
     orders.invoice_balance(session, order, sent, now)
 
 
+class Ahead(NamedTuple):
+    """What claiming a batch's next chunk reads, before anything is written."""
+
+    order: Order | None
+    batch: Batch | None
+    window_open: bool
+    rows: list[Claimed]
+    suppressed: set[bytes]
+    opt_outs: int  # the suppression list's stamp, read before `suppressed`
+
+
 def claim(
     session: Session, order_id: str, number: int, runner: str, limit: int, now: datetime
 ) -> tuple[Order, list[Claimed]] | None:
@@ -258,19 +270,50 @@ def claim(
 
     The chunk is claimed by raising the batch's watermark to its last recipient, in the
     heartbeat's UPDATE of the batch row: one row written per chunk, not one per recipient (the
-    run holds the batch, so nobody else claims below or above it meanwhile). Reads first,
-    writes last: on SQLite a transaction holds the database's one write lock from its first
-    write to its commit, and the workers take turns on it."""
+    run holds the batch, so nobody else claims below or above it meanwhile). Reads first
+    (`look_ahead`), writes last (`take`): on SQLite a transaction holds the database's one
+    write lock from its first write to its commit, and the workers take turns on it."""
+    return take(
+        session, order_id, number, runner, now, look_ahead(session, order_id, number, limit, now)
+    )
+
+
+def look_ahead(session: Session, order_id: str, number: int, limit: int, now: datetime) -> Ahead:
+    """The reads of claiming a batch's next chunk: the order, the batch, its window, the next
+    pending recipients above the watermark and which of them opted out. Nothing else the run
+    writes changes them (the rows above the watermark are the run's alone), so the transaction
+    that records a chunk reads the next one before its first write."""
     order = OrderRepository(session).get(order_id, None)
     ledger = LedgerRepository(session)
     batch = ledger.batch(order_id, number)
     if order is None or batch is None or order.status is not S.dispatching:
-        return None
+        return Ahead(order, batch, False, [], set(), 0)
     window_open = windows.is_open(windows.calendar_from_key(batch.calendar), now)
     rows = ledger.next_pending(order_id, number, limit) if window_open else []
     # Opt-outs are final: someone who opted out since the plan is not sent to.
-    suppressed = SuppressionRepository(session).among([r.phone_hmac for r in rows])
-    top = rows[-1].id if rows else None
+    suppressions = SuppressionRepository(session)
+    stamp = suppressions.stamp()
+    return Ahead(order, batch, window_open, rows, suppressions.among(_macs(rows)), stamp)
+
+
+def _macs(rows: Sequence[Claimed]) -> list[bytes]:
+    return [r.phone_hmac for r in rows]
+
+
+def take(
+    session: Session, order_id: str, number: int, runner: str, now: datetime, ahead: Ahead
+) -> tuple[Order, list[Claimed]] | None:
+    """The writes of claiming the chunk `look_ahead` read (see `claim`). The window is
+    checked again at `now`, and the opt-outs again if any was added since they were read
+    (one indexed read, after the first write: on SQLite no one can add one until the commit),
+    so that waiting for the write lock never lets a closed window or a new opt-out through."""
+    order, batch, rows = ahead.order, ahead.batch, ahead.rows
+    if order is None or batch is None or order.status is not S.dispatching:
+        return None
+    ledger = LedgerRepository(session)
+    calendar = windows.calendar_from_key(batch.calendar)
+    window_open = ahead.window_open and windows.is_open(calendar, now)
+    top = rows[-1].id if rows and window_open else None
     if not ledger.heartbeat(order_id, number, runner, now, claimed_to=top):
         return None  # presumed dead and taken over: stop here
     if not window_open:
@@ -278,6 +321,10 @@ def claim(
         return None
     if not rows:
         return None
+    suppressions = SuppressionRepository(session)
+    suppressed = ahead.suppressed
+    if suppressions.stamp() != ahead.opt_outs:
+        suppressed = suppressions.among(_macs(rows))
     if suppressed:
         ledger.mark(
             {"id": r.id, "status": R.opted_out, "final_at": now}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -63,23 +63,19 @@ def is_stop(text: str) -> bool:
 
 def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime) -> int:
     """Apply delivery receipts; returns how many changed a recipient."""
-    receipts = [r for r in receipts if r.status in FINAL]
-    if not receipts:
+    final = [r for r in receipts if r.status in FINAL]
+    if not final:
         return 0
     ledger = LedgerRepository(session)
-    final = [r for r in receipts if r.status in FINAL]
-    parts = {
-        p.message_id: p
-        for p in PartsRepository(session).by_message_ids([x.message_id for x in final])
-    }
+    targets = ledger.receipt_targets([r.message_id for r in final])
+    parts = _parts_of(session, final, targets)
     whole = [x for x in final if x.message_id not in parts]
-    targets = ledger.receipt_targets([r.message_id for r in whole])
     tallies = TallyRepository(session)
     now_ms = tallies.instant_ms(now)
     updates: list[tuple[int, str, str | None]] = []
     moved: dict[tuple[str, int], list[tuple[Target, Receipt]]] = {}
     early = []
-    lags = []
+    lags: dict[float, int] = {}  # seconds -> receipts: a chunk's share its submission instant
     finalised: set[int] = set()
     for receipt in whole:
         target = targets.get(receipt.message_id)
@@ -92,7 +88,8 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
         updates.append((target.id, receipt.status, receipt.error))
         moved.setdefault(target.batch, []).append((target, receipt))
         if target.submitted_ms is not None:
-            lags.append(timedelta(milliseconds=now_ms - target.submitted_ms))
+            lag = (now_ms - target.submitted_ms) / 1000
+            lags[lag] = lags.get(lag, 0) + 1
     touched: set[tuple[str, int]] = set()  # batches folded again (parts of messages)
     updates.extend(_apply_part_receipts(session, parts, final, touched))
     if ledger.finalise(updates, now) != len(updates):  # another transaction came first
@@ -116,6 +113,19 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt], now: datetime)
         )
     session.flush()
     return len(updates)
+
+
+def _parts_of(
+    session: Session, receipts: Sequence[Receipt], targets: Mapping[str, Target]
+) -> dict[str, MessagePart]:
+    """message id -> the part of a concatenated message it names, looked up only for the
+    receipts that may name one: an id no recipient holds (a part's, or an early receipt), or
+    the id of a recipient sent in several parts. Most receipts are for whole messages and
+    their transaction skips the lookup."""
+    maybe = [
+        r.message_id for r in receipts if (t := targets.get(r.message_id)) is None or t.parts > 1
+    ]
+    return {p.message_id: p for p in PartsRepository(session).by_message_ids(maybe)}
 
 
 def _moves(applied: Sequence[tuple[Target, Receipt]], now_ms: int) -> list[Move] | None:

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import (
     BigInteger,
+    any_,
     bindparam,
     case,
     cast,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -169,6 +171,14 @@ class Move(NamedTuple):
     last_ms: int | None = None
     fin_ms: int | None = None
     source: str = RecipientStatus.pending.value
+
+
+def _among(column: Any, values: Sequence[Any], dialect: str) -> Any:
+    """`column IN values`: on PostgreSQL `= ANY` of one array bound (thousands of receipts'
+    ids are one parameter, not a statement rendered with one placeholder each)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("_among", list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _per_order(batches: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
@@ -343,22 +353,18 @@ class LedgerRepository:
 
     def mark_submitted(self, rows: Sequence[tuple[int, str, int]], now: datetime) -> int:
         """(id, message id, parts) of recipients the carrier accepted, for rows still in flight
-        (see `mark_submitting`); one executemany with the shared values bound once in the
-        statement. Returns how many rows changed (-1: the driver cannot tell)."""
+        (see `mark_submitting`): one executemany on SQLite, one statement on PostgreSQL, the
+        shared values bound once. Returns how many rows changed (-1: the driver cannot tell)."""
         if not rows:
             return 0
-        stmt = (
-            update(RECIPIENTS)
-            .where(Recipient.id == bindparam("_id"), _claimable())
-            .values(
-                status=R.submitted,
-                message_id=bindparam("_message_id"),
-                parts=bindparam("_parts"),
-                submitted_at=now,
-            )
-        )
-        return executemany(
-            self.session, stmt, [{"_id": i, "_message_id": m, "_parts": p} for i, m, p in rows]
+        ids, message_ids, parts = (list(c) for c in zip(*rows, strict=True))
+        return bulk.update_columns(
+            self.session,
+            RECIPIENTS,
+            "id",
+            {"id": ids, "message_id": message_ids, "parts": parts},
+            {"status": R.submitted, "submitted_at": now},
+            where=_claimable(),
         )
 
     def receipt_targets(self, message_ids: Sequence[str]) -> dict[str, Target]:
@@ -379,7 +385,7 @@ class LedgerRepository:
             r.prospect_id < literal_column("0"),
             r.parts,
             r.error,
-        ).where(r.message_id.in_(message_ids))
+        ).where(_among(r.message_id, message_ids, dialect))
         return {
             str(m): Target(
                 int(i),
@@ -394,17 +400,25 @@ class LedgerRepository:
         }
 
     def finalise(self, rows: Sequence[tuple[int, str, str | None]], now: datetime) -> int:
-        """(id, final status, error) from delivery receipts, for rows still `submitted`.
-        Returns how many rows changed (-1: the driver cannot tell)."""
-        if not rows:
+        """(id, final status, error) from delivery receipts, for rows still `submitted` (the
+        first of an id's rows wins). Returns how many rows changed (-1: the driver cannot
+        tell)."""
+        first: dict[int, tuple[str, str | None]] = {}
+        for i, st, e in rows:
+            first.setdefault(i, (str(st), e))
+        if not first:
             return 0
-        stmt = (
-            update(RECIPIENTS)
-            .where(Recipient.id == bindparam("_id"), Recipient.status == R.submitted)
-            .values(status=bindparam("_status"), error=bindparam("_error"), final_at=now)
-        )
-        return executemany(
-            self.session, stmt, [{"_id": i, "_status": str(st), "_error": e} for i, st, e in rows]
+        return bulk.update_columns(
+            self.session,
+            RECIPIENTS,
+            "id",
+            {
+                "id": list(first),
+                "status": [st for st, _ in first.values()],
+                "error": [e for _, e in first.values()],
+            },
+            {"final_at": now},
+            where=Recipient.status == R.submitted,
         )
 
     def unclaim(self, order_id: str, number: int, ids: Sequence[int]) -> None:

@@ -205,12 +205,16 @@ def _record_and_next(
     answered: str | None,
     session: Session,
 ) -> tuple[tuple[Order, list[Claimed]] | None, list[int]]:
+    # A short chunk was the last (one cut short by opt-outs: end_batch finds the batch still
+    # pending, and the next tick enqueues it again). The next chunk is read before this one is
+    # recorded: on SQLite the reads then wait for no one and hold no one up (the write lock is
+    # taken at the first write).
+    more = len(rows) == size
+    ahead = flows.look_ahead(session, order_id, number, size, clock.now()) if more else None
     flows.record(session, order_id, rows, results, clock.now())
     if answered is not None:
         flows.carrier_answered(session, answered, clock.now(), order_id)
-    # A short chunk was the last (one cut short by opt-outs: end_batch finds the batch still
-    # pending, and the next tick enqueues it again).
-    return _next(session, order_id, number, runner, size, len(rows) == size)
+    return _next(session, order_id, number, runner, size, more, ahead)
 
 
 def _carrier(order_id: str | None = None) -> Carrier | None:
@@ -229,12 +233,22 @@ def _carrier(order_id: str | None = None) -> Carrier | None:
 
 
 def _next(
-    session: Session, order_id: str, number: int, runner: str, size: int, more: bool
+    session: Session,
+    order_id: str,
+    number: int,
+    runner: str,
+    size: int,
+    more: bool,
+    ahead: flows.Ahead | None = None,
 ) -> tuple[tuple[Order, list[Claimed]] | None, list[int]]:
-    """The next chunk of a batch, or (nothing left, window closed, batch lost) the end of the
-    batch's run and the batches to enqueue now."""
+    """The next chunk of a batch (claimed from what `ahead` read, if given), or (nothing
+    left, window closed, batch lost) the end of the batch's run and the batches to enqueue
+    now."""
     if more:
-        claimed = flows.claim(session, order_id, number, runner, size, clock.now())
+        now = clock.now()
+        if ahead is None:
+            ahead = flows.look_ahead(session, order_id, number, size, now)
+        claimed = flows.take(session, order_id, number, runner, now, ahead)
         if claimed is not None:
             return claimed, []
     flows.end_batch(session, order_id, number, runner)

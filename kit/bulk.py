@@ -9,8 +9,11 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Executable, Table
+from sqlalchemy import Executable, Table, bindparam, func, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+from kit.db import executemany
 
 
 def insert_columns(
@@ -64,3 +67,43 @@ def read_ints(session: Session, stmt: Executable) -> np.ndarray:
     finally:
         result.close()
     return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def update_columns(
+    session: Session,
+    table: Table,
+    key: str,
+    columns: Mapping[str, Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+    where: Any = None,
+) -> int:
+    """Set, in the row whose `key` is each position's key, the `columns`' values at that
+    position and the `constants`, where `where` also holds (a condition on `table`). One
+    DB-API executemany on SQLite; one statement on PostgreSQL, the rows joined from one array
+    per column (`UPDATE ... FROM unnest(...)`: no statement per row). The keys must be unique.
+    Returns how many rows changed (-1: the driver cannot tell)."""
+    keys = columns[key]
+    if not keys:
+        return 0
+    values = {n: v for n, v in columns.items() if n != key}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        arrays = [
+            bindparam(f"_{n}", list(v), type_=ARRAY(table.c[n].type)) for n, v in columns.items()
+        ]
+        rows = func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
+        stmt = update(table).where(table.c[key] == rows.c[key])
+        stmt = stmt.values({n: rows.c[n] for n in values} | dict(constants or {}))
+    else:
+        stmt = update(table).where(table.c[key] == bindparam(f"_{key}"))
+        stmt = stmt.values({n: bindparam(f"_{n}") for n in values} | dict(constants or {}))
+    if where is not None:
+        stmt = stmt.where(where)
+    if conn.dialect.name == "postgresql":
+        return int(conn.execute(stmt).rowcount)
+    names = list(columns)
+    params = [
+        dict(zip([f"_{n}" for n in names], row, strict=True))
+        for row in zip(*columns.values(), strict=True)
+    ]
+    return executemany(session, stmt, params)

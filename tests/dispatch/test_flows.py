@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dispatch import flows, intake, waves
+from dispatch import flows, intake, waves, windows
 from dispatch.carriers.base import CarrierUnavailable, Receipt, Reply, Submitted
 from dispatch.models import EarlyReceipt, Recipient
 from dispatch.repository import LedgerRepository
@@ -201,6 +201,44 @@ def test_someone_who_opts_out_after_the_plan_is_not_claimed_for_sending(
     assert all(r.status == "submitting" for r in rows)
     with unit_of_work() as session:
         assert LedgerRepository(session).by_ids([opted_out])[0].status == "opted_out"
+
+
+def test_an_opt_out_or_a_closing_window_between_reading_and_claiming_a_chunk_holds(
+    app_client: ScanningClient, org_keys: dict[str, str]
+) -> None:
+    """The transaction recording a chunk reads the next one before its first write and claims
+    it after (it may wait for SQLite's write lock in between): someone who opted out meanwhile
+    is still left out, and a window closed meanwhile claims nothing."""
+    order, now = started_order(app_client, org_keys, {"departments": ["56"]}, 120)
+    first_chunk(order["id"], now, 10)
+    with unit_of_work() as session:
+        ahead = flows.look_ahead(session, order["id"], 0, 10, now)
+    assert len(ahead.rows) == 10
+    assert not ahead.suppressed
+    opted_out = ahead.rows[0]
+    with unit_of_work() as session:  # a STOP reply, applied by another transaction meanwhile
+        SuppressionRepository(session).add(opted_out.phone_hmac, "stop_reply", "test", now)
+    with unit_of_work() as session:
+        claimed = flows.take(session, order["id"], 0, "run-1", now, ahead)
+    assert claimed is not None
+    assert [r.id for r in claimed[1]] == [r.id for r in ahead.rows[1:]]
+    calendar = windows.calendar_of("56")
+    closed = next(
+        at
+        for at in (now + timedelta(minutes=30 * k) for k in range(1, 200))
+        if not windows.is_open(calendar, at)
+    )
+    with unit_of_work() as session:
+        ahead = flows.look_ahead(session, order["id"], 0, 10, now)  # read while open
+        assert ahead.rows
+        assert flows.take(session, order["id"], 0, "run-1", closed, ahead) is None
+    with unit_of_work() as session:
+        ledger = LedgerRepository(session)
+        assert ledger.by_ids([opted_out.id])[0].status == "opted_out"
+        batch = ledger.batch(order["id"], 0)
+    assert batch is not None
+    assert batch.claimed_to == claimed[1][-1].id  # nothing claimed at the closed window
+    assert batch.status == "pending"  # for the next opening
 
 
 def test_stop_replies_from_overseas_numbers_in_any_format(
