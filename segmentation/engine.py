@@ -188,6 +188,7 @@ class Engine:
         self._bits_thread: threading.Thread | None = None
         self._bits_running = False  # a thread is making bitsets (set and cleared under the lock)
         self._bits_cursor: duckdb.DuckDBPyConnection | None = None  # that thread's, to interrupt
+        self._bits_stop = threading.Event()  # set at exit: the thread starts no further query
         self._bits_enabled = True  # tests and the benchmark turn it off to compare
         self._codes = Codes(
             of={
@@ -225,6 +226,7 @@ class Engine:
     def stop_bitmaps(self) -> None:
         """Interrupt the thread making bitsets, and wait for it: a process exiting (a CLI
         command) must not end while that thread is inside DuckDB, which aborts the process."""
+        self._bits_stop.set()  # between two parts of a read, the next one is not started
         cur = self._bits_cursor
         if cur is not None:
             with contextlib.suppress(duckdb.Error):
@@ -460,12 +462,12 @@ class Engine:
         in parts of FETCH_ROWS rows: fetchnumpy holds the interpreter's lock while it converts,
         and 10M rows at once held it for 0.1-0.2 s at a time, stalling the quotes of a process
         that has just started while its bitsets were being made."""
-        parts = [
-            cur.execute(
-                f"{select} WHERE rowid >= ? AND rowid < ?", [*params, start, start + FETCH_ROWS]
-            ).fetchnumpy()
-            for start in range(0, max(len(self._ids_sorted), 1), FETCH_ROWS)
-        ]
+        parts = []
+        for start in range(0, max(len(self._ids_sorted), 1), FETCH_ROWS):
+            if self._bits_stop.is_set():  # the process is exiting: an interrupted read
+                raise duckdb.InterruptException("the engine is stopping")
+            query = f"{select} WHERE rowid >= ? AND rowid < ?"
+            parts.append(cur.execute(query, [*params, start, start + FETCH_ROWS]).fetchnumpy())
         return _in_row_order({c: _concatenated([p[c] for p in parts]) for c in parts[0]})
 
     def _cells(self, cur: duckdb.DuckDBPyConnection, today: date, rows: str) -> Cube | None:
