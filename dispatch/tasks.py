@@ -68,6 +68,10 @@ def tick() -> None:
                 log.warning("order %s not started on this host: %s", order_id, exc.detail)
             except ExclusionFileNotReady:  # rolled back: started once its file is matched again
                 log.info("order %s waits for its exclusion files to be matched", order_id)
+            except Exception:  # rolled back; the other due orders, receipts and sends go on
+                log.exception(
+                    "order %s could not be started: tried again at the next tick", order_id
+                )
         # What a drainer killed or out of lease left (a round at most: the tick has more to do).
         drain_receipts(r, most=DRAIN_DELIVERIES)
         with unit_of_work() as session:  # receipts kept as early whose message is recorded
@@ -77,8 +81,12 @@ def tick() -> None:
         with unit_of_work() as session:
             active = flows.dispatching(session)
         for order_id in active:
-            with unit_of_work() as session:
-                ready = flows.pump(session, order_id, clock.now())
+            try:
+                with unit_of_work() as session:
+                    ready = flows.pump(session, order_id, clock.now())
+            except Exception:  # one order's trouble holds up no other's batches
+                log.exception("order %s: its batches could not be enqueued this tick", order_id)
+                continue
             for number in ready:  # enqueued after the commit that marked them
                 send_batch.delay(order_id, number)
     finally:

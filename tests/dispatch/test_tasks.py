@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dispatch import flows, intake, tasks
 from dispatch.carriers.base import Receipt, Submitted
 from dispatch.models import Recipient
 from kit import redisd
 from kit.db import unit_of_work
+from kit.settings import Settings
+from rental.worker import configure
+from sales.orders.models import Order
+from sales.quotes.models import Quote
 from tests.conftest import ScanningClient
-from tests.factories import first_chunk, started_order
+from tests.factories import at_send_time, first_chunk, scheduled_order, started_order
 
 
 def _statuses(ids: list[int]) -> list[str]:
@@ -88,3 +93,27 @@ def test_the_two_parts_receipts_taken_at_once_by_two_transactions_deliver_the_re
     assert not other.is_alive()
     assert errors == []
     assert _statuses([r.id for r in rows]) == ["delivered", "delivered"]
+
+
+def test_an_order_that_cannot_start_holds_up_no_other(
+    app_client: ScanningClient, org_keys: dict[str, str], settings: Callable[..., Settings]
+) -> None:
+    """An order whose start fails (here its quote's criteria damaged in the database) is
+    left scheduled and logged; the tick still starts the other due orders."""
+    damaged = scheduled_order(app_client, org_keys, {"departments": ["29"]}, 120)
+    sound = scheduled_order(app_client, org_keys, {"departments": ["56"]}, 120)
+    with unit_of_work() as session:
+        quote_id = session.scalar(select(Order.quote_id).where(Order.id == damaged["id"]))
+        quotes = Quote.metadata.tables[Quote.__tablename__]  # the raw column: unvalidated
+        session.execute(
+            update(quotes)
+            .where(quotes.c.id == quote_id)
+            .values(criteria={"departments": ["not-a-department"]})
+        )
+    settings(now=max(at_send_time(damaged), at_send_time(sound)).isoformat())
+    configure()  # the sound order's batches are enqueued on this home's Redis
+    tasks.tick()
+    with unit_of_work() as session:
+        status = dict(session.execute(select(Order.id, Order.status)).all())
+    assert status[damaged["id"]] == "scheduled"  # tried again at the next tick
+    assert status[sound["id"]] == "dispatching"
