@@ -308,7 +308,7 @@ def test_a_leaver_is_disabled_at_once_and_enabled_again(
     with unit_of_work() as session:  # a key of their own, as `rental accounts add-key` gives
         person = SignInRepository(session).user_by_email("marketeuse@acme.test")
         assert person is not None
-        key = "rk_" + "leaver-key-of-the-test-0123456789"
+        key = "rk_" + "leaver-key-of-the-test-abcdefghij"
         AccountRepository(session).add_key(person, key[:10], digest(key), clock.now())
     grid = f"/v1/organisations/{acme}/price-grid"
     assert app_client.get(grid, headers=auth(key)).status_code == 200
