@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -298,8 +299,9 @@ def test_uploads_have_a_gate_of_their_own(
             more.set()
             return listing, second, await first
 
-    try:
-        listing, second, first = asyncio.run(scene())
+    try:  # a thread of its own: a browser test may have left an event loop in this one
+        with ThreadPoolExecutor(1) as pool:
+            listing, second, first = pool.submit(lambda: asyncio.run(scene())).result()
     finally:
         monkeypatch.delenv("RENTAL_UPLOAD_CONCURRENCY")
         monkeypatch.delenv("RENTAL_API_CONCURRENCY")
