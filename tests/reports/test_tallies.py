@@ -79,29 +79,15 @@ def test_a_report_at_an_instant_the_bins_cannot_place_reads_the_ledger(
 def test_the_tallies_kept_while_sending_are_the_ledger_folded_again(
     sent_order: SentOrder,
 ) -> None:
-    def cells() -> list[tuple[object, ...]]:
-        with unit_of_work() as session:
-            rows = session.scalars(
-                select(OutcomeTally).where(OutcomeTally.order_id == sent_order.id)
-            ).all()
-            return sorted(
-                (
-                    t.batch, t.control, t.calendar, t.status, t.error or "",
-                    t.submitted_bin or -1, t.final_bin or -1, t.n, t.parts,
-                    t.first_ms or 0, t.last_ms or 0, t.last_final_ms or 0,
-                )
-                for t in rows
-            )  # fmt: skip
-
     def people() -> list[tuple[str, str, int]]:
         with unit_of_work() as session:
             return sorted(ReportRepository(session).people(sent_order.id))
 
-    kept, planned = cells(), people()
+    kept, planned = _cells(sent_order.id), people()
     with unit_of_work() as session:
         TallyRepository(session).rebuild(sent_order.id)
     assert kept
-    assert kept == cells()
+    assert kept == _cells(sent_order.id)
     with unit_of_work() as session:
         recipients = sum(LedgerRepository(session).counts(sent_order.id).values())
     assert sum(n for _, _, n in planned) == recipients

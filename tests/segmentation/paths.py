@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from typing import Any
 
 import numpy as np
+from hypothesis import strategies as st
 
 from segmentation.criteria import Criteria
 from segmentation.engine import CountResult, Engine
@@ -51,3 +53,13 @@ def counts_while_flipping(
     for r in readers:
         r.join()
     return seen
+
+
+def with_exclude(
+    filters: st.SearchStrategy[dict[str, Any]],
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Criteria of `filters`, sometimes with a non-empty `exclude` drawn from the same."""
+    exclude = filters.filter(bool)
+    return st.tuples(filters, st.none() | exclude).map(
+        lambda t: t[0] | ({"exclude": t[1]} if t[1] else {})
+    )

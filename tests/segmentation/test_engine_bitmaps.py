@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 from datasets import reference, snapshot
 from segmentation.criteria import MAX_AGE, MIN_AGE, Criteria, allowed
 from segmentation.engine import DIMENSIONS, CountResult, Engine
-from tests.segmentation.paths import assert_same, counts_while_flipping, scanned
+from tests.segmentation.paths import (
+    assert_same,
+    counts_while_flipping,
+    scanned,
+    with_exclude,
+)
 
 TODAY = date(2026, 11, 26)
 NONE = np.empty(0, dtype=np.int64)
@@ -71,10 +76,7 @@ def bitmap_filters() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def bitmap_criteria() -> st.SearchStrategy[dict[str, Any]]:
-    exclude = bitmap_filters().filter(bool)
-    return st.tuples(bitmap_filters(), st.none() | exclude).map(
-        lambda t: t[0] | ({"exclude": t[1]} if t[1] else {})
-    )
+    return with_exclude(bitmap_filters())
 
 
 DIMS = st.lists(st.sampled_from(DIMENSIONS), unique=True, max_size=5).map(tuple)

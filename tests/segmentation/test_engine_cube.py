@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 from datasets import reference, snapshot
 from segmentation.criteria import MAX_AGE, MIN_AGE, Criteria
 from segmentation.engine import CountResult, Engine
-from tests.segmentation.paths import assert_same, counts_while_flipping, scanned
+from tests.segmentation.paths import (
+    assert_same,
+    counts_while_flipping,
+    scanned,
+    with_exclude,
+)
 
 TODAY = date(2026, 11, 26)
 BUILDER = ("region", "department", "age_band", "sex")  # what the segment builder asks
@@ -59,10 +64,7 @@ def cube_filters() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def cube_criteria() -> st.SearchStrategy[dict[str, Any]]:
-    exclude = cube_filters().filter(bool)
-    return st.tuples(cube_filters(), st.none() | exclude).map(
-        lambda t: t[0] | ({"exclude": t[1]} if t[1] else {})
-    )
+    return with_exclude(cube_filters())
 
 
 DIMS = st.lists(st.sampled_from(BUILDER), unique=True, max_size=4).map(tuple)
